@@ -1,0 +1,234 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the broker configuration. Keys are named as Kafka names them;
+// ParseProperties reads a Java-style properties file body (key=value lines,
+// '#' comments) into it.
+type Config struct {
+	NodeID             int32  // node.id / broker.id
+	Listen             string // the address netio binds, host:port
+	AdvertisedListener string // host:port sent in Metadata; defaults to Listen
+	DataDir            string // log.dirs
+
+	NumPartitions           int32 // num.partitions
+	DefaultReplication      int16 // default.replication.factor
+	AutoCreateTopics        bool  // auto.create.topics.enable
+	MessageMaxBytes         int32 // message.max.bytes (broker default of max.message.bytes)
+	SocketRequestMaxBytes   int32 // socket.request.max.bytes
+	SegmentBytes            int64 // log.segment.bytes
+	SegmentMs               int64 // log.roll.ms
+	RetentionMs             int64 // log.retention.ms
+	RetentionBytes          int64 // log.retention.bytes
+	RetentionCheckMs        int64 // log.retention.check.interval.ms
+	IndexIntervalBytes      int32 // log.index.interval.bytes
+	MinInsyncReplicas       int32 // min.insync.replicas
+	MessageTimestampType    string
+	CleanupPolicy           string
+	FlushPolicy             string // flush.policy: "ack" (acks=-1 waits for fdatasync) or "interval"
+	FlushMs                 int64  // flush.ms: background flush interval
+	QueuedMaxRequests       int32  // queued.max.requests: per-connection bound on queued requests
+	QueuedMaxBytes          int64  // queued.max.request.bytes: per-connection bound on queued bytes
+	ConnectionsMaxIdleMs    int64  // connections.max.idle.ms
+	GroupInitialRebalanceMs int64  // group.initial.rebalance.delay.ms (consumer groups issue)
+}
+
+// DefaultConfig returns Kafka's defaults adapted to a standalone broker.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:                  0,
+		Listen:                  "127.0.0.1:9092",
+		DataDir:                 "./data",
+		NumPartitions:           1,
+		DefaultReplication:      1,
+		AutoCreateTopics:        true,
+		MessageMaxBytes:         1048588,
+		SocketRequestMaxBytes:   100 * 1024 * 1024,
+		SegmentBytes:            1 << 30,
+		SegmentMs:               7 * 24 * 3600 * 1000,
+		RetentionMs:             7 * 24 * 3600 * 1000,
+		RetentionBytes:          -1,
+		RetentionCheckMs:        5 * 60 * 1000,
+		IndexIntervalBytes:      4096,
+		MinInsyncReplicas:       1,
+		MessageTimestampType:    "CreateTime",
+		CleanupPolicy:           "delete",
+		FlushPolicy:             "ack",
+		FlushMs:                 1000,
+		QueuedMaxRequests:       500,
+		QueuedMaxBytes:          100 * 1024 * 1024,
+		ConnectionsMaxIdleMs:    10 * 60 * 1000,
+		GroupInitialRebalanceMs: 3000,
+	}
+}
+
+// ParseProperties applies a properties-file body to c. Unknown keys are an
+// error so that a typo does not silently fall back to a default.
+func (c *Config) ParseProperties(body string) error {
+	for i, line := range strings.Split(body, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == '!' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			k, v, ok = strings.Cut(line, ":")
+		}
+		if !ok {
+			return fmt.Errorf("config line %d: %q is not key=value", i+1, line)
+		}
+		if err := c.Set(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
+			return fmt.Errorf("config line %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+type configKey struct {
+	set func(c *Config, v string) error
+	get func(c *Config) string
+}
+
+func intKey32(p func(c *Config) *int32) configKey {
+	return configKey{
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil {
+				return err
+			}
+			*p(c) = int32(n)
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatInt(int64(*p(c)), 10) },
+	}
+}
+
+func intKey64(p func(c *Config) *int64) configKey {
+	return configKey{
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return err
+			}
+			*p(c) = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatInt(*p(c), 10) },
+	}
+}
+
+func strKey(p func(c *Config) *string) configKey {
+	return configKey{
+		set: func(c *Config, v string) error { *p(c) = v; return nil },
+		get: func(c *Config) string { return *p(c) },
+	}
+}
+
+// brokerKeys maps every broker config key Chronik honours to its field.
+var brokerKeys = map[string]configKey{
+	"node.id":                          intKey32(func(c *Config) *int32 { return &c.NodeID }),
+	"broker.id":                        intKey32(func(c *Config) *int32 { return &c.NodeID }),
+	"listeners":                        strKey(func(c *Config) *string { return &c.Listen }),
+	"advertised.listeners":             strKey(func(c *Config) *string { return &c.AdvertisedListener }),
+	"log.dirs":                         strKey(func(c *Config) *string { return &c.DataDir }),
+	"num.partitions":                   intKey32(func(c *Config) *int32 { return &c.NumPartitions }),
+	"message.max.bytes":                intKey32(func(c *Config) *int32 { return &c.MessageMaxBytes }),
+	"socket.request.max.bytes":         intKey32(func(c *Config) *int32 { return &c.SocketRequestMaxBytes }),
+	"log.segment.bytes":                intKey64(func(c *Config) *int64 { return &c.SegmentBytes }),
+	"log.roll.ms":                      intKey64(func(c *Config) *int64 { return &c.SegmentMs }),
+	"log.retention.ms":                 intKey64(func(c *Config) *int64 { return &c.RetentionMs }),
+	"log.retention.bytes":              intKey64(func(c *Config) *int64 { return &c.RetentionBytes }),
+	"log.retention.check.interval.ms":  intKey64(func(c *Config) *int64 { return &c.RetentionCheckMs }),
+	"log.index.interval.bytes":         intKey32(func(c *Config) *int32 { return &c.IndexIntervalBytes }),
+	"min.insync.replicas":              intKey32(func(c *Config) *int32 { return &c.MinInsyncReplicas }),
+	"log.message.timestamp.type":       strKey(func(c *Config) *string { return &c.MessageTimestampType }),
+	"log.cleanup.policy":               strKey(func(c *Config) *string { return &c.CleanupPolicy }),
+	"flush.policy":                     strKey(func(c *Config) *string { return &c.FlushPolicy }),
+	"log.flush.interval.ms":            intKey64(func(c *Config) *int64 { return &c.FlushMs }),
+	"queued.max.requests":              intKey32(func(c *Config) *int32 { return &c.QueuedMaxRequests }),
+	"queued.max.request.bytes":         intKey64(func(c *Config) *int64 { return &c.QueuedMaxBytes }),
+	"connections.max.idle.ms":          intKey64(func(c *Config) *int64 { return &c.ConnectionsMaxIdleMs }),
+	"group.initial.rebalance.delay.ms": intKey64(func(c *Config) *int64 { return &c.GroupInitialRebalanceMs }),
+	"default.replication.factor": {
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 16)
+			c.DefaultReplication = int16(n)
+			return err
+		},
+		get: func(c *Config) string { return strconv.Itoa(int(c.DefaultReplication)) },
+	},
+	"auto.create.topics.enable": {
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			c.AutoCreateTopics = b
+			return err
+		},
+		get: func(c *Config) string { return strconv.FormatBool(c.AutoCreateTopics) },
+	},
+}
+
+// Set sets one broker config key.
+func (c *Config) Set(key, value string) error {
+	k, ok := brokerKeys[key]
+	if !ok {
+		return fmt.Errorf("unknown config key %q", key)
+	}
+	if key == "listeners" || key == "advertised.listeners" {
+		// Accept Kafka's "PLAINTEXT://host:port" form.
+		if _, rest, ok := strings.Cut(value, "://"); ok {
+			value = rest
+		}
+	}
+	if err := k.set(c, value); err != nil {
+		return fmt.Errorf("config %s=%q: %w", key, value, err)
+	}
+	return nil
+}
+
+// Get returns the string value of a broker config key.
+func (c *Config) Get(key string) (string, bool) {
+	k, ok := brokerKeys[key]
+	if !ok {
+		return "", false
+	}
+	return k.get(c), true
+}
+
+// BrokerConfigKeys lists the broker keys in sorted order.
+func BrokerConfigKeys() []string {
+	keys := make([]string, 0, len(brokerKeys))
+	for k := range brokerKeys {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Validate checks bounds that would otherwise surface as odd failures later.
+func (c *Config) Validate() error {
+	switch {
+	case c.NumPartitions < 1:
+		return fmt.Errorf("num.partitions must be >= 1, got %d", c.NumPartitions)
+	case c.MessageMaxBytes < 64:
+		return fmt.Errorf("message.max.bytes too small: %d", c.MessageMaxBytes)
+	case c.SocketRequestMaxBytes < 1024:
+		return fmt.Errorf("socket.request.max.bytes too small: %d", c.SocketRequestMaxBytes)
+	case c.SegmentBytes < 1024:
+		return fmt.Errorf("log.segment.bytes too small: %d", c.SegmentBytes)
+	case c.FlushPolicy != "ack" && c.FlushPolicy != "interval":
+		return fmt.Errorf("flush.policy must be ack or interval, got %q", c.FlushPolicy)
+	case c.DataDir == "":
+		return fmt.Errorf("log.dirs must be set")
+	}
+	if c.AdvertisedListener == "" {
+		c.AdvertisedListener = c.Listen
+	}
+	_ = time.Second
+	return nil
+}
