@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Config is the broker configuration. Keys are named as Kafka names them;
@@ -229,6 +228,5 @@ func (c *Config) Validate() error {
 	if c.AdvertisedListener == "" {
 		c.AdvertisedListener = c.Listen
 	}
-	_ = time.Second
 	return nil
 }

@@ -1,0 +1,129 @@
+// Command chronik is the Chronik broker.
+//
+//	chronik serve [--listen 127.0.0.1:9092] [--data-dir ./data]
+//	              [--advertised-listener HOST:PORT] [--config FILE]
+//
+// With no flags it is a standalone broker on 127.0.0.1:9092 with its data in
+// ./data. The config file holds Kafka-named keys (num.partitions=3, ...);
+// flags win over the file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/chronik/chronik/engine"
+	"github.com/chronik/chronik/netio"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "serve":
+		if err := serve(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "chronik:", err)
+			os.Exit(1)
+		}
+	case "-h", "--help", "help":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "chronik: unknown command %q\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, `usage: chronik serve [flags]   run a standalone broker (see chronik serve -h)`)
+}
+
+// loadConfig builds the config from defaults, the config file, then flags.
+func loadConfig(args []string) (engine.Config, error) {
+	cfg := engine.DefaultConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:9092)")
+	dataDir := fs.String("data-dir", "", "data directory (default ./data)")
+	adv := fs.String("advertised-listener", "", "host:port clients are told to dial (default: the listen address)")
+	cfgFile := fs.String("config", "", "properties file with Kafka-named keys")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *cfgFile != "" {
+		body, err := os.ReadFile(*cfgFile)
+		if err != nil {
+			return cfg, err
+		}
+		if err := cfg.ParseProperties(string(body)); err != nil {
+			return cfg, fmt.Errorf("%s: %w", *cfgFile, err)
+		}
+	}
+	for flagVal, dst := range map[*string]*string{listen: &cfg.Listen, dataDir: &cfg.DataDir, adv: &cfg.AdvertisedListener} {
+		if *flagVal != "" {
+			*dst = *flagVal
+		}
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		return cfg, err
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
+	return cfg, cfg.Validate()
+}
+
+func serve(args []string) error {
+	cfg, err := loadConfig(args)
+	if err != nil {
+		return err
+	}
+	userAdvertised := cfg.AdvertisedListener != cfg.Listen
+	log := slog.Default()
+	b, err := engine.Open(cfg, nil, log)
+	if err != nil {
+		return err
+	}
+	srv := netio.NewServer(netio.Options{
+		Addr:              cfg.Listen,
+		MaxRequestBytes:   cfg.SocketRequestMaxBytes,
+		MaxQueuedRequests: int(cfg.QueuedMaxRequests),
+		MaxQueuedBytes:    cfg.QueuedMaxBytes,
+		IdleTimeout:       time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
+		Multicore:         true,
+		Logger:            log,
+	}, netio.BrokerHandler(b))
+	if err := srv.Start(); err != nil {
+		b.Close()
+		return err
+	}
+	if !userAdvertised {
+		b.SetAdvertisedListener(srv.Addr())
+	}
+	log.Info("chronik serving", "listen", srv.Addr(), "data_dir", cfg.DataDir)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	log.Info("shutting down", "signal", s.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errStop := srv.Stop(ctx)
+	errClose := b.Close()
+	if err := errors.Join(errStop, errClose); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("shutdown clean")
+	return nil
+}

@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"errors"
+	"time"
+
+	"github.com/chronik/chronik/wal"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Fetch: v4-16
+//
+// Behaviour:
+//   - Returns stored batches byte-exact, starting with the batch that
+//     contains the fetch offset (clients skip records before it), ending at
+//     the high watermark (read_uncommitted) or last stable offset
+//     (read_committed; equal without transactions).
+//   - Per-partition and response MaxBytes are honoured, except that the
+//     first batch of the response is always whole (KIP-74).
+//   - OFFSET_OUT_OF_RANGE below the log start offset or above the log end.
+//   - Long poll: answered once MinBytes are available or after MaxWaitMillis;
+//     any partition error answers at once.
+//   - Fetch sessions (KIP-227) are declined: the response carries session id
+//     0 and clients keep sending full fetches. A request naming a session id
+//     gets FETCH_SESSION_ID_NOT_FOUND.
+//   - CurrentLeaderEpoch (v9+) fences: older -> FENCED_LEADER_EPOCH, newer ->
+//     UNKNOWN_LEADER_EPOCH.
+//
+// Version notes: v4 isolation level, LSO; v5 log start offset; v7 sessions;
+// v9 current leader epoch; v11 rack / preferred read replica; v12 flexible;
+// v13 topic ids (UNKNOWN_TOPIC_ID).
+
+func init() { regKey(1, 4, 16, handleFetch) }
+
+func handleFetch(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.FetchRequest)
+	if req.Version >= 7 && req.SessionID != 0 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp, nil
+	}
+	if req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+		return resp, nil
+	}
+	resp, n, errored := b.fetchOnce(req)
+	if errored || n >= int(req.MinBytes) || req.MaxWaitMillis <= 0 {
+		return resp, nil
+	}
+	b.parkFetch(req, c.respond)
+	return nil, nil
+}
+
+// parkFetch waits for data on any requested partition, answering once MinBytes
+// are there or MaxWaitMillis passed.
+func (b *Broker) parkFetch(req *kmsg.FetchRequest, respond func(kmsg.Response)) {
+	w := &fetchWaiter{notify: make(chan struct{}, 1)}
+	var parts []*partition
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if _, p := b.lookupPartition(rt.Topic, fetchTopicID(req, rt), rp.Partition); p != nil {
+				p.addWaiter(w)
+				parts = append(parts, p)
+			}
+		}
+	}
+	go func() {
+		defer func() {
+			for _, p := range parts {
+				p.removeWaiter(w)
+			}
+		}()
+		timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+		defer timer.Stop()
+		for {
+			select {
+			case <-w.notify:
+				resp, n, errored := b.fetchOnce(req)
+				if errored || n >= int(req.MinBytes) {
+					resp.SetVersion(req.Version)
+					respond(resp)
+					return
+				}
+			case <-timer.C:
+				resp, _, _ := b.fetchOnce(req)
+				resp.SetVersion(req.Version)
+				respond(resp)
+				return
+			case <-b.closed:
+				resp, _, _ := b.fetchOnce(req)
+				resp.SetVersion(req.Version)
+				respond(resp)
+				return
+			}
+		}
+	}()
+}
+
+func fetchTopicID(req *kmsg.FetchRequest, rt kmsg.FetchRequestTopic) [16]byte {
+	if req.Version >= 13 {
+		return rt.TopicID
+	}
+	return [16]byte{}
+}
+
+// fetchOnce reads every requested partition once. It returns the response,
+// the record bytes in it, and whether any partition has an error.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	remaining := int64(req.MaxBytes)
+	if req.Version < 3 || remaining <= 0 {
+		remaining = 1<<31 - 1
+	}
+	total, errored := 0, false
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		id := fetchTopicID(req, rt)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			n := b.fetchPartition(req, rt.Topic, id, rp, &sp, remaining, total == 0)
+			total += n
+			remaining -= int64(n)
+			if sp.ErrorCode != 0 {
+				errored = true
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, total, errored
+}
+
+// fetchPartition fills sp and returns the number of record bytes added.
+// first says no records are in the response yet, so an oversize first
+// batch may be returned whole (KIP-74).
+func (b *Broker) fetchPartition(req *kmsg.FetchRequest, name string, id [16]byte, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, remaining int64, first bool) int {
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+	t, p := b.lookupPartition(name, id, rp.Partition)
+	switch {
+	case t == nil && id != ([16]byte{}):
+		sp.ErrorCode = kerr.UnknownTopicID.Code
+		return 0
+	case p == nil:
+		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return 0
+	case req.Version >= 9 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch:
+		sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+		return 0
+	case req.Version >= 9 && rp.CurrentLeaderEpoch > p.leaderEpoch:
+		sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+		return 0
+	}
+	hw := p.highWatermark()
+	sp.HighWatermark, sp.LastStableOffset = hw, hw
+	sp.LogStartOffset = p.log.LogStartOffset()
+	if rp.FetchOffset < sp.LogStartOffset || rp.FetchOffset > p.log.LogEndOffset() {
+		sp.ErrorCode = kerr.OffsetOutOfRange.Code
+		return 0
+	}
+	limit := min(int64(rp.PartitionMaxBytes), remaining)
+	if limit <= 0 && !first {
+		return 0
+	}
+	recs, err := p.log.Read(rp.FetchOffset, int32(max(limit, 0)), hw)
+	switch {
+	case errors.Is(err, wal.ErrOffsetOutOfRange):
+		sp.ErrorCode = kerr.OffsetOutOfRange.Code
+		return 0
+	case err != nil:
+		b.log.Error("fetch read failed", "partition", p.String(), "offset", rp.FetchOffset, "err", err)
+		sp.ErrorCode = kerr.KafkaStorageError.Code
+		return 0
+	}
+	if int64(len(recs)) > limit && !first {
+		return 0 // an oversize batch goes out only as the response's first
+	}
+	sp.RecordBatches = recs
+	return len(recs)
+}

@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"net"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Metadata: v0-12
+//
+// Behaviour:
+//   - Brokers: this broker at its advertised listener; controller = itself.
+//   - Topics: v0 empty list = all topics; v1+ null = all, empty = none. v10+
+//     topic ids; v12 topics may be named by id only (null name).
+//   - Unknown topics are auto-created (auto.create.topics.enable, num.partitions)
+//     when the request allows it (always before v4; AllowAutoTopicCreation
+//     from v4). A name that is not valid gets INVALID_TOPIC_EXCEPTION; an
+//     unknown topic without auto-creation UNKNOWN_TOPIC_OR_PARTITION.
+//   - Partitions: leader = this broker, replicas = ISR = [this broker],
+//     leader epoch as stored.
+//
+// Version notes: v1 controller id, rack, internal flag; v2 cluster id;
+// v3 throttle; v5 offline replicas; v7 leader epoch; v8-10 authorized
+// operations; v9 flexible; v10 topic ids; v12 topic id lookups.
+
+func init() { regKey(3, 0, 12, handleMetadata) }
+
+func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	host, port := b.advertised()
+	br := kmsg.NewMetadataResponseBroker()
+	br.NodeID, br.Host, br.Port = b.cfg.NodeID, host, port
+	resp.Brokers = append(resp.Brokers, br)
+	resp.ClusterID = strp(b.meta.clusterID)
+	resp.ControllerID = b.cfg.NodeID
+
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if all {
+		b.mu.RLock()
+		for _, t := range b.topics {
+			resp.Topics = append(resp.Topics, b.metadataTopic(t))
+		}
+		b.mu.RUnlock()
+		return resp, nil
+	}
+	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	for _, rt := range req.Topics {
+		resp.Topics = append(resp.Topics, b.metadataForRequested(rt, autoCreate))
+	}
+	return resp, nil
+}
+
+func (b *Broker) metadataForRequested(rt kmsg.MetadataRequestTopic, autoCreate bool) kmsg.MetadataResponseTopic {
+	if rt.Topic == nil {
+		b.mu.RLock()
+		t := b.topicIDs[rt.TopicID]
+		b.mu.RUnlock()
+		if t == nil {
+			st := kmsg.NewMetadataResponseTopic()
+			st.TopicID = rt.TopicID
+			st.ErrorCode = kerr.UnknownTopicID.Code
+			return st
+		}
+		return b.lockedMetadataTopic(t)
+	}
+	name := *rt.Topic
+	st := kmsg.NewMetadataResponseTopic()
+	st.Topic = strp(name)
+	if t := b.lookupTopic(name); t != nil {
+		return b.lockedMetadataTopic(t)
+	}
+	if !validTopicName(name) {
+		st.ErrorCode = kerr.InvalidTopicException.Code
+		return st
+	}
+	if !autoCreate {
+		st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return st
+	}
+	t, kerrv := b.createTopicChecked(name, b.cfg.NumPartitions, -1, nil, false)
+	if kerrv != nil && kerrv != kerr.TopicAlreadyExists {
+		st.ErrorCode = kerrv.Code
+		return st
+	}
+	if t == nil {
+		t = b.lookupTopic(name)
+	}
+	if t == nil {
+		st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return st
+	}
+	return b.lockedMetadataTopic(t)
+}
+
+func (b *Broker) lockedMetadataTopic(t *topic) kmsg.MetadataResponseTopic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.metadataTopic(t)
+}
+
+// metadataTopic describes t. Caller holds b.mu (read).
+func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
+	st := kmsg.NewMetadataResponseTopic()
+	st.Topic = strp(t.name)
+	st.TopicID = t.id
+	for _, p := range t.partitions {
+		sp := kmsg.NewMetadataResponseTopicPartition()
+		sp.Partition = p.index
+		sp.Leader = b.cfg.NodeID
+		sp.LeaderEpoch = p.leaderEpoch
+		sp.Replicas = []int32{b.cfg.NodeID}
+		sp.ISR = []int32{b.cfg.NodeID}
+		sp.OfflineReplicas = []int32{}
+		st.Partitions = append(st.Partitions, sp)
+	}
+	return st
+}
+
+// advertised returns the host and port clients should dial.
+func (b *Broker) advertised() (string, int32) {
+	addr := b.cfg.AdvertisedListener
+	if a := b.advertised.Load(); a != nil {
+		addr = *a
+	}
+	host, portS, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "127.0.0.1", 9092
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	port, _ := strconv.Atoi(portS)
+	return host, int32(port)
+}

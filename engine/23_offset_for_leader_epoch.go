@@ -1,0 +1,64 @@
+package engine
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetForLeaderEpoch: v0-4
+//
+// Behaviour (KIP-101/279/320): for each partition, the largest leader epoch
+// <= the requested one and the end offset of that epoch (the start offset of
+// the next epoch, or the log end offset for the latest). An epoch below every
+// known one answers UNDEFINED_EPOCH (-1) and offset -1. CurrentLeaderEpoch
+// (v2+) fences: older -> FENCED_LEADER_EPOCH, newer -> UNKNOWN_LEADER_EPOCH.
+// ReplicaID (v3+) -1 = consumer, which reads to the high watermark; both
+// are the log end here (RF=1).
+//
+// Version notes: v1 leader epoch in response; v2 current leader epoch;
+// v3 replica id; v4 flexible.
+
+func init() { regKey(23, 0, 4, handleOffsetForLeaderEpoch) }
+
+func handleOffsetForLeaderEpoch(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.OffsetForLeaderEpochRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			_, p := b.lookupPartition(rt.Topic, [16]byte{}, rp.Partition)
+			switch {
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case req.Version >= 2 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch:
+				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+			case req.Version >= 2 && rp.CurrentLeaderEpoch > p.leaderEpoch:
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			default:
+				sp.LeaderEpoch, sp.EndOffset = b.endOffsetForEpoch(p, rp.LeaderEpoch)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+// endOffsetForEpoch answers from the leader-epoch checkpoint. A log with no
+// batch yet knows only the current epoch, which ends at the log end.
+func (b *Broker) endOffsetForEpoch(p *partition, epoch int32) (int32, int64) {
+	if _, ok := p.log.LatestEpoch(); !ok {
+		if epoch >= p.leaderEpoch {
+			return p.leaderEpoch, p.log.LogEndOffset()
+		}
+		return -1, -1
+	}
+	if epoch >= p.leaderEpoch {
+		return p.leaderEpoch, p.log.LogEndOffset()
+	}
+	return p.log.EndOffsetForEpoch(epoch)
+}

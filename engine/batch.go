@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+
+	"github.com/chronik/chronik/wal"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Attribute bits of a v2 RecordBatch.
+const (
+	attrCompressionMask = 0x07
+	attrLogAppendTime   = 0x08
+	attrTransactional   = 0x10
+	attrControl         = 0x20
+)
+
+var crc32c = crc32.MakeTable(crc32.Castagnoli)
+
+// validateBatch checks a produced partition's records field: exactly one
+// v2 RecordBatch, length, magic, CRC32C, attributes, record count and (for
+// uncompressed batches) the record framing, and the size limit. It does not
+// decompress. On success it returns the parsed header.
+func validateBatch(b []byte, maxMessageBytes int64) (wal.BatchHeader, *kerr.Error) {
+	h, err := wal.ParseBatchHeader(b)
+	if err != nil {
+		return h, kerr.CorruptMessage
+	}
+	size := h.Size()
+	switch {
+	case h.BatchLength < wal.BatchHeaderSize-12 || size > int64(len(b)):
+		return h, kerr.CorruptMessage
+	case size < int64(len(b)):
+		// Kafka takes exactly one batch per partition from v3 on.
+		if _, err := wal.ParseBatchHeader(b[size:]); err == nil {
+			return h, kerr.InvalidRecord
+		}
+		return h, kerr.CorruptMessage
+	case h.Magic != 2:
+		return h, kerr.CorruptMessage
+	case !wal.CheckBatchCRC(b):
+		return h, kerr.CorruptMessage
+	case size > maxMessageBytes:
+		return h, kerr.MessageTooLarge
+	case h.Attributes&attrCompressionMask > 4:
+		return h, kerr.CorruptMessage
+	case h.Attributes&attrControl != 0:
+		return h, kerr.InvalidRecord // clients may not produce control batches
+	case h.Attributes&attrTransactional != 0:
+		return h, kerr.InvalidTxnState // transactions are not supported
+	case h.RecordCount <= 0 || h.LastOffsetDelta != h.RecordCount-1:
+		return h, kerr.CorruptMessage
+	case h.ProducerID >= 0 && (h.BaseSequence < 0 || h.ProducerEpoch < 0):
+		return h, kerr.InvalidRecord
+	}
+	if h.Attributes&attrCompressionMask == 0 && !validRecordFraming(b[wal.BatchHeaderSize:], h.RecordCount) {
+		return h, kerr.CorruptMessage
+	}
+	return h, nil
+}
+
+// validRecordFraming walks uncompressed records: each is a varint length
+// followed by that many bytes whose offset delta must equal its index. The
+// walk must consume the records exactly.
+func validRecordFraming(recs []byte, count int32) bool {
+	for i := int32(0); i < count; i++ {
+		n, w := binary.Varint(recs)
+		if w <= 0 || n < 3 || n > int64(len(recs)-w) {
+			return false
+		}
+		rec := recs[w : w+int(n)]
+		recs = recs[w+int(n):]
+		// attributes int8, timestampDelta varlong, offsetDelta varint
+		_, tw := binary.Varint(rec[1:])
+		if tw <= 0 {
+			return false
+		}
+		od, ow := binary.Varint(rec[1+tw:])
+		if ow <= 0 || od != int64(i) {
+			return false
+		}
+	}
+	return len(recs) == 0
+}
+
+// setLogAppendTime stamps a batch with the broker's append time: the
+// timestamp-type bit and maxTimestamp change, so the CRC is recomputed.
+func setLogAppendTime(b []byte, nowMs int64) {
+	attrs := binary.BigEndian.Uint16(b[21:23])
+	binary.BigEndian.PutUint16(b[21:23], attrs|attrLogAppendTime)
+	binary.BigEndian.PutUint64(b[35:43], uint64(nowMs))
+	binary.BigEndian.PutUint32(b[17:21], crc32.Checksum(b[21:], crc32c))
+}

@@ -1,0 +1,203 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chronik/chronik/wal"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Request is one request as netio hands it over: the header fields the
+// engine needs and the undecoded body, which the engine may keep.
+type Request struct {
+	Key           int16
+	Version       int16
+	CorrelationID int32
+	ClientID      string
+	Body          []byte
+}
+
+// Broker is a standalone Chronik broker's engine. All methods are safe for
+// concurrent use.
+type Broker struct {
+	cfg    Config
+	fs     wal.FS
+	log    *slog.Logger
+	now    func() time.Time
+	meta   *metaStore
+	closed chan struct{}
+	bg     sync.WaitGroup
+
+	mu       sync.RWMutex
+	topics   map[string]*topic
+	topicIDs map[[16]byte]*topic
+	dynamic  map[string]string // dynamic broker configs set by AlterConfigs
+
+	pidMu sync.Mutex
+
+	advertised atomic.Pointer[string] // host:port for Metadata, set once bound
+}
+
+// Open loads the broker state from cfg.DataDir through fsys, recovering
+// every partition log, and starts background work (retention, interval
+// flush). A nil fsys means the real file system.
+func Open(cfg Config, fsys wal.FS, logger *slog.Logger) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if fsys == nil {
+		fsys = wal.OSFS()
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	b := &Broker{
+		cfg:      cfg,
+		fs:       fsys,
+		log:      logger,
+		now:      time.Now,
+		closed:   make(chan struct{}),
+		topics:   make(map[string]*topic),
+		topicIDs: make(map[[16]byte]*topic),
+		dynamic:  make(map[string]string),
+	}
+	start := time.Now()
+	if err := b.load(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
+	b.log.Info("engine ready", "data_dir", cfg.DataDir, "topics", len(b.topics), "recovery", time.Since(start))
+	b.bg.Add(1)
+	go b.background()
+	return b, nil
+}
+
+// SetAdvertisedListener sets the host:port Metadata and DescribeCluster
+// advertise; the server calls it once it knows its bound port.
+func (b *Broker) SetAdvertisedListener(addr string) { b.advertised.Store(&addr) }
+
+// Config returns the broker's static configuration.
+func (b *Broker) Config() Config { return b.cfg }
+
+// Close stops background work and closes every partition log (syncing it and
+// marking it clean). Requests still in flight fail with storage errors.
+func (b *Broker) Close() error {
+	select {
+	case <-b.closed:
+		return nil
+	default:
+	}
+	close(b.closed)
+	b.bg.Wait()
+	return b.closeLogs()
+}
+
+func (b *Broker) closeLogs() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for _, t := range b.topics {
+		for _, p := range t.partitions {
+			p.wakeWaiters()
+			if err := p.log.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close %s: %w", p, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Handle decodes and serves one request. respond is called exactly once
+// (with nil for "no response"), possibly after Handle returns, from any
+// goroutine. A returned error means the connection must be closed.
+func (b *Broker) Handle(r *Request, respond func(kmsg.Response)) error {
+	k, ok := handlers[r.Key]
+	if !ok {
+		return fmt.Errorf("unsupported API key %d", r.Key)
+	}
+	if r.Key == kmsg.ApiVersions.Int16() && r.Version > k.max {
+		respond(apiVersionsUnsupported())
+		return nil
+	}
+	if r.Version < k.min || r.Version > k.max {
+		return fmt.Errorf("%s v%d outside supported range v%d-v%d", kmsg.NameForKey(r.Key), r.Version, k.min, k.max)
+	}
+	kreq := kmsg.RequestForKey(r.Key)
+	kreq.SetVersion(r.Version)
+	if err := kreq.ReadFrom(r.Body); err != nil {
+		return fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(r.Key), r.Version, err)
+	}
+	c := &call{kreq: kreq, respond: respond, req: r}
+	resp, err := k.handle(b, c)
+	if err != nil {
+		return err
+	}
+	if resp != nil {
+		resp.SetVersion(r.Version)
+		respond(resp)
+	}
+	return nil
+}
+
+// background runs retention and, with flush.policy=interval, periodic flushes.
+func (b *Broker) background() {
+	defer b.bg.Done()
+	retention := time.NewTicker(time.Duration(max(b.cfg.RetentionCheckMs, 10)) * time.Millisecond)
+	defer retention.Stop()
+	flush := time.NewTicker(time.Duration(max(b.cfg.FlushMs, 1)) * time.Millisecond)
+	defer flush.Stop()
+	for {
+		select {
+		case <-b.closed:
+			return
+		case <-retention.C:
+			b.applyRetention()
+		case <-flush.C:
+			if b.cfg.FlushPolicy == "interval" {
+				for _, p := range b.allPartitions() {
+					p.log.Sync(p.log.LogEndOffset(), func(error) {})
+				}
+			}
+		}
+	}
+}
+
+func (b *Broker) applyRetention() {
+	for _, p := range b.allPartitions() {
+		n, err := p.log.ApplyRetention()
+		if err != nil {
+			b.log.Warn("retention failed", "partition", p.String(), "err", err)
+			continue
+		}
+		if n > 0 {
+			b.log.Info("retention deleted segments", "partition", p.String(), "segments", n, "log_start_offset", p.log.LogStartOffset())
+		}
+	}
+}
+
+func (b *Broker) allPartitions() []*partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var ps []*partition
+	for _, t := range b.topics {
+		ps = append(ps, t.partitions...)
+	}
+	return ps
+}
+
+// errCode is a shorthand for a kerr error's code; nil is 0.
+func errCode(err *kerr.Error) int16 {
+	if err == nil {
+		return 0
+	}
+	return err.Code
+}
+
+// strp returns a pointer to s, for nullable response strings.
+func strp(s string) *string { return &s }

@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// metaVersion is the format version of meta.json.
+const metaVersion = 1
+
+// producerIDBlock is how many producer ids are reserved per meta write, so
+// that ids handed out before a crash are never handed out again.
+const producerIDBlock = 1000
+
+type metaFile struct {
+	Version         int               `json:"version"`
+	ClusterID       string            `json:"cluster_id"`
+	Topics          []metaTopic       `json:"topics"`
+	BrokerConfigs   map[string]string `json:"broker_configs,omitempty"`
+	ProducerIDLimit int64             `json:"producer_id_limit"`
+}
+
+type metaTopic struct {
+	Name       string            `json:"name"`
+	ID         string            `json:"id"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+}
+
+// metaStore tracks what is persisted beside the topics.
+type metaStore struct {
+	clusterID       string
+	nextProducerID  int64
+	producerIDLimit int64 // persisted: ids below it may have been handed out
+}
+
+func (b *Broker) metaPath() string { return filepath.Join(b.cfg.DataDir, "meta.json") }
+
+// load reads meta.json (if any) and opens every partition.
+func (b *Broker) load() error {
+	if err := b.fs.MkdirAll(b.cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	b.meta = &metaStore{clusterID: newClusterID()}
+	data, err := readWholeFile(b.fs, b.metaPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return b.saveMeta()
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", b.metaPath(), err)
+	}
+	var m metaFile
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("parse %s: %w", b.metaPath(), err)
+	}
+	if m.Version != metaVersion {
+		return fmt.Errorf("%s: unsupported version %d", b.metaPath(), m.Version)
+	}
+	b.meta.producerIDLimit = m.ProducerIDLimit
+	if m.ClusterID != "" {
+		b.meta.clusterID = m.ClusterID
+	}
+	b.meta.nextProducerID = m.ProducerIDLimit // skip ids possibly used before a crash
+	for k, v := range m.BrokerConfigs {
+		b.dynamic[k] = v
+	}
+	for _, mt := range m.Topics {
+		var id [16]byte
+		raw, err := hex.DecodeString(mt.ID)
+		if err != nil || len(raw) != 16 {
+			return fmt.Errorf("%s: topic %q has a bad id %q", b.metaPath(), mt.Name, mt.ID)
+		}
+		copy(id[:], raw)
+		cfgs := mt.Configs
+		if cfgs == nil {
+			cfgs = map[string]string{}
+		}
+		t := &topic{name: mt.Name, id: id, configs: cfgs}
+		if err := b.addPartitions(t, mt.Partitions); err != nil {
+			return err
+		}
+		b.topics[t.name] = t
+		b.topicIDs[t.id] = t
+	}
+	return nil
+}
+
+// saveMeta writes meta.json atomically and durably. Caller holds b.mu
+// (write) or is Open.
+func (b *Broker) saveMeta() error {
+	m := metaFile{Version: metaVersion, ClusterID: b.meta.clusterID, ProducerIDLimit: b.meta.producerIDLimit, BrokerConfigs: b.dynamic}
+	for _, t := range b.topics {
+		m.Topics = append(m.Topics, metaTopic{
+			Name: t.name, ID: hex.EncodeToString(t.id[:]),
+			Partitions: int32(len(t.partitions)), Configs: t.configs,
+		})
+	}
+	sort.Slice(m.Topics, func(i, j int) bool { return m.Topics[i].Name < m.Topics[j].Name })
+	data, err := json.MarshalIndent(&m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(b.fs, b.metaPath(), data); err != nil {
+		return fmt.Errorf("save metadata: %w", err)
+	}
+	return nil
+}
+
+// allocProducerID hands out a new producer id, persisting a new block limit
+// first when the current block is used up.
+func (b *Broker) allocProducerID() (int64, error) {
+	b.pidMu.Lock()
+	defer b.pidMu.Unlock()
+	if b.meta.nextProducerID >= b.meta.producerIDLimit {
+		b.mu.Lock()
+		b.meta.producerIDLimit = b.meta.nextProducerID + producerIDBlock
+		err := b.saveMeta()
+		b.mu.Unlock()
+		if err != nil {
+			return -1, err
+		}
+	}
+	id := b.meta.nextProducerID
+	b.meta.nextProducerID++
+	return id, nil
+}
+
+// newClusterID makes a Kafka-style cluster id: 16 random bytes, URL-safe
+// base64 without padding.
+func newClusterID() string {
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(id[:])
+}
