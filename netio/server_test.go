@@ -152,6 +152,9 @@ func TestNilResponseSkippedLaterStillInOrder(t *testing.T) {
 // TestBackpressureStopsReadingAndResumes: with MaxQueuedRequests=2 and a
 // handler that cannot answer, the server takes two requests and no more,
 // whatever the client pipelines; once answers flow it reads the rest.
+// Resuming needs no new bytes from the client: the last requests sit in
+// gnet's inbound buffer and only Conn.Wake (which re-runs OnTraffic in
+// gnet v2.10) gets them read.
 func TestBackpressureStopsReadingAndResumes(t *testing.T) {
 	for _, mode := range []string{"blocked Handle", "purgatory"} {
 		t.Run(mode, func(t *testing.T) {
@@ -430,4 +433,30 @@ func TestManyConnectionsConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	waitFor(t, "drained", func() bool { return s.Stats().InFlight == 0 })
+}
+
+// TestPausedPeerSendingPastBoundsIsClosed: gnet keeps draining the socket
+// of a paused connection into its own buffer, so a peer that keeps
+// sending past MaxQueuedBytes+MaxRequestBytes is cut off rather than
+// allowed to grow server memory without limit.
+func TestPausedPeerSendingPastBoundsIsClosed(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	s := startServer(t, Options{MaxQueuedRequests: 1, MaxQueuedBytes: 64, MaxRequestBytes: 1024},
+		handlerFunc(func(req *Request, respond Responder) error {
+			go func() { <-release; respond(v0Response()) }()
+			return nil
+		}))
+	rc := dial(t, s.Addr())
+	fmtr := kmsg.NewRequestFormatter()
+	var burst []byte
+	for i := int32(0); i < 200; i++ {
+		burst = append(burst, fmtr.AppendRequest(nil, &kmsg.ApiVersionsRequest{Version: 0}, i)...) // kmsg sizes from dst[0]: one frame per call
+	}
+	rc.write(burst)
+	rc.expectClosed()
+	if st := s.Stats(); st.ClosedOverflow != 1 || st.Requests != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	dial(t, s.Addr()) // the server still accepts
 }
