@@ -2,7 +2,10 @@ package wal
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sort"
 	"sync"
 )
@@ -27,14 +30,20 @@ type index struct {
 	buf       []byte // mapping or heap copy; entries are buf[:n*entrySize]
 	mapped    bool
 	n         int
-	capacity  int // entries that fit; 0 once sealed
+	capacity  int  // entries that fit; 0 once sealed
+	missing   bool // the file did not exist at open: not to be trusted
 }
 
 // openIndex opens the index file name, trusting its current contents
 // (callers validate or reset). With writable, it is ready for appends up to
 // maxBytes; otherwise it is sealed.
 func openIndex(fsys FS, name string, entrySize, maxBytes int, writable bool) (*index, error) {
-	f, err := fsys.OpenFile(name, osCreateRDWR, 0o644)
+	missing := false
+	f, err := fsys.OpenFile(name, os.O_RDWR, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		missing = true
+		f, err = fsys.OpenFile(name, osCreateRDWR, 0o644)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", name, err)
 	}
@@ -43,7 +52,7 @@ func openIndex(fsys FS, name string, entrySize, maxBytes int, writable bool) (*i
 		f.Close()
 		return nil, fmt.Errorf("size index %s: %w", name, err)
 	}
-	x := &index{f: f, name: name, entrySize: entrySize, n: int(size) / entrySize}
+	x := &index{f: f, name: name, entrySize: entrySize, n: int(size) / entrySize, missing: missing}
 	if writable {
 		x.capacity = max(maxBytes/entrySize, x.n)
 	}

@@ -185,6 +185,9 @@ func (l *Log) loadTrusted(s *segment, nextBase int64) error {
 	} else {
 		s.next.Store(nextBase)
 	}
+	if (s.idx.missing || s.tidx.missing) && size > 0 {
+		return fmt.Errorf("segment %s: index file missing", s.name)
+	}
 	if err := s.idx.checkOffsetIndex(size, span); err != nil {
 		return err
 	}
