@@ -1,0 +1,338 @@
+package netio
+
+import (
+	"encoding/binary"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// dispatched is a request on its way from the loop to the worker.
+type dispatched struct {
+	req *Request
+	seq uint64
+}
+
+// slot holds the state of one unanswered request, indexed by seq modulo
+// MaxQueuedRequests (at most that many are unanswered at once).
+type slot struct {
+	size int    // bytes on the wire, for the queued-bytes bound
+	done bool   // respond was called
+	out  []byte // encoded response frame; nil for "no response"
+}
+
+// conn is the per-connection state. Ownership:
+//
+//   - loop goroutine (gnet callbacks): nextSeq, clientID cache, sends on reqs
+//     and closes it (OnClose);
+//   - worker goroutine: receives on reqs, calls Handler.Handle;
+//   - any goroutine (responders, worker, janitor) under mu: the fields
+//     marked "guarded by mu".
+type conn struct {
+	s      *Server
+	gc     gnet.Conn
+	id     uint64
+	remote string
+	reqs   chan dispatched // cap MaxQueuedRequests; never full, see admit
+
+	// Loop-owned.
+	nextSeq      uint64
+	lastClientID string
+
+	stopRead        atomic.Bool // no more frames are dispatched (error close pending)
+	dead            atomic.Bool // gnet closed the connection
+	idleClosed      atomic.Bool
+	lastActiveNanos atomic.Int64
+
+	mu            sync.Mutex
+	inflightReqs  int    // guarded by mu: nextSeq - nextWrite
+	inflightBytes int64  // guarded by mu
+	nextWrite     uint64 // guarded by mu: seq of the next response to write
+	slots         []slot // guarded by mu
+	paused        bool   // guarded by mu: the loop stopped reading at a bound
+	closeSet      bool   // guarded by mu: close once nextWrite reaches closeAt
+	closeAt       uint64 // guarded by mu
+	closeIssued   bool   // guarded by mu
+	closed        bool   // guarded by mu: after OnClose, responses are dropped
+}
+
+func newConn(s *Server, gc gnet.Conn) *conn {
+	cs := &conn{
+		s:      s,
+		gc:     gc,
+		id:     s.nextConnID.Add(1),
+		remote: gc.RemoteAddr().String(),
+		reqs:   make(chan dispatched, s.opts.MaxQueuedRequests),
+		slots:  make([]slot, s.opts.MaxQueuedRequests),
+	}
+	cs.touch()
+	return cs
+}
+
+func (cs *conn) touch() { cs.lastActiveNanos.Store(time.Now().UnixNano()) }
+
+// idle reports whether nothing is queued or awaiting an answer.
+func (cs *conn) idle() bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.inflightReqs == 0
+}
+
+// onTraffic frames and dispatches every complete request in gnet's inbound
+// buffer, until a bound is reached. Loop goroutine; never blocks.
+func (cs *conn) onTraffic() gnet.Action {
+	gc, s := cs.gc, cs.s
+	cs.touch()
+	for {
+		if cs.stopRead.Load() {
+			_, _ = gc.Discard(gc.InboundBuffered())
+			return gnet.None
+		}
+		if s.stopping.Load() {
+			return gnet.None // leave it; Stop closes the connection
+		}
+		buffered := gc.InboundBuffered()
+		if buffered < 4 {
+			return gnet.None
+		}
+		p, err := gc.Peek(4)
+		if err != nil {
+			return gnet.None
+		}
+		size := int32(binary.BigEndian.Uint32(p))
+		if size < 0 || size > s.opts.MaxRequestBytes {
+			s.c.oversize.Add(1)
+			s.log.Warn("closing connection: request size out of bounds",
+				"conn", cs.id, "remote", cs.remote, "size", size, "max", s.opts.MaxRequestBytes)
+			return gnet.Close
+		}
+		if !cs.admit() {
+			if int64(buffered) > s.opts.MaxQueuedBytes+int64(s.opts.MaxRequestBytes)+4 {
+				s.c.overflow.Add(1)
+				s.log.Warn("closing connection: peer sends past the queue bounds",
+					"conn", cs.id, "remote", cs.remote, "buffered", buffered)
+				return gnet.Close
+			}
+			return gnet.None // cs.flushLocked wakes us when the queue drains
+		}
+		if buffered < 4+int(size) {
+			return gnet.None
+		}
+		frame := make([]byte, size)
+		_, _ = gc.Discard(4)
+		if n, _ := gc.Read(frame); n != int(size) {
+			return gnet.Close // cannot happen: InboundBuffered said it was there
+		}
+		s.c.bytesIn.Add(uint64(size) + 4)
+		if !cs.dispatch(frame) {
+			return gnet.Close
+		}
+	}
+}
+
+// admit reports whether one more request may be read. When not, the
+// connection is marked paused so that the responder that frees room wakes
+// the loop. Loop goroutine.
+func (cs *conn) admit() bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.inflightReqs < len(cs.slots) && cs.inflightBytes < cs.s.opts.MaxQueuedBytes {
+		return true
+	}
+	if !cs.paused {
+		cs.paused = true
+		cs.s.c.pauses.Add(1)
+	}
+	return false
+}
+
+// dispatch parses frame's header and queues the request for the worker.
+// It returns false when the connection must close at once. Loop goroutine.
+func (cs *conn) dispatch(frame []byte) bool {
+	s := cs.s
+	h, err := parseRequestHeader(frame)
+	if err != nil {
+		s.c.badHeader.Add(1)
+		s.log.Warn("closing connection: bad request header",
+			"conn", cs.id, "remote", cs.remote, "err", err)
+		cs.stopRead.Store(true)
+		cs.mu.Lock()
+		cs.closeAfterLocked(cs.nextSeq)
+		cs.mu.Unlock()
+		return true
+	}
+	if string(h.clientID) != cs.lastClientID { // no allocation when equal
+		cs.lastClientID = string(h.clientID)
+	}
+	req := &Request{
+		Key:           h.key,
+		Version:       h.version,
+		CorrelationID: h.correlationID,
+		ClientID:      cs.lastClientID,
+		Body:          frame[h.headerLen:len(frame):len(frame)],
+		Size:          len(frame),
+		RemoteAddr:    cs.remote,
+		ConnID:        cs.id,
+	}
+	seq := cs.nextSeq
+	cs.nextSeq++
+	cs.mu.Lock()
+	cs.slots[seq%uint64(len(cs.slots))] = slot{size: len(frame) + 4}
+	cs.inflightReqs++
+	cs.inflightBytes += int64(len(frame) + 4)
+	cs.mu.Unlock()
+	s.c.inFlight.Add(1)
+	s.c.requests.Add(1)
+	select {
+	case cs.reqs <- dispatched{req: req, seq: seq}:
+		return true
+	default: // admit bounds the queue below its capacity: a bug if reached
+		s.log.Error("request queue full despite admission bound", "conn", cs.id)
+		return false
+	}
+}
+
+// work is the connection's worker goroutine: it hands requests to the
+// handler one at a time, in arrival order, until the loop closes reqs.
+func (cs *conn) work() {
+	defer cs.s.workers.Done()
+	failed := false
+	for d := range cs.reqs {
+		if failed || cs.dead.Load() {
+			continue // drain; the connection is going away
+		}
+		if err := cs.handle(d); err != nil {
+			failed = true
+			cs.s.c.handlerErr.Add(1)
+			cs.s.log.Info("closing connection: handler error", "conn", cs.id, "remote", cs.remote,
+				"key", d.req.Key, "version", d.req.Version, "err", err)
+			cs.stopRead.Store(true)
+			cs.mu.Lock()
+			cs.closeAfterLocked(d.seq)
+			cs.mu.Unlock()
+		}
+	}
+}
+
+// handle calls the handler, turning a panic into an error so one bad
+// request cannot take the broker down.
+func (cs *conn) handle(d dispatched) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	seq, corr := d.seq, d.req.CorrelationID
+	return cs.s.h.Handle(d.req, func(resp kmsg.Response) { cs.complete(seq, corr, resp) })
+}
+
+// complete records the response of request seq and writes every response
+// now contiguous from nextWrite. Any goroutine.
+func (cs *conn) complete(seq uint64, corr int32, resp kmsg.Response) {
+	var out []byte
+	if resp != nil {
+		out = appendResponse(make([]byte, 0, 256), corr, resp)
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.closed {
+		return
+	}
+	sl := &cs.slots[seq%uint64(len(cs.slots))]
+	if seq < cs.nextWrite || seq >= cs.nextWrite+uint64(cs.inflightReqs) || sl.done {
+		cs.s.log.Error("respond called twice for one request", "conn", cs.id, "correlation_id", corr)
+		return
+	}
+	sl.done, sl.out = true, out
+	cs.flushLocked()
+}
+
+// closeAfterLocked arranges for the connection to close once every response
+// before seq is written; request seq and later get none.
+func (cs *conn) closeAfterLocked(seq uint64) {
+	if !cs.closeSet || seq < cs.closeAt {
+		cs.closeSet, cs.closeAt = true, seq
+	}
+	cs.flushLocked()
+}
+
+// flushLocked hands the contiguous run of completed responses to the event
+// loop in one write, issues a pending close, and wakes a paused loop when
+// the queue has room again. Called with mu held, which orders the async
+// writes of concurrent responders.
+func (cs *conn) flushLocked() {
+	s := cs.s
+	n := uint64(len(cs.slots))
+	var batch [][]byte
+	var batchBytes int
+	for cs.inflightReqs > 0 && (!cs.closeSet || cs.nextWrite < cs.closeAt) {
+		sl := &cs.slots[cs.nextWrite%n]
+		if !sl.done {
+			break
+		}
+		if sl.out != nil {
+			batch = append(batch, sl.out)
+			batchBytes += len(sl.out)
+		} else {
+			s.c.noResp.Add(1)
+		}
+		cs.inflightReqs--
+		cs.inflightBytes -= int64(sl.size)
+		*sl = slot{}
+		cs.nextWrite++
+		s.c.inFlight.Add(-1)
+	}
+	if len(batch) > 0 {
+		cs.writeLocked(batch, batchBytes)
+	}
+	if cs.closeSet && cs.nextWrite == cs.closeAt && !cs.closeIssued {
+		cs.closeIssued = true
+		_ = cs.gc.Close() // queued behind the writes above on the loop
+	}
+	if cs.paused && cs.inflightReqs < len(cs.slots) && cs.inflightBytes < s.opts.MaxQueuedBytes {
+		cs.paused = false
+		_ = cs.gc.Wake(nil) // re-runs OnTraffic on the buffered bytes
+	}
+}
+
+func (cs *conn) writeLocked(batch [][]byte, batchBytes int) {
+	s := cs.s
+	s.c.asyncWrites.Add(1)
+	var once atomic.Bool
+	done := func(gnet.Conn, error) error {
+		if once.CompareAndSwap(false, true) {
+			s.c.asyncWrites.Add(-1)
+		}
+		return nil
+	}
+	var err error
+	if len(batch) == 1 {
+		err = cs.gc.AsyncWrite(batch[0], done)
+	} else {
+		err = cs.gc.AsyncWritev(batch, done)
+	}
+	if err != nil { // the loop is gone; the connection dies with it
+		_ = done(nil, err)
+		return
+	}
+	cs.touch()
+	s.c.responses.Add(uint64(len(batch)))
+	s.c.bytesOut.Add(uint64(batchBytes))
+}
+
+// onClose runs on the loop when gnet closes the connection: responses still
+// to come are dropped, the worker is told to finish.
+func (cs *conn) onClose() {
+	cs.dead.Store(true)
+	cs.mu.Lock()
+	cs.closed = true
+	cs.s.c.inFlight.Add(-int64(cs.inflightReqs))
+	cs.inflightReqs, cs.inflightBytes = 0, 0
+	cs.mu.Unlock()
+	close(cs.reqs)
+}

@@ -1,0 +1,80 @@
+// Package netio turns TCP connections into ordered streams of Kafka
+// requests and responses. Its one job: frame bytes into requests for a
+// Handler, and put the Handler's answers back on the wire in request order,
+// within fixed bounds, without ever blocking an event loop. It knows
+// nothing of topics or API semantics beyond the request/response headers.
+//
+// # Frames and headers
+//
+// Every request and response is a 4-byte big-endian size followed by that
+// many bytes:
+//
+//	request frame
+//	+-----------+--------+------------+----------------+-------------------+----------------+------+
+//	| size int32| key    | version    | correlation id | client id         | tagged fields  | body |
+//	|  (N)      | int16  | int16      | int32          | int16 len + bytes | (header v2     |      |
+//	|           |        |            |                | -1 = null         |  only)         |      |
+//	+-----------+--------+------------+----------------+-------------------+----------------+------+
+//	            <------------------------------- N bytes ------------------------------------------->
+//	header v1: key, version, correlation id, client id
+//	header v2: header v1 + tagged fields (uvarint count, then per field:
+//	           uvarint tag, uvarint size, size bytes) -- for flexible versions
+//	header v0: key, version, correlation id -- ControlledShutdown v0 only
+//
+//	response frame
+//	+-----------+----------------+----------------+------+
+//	| size int32| correlation id | tagged fields  | body |
+//	|  (N)      | int32          | 0x00, header v1|      |
+//	+-----------+----------------+----------------+------+
+//	header v0: correlation id (non-flexible responses, and ApiVersions always, KIP-511)
+//	header v1: correlation id + empty tagged fields (flexible responses)
+//
+// Whether a (key, version) is flexible comes from kmsg (a table built at
+// init). A size below zero or above Options.MaxRequestBytes closes the
+// connection before any of the body is read. A header that does not parse,
+// or a Handler error, closes it once the responses ahead of it are written.
+//
+// # Goroutines and what they own
+//
+//	gnet loop goroutine (OnOpen/OnTraffic/OnClose)
+//	    owns the socket and gnet's buffers; frames requests, copies each
+//	    frame into a fresh []byte (Request.Body aliases only that copy),
+//	    assigns it the connection's next sequence number, and sends it on
+//	    the connection's request channel. Never blocks: the channel has
+//	    room by construction (see Backpressure).
+//	worker goroutine (one per connection, started in OnOpen)
+//	    receives requests in arrival order and calls Handler.Handle, one
+//	    at a time. Exits when OnClose closes the channel.
+//	responder (any goroutine: the worker, or a purgatory goroutine later)
+//	    encodes its response, then under the connection mutex stores it in
+//	    the request's slot and writes out every response that is now
+//	    contiguous from the next one owed.
+//	janitor goroutine (one per server)
+//	    closes connections idle for Options.IdleTimeout.
+//
+// # Ordering
+//
+//	seq:      0    1    2    3    4        nextWrite = 1
+//	slot:   [sent][    ][done][nil ][    ]
+//	                 ^ 1 completes -> write 1 and 2, skip 3 (nil: acks=0),
+//	                                  nextWrite = 4
+//
+// Slots form a ring of Options.MaxQueuedRequests entries indexed by
+// seq % len. A responder that completes seq fills its slot; the run of
+// done slots starting at nextWrite is handed to gnet in one AsyncWritev
+// while the mutex is still held, so the loop receives writes in sequence
+// order. A nil response fills its slot with nothing to write. A second call
+// of the same Responder is ignored (and logged).
+//
+// # Backpressure
+//
+// A connection may have at most MaxQueuedRequests requests, and (checked
+// before each frame) fewer than MaxQueuedBytes bytes, read but not answered.
+// At a bound the loop stops consuming: the bytes stay in gnet's inbound
+// buffer and the connection is marked paused. The responder whose write
+// frees room clears the mark and calls Conn.Wake, which makes gnet run
+// OnTraffic again on the buffered bytes. gnet v2.10 offers no way to drop
+// read interest in the poller, so it keeps draining the socket into its
+// buffer while paused; a peer that buffers more than MaxQueuedBytes +
+// MaxRequestBytes there is closed (Stats.ClosedOverflow).
+package netio

@@ -1,0 +1,433 @@
+package netio
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// v0Response is a small non-flexible response the ordering tests send for
+// every request; the correlation id tells them apart.
+func v0Response() kmsg.Response {
+	r := kmsg.NewPtrApiVersionsResponse()
+	r.Version = 0
+	return r
+}
+
+func ping(rc *rawClient, corr int32) {
+	rc.t.Helper()
+	rc.send(&kmsg.ApiVersionsRequest{Version: 0}, corr)
+}
+
+func TestApiVersionsAllVersionsOverRawTCP(t *testing.T) {
+	s := startServer(t, Options{}, apiVersionsHandler(apiVersionsMax))
+	rc := dial(t, s.Addr())
+	for v := int16(0); v <= apiVersionsMax; v++ {
+		resp := rc.apiVersions(v, int32(100+v))
+		if resp.ErrorCode != 0 || len(resp.ApiKeys) != 1 || resp.ApiKeys[0].MaxVersion != apiVersionsMax {
+			t.Fatalf("v%d: %+v", v, resp)
+		}
+	}
+	// KIP-511: a version the broker does not know is answered in v0 with
+	// UNSUPPORTED_VERSION; the header is v0 even though the request's was v2.
+	if resp := rc.apiVersions(apiVersionsMax+1, 200); resp.ErrorCode != 35 || len(resp.ApiKeys) != 1 {
+		t.Fatalf("unsupported version answer: %+v", resp)
+	}
+	if st := s.Stats(); st.Requests != apiVersionsMax+2 || st.Responses != apiVersionsMax+2 || st.InFlight != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestOversizeFrameClosesOnlyThatConnection(t *testing.T) {
+	s := startServer(t, Options{MaxRequestBytes: 1024}, apiVersionsHandler(apiVersionsMax))
+	good, bad := dial(t, s.Addr()), dial(t, s.Addr())
+	good.apiVersions(3, 1)
+
+	// Only the size is sent: the server must not wait for the body.
+	bad.write(binary.BigEndian.AppendUint32(nil, 1025))
+	bad.expectClosed()
+
+	good.apiVersions(3, 2)
+	if st := s.Stats(); st.ClosedOversize != 1 {
+		t.Fatalf("ClosedOversize %d, want 1", st.ClosedOversize)
+	}
+	// A frame of exactly the maximum is accepted (and fails as a request).
+	edge := dial(t, s.Addr())
+	frame := binary.BigEndian.AppendUint32(nil, 1024)
+	frame = append(frame, header(18, 0, 5, nil, nil)...)
+	edge.write(append(frame, make([]byte, 1024-10)...))
+	if corr, _ := edge.mustRead(); corr != 5 {
+		t.Fatalf("frame of exactly MaxRequestBytes: got correlation id %d", corr)
+	}
+}
+
+func TestNegativeFrameSizeClosesConnection(t *testing.T) {
+	s := startServer(t, Options{}, apiVersionsHandler(apiVersionsMax))
+	rc := dial(t, s.Addr())
+	rc.write([]byte{0xff, 0xff, 0xff, 0xfe})
+	rc.expectClosed()
+	waitFor(t, "oversize counter", func() bool { return s.Stats().ClosedOversize == 1 })
+	dial(t, s.Addr()).apiVersions(4, 1)
+}
+
+func TestGarbageHeaderClosesConnectionServerServesOthers(t *testing.T) {
+	s := startServer(t, Options{}, apiVersionsHandler(apiVersionsMax))
+	other := dial(t, s.Addr())
+	for _, garbage := range [][]byte{
+		{0, 0, 0, 3, 1, 2, 3}, // frame shorter than any header
+		append([]byte{0, 0, 0, 8}, header(3, 1, 1, nil, nil)[:8]...), // client id length cut
+		append([]byte{0, 0, 0, 11}, append(header(3, 1, 1, nil, nil)[:8], 0x7f, 0xff, 0)...),
+	} {
+		rc := dial(t, s.Addr())
+		rc.write(garbage)
+		rc.expectClosed()
+		other.apiVersions(3, 7)
+	}
+	if st := s.Stats(); st.ClosedBadHeader != 3 {
+		t.Fatalf("ClosedBadHeader %d, want 3", st.ClosedBadHeader)
+	}
+}
+
+// TestResponsesInOrderWhenHandlerCompletesOutOfOrder pipelines requests on
+// one connection; the handler answers each from its own goroutine with a
+// delay that shrinks with the request number, so completions arrive in
+// reverse order.
+func TestResponsesInOrderWhenHandlerCompletesOutOfOrder(t *testing.T) {
+	const n = 20
+	s := startServer(t, Options{MaxQueuedRequests: n}, handlerFunc(func(req *Request, respond Responder) error {
+		delay := time.Duration(n-req.CorrelationID) * 2 * time.Millisecond
+		go func() {
+			time.Sleep(delay)
+			respond(v0Response())
+		}()
+		return nil
+	}))
+	rc := dial(t, s.Addr())
+	for i := int32(0); i < n; i++ {
+		ping(rc, i)
+	}
+	for i := int32(0); i < n; i++ {
+		if corr, _ := rc.mustRead(); corr != i {
+			t.Fatalf("response %d has correlation id %d", i, corr)
+		}
+	}
+}
+
+// TestNilResponseSkippedLaterStillInOrder: requests with an even
+// correlation id get no response (acks=0), some answered late; the odd ones
+// still arrive, in order.
+func TestNilResponseSkippedLaterStillInOrder(t *testing.T) {
+	const n = 30
+	s := startServer(t, Options{}, handlerFunc(func(req *Request, respond Responder) error {
+		var resp kmsg.Response
+		if req.CorrelationID%2 == 1 {
+			resp = v0Response()
+		}
+		if req.CorrelationID%3 == 0 {
+			go func() { time.Sleep(3 * time.Millisecond); respond(resp) }()
+			return nil
+		}
+		respond(resp)
+		return nil
+	}))
+	rc := dial(t, s.Addr())
+	for i := int32(0); i < n; i++ {
+		ping(rc, i)
+	}
+	for i := int32(1); i < n; i += 2 {
+		if corr, _ := rc.mustRead(); corr != i {
+			t.Fatalf("got correlation id %d, want %d", corr, i)
+		}
+	}
+	waitFor(t, "accounting", func() bool { st := s.Stats(); return st.InFlight == 0 && st.NoResponses == n/2 })
+}
+
+// TestBackpressureStopsReadingAndResumes: with MaxQueuedRequests=2 and a
+// handler that cannot answer, the server takes two requests and no more,
+// whatever the client pipelines; once answers flow it reads the rest.
+func TestBackpressureStopsReadingAndResumes(t *testing.T) {
+	for _, mode := range []string{"blocked Handle", "purgatory"} {
+		t.Run(mode, func(t *testing.T) {
+			const n = 10
+			release := make(chan struct{})
+			var handled atomic.Int32
+			s := startServer(t, Options{MaxQueuedRequests: 2}, handlerFunc(func(req *Request, respond Responder) error {
+				handled.Add(1)
+				if mode == "blocked Handle" {
+					<-release
+					respond(v0Response())
+					return nil
+				}
+				go func() { <-release; respond(v0Response()) }()
+				return nil
+			}))
+			rc := dial(t, s.Addr())
+			for i := int32(0); i < n; i++ {
+				ping(rc, i)
+			}
+			waitFor(t, "two requests read and the connection paused", func() bool {
+				st := s.Stats()
+				return st.Requests == 2 && st.Pauses >= 1
+			})
+			time.Sleep(50 * time.Millisecond) // give a broken bound time to show
+			if st := s.Stats(); st.Requests != 2 || st.InFlight != 2 {
+				t.Fatalf("read %d requests (%d in flight) with a bound of 2", st.Requests, st.InFlight)
+			}
+			if mode == "purgatory" && handled.Load() != 2 {
+				t.Fatalf("handler saw %d requests, want 2", handled.Load())
+			}
+			close(release)
+			for i := int32(0); i < n; i++ {
+				if corr, _ := rc.mustRead(); corr != i {
+					t.Fatalf("response %d has correlation id %d", i, corr)
+				}
+			}
+			if got := handled.Load(); got != n {
+				t.Fatalf("handled %d, want %d", got, n)
+			}
+		})
+	}
+}
+
+func TestQueuedBytesBoundPausesReading(t *testing.T) {
+	release := make(chan struct{})
+	s := startServer(t, Options{MaxQueuedBytes: 1}, handlerFunc(func(req *Request, respond Responder) error {
+		go func() { <-release; respond(v0Response()) }()
+		return nil
+	}))
+	rc := dial(t, s.Addr())
+	for i := int32(0); i < 5; i++ {
+		ping(rc, i)
+	}
+	waitFor(t, "pause", func() bool { return s.Stats().Pauses >= 1 })
+	time.Sleep(20 * time.Millisecond)
+	if st := s.Stats(); st.Requests != 1 {
+		t.Fatalf("read %d requests past a 1-byte queue bound", st.Requests)
+	}
+	close(release)
+	for i := int32(0); i < 5; i++ {
+		if corr, _ := rc.mustRead(); corr != i {
+			t.Fatalf("got %d, want %d", corr, i)
+		}
+	}
+}
+
+// TestHandlerErrorClosesAfterEarlierResponses: request 0 is answered late,
+// request 1 makes Handle fail. Response 0 must still arrive, then EOF, and
+// request 2 (pipelined behind) is never handled.
+func TestHandlerErrorClosesAfterEarlierResponses(t *testing.T) {
+	var sawTwo atomic.Bool
+	s := startServer(t, Options{}, handlerFunc(func(req *Request, respond Responder) error {
+		switch req.CorrelationID {
+		case 0:
+			go func() { time.Sleep(30 * time.Millisecond); respond(v0Response()) }()
+			return nil
+		case 1:
+			return errors.New("unsupported version")
+		}
+		sawTwo.Store(true)
+		respond(v0Response())
+		return nil
+	}))
+	rc := dial(t, s.Addr())
+	for i := int32(0); i < 3; i++ {
+		ping(rc, i)
+	}
+	if corr, _ := rc.mustRead(); corr != 0 {
+		t.Fatalf("got %d, want 0", corr)
+	}
+	rc.expectClosed()
+	if sawTwo.Load() {
+		t.Fatal("request after the failing one was handled")
+	}
+	waitFor(t, "close accounting", func() bool { st := s.Stats(); return st.OpenConns == 0 && st.InFlight == 0 })
+	if st := s.Stats(); st.ClosedHandlerError != 1 {
+		t.Fatalf("ClosedHandlerError %d", st.ClosedHandlerError)
+	}
+}
+
+func TestHandlerPanicClosesOnlyThatConnection(t *testing.T) {
+	s := startServer(t, Options{}, handlerFunc(func(req *Request, respond Responder) error {
+		if req.ClientID == "boom" {
+			panic("handler bug")
+		}
+		respond(v0Response())
+		return nil
+	}))
+	boom := dial(t, s.Addr())
+	boom.fmtr = kmsg.NewRequestFormatter(kmsg.FormatterClientID("boom"))
+	ping(boom, 1)
+	boom.expectClosed()
+	rc := dial(t, s.Addr())
+	ping(rc, 2)
+	if corr, _ := rc.mustRead(); corr != 2 {
+		t.Fatal(corr)
+	}
+}
+
+func TestRespondTwiceIsIgnored(t *testing.T) {
+	s := startServer(t, Options{}, handlerFunc(func(req *Request, respond Responder) error {
+		respond(v0Response())
+		respond(v0Response())
+		return nil
+	}))
+	rc := dial(t, s.Addr())
+	ping(rc, 1)
+	ping(rc, 2)
+	for _, want := range []int32{1, 2} {
+		if corr, _ := rc.mustRead(); corr != want {
+			t.Fatalf("got %d, want %d", corr, want)
+		}
+	}
+	if st := s.Stats(); st.Responses != 2 {
+		t.Fatalf("responses %d, want 2", st.Responses)
+	}
+}
+
+func TestRequestFieldsReachHandler(t *testing.T) {
+	got := make(chan *Request, 1)
+	s := startServer(t, Options{}, handlerFunc(func(req *Request, respond Responder) error {
+		got <- req
+		respond(v0Response())
+		return nil
+	}))
+	rc := dial(t, s.Addr())
+	req := &kmsg.MetadataRequest{Version: 12}
+	rc.send(req, 42)
+	r := <-got
+	if r.Key != 3 || r.Version != 12 || r.CorrelationID != 42 || r.ClientID != "raw" ||
+		r.ConnID == 0 || r.RemoteAddr != rc.c.LocalAddr().String() {
+		t.Fatalf("request %+v", r)
+	}
+	body := req.AppendTo(nil)
+	if string(r.Body) != string(body) || r.Size != 2+2+4+2+3+1+len(body) {
+		t.Fatalf("body %x size %d", r.Body, r.Size)
+	}
+	rc.mustRead()
+}
+
+func TestIdleConnectionClosed(t *testing.T) {
+	s := startServer(t, Options{IdleTimeout: 50 * time.Millisecond}, apiVersionsHandler(apiVersionsMax))
+	rc := dial(t, s.Addr())
+	rc.apiVersions(0, 1)
+	start := time.Now()
+	rc.expectClosed()
+	if time.Since(start) < 40*time.Millisecond {
+		t.Fatalf("closed after %v, before the idle timeout", time.Since(start))
+	}
+	if st := s.Stats(); st.ClosedIdle != 1 {
+		t.Fatalf("ClosedIdle %d", st.ClosedIdle)
+	}
+}
+
+func TestStopLetsInFlightRequestAnswer(t *testing.T) {
+	entered := make(chan struct{})
+	s := NewServer(Options{Addr: "127.0.0.1:0", Logger: testLogger()}, handlerFunc(func(req *Request, respond Responder) error {
+		close(entered)
+		go func() { time.Sleep(100 * time.Millisecond); respond(v0Response()) }()
+		return nil
+	}))
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rc := dial(t, s.Addr())
+	ping(rc, 9)
+	<-entered
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stopped <- s.Stop(ctx)
+	}()
+	if corr, _ := rc.mustRead(); corr != 9 {
+		t.Fatalf("got %d", corr)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	rc.expectClosed()
+	if _, err := dialErr(s.Addr()); err == nil {
+		t.Fatal("server still accepts after Stop")
+	}
+}
+
+func dialErr(addr string) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		_ = c.Close()
+	}
+	return c, err
+}
+
+func TestStopGivesUpAtContextDeadline(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	s := NewServer(Options{Addr: "127.0.0.1:0"}, handlerFunc(func(req *Request, respond Responder) error {
+		<-release
+		return nil
+	}))
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rc := dial(t, s.Addr())
+	ping(rc, 1)
+	waitFor(t, "request in flight", func() bool { return s.Stats().InFlight == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Stop: %v, want deadline exceeded", err)
+	}
+	rc.expectClosed()
+}
+
+func TestStartFailsOnBusyAddress(t *testing.T) {
+	s := startServer(t, Options{}, apiVersionsHandler(apiVersionsMax))
+	other := NewServer(Options{Addr: s.Addr()}, apiVersionsHandler(apiVersionsMax))
+	if err := other.Start(); err == nil {
+		_ = other.Stop(context.Background())
+		t.Fatal("second server listening on a busy address")
+	}
+}
+
+// TestManyConnectionsConcurrent drives several pipelining connections at
+// once, each checking its own order, with handlers finishing at random.
+func TestManyConnectionsConcurrent(t *testing.T) {
+	s := startServer(t, Options{Multicore: true, MaxQueuedRequests: 4}, handlerFunc(func(req *Request, respond Responder) error {
+		if req.CorrelationID%4 == 0 {
+			go func() { time.Sleep(time.Millisecond); respond(v0Response()) }()
+			return nil
+		}
+		respond(v0Response())
+		return nil
+	}))
+	var wg sync.WaitGroup
+	for c := 0; c < 8; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rc := dial(t, s.Addr())
+			const n = 200
+			go func() {
+				for i := int32(0); i < n; i++ {
+					ping(rc, i)
+				}
+			}()
+			for i := int32(0); i < n; i++ {
+				corr, _, err := rc.read()
+				if err != nil || corr != i {
+					t.Errorf("conn %d: response %d: corr %d err %v", c, i, corr, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "drained", func() bool { return s.Stats().InFlight == 0 })
+}
