@@ -160,6 +160,7 @@ func (s *Server) Start() error {
 		err := gnet.Run(&loopHandler{s: s}, "tcp://"+s.opts.Addr,
 			gnet.WithMulticore(s.opts.Multicore),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithReuseAddr(true), // rebind at once after a crash (TIME_WAIT)
 			gnet.WithLogger(gnetLogger{s.log}),
 		)
 		s.runErr = err
