@@ -460,3 +460,41 @@ func TestPausedPeerSendingPastBoundsIsClosed(t *testing.T) {
 	}
 	dial(t, s.Addr()) // the server still accepts
 }
+
+// TestUnreadResponsesStopReading: a peer that pipelines requests but does
+// not read the (large) responses stops being read once MaxQueuedBytes of
+// responses wait in gnet's outbound buffer; when it reads, everything
+// arrives in order.
+func TestUnreadResponsesStopReading(t *testing.T) {
+	const n = 200
+	big := make([]byte, 256<<10)
+	s := startServer(t, Options{MaxQueuedBytes: 1 << 20}, handlerFunc(func(req *Request, respond Responder) error {
+		resp := kmsg.NewPtrFetchResponse()
+		resp.Version = 4
+		topic := kmsg.NewFetchResponseTopic()
+		part := kmsg.NewFetchResponseTopicPartition()
+		part.RecordBatches = big
+		topic.Partitions = append(topic.Partitions, part)
+		resp.Topics = append(resp.Topics, topic)
+		respond(resp)
+		return nil
+	}))
+	rc := dial(t, s.Addr())
+	go func() {
+		for i := int32(0); i < n; i++ {
+			if _, err := rc.c.Write(rc.fmtr.AppendRequest(nil, &kmsg.ApiVersionsRequest{Version: 0}, i)); err != nil {
+				return
+			}
+		}
+	}()
+	waitFor(t, "output pause", func() bool { return s.Stats().OutputPauses >= 1 })
+	time.Sleep(50 * time.Millisecond)
+	if st := s.Stats(); st.Requests >= n {
+		t.Fatalf("read all %d requests while the peer read no response", st.Requests)
+	}
+	for i := int32(0); i < n; i++ {
+		if corr, _ := rc.mustRead(); corr != i {
+			t.Fatalf("got %d, want %d", corr, i)
+		}
+	}
+}
