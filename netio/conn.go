@@ -300,15 +300,23 @@ func (cs *conn) closeAfterLocked(seq uint64) {
 func (cs *conn) flushLocked() {
 	s := cs.s
 	n := uint64(len(cs.slots))
-	var batch [][]byte
-	var batchBytes int
+	var first []byte   // the only response, in the common case
+	var batch [][]byte // all of them, once there are two
+	var count, batchBytes int
 	for cs.inflightReqs > 0 && (!cs.closeSet || cs.nextWrite < cs.closeAt) {
 		sl := &cs.slots[cs.nextWrite%n]
 		if !sl.done {
 			break
 		}
 		if sl.out != nil {
-			batch = append(batch, sl.out)
+			switch count++; count {
+			case 1:
+				first = sl.out
+			case 2:
+				batch = append(make([][]byte, 0, 4), first, sl.out)
+			default:
+				batch = append(batch, sl.out)
+			}
 			batchBytes += len(sl.out)
 		} else {
 			s.c.noResp.Add(1)
@@ -319,8 +327,8 @@ func (cs *conn) flushLocked() {
 		cs.nextWrite++
 		s.c.inFlight.Add(-1)
 	}
-	if len(batch) > 0 {
-		cs.writeLocked(batch, batchBytes)
+	if count > 0 {
+		cs.writeLocked(first, batch, count, batchBytes)
 	}
 	if cs.closeSet && cs.nextWrite == cs.closeAt && !cs.closeIssued {
 		cs.closeIssued = true
@@ -332,7 +340,9 @@ func (cs *conn) flushLocked() {
 	}
 }
 
-func (cs *conn) writeLocked(batch [][]byte, batchBytes int) {
+// writeLocked queues count responses on the loop: first alone when
+// count == 1, else batch.
+func (cs *conn) writeLocked(first []byte, batch [][]byte, count, batchBytes int) {
 	s := cs.s
 	s.c.asyncWrites.Add(1)
 	var once atomic.Bool
@@ -343,8 +353,8 @@ func (cs *conn) writeLocked(batch [][]byte, batchBytes int) {
 		return nil
 	}
 	var err error
-	if len(batch) == 1 {
-		err = cs.gc.AsyncWrite(batch[0], done)
+	if count == 1 {
+		err = cs.gc.AsyncWrite(first, done)
 	} else {
 		err = cs.gc.AsyncWritev(batch, done)
 	}
@@ -353,7 +363,7 @@ func (cs *conn) writeLocked(batch [][]byte, batchBytes int) {
 		return
 	}
 	cs.touch()
-	s.c.responses.Add(uint64(len(batch)))
+	s.c.responses.Add(uint64(count))
 	s.c.bytesOut.Add(uint64(batchBytes))
 }
 

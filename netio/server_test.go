@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -497,4 +498,27 @@ func TestUnreadResponsesStopReading(t *testing.T) {
 			t.Fatalf("got %d, want %d", corr, i)
 		}
 	}
+}
+
+// TestRandomBytesNeverBreakServer throws seeded random bytes (some with a
+// plausible size prefix) at many connections; the server must survive and
+// keep answering a well-behaved connection.
+func TestRandomBytesNeverBreakServer(t *testing.T) {
+	s := startServer(t, Options{MaxRequestBytes: 4096}, apiVersionsHandler(apiVersionsMax))
+	good := dial(t, s.Addr())
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 50; i++ {
+		junk := make([]byte, 1+rng.IntN(512))
+		for j := range junk {
+			junk[j] = byte(rng.Uint32())
+		}
+		if i%2 == 0 { // a valid size with a random header and body
+			junk = append(binary.BigEndian.AppendUint32(nil, uint32(len(junk))), junk...)
+		}
+		rc := dial(t, s.Addr())
+		rc.write(junk)
+		_ = rc.c.Close()
+		good.apiVersions(int16(i%5), int32(i))
+	}
+	waitFor(t, "all junk connections closed", func() bool { return s.Stats().OpenConns == 1 })
 }
