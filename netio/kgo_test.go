@@ -15,8 +15,8 @@ import (
 // and, for ApiVersions v3+, the decoded client software name: it proves
 // the flexible request header was skipped exactly.
 type seenHandler struct {
-	next Handler
-	mu   sync.Mutex
+	next     Handler
+	mu       sync.Mutex
 	seen     []string
 	versions []int16
 }
