@@ -1,0 +1,283 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"sync"
+)
+
+// Entry sizes of the two sparse indexes.
+const (
+	offsetEntrySize = 8  // relative offset uint32 | position uint32
+	timeEntrySize   = 12 // timestamp int64 | relative offset uint32
+)
+
+// index is one sparse, append-only file of fixed-size big-endian entries.
+// With an FS whose files implement Mmapper, the file is preallocated to its
+// capacity and mapped while entries are appended, then trimmed to its used
+// size and remapped read-only when sealed. Otherwise entries live in a heap
+// buffer and are written through with WriteAt. mu guards buf and n: the
+// appender (under Log.mu) takes it to write, readers to look up.
+type index struct {
+	mu        sync.RWMutex
+	f         File
+	name      string
+	entrySize int
+	buf       []byte // mapping or heap copy; entries are buf[:n*entrySize]
+	mapped    bool
+	n         int
+	capacity  int  // entries that fit; 0 once sealed
+	missing   bool // the file did not exist at open: not to be trusted
+}
+
+// openIndex opens the index file name, trusting its current contents
+// (callers validate or reset). With writable, it is ready for appends up to
+// maxBytes; otherwise it is sealed.
+func openIndex(fsys FS, name string, entrySize, maxBytes int, writable bool) (*index, error) {
+	missing := false
+	f, err := fsys.OpenFile(name, os.O_RDWR, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		missing = true
+		f, err = fsys.OpenFile(name, osCreateRDWR, 0o644)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", name, err)
+	}
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("size index %s: %w", name, err)
+	}
+	x := &index{f: f, name: name, entrySize: entrySize, n: int(size) / entrySize, missing: missing}
+	if writable {
+		x.capacity = max(maxBytes/entrySize, x.n)
+	}
+	if err := x.load(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return x, nil
+}
+
+// load maps or reads the file for the current n and capacity.
+func (x *index) load() error {
+	used := x.n * x.entrySize
+	mm, ok := x.f.(Mmapper)
+	if !ok {
+		x.buf = make([]byte, used, max(used, x.capacity*x.entrySize))
+		if used > 0 {
+			if _, err := x.f.ReadAt(x.buf, 0); err != nil {
+				return fmt.Errorf("read index %s: %w", x.name, err)
+			}
+		}
+		return x.f.Truncate(int64(used))
+	}
+	length := max(used, x.capacity*x.entrySize)
+	if err := x.f.Truncate(int64(length)); err != nil {
+		return fmt.Errorf("size index %s to %d: %w", x.name, length, err)
+	}
+	if length == 0 {
+		return nil
+	}
+	b, err := mm.Mmap(length, x.capacity > 0)
+	if err != nil {
+		return fmt.Errorf("map index %s: %w", x.name, err)
+	}
+	x.buf, x.mapped = b, true
+	return nil
+}
+
+// unload drops the mapping, if any.
+func (x *index) unload() error {
+	b := x.buf
+	x.buf = nil
+	if !x.mapped || b == nil {
+		return nil
+	}
+	x.mapped = false
+	return x.f.(Mmapper).Munmap(b)
+}
+
+// reset empties the index and makes it writable with maxBytes of room.
+func (x *index) reset(maxBytes int) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := x.unload(); err != nil {
+		return err
+	}
+	if err := x.f.Truncate(0); err != nil {
+		return fmt.Errorf("reset index %s: %w", x.name, err)
+	}
+	x.n, x.capacity = 0, maxBytes/x.entrySize
+	return x.load()
+}
+
+// full reports whether another entry would not fit.
+func (x *index) full() bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.n >= x.capacity
+}
+
+// append adds one entry; false if the index is full or sealed.
+func (x *index) append(entry []byte) (bool, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.n >= x.capacity {
+		return false, nil
+	}
+	at := x.n * x.entrySize
+	if x.mapped {
+		copy(x.buf[at:at+x.entrySize], entry)
+	} else {
+		x.buf = append(x.buf, entry...)
+		if _, err := x.f.WriteAt(entry, int64(at)); err != nil {
+			x.buf = x.buf[:at]
+			return false, fmt.Errorf("write index %s: %w", x.name, err)
+		}
+	}
+	x.n++
+	return true, nil
+}
+
+// seal trims the file to its entries and remaps it read-only.
+func (x *index) seal() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.capacity == 0 {
+		return nil
+	}
+	if err := x.unload(); err != nil {
+		return err
+	}
+	x.capacity = 0
+	return x.load()
+}
+
+// close seals, syncs and closes the file.
+func (x *index) close() error {
+	err := x.seal()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if uerr := x.unload(); err == nil {
+		err = uerr
+	}
+	if serr := x.f.Sync(); err == nil && serr != nil {
+		err = fmt.Errorf("sync index %s: %w", x.name, serr)
+	}
+	if cerr := x.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close index %s: %w", x.name, cerr)
+	}
+	return err
+}
+
+func (x *index) entry(i int) []byte { return x.buf[i*x.entrySize : (i+1)*x.entrySize] }
+
+func (x *index) count() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.n
+}
+
+// Offset index entries.
+
+func offsetEntry(rel uint32, pos uint32) []byte {
+	var e [offsetEntrySize]byte
+	binary.BigEndian.PutUint32(e[0:], rel)
+	binary.BigEndian.PutUint32(e[4:], pos)
+	return e[:]
+}
+
+func (x *index) offsetAt(i int) (rel uint32, pos uint32) {
+	e := x.entry(i)
+	return binary.BigEndian.Uint32(e[0:]), binary.BigEndian.Uint32(e[4:])
+}
+
+// lookupOffset returns the position of the last indexed batch whose
+// relative base offset is <= rel, or 0.
+func (x *index) lookupOffset(rel uint32) int64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	i := sort.Search(x.n, func(i int) bool { r, _ := x.offsetAt(i); return r > rel })
+	if i == 0 {
+		return 0
+	}
+	_, pos := x.offsetAt(i - 1)
+	return int64(pos)
+}
+
+// checkOffsetIndex reports whether entries are strictly increasing in both
+// fields, non-zero in position, below segSize and within spanOffsets.
+func (x *index) checkOffsetIndex(segSize int64, spanOffsets int64) error {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var prevRel, prevPos int64 = -1, 0
+	for i := 0; i < x.n; i++ {
+		r, p := x.offsetAt(i)
+		rel, pos := int64(r), int64(p)
+		if rel <= prevRel || pos <= prevPos || pos >= segSize || rel >= spanOffsets {
+			return fmt.Errorf("offset index %s entry %d (%d,%d) out of order", x.name, i, rel, pos)
+		}
+		prevRel, prevPos = rel, pos
+	}
+	return nil
+}
+
+// Time index entries.
+
+func timeEntry(ts int64, rel uint32) []byte {
+	var e [timeEntrySize]byte
+	binary.BigEndian.PutUint64(e[0:], uint64(ts))
+	binary.BigEndian.PutUint32(e[8:], rel)
+	return e[:]
+}
+
+func (x *index) timeAt(i int) (ts int64, rel uint32) {
+	e := x.entry(i)
+	return int64(binary.BigEndian.Uint64(e[0:])), binary.BigEndian.Uint32(e[8:])
+}
+
+// lastTime returns the last time entry.
+func (x *index) lastTime() (ts int64, rel uint32, ok bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.n == 0 {
+		return 0, 0, false
+	}
+	ts, rel = x.timeAt(x.n - 1)
+	return ts, rel, true
+}
+
+// lookupTime returns the relative offset of the last entry whose timestamp
+// is < ts: every batch up to and including it has a smaller max timestamp.
+func (x *index) lookupTime(ts int64) (rel uint32, ok bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	i := sort.Search(x.n, func(i int) bool { t, _ := x.timeAt(i); return t >= ts })
+	if i == 0 {
+		return 0, false
+	}
+	_, rel = x.timeAt(i - 1)
+	return rel, true
+}
+
+// checkTimeIndex reports whether timestamps strictly increase and relative
+// offsets do not decrease and stay within spanOffsets.
+func (x *index) checkTimeIndex(spanOffsets int64) error {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var prevTs, prevRel int64
+	for i := 0; i < x.n; i++ {
+		ts, r := x.timeAt(i)
+		rel := int64(r)
+		if (i > 0 && (ts <= prevTs || rel < prevRel)) || rel >= spanOffsets {
+			return fmt.Errorf("time index %s entry %d (%d,%d) out of order", x.name, i, ts, rel)
+		}
+		prevTs, prevRel = ts, rel
+	}
+	return nil
+}

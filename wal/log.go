@@ -1,0 +1,294 @@
+package wal
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+)
+
+// Log is one partition's log: a directory of segments, the leader-epoch
+// history and the log start offset. All methods are safe for concurrent use.
+//
+// Locking. mu serialises appends, rolls and segment-list changes and guards
+// the epoch cache, options and sticky error; no fsync runs under it. readMu
+// is held shared by readers and the flusher while they use segment files,
+// and exclusively by whoever closes or removes segment files, so a segment
+// is never closed under a reader. ckptMu serialises checkpoint writes. fmu
+// guards the Sync waiter queue. Lock order: ckptMu, readMu, mu, then a
+// segment index's own mutex; fmu is never held with another.
+type Log struct {
+	fsys FS
+	dir  string
+
+	mu      sync.Mutex
+	opts    Options
+	epochs  epochCache
+	werr    error // sticky storage error, wraps ErrStorage
+	closed  bool
+	rolled  []*segment // sealed segments not yet synced by the flusher
+	newDirs bool       // directory entries created since the last SyncDir
+	maxTs   maxTimestamp
+
+	segs     atomic.Pointer[[]*segment] // copy-on-write, ascending; last is active
+	leo      atomic.Int64
+	lso      atomic.Int64
+	durable  atomic.Int64
+	size     atomic.Int64
+	readMu   sync.RWMutex
+	ckptMu   sync.Mutex
+	recovery RecoveryStats
+	scanned  []*segment // segments recovery scanned, until Open syncs them
+
+	fmu       sync.Mutex
+	waiters   []syncWaiter
+	stopped   bool // no more waiters accepted (Close)
+	nWaiting  atomic.Int64
+	wake      chan struct{}
+	quit      chan struct{}
+	flushDone chan struct{}
+
+	stats struct {
+		appends, appendedBytes, rolls, syncs, syncedWaiters atomic.Int64
+	}
+}
+
+// maxTimestamp is the batch with the largest MaxTimestamp (KIP-734).
+type maxTimestamp struct {
+	ts, lastOffset int64
+	ok             bool
+}
+
+// Stats are counters for tests, metrics and the lab.
+type Stats struct {
+	Appends       int64 // batches appended since Open
+	AppendedBytes int64
+	Rolls         int64 // segments rolled since Open
+	Syncs         int64 // flusher rounds that ran fdatasync
+	SyncedWaiters int64 // Sync waiters released (with nil or an error)
+	Recovery      RecoveryStats
+}
+
+// RecoveryStats describe what Open found.
+type RecoveryStats struct {
+	CleanShutdown     bool  // the .clean marker was present
+	SegmentsScanned   int   // segments whose batches were checked and indexes rebuilt
+	IndexesRebuilt    int   // segments whose indexes were rebuilt (doubt or unclean)
+	TruncatedBytes    int64 // bytes cut from a torn or corrupt tail
+	TruncatedAtOffset int64 // LEO after the cut, -1 if nothing was cut
+	SegmentsDropped   int   // whole segments removed because they followed a cut
+}
+
+// Stats returns a snapshot of the counters.
+func (l *Log) Stats() Stats {
+	return Stats{
+		Appends:       l.stats.appends.Load(),
+		AppendedBytes: l.stats.appendedBytes.Load(),
+		Rolls:         l.stats.rolls.Load(),
+		Syncs:         l.stats.syncs.Load(),
+		SyncedWaiters: l.stats.syncedWaiters.Load(),
+		Recovery:      l.recovery,
+	}
+}
+
+func (l *Log) segments() []*segment { return *l.segs.Load() }
+
+func (l *Log) active() *segment {
+	s := l.segments()
+	return s[len(s)-1]
+}
+
+func (l *Log) setSegments(s []*segment) { l.segs.Store(&s) }
+
+// Dir is the partition directory.
+func (l *Log) Dir() string { return l.dir }
+
+// DurableOffset: every offset below it has been fdatasync'd.
+func (l *Log) DurableOffset() int64 { return l.durable.Load() }
+
+// LogEndOffset is the offset the next appended batch will get.
+func (l *Log) LogEndOffset() int64 { return l.leo.Load() }
+
+// LogStartOffset is the first readable offset.
+func (l *Log) LogStartOffset() int64 { return l.lso.Load() }
+
+// Size is the number of batch bytes across all segments.
+func (l *Log) Size() int64 { return l.size.Load() }
+
+// NumSegments is the number of segment files.
+func (l *Log) NumSegments() int { return len(l.segments()) }
+
+// Options returns the options in force, defaults filled in.
+func (l *Log) Options() Options {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.opts
+}
+
+// SetOptions replaces segment and retention options; they apply to the
+// next append, roll or ApplyRetention. MaxIndexBytes applies to segments
+// created afterwards.
+func (l *Log) SetOptions(opts Options) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.opts = opts.withDefaults()
+}
+
+// fail records err as the sticky storage error and returns it.
+// Callers hold mu.
+func (l *Log) fail(err error) error {
+	if l.werr == nil {
+		l.werr = fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	return l.werr
+}
+
+// Append writes one v2 RecordBatch at the log end. It stamps the batch's
+// baseOffset and partitionLeaderEpoch in place (the caller's slice is
+// modified and not retained), pwrites it, updates the indexes and advances
+// the LEO. It does not fsync: use Sync. Any goroutine may call it. If
+// leaderEpoch is newer than the latest known epoch, the epoch starts at the
+// returned offset and the leader-epoch checkpoint is rewritten (fsync'd)
+// before Append returns.
+func (l *Log) Append(batch []byte, leaderEpoch int32) (baseOffset int64, err error) {
+	h, err := ParseBatchHeader(batch)
+	if err == nil {
+		err = validateHeader(h)
+	}
+	if err == nil && h.Size() != int64(len(batch)) {
+		err = fmt.Errorf("batch length %d in %d bytes: %w", h.BatchLength, len(batch), ErrCorruptBatch)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("append %s: %w", l.dir, err)
+	}
+	l.mu.Lock()
+	baseOffset, newEpoch, err := l.appendLocked(batch, h, leaderEpoch)
+	l.mu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("append %s at %d: %w", l.dir, baseOffset, err)
+	}
+	if newEpoch {
+		if err := l.persistEpochs(); err != nil {
+			return 0, fmt.Errorf("append %s at %d: %w", l.dir, baseOffset, err)
+		}
+	}
+	if l.nWaiting.Load() > 0 {
+		l.kick()
+	}
+	return baseOffset, nil
+}
+
+func (l *Log) appendLocked(batch []byte, h BatchHeader, epoch int32) (int64, bool, error) {
+	base := l.leo.Load()
+	switch {
+	case l.closed:
+		return base, false, ErrClosed
+	case l.werr != nil:
+		return base, false, l.werr
+	}
+	if l.shouldRoll(l.active(), h) {
+		if err := l.roll(); err != nil {
+			return base, false, l.fail(err)
+		}
+	}
+	seg := l.active()
+	SetBaseOffset(batch, base)
+	SetLeaderEpoch(batch, epoch)
+	h.BaseOffset, h.PartitionLeaderEpoch = base, epoch
+	pos := seg.size.Load()
+	if _, err := seg.log.WriteAt(batch, pos); err != nil {
+		return base, false, l.fail(err)
+	}
+	if err := seg.track(h, pos, l.opts.IndexIntervalBytes); err != nil {
+		return base, false, l.fail(err)
+	}
+	l.size.Add(h.Size())
+	l.leo.Store(h.NextOffset())
+	if h.MaxTimestamp > l.maxTs.ts || !l.maxTs.ok {
+		l.maxTs = maxTimestamp{ts: h.MaxTimestamp, lastOffset: h.LastOffset(), ok: true}
+	}
+	l.stats.appends.Add(1)
+	l.stats.appendedBytes.Add(h.Size())
+	return base, l.epochs.assign(epoch, base), nil
+}
+
+// shouldRoll reports whether h must go to a new segment.
+func (l *Log) shouldRoll(seg *segment, h BatchHeader) bool {
+	size := seg.size.Load()
+	if size == 0 {
+		return false
+	}
+	lastRel := l.leo.Load() + int64(h.LastOffsetDelta) - seg.base
+	return size+h.Size() > l.opts.SegmentBytes ||
+		l.opts.Now().Sub(seg.created) > l.opts.SegmentMs ||
+		seg.idx.full() || seg.tidx.full() ||
+		lastRel > math.MaxUint32
+}
+
+// roll seals the active segment and starts a new one at the LEO. The old
+// one is synced later by the flusher. Callers hold mu.
+func (l *Log) roll() error {
+	old := l.active()
+	if err := old.seal(); err != nil {
+		return err
+	}
+	seg, err := openSegment(l.fsys, l.dir, l.leo.Load(), l.opts, true)
+	if err != nil {
+		return fmt.Errorf("roll: %w", err)
+	}
+	if seg.size.Load() != 0 { // leftover of a failed roll: start clean
+		if err := seg.log.Truncate(0); err != nil {
+			seg.close()
+			return fmt.Errorf("roll: %w", err)
+		}
+		seg.size.Store(0)
+	}
+	segs := append(append([]*segment(nil), l.segments()...), seg)
+	l.setSegments(segs)
+	l.rolled = append(l.rolled, old)
+	l.newDirs = true
+	l.stats.rolls.Add(1)
+	return nil
+}
+
+// persistEpochs rewrites the leader-epoch checkpoint from the cache.
+func (l *Log) persistEpochs() error {
+	l.ckptMu.Lock()
+	defer l.ckptMu.Unlock()
+	l.mu.Lock()
+	lines := l.epochs.lines()
+	l.mu.Unlock()
+	if err := writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, lines); err != nil {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.fail(err)
+	}
+	return nil
+}
+
+// LatestEpoch returns the newest leader epoch that wrote to the log.
+func (l *Log) LatestEpoch() (epoch int32, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.epochs.latest()
+	return e.Epoch, ok
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch with Kafka's semantics:
+// for the latest epoch, (epoch, LEO); otherwise the largest known epoch <=
+// epoch and the start offset of the first epoch above it; for an epoch
+// below every known one, (epoch, start of the first known epoch); for an
+// epoch above every known one, or with no epochs, (-1, -1).
+func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epochs.endOffsetFor(epoch, l.leo.Load())
+}
+
+// MaxTimestamp returns the batch with the largest max timestamp (KIP-734):
+// its last offset and that timestamp; ok is false for an empty log.
+func (l *Log) MaxTimestamp() (offset int64, timestamp int64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.maxTs.lastOffset, l.maxTs.ts, l.maxTs.ok
+}

@@ -1,0 +1,425 @@
+package wal
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MemFS is an in-memory FS for tests, here and in other packages. It keeps,
+// per file, the bytes written and the bytes made durable by the last Sync,
+// and per directory the entries made durable by the last SyncDir. Crash
+// throws away everything not durable, as a power cut would. Directories
+// themselves (MkdirAll) are durable at once, and so is RemoveAll.
+//
+// Errors can be injected per operation and path (InjectError). Every method
+// is safe for concurrent use; one mutex serialises them all.
+type MemFS struct {
+	mu      sync.Mutex
+	gen     uint64 // bumped by Crash; handles from older generations fail
+	dirs    map[string]bool
+	files   map[string]*memNode // the namespace as the process sees it
+	durable map[string]*memNode // the namespace a crash would leave
+	faults  []memFault
+	syncs   int64
+}
+
+type memNode struct {
+	data   []byte // what reads see
+	synced []byte // what survives Crash
+}
+
+type memFault struct {
+	op, pathSubstring string
+	err               error
+}
+
+// ErrCrashed is returned by MemFS file handles opened before a Crash.
+var ErrCrashed = errors.New("memfs: file handle from before crash")
+
+// Operation names accepted by MemFS.InjectError.
+const (
+	OpOpen     = "open"
+	OpRead     = "read"
+	OpWrite    = "write"
+	OpSync     = "sync"
+	OpTruncate = "truncate"
+	OpClose    = "close"
+	OpRemove   = "remove"
+	OpRename   = "rename"
+	OpMkdir    = "mkdir"
+	OpReadDir  = "readdir"
+	OpStat     = "stat"
+	OpSyncDir  = "syncdir"
+)
+
+// NewMemFS returns an empty MemFS holding only the root directory "/".
+func NewMemFS() *MemFS {
+	return &MemFS{
+		dirs:    map[string]bool{"/": true, ".": true},
+		files:   map[string]*memNode{},
+		durable: map[string]*memNode{},
+	}
+}
+
+// InjectError makes every later op (one of the Op* names) on a path
+// containing pathSubstring fail with err, until ClearErrors.
+func (m *MemFS) InjectError(op, pathSubstring string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.faults = append(m.faults, memFault{op: op, pathSubstring: pathSubstring, err: err})
+}
+
+// ClearErrors removes every injected error.
+func (m *MemFS) ClearErrors() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.faults = nil
+}
+
+// Syncs counts successful File.Sync calls so far.
+func (m *MemFS) Syncs() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.syncs
+}
+
+// Crash simulates a power cut: every file reverts to its bytes as of its
+// last Sync, every directory to its entries as of its last SyncDir, and all
+// open handles start failing with ErrCrashed.
+func (m *MemFS) Crash() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gen++
+	m.files = make(map[string]*memNode, len(m.durable))
+	for name, n := range m.durable {
+		n.data = append([]byte(nil), n.synced...)
+		m.files[name] = n
+	}
+}
+
+// fault returns the injected error for op on name, if any. Callers hold mu.
+func (m *MemFS) fault(op, name string) error {
+	for _, f := range m.faults {
+		if f.op == op && strings.Contains(name, f.pathSubstring) {
+			return &os.PathError{Op: op, Path: name, Err: f.err}
+		}
+	}
+	return nil
+}
+
+func clean(name string) string { return path.Clean(name) }
+
+// OpenFile implements FS.
+func (m *MemFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name = clean(name)
+	if err := m.fault(OpOpen, name); err != nil {
+		return nil, err
+	}
+	n, ok := m.files[name]
+	switch {
+	case ok && flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0:
+		return nil, &os.PathError{Op: "open", Path: name, Err: fs.ErrExist}
+	case !ok && flag&os.O_CREATE == 0:
+		return nil, &os.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	case !ok && !m.dirs[path.Dir(name)]:
+		return nil, &os.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	case !ok:
+		n = &memNode{}
+		m.files[name] = n
+	}
+	if flag&os.O_TRUNC != 0 {
+		n.data = n.data[:0]
+	}
+	return &memFile{fs: m, node: n, name: name, gen: m.gen,
+		writable: flag&(os.O_WRONLY|os.O_RDWR) != 0}, nil
+}
+
+// Remove implements FS.
+func (m *MemFS) Remove(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name = clean(name)
+	if err := m.fault(OpRemove, name); err != nil {
+		return err
+	}
+	if _, ok := m.files[name]; ok {
+		delete(m.files, name)
+		return nil
+	}
+	if m.dirs[name] {
+		for f := range m.files {
+			if path.Dir(f) == name {
+				return &os.PathError{Op: "remove", Path: name, Err: errors.New("directory not empty")}
+			}
+		}
+		delete(m.dirs, name)
+		return nil
+	}
+	return &os.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
+}
+
+// RemoveAll implements FS. It is durable at once.
+func (m *MemFS) RemoveAll(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name = clean(name)
+	if err := m.fault(OpRemove, name); err != nil {
+		return err
+	}
+	under := func(p string) bool { return p == name || strings.HasPrefix(p, name+"/") }
+	for _, ns := range []map[string]*memNode{m.files, m.durable} {
+		for p := range ns {
+			if under(p) {
+				delete(ns, p)
+			}
+		}
+	}
+	for d := range m.dirs {
+		if under(d) {
+			delete(m.dirs, d)
+		}
+	}
+	return nil
+}
+
+// Rename implements FS.
+func (m *MemFS) Rename(oldpath, newpath string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	oldpath, newpath = clean(oldpath), clean(newpath)
+	if err := m.fault(OpRename, oldpath); err != nil {
+		return err
+	}
+	n, ok := m.files[oldpath]
+	if !ok {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: fs.ErrNotExist}
+	}
+	if !m.dirs[path.Dir(newpath)] {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: fs.ErrNotExist}
+	}
+	delete(m.files, oldpath)
+	m.files[newpath] = n
+	return nil
+}
+
+// MkdirAll implements FS.
+func (m *MemFS) MkdirAll(name string, perm os.FileMode) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name = clean(name)
+	if err := m.fault(OpMkdir, name); err != nil {
+		return err
+	}
+	for d := name; !m.dirs[d]; d = path.Dir(d) {
+		if _, ok := m.files[d]; ok {
+			return &os.PathError{Op: "mkdir", Path: d, Err: errors.New("not a directory")}
+		}
+		m.dirs[d] = true
+	}
+	return nil
+}
+
+// ReadDir implements FS.
+func (m *MemFS) ReadDir(name string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name = clean(name)
+	if err := m.fault(OpReadDir, name); err != nil {
+		return nil, err
+	}
+	if !m.dirs[name] {
+		return nil, &os.PathError{Op: "readdir", Path: name, Err: fs.ErrNotExist}
+	}
+	var names []string
+	for p := range m.files {
+		if path.Dir(p) == name {
+			names = append(names, path.Base(p))
+		}
+	}
+	for d := range m.dirs {
+		if d != name && path.Dir(d) == name {
+			names = append(names, path.Base(d))
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Stat implements FS.
+func (m *MemFS) Stat(name string) (fs.FileInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name = clean(name)
+	if err := m.fault(OpStat, name); err != nil {
+		return nil, err
+	}
+	if n, ok := m.files[name]; ok {
+		return memInfo{name: path.Base(name), size: int64(len(n.data))}, nil
+	}
+	if m.dirs[name] {
+		return memInfo{name: path.Base(name), dir: true}, nil
+	}
+	return nil, &os.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
+}
+
+// SyncDir implements FS: the entries of directory name become durable.
+func (m *MemFS) SyncDir(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name = clean(name)
+	if err := m.fault(OpSyncDir, name); err != nil {
+		return err
+	}
+	if !m.dirs[name] {
+		return &os.PathError{Op: "syncdir", Path: name, Err: fs.ErrNotExist}
+	}
+	for p := range m.durable {
+		if path.Dir(p) == name {
+			delete(m.durable, p)
+		}
+	}
+	for p, n := range m.files {
+		if path.Dir(p) == name {
+			m.durable[p] = n
+		}
+	}
+	return nil
+}
+
+type memInfo struct {
+	name string
+	size int64
+	dir  bool
+}
+
+func (i memInfo) Name() string       { return i.name }
+func (i memInfo) Size() int64        { return i.size }
+func (i memInfo) ModTime() time.Time { return time.Time{} }
+func (i memInfo) IsDir() bool        { return i.dir }
+func (i memInfo) Sys() any           { return nil }
+func (i memInfo) Mode() fs.FileMode {
+	if i.dir {
+		return fs.ModeDir | 0o755
+	}
+	return 0o644
+}
+
+type memFile struct {
+	fs       *MemFS
+	node     *memNode
+	name     string
+	gen      uint64
+	writable bool
+	closed   bool
+}
+
+// check returns the error for op on this handle. Callers hold fs.mu.
+func (f *memFile) check(op string) error {
+	switch {
+	case f.closed:
+		return &os.PathError{Op: op, Path: f.name, Err: os.ErrClosed}
+	case f.gen != f.fs.gen:
+		return &os.PathError{Op: op, Path: f.name, Err: ErrCrashed}
+	}
+	return f.fs.fault(op, f.name)
+}
+
+func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check(OpRead); err != nil {
+		return 0, err
+	}
+	if off >= int64(len(f.node.data)) {
+		return 0, io.EOF
+	}
+	n := copy(p, f.node.data[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check(OpWrite); err != nil {
+		return 0, err
+	}
+	if !f.writable {
+		return 0, &os.PathError{Op: OpWrite, Path: f.name, Err: fs.ErrPermission}
+	}
+	if end := off + int64(len(p)); end > int64(len(f.node.data)) {
+		f.node.data = growTo(f.node.data, end)
+	}
+	return copy(f.node.data[off:], p), nil
+}
+
+func growTo(b []byte, size int64) []byte {
+	if size <= int64(cap(b)) {
+		old := len(b)
+		b = b[:size]
+		clear(b[old:])
+		return b
+	}
+	nb := make([]byte, size, max(size, 2*int64(cap(b))))
+	copy(nb, b)
+	return nb
+}
+
+func (f *memFile) Sync() error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check(OpSync); err != nil {
+		return err
+	}
+	f.node.synced = append(f.node.synced[:0], f.node.data...)
+	f.fs.syncs++
+	return nil
+}
+
+func (f *memFile) Truncate(size int64) error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check(OpTruncate); err != nil {
+		return err
+	}
+	if size < 0 {
+		return &os.PathError{Op: OpTruncate, Path: f.name, Err: fs.ErrInvalid}
+	}
+	if size <= int64(len(f.node.data)) {
+		f.node.data = f.node.data[:size]
+	} else {
+		f.node.data = growTo(f.node.data, size)
+	}
+	return nil
+}
+
+func (f *memFile) Size() (int64, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check(OpStat); err != nil {
+		return 0, err
+	}
+	return int64(len(f.node.data)), nil
+}
+
+func (f *memFile) Close() error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check(OpClose); err != nil {
+		f.closed = true
+		return err
+	}
+	f.closed = true
+	return nil
+}

@@ -1,0 +1,408 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+)
+
+// Open opens the partition log in dir, creating dir and a first segment if
+// missing, recovers it and starts its flusher goroutine.
+//
+// After a clean Close (".clean" marker present) the files are trusted and
+// only their indexes are sanity-checked; otherwise every segment from the
+// recovery point on (at least the active one) is scanned batch by batch
+// (length, magic, offsets, CRC32C), its indexes rebuilt, and the log is cut
+// at the first bad batch: a torn tail. Segments after a cut are dropped.
+// Stats().Recovery says what was found.
+func Open(fsys FS, dir string, opts Options) (*Log, error) {
+	l := &Log{
+		fsys:      fsys,
+		dir:       filepath.Clean(dir),
+		opts:      opts.withDefaults(),
+		wake:      make(chan struct{}, 1),
+		quit:      make(chan struct{}),
+		flushDone: make(chan struct{}),
+	}
+	l.setSegments(nil)
+	l.recovery.TruncatedAtOffset = -1
+	if err := l.load(); err != nil {
+		for _, s := range l.segments() {
+			s.close()
+		}
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	go l.flushLoop()
+	return l, nil
+}
+
+// load reads the directory and checkpoints, then opens and recovers the
+// segments. It runs before the flusher starts, on one goroutine.
+func (l *Log) load() error {
+	if err := l.fsys.MkdirAll(l.dir, 0o755); err != nil {
+		return err
+	}
+	clean, err := l.takeCleanMarker()
+	if err != nil {
+		return err
+	}
+	bases, err := l.listSegments()
+	if err != nil {
+		return err
+	}
+	lines, err := readCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint)
+	if err == nil {
+		l.epochs, err = parseEpochLines(lines)
+	}
+	if err != nil {
+		return err
+	}
+	lso, _, err := readOffsetCheckpoint(l.fsys, l.dir, logStartOffsetCheckpoint)
+	if err != nil {
+		return err
+	}
+	recoveryPoint, _, err := readOffsetCheckpoint(l.fsys, l.dir, recoveryPointCheckpoint)
+	if err != nil || clean {
+		recoveryPoint = -1 // unused on a clean start
+	}
+	if err != nil {
+		return err
+	}
+	if len(bases) == 0 {
+		bases = []int64{lso}
+	}
+	if err := l.openSegments(bases, clean, recoveryPoint); err != nil {
+		return err
+	}
+	return l.finishLoad(lso, clean)
+}
+
+// takeCleanMarker reports whether the clean-shutdown marker was present and
+// removes it durably, so that a crash from now on is seen as unclean.
+func (l *Log) takeCleanMarker() (bool, error) {
+	marker := filepath.Join(l.dir, cleanMarker)
+	clean, err := exists(l.fsys, marker)
+	if err != nil || !clean {
+		return false, err
+	}
+	if err := l.fsys.Remove(marker); err != nil {
+		return false, fmt.Errorf("remove %s: %w", marker, err)
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return false, fmt.Errorf("sync dir %s: %w", l.dir, err)
+	}
+	l.recovery.CleanShutdown = true
+	return true, nil
+}
+
+// listSegments returns the segment base offsets in dir, ascending, after
+// removing temporary files and indexes without a segment.
+func (l *Log) listSegments() ([]int64, error) {
+	names, err := l.fsys.ReadDir(l.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", l.dir, err)
+	}
+	var bases []int64
+	logs := map[string]bool{}
+	for _, n := range names {
+		if base, ok := parseSegmentName(n); ok {
+			bases = append(bases, base)
+			logs[strings.TrimSuffix(n, logSuffix)] = true
+		}
+	}
+	for _, n := range names {
+		stem, isIndex := strings.CutSuffix(n, indexSuffix)
+		if !isIndex {
+			stem, isIndex = strings.CutSuffix(n, timeIndexSuffix)
+		}
+		if strings.HasSuffix(n, tmpSuffix) || (isIndex && !logs[stem]) {
+			if err := l.fsys.Remove(filepath.Join(l.dir, n)); err != nil {
+				return nil, fmt.Errorf("remove stray %s: %w", n, err)
+			}
+		}
+	}
+	return bases, nil // ReadDir sorts; equal-width names sort numerically
+}
+
+// openSegments opens every segment, trusting those below recoveryPoint (or
+// all after a clean shutdown) when their indexes look sane, and scanning
+// the others. A cut in one segment drops all later ones.
+func (l *Log) openSegments(bases []int64, clean bool, recoveryPoint int64) error {
+	var segs []*segment
+	defer func() { l.setSegments(segs) }()
+	for i, base := range bases {
+		last := i == len(bases)-1
+		s, err := openSegment(l.fsys, l.dir, base, l.opts, last)
+		if err != nil {
+			return err
+		}
+		segs = append(segs, s)
+		nextBase := int64(-1)
+		if !last {
+			nextBase = bases[i+1]
+		}
+		trusted := (clean || base < recoveryPoint) && l.loadTrusted(s, nextBase) == nil
+		if trusted {
+			continue
+		}
+		expect := base
+		if i > 0 {
+			expect = max(base, segs[i-1].next.Load())
+		}
+		cut, err := l.recoverSegment(s, expect)
+		if err != nil {
+			return err
+		}
+		l.scanned = append(l.scanned, s)
+		if cut && !last {
+			return l.dropAfterCut(bases[i+1:])
+		}
+		if !last {
+			if err := s.seal(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// loadTrusted fills s's in-memory state from its indexes without reading
+// every batch, and fails if the indexes look wrong. nextBase is the base of
+// the following segment, or -1 for the active segment, whose tail after
+// the last index entry is walked (headers only) to find the LEO.
+func (l *Log) loadTrusted(s *segment, nextBase int64) error {
+	size := s.size.Load()
+	span := nextBase - s.base
+	if nextBase < 0 {
+		next, err := s.walkTail()
+		if err != nil {
+			return err
+		}
+		span = next - s.base
+		s.next.Store(next)
+	} else {
+		s.next.Store(nextBase)
+	}
+	if (s.idx.missing || s.tidx.missing) && size > 0 {
+		return fmt.Errorf("segment %s: index file missing", s.name)
+	}
+	if err := s.idx.checkOffsetIndex(size, span); err != nil {
+		return err
+	}
+	if err := s.tidx.checkTimeIndex(span); err != nil {
+		return err
+	}
+	ts, rel, ok := s.tidx.lastTime()
+	if !ok && size > 0 {
+		return fmt.Errorf("segment %s: no time index entry", s.name)
+	}
+	if ok {
+		s.maxTs.Store(ts)
+		s.maxTsBase = s.base + int64(rel)
+	}
+	s.bytesSinceIndex = size
+	return nil
+}
+
+// walkTail walks batch headers from the last offset index entry to the end
+// and returns the offset after the last batch.
+func (s *segment) walkTail() (int64, error) {
+	pos := int64(0)
+	if n := s.idx.count(); n > 0 {
+		s.idx.mu.RLock()
+		_, p := s.idx.offsetAt(n - 1)
+		s.idx.mu.RUnlock()
+		pos = int64(p)
+	}
+	next := s.base
+	sc := newScanner(s.log, pos, s.size.Load())
+	for {
+		h, _, err := sc.next()
+		if errors.Is(err, io.EOF) {
+			return next, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		if h.BaseOffset < next {
+			return 0, fmt.Errorf("segment %s: offset %d after %d: %w", s.name, h.BaseOffset, next, ErrCorruptBatch)
+		}
+		next = h.NextOffset()
+	}
+}
+
+// recoverSegment checks every batch of s (header, offsets >= expect, CRC),
+// rebuilds its indexes, adds epochs found in batches, and truncates the
+// file at the first bad batch. It reports whether it cut.
+func (l *Log) recoverSegment(s *segment, expect int64) (cut bool, err error) {
+	l.recovery.SegmentsScanned++
+	l.recovery.IndexesRebuilt++
+	end := s.size.Load()
+	if err := s.resetIndexes(l.opts.MaxIndexBytes); err != nil {
+		return false, err
+	}
+	s.size.Store(0)
+	sc := newScanner(s.log, 0, end)
+	for {
+		h, pos, err := sc.next()
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		if err == nil {
+			err = checkRecovered(sc, h, pos, expect)
+		}
+		if errors.Is(err, ErrCorruptBatch) {
+			return true, l.cut(s, pos, end)
+		}
+		if err != nil {
+			return false, fmt.Errorf("recover %s: %w", s.name, err)
+		}
+		if err := s.track(h, pos, l.opts.IndexIntervalBytes); err != nil {
+			return false, err
+		}
+		l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
+		expect = h.NextOffset()
+	}
+}
+
+// checkRecovered checks what a scanned header cannot: offset order and CRC.
+func checkRecovered(sc *scanner, h BatchHeader, pos, expect int64) error {
+	if h.BaseOffset < expect {
+		return fmt.Errorf("batch at %d: offset %d below %d: %w", pos, h.BaseOffset, expect, ErrCorruptBatch)
+	}
+	b, err := sc.batch(pos, h)
+	if err != nil {
+		return err
+	}
+	if !CheckBatchCRC(b) {
+		return fmt.Errorf("batch at %d offset %d: crc mismatch: %w", pos, h.BaseOffset, ErrCorruptBatch)
+	}
+	return nil
+}
+
+// cut truncates s at pos, the start of its first bad batch.
+func (l *Log) cut(s *segment, pos, end int64) error {
+	if err := s.log.Truncate(pos); err != nil {
+		return fmt.Errorf("truncate %s at %d: %w", s.name, pos, err)
+	}
+	s.size.Store(pos)
+	l.recovery.TruncatedBytes += end - pos
+	l.recovery.TruncatedAtOffset = s.next.Load()
+	return nil
+}
+
+// dropAfterCut removes the segments following a cut one, which stays
+// writable and becomes the active segment.
+func (l *Log) dropAfterCut(later []int64) error {
+	for _, base := range later {
+		l.recovery.SegmentsDropped++
+		doomed := &segment{base: base}
+		if err := doomed.remove(l.fsys, l.dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finishLoad derives the offsets from the opened segments, reconciles the
+// checkpoints with them and, after an unclean start, syncs what recovery
+// touched so that all of it counts as durable.
+func (l *Log) finishLoad(lso int64, clean bool) error {
+	segs := l.segments()
+	active := segs[len(segs)-1]
+	leo := active.next.Load()
+	l.leo.Store(leo)
+	for _, s := range segs {
+		l.size.Add(s.size.Load())
+	}
+	lso = min(max(lso, segs[0].base), leo)
+	l.lso.Store(lso)
+	fromEnd := l.epochs.truncateFromEnd(leo)
+	fromStart := l.epochs.truncateFromStart(lso)
+	if fromEnd || fromStart || !clean {
+		if err := writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, l.epochs.lines()); err != nil {
+			return err
+		}
+	}
+	l.recomputeMaxTimestamp(segs)
+	if !clean {
+		if err := l.syncRecovered(active); err != nil {
+			return err
+		}
+	}
+	l.scanned = nil
+	l.durable.Store(leo)
+	return nil
+}
+
+// syncRecovered makes the scanned segments and the directory durable:
+// what a crashed process left in the page cache is not yet on disk.
+func (l *Log) syncRecovered(active *segment) error {
+	for _, s := range l.scanned {
+		if err := s.syncAll(); err != nil {
+			return err
+		}
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return fmt.Errorf("sync dir %s: %w", l.dir, err)
+	}
+	return writeOffsetCheckpoint(l.fsys, l.dir, recoveryPointCheckpoint, active.base)
+}
+
+// Close stops the flusher (releasing its waiters), syncs every segment,
+// closes the files and writes the clean-shutdown marker, unless something
+// failed: then the next Open recovers as after a crash. Later calls on the
+// Log return ErrClosed.
+func (l *Log) Close() error {
+	l.ckptMu.Lock()
+	defer l.ckptMu.Unlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return fmt.Errorf("close %s: %w", l.dir, ErrClosed)
+	}
+	l.closed = true
+	werr, rolled := l.werr, l.rolled
+	l.mu.Unlock()
+	l.fmu.Lock()
+	l.stopped = true
+	l.fmu.Unlock()
+	close(l.quit)
+	<-l.flushDone
+
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
+	err := werr
+	if err == nil {
+		err = l.syncFilesLocked(rolled, true, l.active())
+	}
+	if serr := l.active().seal(); err == nil {
+		err = serr
+	}
+	for _, s := range l.segments() {
+		if cerr := s.close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		err = writeFileAtomic(l.fsys, l.dir, cleanMarker, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("close %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// Delete closes the log and removes its directory.
+func (l *Log) Delete() error {
+	if err := l.Close(); err != nil && !errors.Is(err, ErrClosed) {
+		l.fsys.RemoveAll(l.dir)
+		return fmt.Errorf("delete %s: %w", l.dir, err)
+	}
+	if err := l.fsys.RemoveAll(l.dir); err != nil {
+		return fmt.Errorf("delete %s: %w", l.dir, err)
+	}
+	return nil
+}

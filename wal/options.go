@@ -1,0 +1,60 @@
+package wal
+
+import (
+	"math"
+	"time"
+)
+
+// Defaults taken by zero-valued Options fields (Kafka's broker defaults).
+const (
+	DefaultSegmentBytes       = 1 << 30
+	DefaultSegmentMs          = 7 * 24 * time.Hour
+	DefaultIndexIntervalBytes = 4096
+	DefaultMaxIndexBytes      = 10 << 20
+	DefaultRetentionMs        = int64(7 * 24 * time.Hour / time.Millisecond)
+	DefaultRetentionBytes     = -1
+)
+
+// maxSegmentBytes bounds SegmentBytes: index positions are uint32.
+const maxSegmentBytes = math.MaxInt32
+
+// Options for one partition log. Zero values take the documented defaults.
+type Options struct {
+	SegmentBytes       int64         // log.segment.bytes, default 1 GiB (max 2 GiB-1)
+	SegmentMs          time.Duration // log.roll.ms, default 7 days
+	IndexIntervalBytes int           // log.index.interval.bytes, default 4096
+	MaxIndexBytes      int           // log.index.size.max.bytes, default 10 MiB
+	RetentionMs        int64         // retention.ms, -1 = forever; default 7 days
+	RetentionBytes     int64         // retention.bytes, -1 = unlimited (default)
+	Now                func() time.Time
+}
+
+// withDefaults returns o with every zero field replaced by its default and
+// every field clamped to what the on-disk formats can express.
+func (o Options) withDefaults() Options {
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = DefaultSegmentBytes
+	}
+	o.SegmentBytes = min(o.SegmentBytes, maxSegmentBytes)
+	if o.SegmentMs <= 0 {
+		o.SegmentMs = DefaultSegmentMs
+	}
+	if o.IndexIntervalBytes <= 0 {
+		o.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	if o.MaxIndexBytes <= 0 {
+		o.MaxIndexBytes = DefaultMaxIndexBytes
+	}
+	// Room for at least a few entries of the larger (time) index.
+	o.MaxIndexBytes = max(o.MaxIndexBytes, 4*timeEntrySize)
+	if o.RetentionMs == 0 {
+		o.RetentionMs = DefaultRetentionMs
+	}
+	if o.RetentionBytes == 0 {
+		o.RetentionBytes = DefaultRetentionBytes
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}

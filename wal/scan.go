@@ -1,0 +1,81 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// scanChunkBytes is how much a scanner reads per ReadAt.
+const scanChunkBytes = 64 << 10
+
+// scanner walks the batch headers of one segment file between pos and end,
+// reading in chunks so a walk over small batches costs few syscalls.
+type scanner struct {
+	f      File
+	pos    int64 // position of the next batch
+	end    int64
+	buf    []byte
+	bufPos int64
+}
+
+func newScanner(f File, pos, end int64) *scanner {
+	return &scanner{f: f, pos: pos, end: end}
+}
+
+// next returns the header of the batch at s.pos and that position, then
+// moves past it. It returns io.EOF at end, and an error wrapping
+// ErrCorruptBatch (with s.pos left at the bad batch) when the header is
+// invalid or the batch runs past end.
+func (s *scanner) next() (BatchHeader, int64, error) {
+	pos := s.pos
+	if pos >= s.end {
+		return BatchHeader{}, pos, io.EOF
+	}
+	if s.end-pos < BatchHeaderSize {
+		return BatchHeader{}, pos, fmt.Errorf("partial header at %d: %w", pos, ErrCorruptBatch)
+	}
+	hb, err := s.window(pos, BatchHeaderSize)
+	if err != nil {
+		return BatchHeader{}, pos, err
+	}
+	h, _ := ParseBatchHeader(hb)
+	if err := validateHeader(h); err != nil {
+		return h, pos, fmt.Errorf("at position %d: %w", pos, err)
+	}
+	if h.Size() > s.end-pos {
+		return h, pos, fmt.Errorf("batch at position %d: %d bytes, %d left: %w",
+			pos, h.Size(), s.end-pos, ErrCorruptBatch)
+	}
+	s.pos = pos + h.Size()
+	return h, pos, nil
+}
+
+// batch returns the whole batch at pos (valid until the next call).
+func (s *scanner) batch(pos int64, h BatchHeader) ([]byte, error) {
+	return s.window(pos, int(h.Size()))
+}
+
+// window returns n bytes at file position p, refilling the buffer from p
+// when they are not all in it.
+func (s *scanner) window(p int64, n int) ([]byte, error) {
+	if p >= s.bufPos && p+int64(n) <= s.bufPos+int64(len(s.buf)) {
+		off := p - s.bufPos
+		return s.buf[off : off+int64(n)], nil
+	}
+	size := max(n, int(min(scanChunkBytes, s.end-p)))
+	if cap(s.buf) < size {
+		s.buf = make([]byte, size)
+	}
+	s.buf = s.buf[:size]
+	got, err := s.f.ReadAt(s.buf, p)
+	if got < n {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = fmt.Errorf("short read at %d: %w", p, io.ErrUnexpectedEOF)
+		}
+		s.buf = s.buf[:0]
+		return nil, err
+	}
+	s.buf, s.bufPos = s.buf[:got], p
+	return s.buf[:n], nil
+}

@@ -1,0 +1,194 @@
+package wal
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// File name suffixes inside a partition directory.
+const (
+	logSuffix       = ".log"
+	indexSuffix     = ".index"
+	timeIndexSuffix = ".timeindex"
+	tmpSuffix       = ".tmp"
+	baseOffsetWidth = 20
+)
+
+const (
+	osCreateRDWR = os.O_CREATE | os.O_RDWR
+	osTrunc      = os.O_TRUNC
+	osRDONLY     = os.O_RDONLY
+)
+
+// noTimestamp marks a segment without batches.
+const noTimestamp = math.MinInt64
+
+// segment is one log file and its two indexes. base, log and the index
+// pointers never change. size, next and maxTs are written by the appender
+// (under Log.mu) and read by anyone; the other fields belong to Log.mu.
+type segment struct {
+	base int64
+	log  File
+	name string // path of the .log file
+	idx  *index // offset index
+	tidx *index // time index
+
+	size  atomic.Int64 // bytes of whole batches, the append position
+	next  atomic.Int64 // offset after the last batch (base when empty)
+	maxTs atomic.Int64 // largest batch MaxTimestamp, noTimestamp when empty
+
+	maxTsBase       int64 // base offset of the batch holding maxTs
+	bytesSinceIndex int64
+	created         time.Time
+	deleted         bool // guarded by Log.readMu
+}
+
+func segmentPath(dir string, base int64, suffix string) string {
+	return filepath.Join(dir, fmt.Sprintf("%0*d%s", baseOffsetWidth, base, suffix))
+}
+
+// parseSegmentName returns the base offset of a "<20 digits>.log" name.
+func parseSegmentName(name string) (int64, bool) {
+	digits, ok := strings.CutSuffix(name, logSuffix)
+	if !ok || len(digits) != baseOffsetWidth {
+		return 0, false
+	}
+	base, err := strconv.ParseInt(digits, 10, 64)
+	return base, err == nil && base >= 0
+}
+
+// openSegment opens (creating if missing) the files of the segment at base.
+// The indexes are opened as found; the caller validates or rebuilds them.
+func openSegment(fsys FS, dir string, base int64, opts Options, active bool) (*segment, error) {
+	s := &segment{base: base, name: segmentPath(dir, base, logSuffix), created: opts.Now()}
+	f, err := fsys.OpenFile(s.name, osCreateRDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open segment %s: %w", s.name, err)
+	}
+	s.log = f
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("size segment %s: %w", s.name, err)
+	}
+	s.size.Store(size)
+	s.next.Store(base)
+	s.maxTs.Store(noTimestamp)
+	s.idx, err = openIndex(fsys, segmentPath(dir, base, indexSuffix), offsetEntrySize, opts.MaxIndexBytes, active)
+	if err == nil {
+		s.tidx, err = openIndex(fsys, segmentPath(dir, base, timeIndexSuffix), timeEntrySize, opts.MaxIndexBytes, active)
+	}
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// rel converts an absolute offset to one relative to the segment base.
+func (s *segment) rel(offset int64) uint32 { return uint32(offset - s.base) }
+
+// track records a batch just written at pos: indexes, timestamps, size.
+// Called by the appender and by recovery, which rebuilds indexes with it.
+func (s *segment) track(h BatchHeader, pos int64, intervalBytes int) error {
+	if h.MaxTimestamp > s.maxTs.Load() {
+		s.maxTs.Store(h.MaxTimestamp)
+		s.maxTsBase = h.BaseOffset
+	}
+	if s.bytesSinceIndex >= int64(intervalBytes) {
+		if _, err := s.idx.append(offsetEntry(s.rel(h.BaseOffset), uint32(pos))); err != nil {
+			return err
+		}
+		if err := s.appendTimeEntry(); err != nil {
+			return err
+		}
+		s.bytesSinceIndex = 0
+	}
+	s.bytesSinceIndex += h.Size()
+	s.size.Store(pos + h.Size())
+	s.next.Store(h.NextOffset())
+	return nil
+}
+
+// appendTimeEntry adds (maxTs, its batch) if maxTs grew since the last entry.
+func (s *segment) appendTimeEntry() error {
+	ts := s.maxTs.Load()
+	if ts == noTimestamp {
+		return nil
+	}
+	if last, _, ok := s.tidx.lastTime(); ok && ts <= last {
+		return nil
+	}
+	_, err := s.tidx.append(timeEntry(ts, s.rel(s.maxTsBase)))
+	return err
+}
+
+// resetIndexes empties both indexes before a rebuild.
+func (s *segment) resetIndexes(maxIndexBytes int) error {
+	s.bytesSinceIndex = 0
+	s.maxTs.Store(noTimestamp)
+	s.next.Store(s.base)
+	if err := s.idx.reset(maxIndexBytes); err != nil {
+		return err
+	}
+	return s.tidx.reset(maxIndexBytes)
+}
+
+// seal ends the segment's life as the active one: a final time index entry
+// (so the largest timestamp is on disk), then both indexes trimmed.
+func (s *segment) seal() error {
+	if err := s.appendTimeEntry(); err != nil {
+		return fmt.Errorf("seal %s: %w", s.name, err)
+	}
+	if err := s.idx.seal(); err != nil {
+		return fmt.Errorf("seal %s: %w", s.name, err)
+	}
+	if err := s.tidx.seal(); err != nil {
+		return fmt.Errorf("seal %s: %w", s.name, err)
+	}
+	return nil
+}
+
+// syncAll makes the log file and both indexes durable.
+func (s *segment) syncAll() error {
+	for _, f := range []File{s.log, s.idx.f, s.tidx.f} {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync segment %s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// close releases every file of the segment, returning the first error.
+func (s *segment) close() error {
+	var first error
+	for _, x := range []*index{s.idx, s.tidx} {
+		if x == nil {
+			continue
+		}
+		if err := x.close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := s.log.Close(); err != nil && first == nil {
+		first = fmt.Errorf("close segment %s: %w", s.name, err)
+	}
+	return first
+}
+
+// remove deletes the segment's files (log first: an orphan index is
+// cleaned at Open, a log without index is rebuilt).
+func (s *segment) remove(fsys FS, dir string) error {
+	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		if err := fsys.Remove(segmentPath(dir, s.base, suffix)); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove segment %d: %w", s.base, err)
+		}
+	}
+	return nil
+}
