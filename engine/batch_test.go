@@ -14,6 +14,7 @@ type testBatch struct {
 	baseTs      int64
 	tsStep      int64 // timestamp delta between records
 	attrs       int16
+	idempotent  bool
 	producerID  int64
 	epoch       int16
 	baseSeq     int32
@@ -22,7 +23,7 @@ type testBatch struct {
 
 // makeBatch encodes b as an uncompressed v2 RecordBatch with a valid CRC.
 func makeBatch(b testBatch) []byte {
-	if b.producerID == 0 {
+	if !b.idempotent {
 		b.producerID = -1
 		b.epoch = -1
 		b.baseSeq = -1
@@ -131,7 +132,7 @@ func TestFirstRecordAtOrAfter(t *testing.T) {
 
 func FuzzValidateBatch(f *testing.F) {
 	f.Add(makeBatch(testBatch{values: [][]byte{[]byte("a")}}))
-	f.Add(makeBatch(testBatch{values: [][]byte{[]byte("a"), nil, []byte("ccc")}, producerID: 7, baseSeq: 3}))
+	f.Add(makeBatch(testBatch{values: [][]byte{[]byte("a"), nil, []byte("ccc")}, idempotent: true, producerID: 7, baseSeq: 3}))
 	f.Add([]byte{0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := validateBatch(b, 1<<20)

@@ -5,11 +5,12 @@ type TestBatch struct {
 	Values     [][]byte
 	BaseTs     int64
 	TsStep     int64
-	ProducerID int64 // 0 = not idempotent
+	Idempotent bool
+	ProducerID int64
 	Epoch      int16
 	BaseSeq    int32
 }
 
 func MakeTestBatch(b TestBatch) []byte {
-	return makeBatch(testBatch{values: b.Values, baseTs: b.BaseTs, tsStep: b.TsStep, producerID: b.ProducerID, epoch: b.Epoch, baseSeq: b.BaseSeq})
+	return makeBatch(testBatch{values: b.Values, baseTs: b.BaseTs, tsStep: b.TsStep, idempotent: b.Idempotent, producerID: b.ProducerID, epoch: b.Epoch, baseSeq: b.BaseSeq})
 }

@@ -16,7 +16,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
+
+// pinned returns a client that sends key at exactly version (kgo otherwise
+// picks the highest version both sides support).
+func pinned(tb *testBroker, key, version int16) *kgo.Client {
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(key, version)
+	return tb.client(kgo.MaxVersions(v))
+}
 
 func createTopic(t *testing.T, cl *kgo.Client, name string, parts int32, configs map[string]*string) {
 	t.Helper()
@@ -48,7 +57,7 @@ func consumeAll(t *testing.T, tb *testBroker, topic string, n int) []*kgo.Record
 
 func TestProduceConsumeRoundTripKeepsRecordsAndOrder(t *testing.T) {
 	tb := startBroker(t)
-	cl := tb.client()
+	cl := tb.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	createTopic(t, cl, "rt", 3, nil)
 	const n = 3000
 	var wg sync.WaitGroup
@@ -126,9 +135,10 @@ func TestAllAcksModesStoreRecords(t *testing.T) {
 }
 
 // produceRaw sends one batch to topic/partition with the given acks.
-func produceRaw(t *testing.T, cl *kgo.Client, topic string, partition int32, acks int16, batch []byte) kmsg.ProduceResponseTopicPartition {
+func produceRaw(t *testing.T, tb *testBroker, topic string, partition int32, acks int16, batch []byte) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
+	cl := pinned(tb, 0, 12) // v12 names topics; v13 uses ids
 	req.Acks, req.TimeoutMillis = acks, 5000
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
@@ -186,19 +196,35 @@ func TestProduceErrorCodesAndNothingStoredOnBadInput(t *testing.T) {
 		{"too large", "bad", 0, -1, big, kerr.MessageTooLarge},
 		{"unknown topic", "nope", 0, -1, good, kerr.UnknownTopicOrPartition},
 		{"unknown partition", "bad", 7, -1, good, kerr.UnknownTopicOrPartition},
-		{"invalid acks", "bad", 0, 2, good, kerr.InvalidRequiredAcks},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := produceRaw(t, cl, tc.topic, tc.partition, tc.acks, append([]byte(nil), tc.batch...))
+			p := produceRaw(t, tb, tc.topic, tc.partition, tc.acks, append([]byte(nil), tc.batch...))
 			if got := kerr.ErrorForCode(p.ErrorCode); got != error(tc.want) {
 				t.Fatalf("error %v, want %v", got, tc.want)
 			}
 		})
 	}
+	// kgo rewrites Acks to its own setting, so acks=2 goes out raw.
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 9, 2, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "bad"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = append([]byte(nil), good...)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := kmsg.NewPtrProduceResponse()
+	resp.Version = 9
+	if err := resp.ReadFrom(rawRequest(t, tb.addr, 0, 9, true, req.AppendTo(nil))[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidRequiredAcks.Code {
+		t.Fatalf("acks=2: %v, want INVALID_REQUIRED_ACKS", kerr.ErrorForCode(code))
+	}
 	if hw, _ := listOffset(t, cl, "bad", -1); hw != 0 {
 		t.Fatalf("bad input stored records: high watermark %d", hw)
 	}
-	if p := produceRaw(t, cl, "bad", 0, -1, good); p.ErrorCode != 0 || p.BaseOffset != 0 {
+	if p := produceRaw(t, tb, "bad", 0, -1, good); p.ErrorCode != 0 || p.BaseOffset != 0 {
 		t.Fatalf("valid produce after bad ones: %+v", p)
 	}
 }
@@ -220,10 +246,10 @@ func TestIdempotentRetryIsNotStoredTwiceEvenAcrossRestart(t *testing.T) {
 	if pid2 := initProducerID(t, cl); pid2 == pid {
 		t.Fatalf("two InitProducerID calls returned the same id %d", pid)
 	}
-	b0 := engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{[]byte("a"), []byte("b")}, ProducerID: pid, BaseSeq: 0})
-	b1 := engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{[]byte("c")}, ProducerID: pid, BaseSeq: 2})
+	b0 := engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{[]byte("a"), []byte("b")}, ProducerID: pid, Idempotent: true, BaseSeq: 0})
+	b1 := engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{[]byte("c")}, ProducerID: pid, Idempotent: true, BaseSeq: 2})
 	send := func(b []byte) kmsg.ProduceResponseTopicPartition {
-		return produceRaw(t, cl, "idem", 0, -1, append([]byte(nil), b...))
+		return produceRaw(t, tb, "idem", 0, -1, append([]byte(nil), b...))
 	}
 	if p := send(b0); p.ErrorCode != 0 || p.BaseOffset != 0 {
 		t.Fatalf("first batch: %+v", p)
@@ -234,22 +260,22 @@ func TestIdempotentRetryIsNotStoredTwiceEvenAcrossRestart(t *testing.T) {
 	if p := send(b0); p.ErrorCode != 0 || p.BaseOffset != 0 {
 		t.Fatalf("retried first batch: %+v, want offset 0 and no error", p)
 	}
-	gap := engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{[]byte("x")}, ProducerID: pid, BaseSeq: 9})
+	gap := engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{[]byte("x")}, ProducerID: pid, Idempotent: true, BaseSeq: 9})
 	if p := send(gap); p.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
 		t.Fatalf("sequence gap: %v", kerr.ErrorForCode(p.ErrorCode))
 	}
-	newer := engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{[]byte("e1")}, ProducerID: pid, Epoch: 1, BaseSeq: 0})
+	newer := engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{[]byte("e1")}, ProducerID: pid, Idempotent: true, Epoch: 1, BaseSeq: 0})
 	if p := send(newer); p.ErrorCode != 0 {
 		t.Fatalf("epoch bump: %v", kerr.ErrorForCode(p.ErrorCode))
 	}
-	older := engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{[]byte("e0")}, ProducerID: pid, Epoch: 0, BaseSeq: 3})
+	older := engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{[]byte("e0")}, ProducerID: pid, Idempotent: true, Epoch: 0, BaseSeq: 3})
 	if p := send(older); p.ErrorCode != kerr.InvalidProducerEpoch.Code {
 		t.Fatalf("fenced epoch: %v", kerr.ErrorForCode(p.ErrorCode))
 	}
 
 	tb.restart()
 	cl = tb.client()
-	if p := produceRaw(t, cl, "idem", 0, -1, append([]byte(nil), newer...)); p.ErrorCode != 0 || p.BaseOffset != 3 {
+	if p := produceRaw(t, tb, "idem", 0, -1, append([]byte(nil), newer...)); p.ErrorCode != 0 || p.BaseOffset != 3 {
 		t.Fatalf("retry across restart: %+v, want duplicate at offset 3", p)
 	}
 	if hw, _ := listOffset(t, cl, "idem", -1); hw != 4 {
@@ -260,7 +286,7 @@ func TestIdempotentRetryIsNotStoredTwiceEvenAcrossRestart(t *testing.T) {
 	}
 }
 
-func fetchOnce(t *testing.T, cl *kgo.Client, topic string, offset int64, partMax, respMax int32) kmsg.FetchResponseTopicPartition {
+func fetchOnce(t *testing.T, tb *testBroker, topic string, offset int64, partMax, respMax int32) kmsg.FetchResponseTopicPartition {
 	t.Helper()
 	req := kmsg.NewPtrFetchRequest()
 	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 0, 0, respMax
@@ -272,8 +298,7 @@ func fetchOnce(t *testing.T, cl *kgo.Client, topic string, offset int64, partMax
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	// Pin v12 so the request names topics (v13+ would need ids).
-	req.Version = 12
-	resp, err := req.RequestWith(ctxT(t, 10*time.Second), cl)
+	resp, err := req.RequestWith(ctxT(t, 10*time.Second), pinned(tb, 1, 12))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,41 +325,41 @@ func TestFetchSemantics(t *testing.T) {
 	createTopic(t, cl, "f", 1, nil)
 	for i := 0; i < 4; i++ { // batches at 0, 3, 6, 9, each 3 records of 100 B
 		b := engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{bytes.Repeat([]byte{'a'}, 100), bytes.Repeat([]byte{'b'}, 100), bytes.Repeat([]byte{'c'}, 100)}})
-		if p := produceRaw(t, cl, "f", 0, 1, b); p.ErrorCode != 0 {
+		if p := produceRaw(t, tb, "f", 0, 1, b); p.ErrorCode != 0 {
 			t.Fatal(kerr.ErrorForCode(p.ErrorCode))
 		}
 	}
 	t.Run("offset inside a batch returns that whole batch", func(t *testing.T) {
-		p := fetchOnce(t, cl, "f", 4, 1<<20, 1<<20)
-		if got := batchBases(t, p.RecordBatches); len(got) != 2 || got[0] != 3 {
-			t.Fatalf("batch bases %v, want [3 6]... from offset 4", got)
+		p := fetchOnce(t, tb, "f", 4, 1<<20, 1<<20)
+		if got := batchBases(t, p.RecordBatches); len(got) != 3 || got[0] != 3 {
+			t.Fatalf("batch bases %v, want [3 6 9] from offset 4", got)
 		}
 		if p.HighWatermark != 12 || p.LastStableOffset != 12 || p.LogStartOffset != 0 {
 			t.Fatalf("hw %d lso %d lstart %d", p.HighWatermark, p.LastStableOffset, p.LogStartOffset)
 		}
 	})
 	t.Run("oversize first batch still returned (KIP-74)", func(t *testing.T) {
-		p := fetchOnce(t, cl, "f", 0, 10, 10)
+		p := fetchOnce(t, tb, "f", 0, 10, 10)
 		if got := batchBases(t, p.RecordBatches); len(got) != 1 || got[0] != 0 {
 			t.Fatalf("batch bases %v, want exactly [0]", got)
 		}
 	})
 	t.Run("partition max bytes bounds the rest", func(t *testing.T) {
-		p := fetchOnce(t, cl, "f", 0, 700, 1<<20)
+		p := fetchOnce(t, tb, "f", 0, 800, 1<<20) // batches are ~390 bytes
 		if got := batchBases(t, p.RecordBatches); len(got) != 2 {
-			t.Fatalf("batch bases %v, want 2 batches within 700 bytes", got)
+			t.Fatalf("batch bases %v, want 2 batches within 800 bytes", got)
 		}
 	})
 	t.Run("out of range", func(t *testing.T) {
-		if p := fetchOnce(t, cl, "f", 13, 1<<20, 1<<20); p.ErrorCode != kerr.OffsetOutOfRange.Code {
+		if p := fetchOnce(t, tb, "f", 13, 1<<20, 1<<20); p.ErrorCode != kerr.OffsetOutOfRange.Code {
 			t.Fatalf("offset 13: %v", kerr.ErrorForCode(p.ErrorCode))
 		}
-		if p := fetchOnce(t, cl, "f", 12, 1<<20, 1<<20); p.ErrorCode != 0 || len(p.RecordBatches) != 0 {
+		if p := fetchOnce(t, tb, "f", 12, 1<<20, 1<<20); p.ErrorCode != 0 || len(p.RecordBatches) != 0 {
 			t.Fatalf("offset at HW: %v, %d bytes", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
 		}
 	})
 	t.Run("unknown topic", func(t *testing.T) {
-		if p := fetchOnce(t, cl, "nope", 0, 1<<20, 1<<20); p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		if p := fetchOnce(t, tb, "nope", 0, 1<<20, 1<<20); p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
 			t.Fatalf("unknown topic: %v", kerr.ErrorForCode(p.ErrorCode))
 		}
 	})
@@ -345,6 +370,7 @@ func TestLongPollFetchWakesOnProduce(t *testing.T) {
 	cl := tb.client()
 	createTopic(t, cl, "lp", 1, nil)
 	done := make(chan kmsg.FetchResponseTopicPartition, 1)
+	fetcher := pinned(tb, 1, 12)
 	go func() {
 		req := kmsg.NewPtrFetchRequest()
 		req.Version = 12
@@ -355,7 +381,7 @@ func TestLongPollFetchWakesOnProduce(t *testing.T) {
 		rp.PartitionMaxBytes = 1 << 20
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(context.Background(), cl)
+		resp, err := req.RequestWith(context.Background(), fetcher)
 		if err != nil {
 			t.Error(err)
 			close(done)
@@ -383,9 +409,9 @@ func TestListOffsetsEarliestLatestMaxAndByTimestamp(t *testing.T) {
 	cl := tb.client()
 	createTopic(t, cl, "lo", 1, nil)
 	// offsets 0-2 at ts 1000,1010,1020; offsets 3-4 at ts 5000,5010.
-	produceRaw(t, cl, "lo", 0, -1, engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{{1}, {2}, {3}}, BaseTs: 1000, TsStep: 10}))
-	produceRaw(t, cl, "lo", 0, -1, engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{{4}, {5}}, BaseTs: 5000, TsStep: 10}))
-	produceRaw(t, cl, "lo", 0, -1, engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{{6}}, BaseTs: 2000}))
+	produceRaw(t, tb, "lo", 0, -1, engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{{1}, {2}, {3}}, BaseTs: 1000, TsStep: 10}))
+	produceRaw(t, tb, "lo", 0, -1, engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{{4}, {5}}, BaseTs: 5000, TsStep: 10}))
+	produceRaw(t, tb, "lo", 0, -1, engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{{6}}, BaseTs: 2000}))
 	for _, tc := range []struct {
 		ts, off, rts int64
 	}{
@@ -401,7 +427,6 @@ func TestListOffsetsEarliestLatestMaxAndByTimestamp(t *testing.T) {
 
 func TestMetadataAutoCreateAndTopicSelection(t *testing.T) {
 	tb := startBroker(t, func(c *engine.Config) { c.NumPartitions = 2 })
-	cl := tb.client()
 	meta := func(version int16, topics []string, nullTopics, allowAuto bool) *kmsg.MetadataResponse {
 		req := kmsg.NewPtrMetadataRequest()
 		req.Version = version
@@ -414,7 +439,7 @@ func TestMetadataAutoCreateAndTopicSelection(t *testing.T) {
 				req.Topics = append(req.Topics, rt)
 			}
 		}
-		resp, err := req.RequestWith(ctxT(t, 5*time.Second), cl)
+		resp, err := req.RequestWith(ctxT(t, 5*time.Second), pinned(tb, 3, version))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -527,7 +552,7 @@ func TestOffsetForLeaderEpochAnswersEndOfEpoch(t *testing.T) {
 	tb := startBroker(t)
 	cl := tb.client()
 	createTopic(t, cl, "ofle", 1, nil)
-	produceRaw(t, cl, "ofle", 0, -1, engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{{1}, {2}}}))
+	produceRaw(t, tb, "ofle", 0, -1, engine.MakeTestBatch(engine.TestBatch{Values: [][]byte{{1}, {2}}}))
 	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
 	req.ReplicaID = -1
 	rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
@@ -553,7 +578,7 @@ func TestOffsetForLeaderEpochAnswersEndOfEpoch(t *testing.T) {
 
 func TestCleanRestartKeepsRecordsOffsetsAndTopics(t *testing.T) {
 	tb := startBroker(t)
-	cl := tb.client()
+	cl := tb.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	createTopic(t, cl, "keep", 2, map[string]*string{"retention.ms": kadm.StringPtr("86400000")})
 	for i := 0; i < 200; i++ {
 		if err := cl.ProduceSync(ctxT(t, 5*time.Second), &kgo.Record{Topic: "keep", Partition: int32(i % 2), Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
