@@ -74,6 +74,7 @@ func BenchmarkAppendSync(b *testing.B) {
 	batch := makeBatch(10, 100, 0)
 	b.SetBytes(int64(len(batch)))
 	b.ReportAllocs()
+	b.SetParallelism(16) // 32 producers on 2 cores: lets group commit show
 	b.RunParallel(func(pb *testing.PB) {
 		own := append([]byte(nil), batch...)
 		done := make(chan error, 1)

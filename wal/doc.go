@@ -6,7 +6,103 @@
 // pwrite at a tracked position; durability is explicit (Sync registers a
 // waiter that a single flusher goroutine releases after fdatasync). Every
 // disk operation goes through the FS interface so tests can inject errors
-// and simulate crashes.
+// and simulate crashes (MemFS).
 //
 // wal imports no other package of Chronik's.
+//
+// # Directory
+//
+//	<dir>/
+//	  00000000000000000000.log         segment: batches [0, 1200)
+//	  00000000000000000000.index       its offset index
+//	  00000000000000000000.timeindex   its time index
+//	  00000000000000001200.log         active segment: batches [1200, LEO)
+//	  00000000000000001200.index       preallocated to MaxIndexBytes, mmap'd rw
+//	  00000000000000001200.timeindex
+//	  leader-epoch-checkpoint          epoch -> start offset
+//	  log-start-offset-checkpoint      first readable offset
+//	  recovery-point-offset-checkpoint segments below it are known fsync'd
+//	  .clean                           present only between Close and Open
+//	  *.tmp                            half-written checkpoint (removed at Open)
+//
+// # Segment (.log)
+//
+// v2 RecordBatches back to back, no framing of our own. Append stamps
+// baseOffset and partitionLeaderEpoch (outside the CRC); nothing else is
+// changed, so the bytes can be served to consumers and followers as stored.
+//
+//	pos 0              pos p                        size
+//	+------------------+------------------+ ... ----+
+//	| batch base=1200  | batch base=1203  |         |
+//	+------------------+------------------+ ... ----+
+//
+//	batch = baseOffset int64 | batchLength int32 | partitionLeaderEpoch int32
+//	      | magic int8 (2) | crc uint32 (CRC32C of attributes..end)
+//	      | attributes int16 | lastOffsetDelta int32 | baseTimestamp int64
+//	      | maxTimestamp int64 | producerId int64 | producerEpoch int16
+//	      | baseSequence int32 | recordCount int32 | records...
+//	        (61-byte header; whole batch = 12 + batchLength bytes)
+//
+// # Offset index (.index), big-endian, 8 bytes per entry
+//
+//	+---------------------------+---------------------------+
+//	| relative base offset u32  | position in .log u32      |  one entry per
+//	+---------------------------+---------------------------+  IndexIntervalBytes
+//
+// An entry names the first byte of a batch (its base offset minus the
+// segment base). There is no entry for position 0. To find offset o: binary
+// search the last entry <= o, then walk batch headers from its position.
+//
+// # Time index (.timeindex), big-endian, 12 bytes per entry
+//
+//	+---------------------------+---------------------------+
+//	| max timestamp so far i64  | relative base offset u32  |
+//	+---------------------------+---------------------------+
+//
+// Written with the offset index entries, only when the segment's largest
+// timestamp grew, and once more when the segment is sealed, so the last
+// entry holds the segment's largest timestamp. Timestamps strictly
+// increase. To find timestamp t: the last entry with timestamp < t; every
+// batch up to it is older than t; walk headers from there.
+//
+// Indexes are preallocated and mapped while their segment is active (with
+// an FS whose files implement Mmapper; otherwise kept in memory and written
+// through), trimmed on roll and Close. They are never fsync'd on the append
+// path: after an unclean stop they are rebuilt from the segment, and at any
+// Open an index that fails its sanity check is rebuilt.
+//
+// # Checkpoints (text, replaced atomically: write .tmp, fsync, rename, fsync dir)
+//
+//	leader-epoch-checkpoint     log-start-offset-checkpoint
+//	  0            version        0
+//	  2            count          1
+//	  0 0          epoch start    1200
+//	  3 1450
+//
+// # Recovery
+//
+// With .clean present, files are trusted: indexes are sanity-checked and the
+// active segment's tail after its last index entry is walked to find the
+// LEO. Without it, every segment from the recovery point on is read batch by
+// batch (length, magic 2, non-decreasing offsets, CRC32C), its indexes are
+// rebuilt, leader epochs found in batches are added to the cache, and the
+// log is cut at the first bad batch; later segments are dropped. What
+// survives is then fsync'd, so DurableOffset starts at the LEO.
+//
+// # Goroutines
+//
+//	Append            any goroutine; serialised by Log.mu; pwrite, no fsync
+//	                  (except the leader-epoch checkpoint on a new epoch)
+//	Sync              any goroutine; never blocks; done runs on the flusher
+//	flusher           one per Log: takes every waiter queued, fdatasyncs rolled
+//	                  segments, the directory (after a roll) and the active
+//	                  segment once, then calls done in order
+//	Read, ScanBatches any goroutine, concurrently with Append; they hold
+//	OffsetForTimestamp  Log.readMu shared, so segments are not closed under them
+//	DeleteRecordsBefore, ApplyRetention, SetOptions
+//	                  any goroutine; deletion waits for readers of the segments
+//	Close, Delete     once; wait for the flusher and readers
+//
+// Lock order: ckptMu, readMu, mu, an index's mutex; the waiter queue's fmu
+// is never held with another.
 package wal

@@ -14,6 +14,10 @@ import (
 const (
 	offsetEntrySize = 8  // relative offset uint32 | position uint32
 	timeEntrySize   = 12 // timestamp int64 | relative offset uint32
+
+	// heapIndexInitialBytes is the first allocation of an unmapped index;
+	// it grows by append up to its capacity.
+	heapIndexInitialBytes = 4 << 10
 )
 
 // index is one sparse, append-only file of fixed-size big-endian entries.
@@ -68,7 +72,7 @@ func (x *index) load() error {
 	used := x.n * x.entrySize
 	mm, ok := x.f.(Mmapper)
 	if !ok {
-		x.buf = make([]byte, used, max(used, x.capacity*x.entrySize))
+		x.buf = make([]byte, used, max(used, min(x.capacity*x.entrySize, heapIndexInitialBytes)))
 		if used > 0 {
 			if _, err := x.f.ReadAt(x.buf, 0); err != nil {
 				return fmt.Errorf("read index %s: %w", x.name, err)

@@ -23,6 +23,7 @@ func (s *segment) locate(offset int64) (pos int64, err error) {
 		start = s.idx.lookupOffset(s.rel(min(offset, s.base+(1<<32-1))))
 	}
 	sc := newScanner(s.log, start, s.size.Load())
+	sc.chunk = locateChunkBytes
 	for {
 		h, pos, err := sc.next()
 		if errors.Is(err, io.EOF) {

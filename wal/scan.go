@@ -6,8 +6,12 @@ import (
 	"io"
 )
 
-// scanChunkBytes is how much a scanner reads per ReadAt.
-const scanChunkBytes = 64 << 10
+// Bytes a scanner reads per ReadAt: recovery and full scans read big
+// chunks; a lookup from an index entry reads about one index interval.
+const (
+	scanChunkBytes   = 64 << 10
+	locateChunkBytes = 8 << 10
+)
 
 // scanner walks the batch headers of one segment file between pos and end,
 // reading in chunks so a walk over small batches costs few syscalls.
@@ -17,10 +21,11 @@ type scanner struct {
 	end    int64
 	buf    []byte
 	bufPos int64
+	chunk  int64
 }
 
 func newScanner(f File, pos, end int64) *scanner {
-	return &scanner{f: f, pos: pos, end: end}
+	return &scanner{f: f, pos: pos, end: end, chunk: scanChunkBytes}
 }
 
 // next returns the header of the batch at s.pos and that position, then
@@ -63,7 +68,7 @@ func (s *scanner) window(p int64, n int) ([]byte, error) {
 		off := p - s.bufPos
 		return s.buf[off : off+int64(n)], nil
 	}
-	size := max(n, int(min(scanChunkBytes, s.end-p)))
+	size := max(n, int(min(s.chunk, s.end-p)))
 	if cap(s.buf) < size {
 		s.buf = make([]byte, size)
 	}
