@@ -139,6 +139,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 // batch may be returned whole (KIP-74).
 func (b *Broker) fetchPartition(req *kmsg.FetchRequest, name string, id [16]byte, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, remaining int64, first bool) int {
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+	sp.RecordBatches = []byte{} // never null: librdkafka rejects a -1 records size
 	t, p := b.lookupPartition(name, id, rp.Partition)
 	switch {
 	case t == nil && id != ([16]byte{}):
@@ -178,6 +179,8 @@ func (b *Broker) fetchPartition(req *kmsg.FetchRequest, name string, id [16]byte
 	if int64(len(recs)) > limit && !first {
 		return 0 // an oversize batch goes out only as the response's first
 	}
-	sp.RecordBatches = recs
+	if len(recs) > 0 {
+		sp.RecordBatches = recs
+	}
 	return len(recs)
 }

@@ -122,7 +122,7 @@ func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 // advertised returns the host and port clients should dial.
 func (b *Broker) advertised() (string, int32) {
 	addr := b.cfg.AdvertisedListener
-	if a := b.advertised.Load(); a != nil {
+	if a := b.advertisedAddr.Load(); a != nil {
 		addr = *a
 	}
 	host, portS, err := net.SplitHostPort(addr)

@@ -41,7 +41,7 @@ type Broker struct {
 
 	pidMu sync.Mutex
 
-	advertised atomic.Pointer[string] // host:port for Metadata, set once bound
+	advertisedAddr atomic.Pointer[string] // host:port for Metadata, set once bound
 }
 
 // Open loads the broker state from cfg.DataDir through fsys, recovering
@@ -80,7 +80,7 @@ func Open(cfg Config, fsys wal.FS, logger *slog.Logger) (*Broker, error) {
 
 // SetAdvertisedListener sets the host:port Metadata and DescribeCluster
 // advertise; the server calls it once it knows its bound port.
-func (b *Broker) SetAdvertisedListener(addr string) { b.advertised.Store(&addr) }
+func (b *Broker) SetAdvertisedListener(addr string) { b.advertisedAddr.Store(&addr) }
 
 // Config returns the broker's static configuration.
 func (b *Broker) Config() Config { return b.cfg }

@@ -43,10 +43,12 @@ type conn struct {
 	// Loop-owned.
 	nextSeq      uint64
 	lastClientID string
+	outPaused    bool // reading stopped for unread output
 
 	stopRead        atomic.Bool // no more frames are dispatched (error close pending)
 	dead            atomic.Bool // gnet closed the connection
 	idleClosed      atomic.Bool
+	outWakePending  atomic.Bool // an outputPollInterval timer is armed
 	lastActiveNanos atomic.Int64
 
 	mu            sync.Mutex
@@ -87,7 +89,9 @@ func (cs *conn) idle() bool {
 // buffer, until a bound is reached. Loop goroutine; never blocks.
 func (cs *conn) onTraffic() gnet.Action {
 	gc, s := cs.gc, cs.s
-	cs.touch()
+	if gc.InboundBuffered() > 0 {
+		cs.touch()
+	}
 	for {
 		if cs.stopRead.Load() {
 			_, _ = gc.Discard(gc.InboundBuffered())
@@ -111,14 +115,14 @@ func (cs *conn) onTraffic() gnet.Action {
 				"conn", cs.id, "remote", cs.remote, "size", size, "max", s.opts.MaxRequestBytes)
 			return gnet.Close
 		}
-		if !cs.admit() {
+		if !cs.admit() || cs.outputStalled() {
 			if int64(buffered) > s.opts.MaxQueuedBytes+int64(s.opts.MaxRequestBytes)+4 {
 				s.c.overflow.Add(1)
 				s.log.Warn("closing connection: peer sends past the queue bounds",
 					"conn", cs.id, "remote", cs.remote, "buffered", buffered)
 				return gnet.Close
 			}
-			return gnet.None // cs.flushLocked wakes us when the queue drains
+			return gnet.None // woken when the queue drains or output flows
 		}
 		if buffered < 4+int(size) {
 			return gnet.None
@@ -149,6 +153,34 @@ func (cs *conn) admit() bool {
 		cs.s.c.pauses.Add(1)
 	}
 	return false
+}
+
+// outputPollInterval is how often a connection whose peer does not read its
+// responses checks whether gnet's outbound buffer has drained (gnet has no
+// drain callback).
+const outputPollInterval = 10 * time.Millisecond
+
+// outputStalled reports whether gnet holds MaxQueuedBytes or more of
+// responses the peer has not read yet. Then no more requests are read (as
+// Kafka mutes a channel with a send pending), and a timer re-runs
+// OnTraffic to look again. Loop goroutine.
+func (cs *conn) outputStalled() bool {
+	if int64(cs.gc.OutboundBuffered()) < cs.s.opts.MaxQueuedBytes {
+		cs.outPaused = false
+		return false
+	}
+	if !cs.outPaused {
+		cs.outPaused = true
+		cs.s.c.outputPauses.Add(1)
+	}
+	if cs.outWakePending.CompareAndSwap(false, true) {
+		gc := cs.gc
+		time.AfterFunc(outputPollInterval, func() {
+			cs.outWakePending.Store(false)
+			_ = gc.Wake(nil)
+		})
+	}
+	return true
 }
 
 // dispatch parses frame's header and queues the request for the worker.
@@ -268,15 +300,23 @@ func (cs *conn) closeAfterLocked(seq uint64) {
 func (cs *conn) flushLocked() {
 	s := cs.s
 	n := uint64(len(cs.slots))
-	var batch [][]byte
-	var batchBytes int
+	var first []byte   // the only response, in the common case
+	var batch [][]byte // all of them, once there are two
+	var count, batchBytes int
 	for cs.inflightReqs > 0 && (!cs.closeSet || cs.nextWrite < cs.closeAt) {
 		sl := &cs.slots[cs.nextWrite%n]
 		if !sl.done {
 			break
 		}
 		if sl.out != nil {
-			batch = append(batch, sl.out)
+			switch count++; count {
+			case 1:
+				first = sl.out
+			case 2:
+				batch = append(make([][]byte, 0, 4), first, sl.out)
+			default:
+				batch = append(batch, sl.out)
+			}
 			batchBytes += len(sl.out)
 		} else {
 			s.c.noResp.Add(1)
@@ -287,8 +327,8 @@ func (cs *conn) flushLocked() {
 		cs.nextWrite++
 		s.c.inFlight.Add(-1)
 	}
-	if len(batch) > 0 {
-		cs.writeLocked(batch, batchBytes)
+	if count > 0 {
+		cs.writeLocked(first, batch, count, batchBytes)
 	}
 	if cs.closeSet && cs.nextWrite == cs.closeAt && !cs.closeIssued {
 		cs.closeIssued = true
@@ -300,7 +340,9 @@ func (cs *conn) flushLocked() {
 	}
 }
 
-func (cs *conn) writeLocked(batch [][]byte, batchBytes int) {
+// writeLocked queues count responses on the loop: first alone when
+// count == 1, else batch.
+func (cs *conn) writeLocked(first []byte, batch [][]byte, count, batchBytes int) {
 	s := cs.s
 	s.c.asyncWrites.Add(1)
 	var once atomic.Bool
@@ -311,8 +353,8 @@ func (cs *conn) writeLocked(batch [][]byte, batchBytes int) {
 		return nil
 	}
 	var err error
-	if len(batch) == 1 {
-		err = cs.gc.AsyncWrite(batch[0], done)
+	if count == 1 {
+		err = cs.gc.AsyncWrite(first, done)
 	} else {
 		err = cs.gc.AsyncWritev(batch, done)
 	}
@@ -321,7 +363,7 @@ func (cs *conn) writeLocked(batch [][]byte, batchBytes int) {
 		return
 	}
 	cs.touch()
-	s.c.responses.Add(uint64(len(batch)))
+	s.c.responses.Add(uint64(count))
 	s.c.bytesOut.Add(uint64(batchBytes))
 }
 

@@ -77,4 +77,16 @@
 // read interest in the poller, so it keeps draining the socket into its
 // buffer while paused; a peer that buffers more than MaxQueuedBytes +
 // MaxRequestBytes there is closed (Stats.ClosedOverflow).
+//
+// Reading also stops while gnet holds MaxQueuedBytes or more of responses
+// the peer has not read (as Kafka mutes a channel with a send pending);
+// gnet has no drain callback, so a timer re-runs OnTraffic every
+// outputPollInterval until the output drains (Stats.OutputPauses).
+//
+// # Stop
+//
+// Stop refuses new connections and stops dispatching new frames, waits
+// (until its context ends) for every dispatched request to be answered and
+// every answer handed to its loop, then stops the gnet engine, which closes
+// each connection after a best-effort flush of its outbound buffer.
 package netio

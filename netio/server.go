@@ -99,6 +99,7 @@ type Stats struct {
 	BytesIn            uint64 // request bytes consumed, size prefixes included
 	BytesOut           uint64 // response bytes handed to the socket, size prefixes included
 	Pauses             uint64 // times a connection stopped reading because its queue was full
+	OutputPauses       uint64 // times a connection stopped reading because its peer did not read MaxQueuedBytes of responses
 	ClosedOversize     uint64 // connections closed for a negative or too-large frame size
 	ClosedBadHeader    uint64 // connections closed for an unparseable request header
 	ClosedHandlerError uint64 // connections closed because Handle returned an error (or panicked)
@@ -111,7 +112,7 @@ type counters struct {
 	accepted, requests, responses, noResp atomic.Uint64
 	bytesIn, bytesOut, pauses             atomic.Uint64
 	oversize, badHeader, handlerErr, idle atomic.Uint64
-	overflow                              atomic.Uint64
+	overflow, outputPauses                atomic.Uint64
 }
 
 // Server is a Kafka-framed TCP server on gnet event loops.
@@ -160,6 +161,7 @@ func (s *Server) Start() error {
 		err := gnet.Run(&loopHandler{s: s}, "tcp://"+s.opts.Addr,
 			gnet.WithMulticore(s.opts.Multicore),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithReuseAddr(true), // rebind at once after a crash (TIME_WAIT)
 			gnet.WithLogger(gnetLogger{s.log}),
 		)
 		s.runErr = err
@@ -247,6 +249,7 @@ func (s *Server) Stats() Stats {
 		BytesIn:            s.c.bytesIn.Load(),
 		BytesOut:           s.c.bytesOut.Load(),
 		Pauses:             s.c.pauses.Load(),
+		OutputPauses:       s.c.outputPauses.Load(),
 		ClosedOversize:     s.c.oversize.Load(),
 		ClosedBadHeader:    s.c.badHeader.Load(),
 		ClosedHandlerError: s.c.handlerErr.Load(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -459,4 +460,65 @@ func TestPausedPeerSendingPastBoundsIsClosed(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	dial(t, s.Addr()) // the server still accepts
+}
+
+// TestUnreadResponsesStopReading: a peer that pipelines requests but does
+// not read the (large) responses stops being read once MaxQueuedBytes of
+// responses wait in gnet's outbound buffer; when it reads, everything
+// arrives in order.
+func TestUnreadResponsesStopReading(t *testing.T) {
+	const n = 200
+	big := make([]byte, 256<<10)
+	s := startServer(t, Options{MaxQueuedBytes: 1 << 20}, handlerFunc(func(req *Request, respond Responder) error {
+		resp := kmsg.NewPtrFetchResponse()
+		resp.Version = 4
+		topic := kmsg.NewFetchResponseTopic()
+		part := kmsg.NewFetchResponseTopicPartition()
+		part.RecordBatches = big
+		topic.Partitions = append(topic.Partitions, part)
+		resp.Topics = append(resp.Topics, topic)
+		respond(resp)
+		return nil
+	}))
+	rc := dial(t, s.Addr())
+	go func() {
+		for i := int32(0); i < n; i++ {
+			if _, err := rc.c.Write(rc.fmtr.AppendRequest(nil, &kmsg.ApiVersionsRequest{Version: 0}, i)); err != nil {
+				return
+			}
+		}
+	}()
+	waitFor(t, "output pause", func() bool { return s.Stats().OutputPauses >= 1 })
+	time.Sleep(50 * time.Millisecond)
+	if st := s.Stats(); st.Requests >= n {
+		t.Fatalf("read all %d requests while the peer read no response", st.Requests)
+	}
+	for i := int32(0); i < n; i++ {
+		if corr, _ := rc.mustRead(); corr != i {
+			t.Fatalf("got %d, want %d", corr, i)
+		}
+	}
+}
+
+// TestRandomBytesNeverBreakServer throws seeded random bytes (some with a
+// plausible size prefix) at many connections; the server must survive and
+// keep answering a well-behaved connection.
+func TestRandomBytesNeverBreakServer(t *testing.T) {
+	s := startServer(t, Options{MaxRequestBytes: 4096}, apiVersionsHandler(apiVersionsMax))
+	good := dial(t, s.Addr())
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 50; i++ {
+		junk := make([]byte, 1+rng.IntN(512))
+		for j := range junk {
+			junk[j] = byte(rng.Uint32())
+		}
+		if i%2 == 0 { // a valid size with a random header and body
+			junk = append(binary.BigEndian.AppendUint32(nil, uint32(len(junk))), junk...)
+		}
+		rc := dial(t, s.Addr())
+		rc.write(junk)
+		_ = rc.c.Close()
+		good.apiVersions(int16(i%5), int32(i))
+	}
+	waitFor(t, "all junk connections closed", func() bool { return s.Stats().OpenConns == 1 })
 }
