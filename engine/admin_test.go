@@ -48,15 +48,24 @@ func pinnedClient(t *testing.T, addr string, key int16, v int16) *kgo.Client {
 	return cl
 }
 
-// direct sends req to the broker itself (no kgo sharding or client-side
-// answers), so the codes checked are the broker's.
+// direct sends req to broker nodeID (-1: the one broker) itself, bypassing
+// kgo's sharding and client-side answers, so the codes checked are the
+// broker's.
 func direct[R kmsg.Response](t *testing.T, cl *kgo.Client, nodeID int32, req kmsg.Request) R {
 	t.Helper()
 	ctx := testCtx(t)
 	if _, err := cl.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil { // learn the broker
 		t.Fatalf("metadata: %v", err)
 	}
-	resp, err := cl.Broker(int(nodeID)).Request(ctx, req)
+	br := cl.Broker(int(nodeID))
+	if nodeID < 0 {
+		bs := cl.DiscoveredBrokers()
+		if len(bs) != 1 {
+			t.Fatalf("%d brokers discovered", len(bs))
+		}
+		br = bs[0]
+	}
+	resp, err := br.Request(ctx, req)
 	if err != nil {
 		t.Fatalf("%s: %v", kmsg.NameForKey(req.Key()), err)
 	}
@@ -87,7 +96,7 @@ func wantErr(t *testing.T, what string, err error, want *kerr.Error) {
 	}
 }
 
-func createTopic(t *testing.T, adm *kadm.Client, name string, parts int32, configs map[string]*string) {
+func admCreateTopic(t *testing.T, adm *kadm.Client, name string, parts int32, configs map[string]*string) {
 	t.Helper()
 	resp, err := adm.CreateTopic(testCtx(t), parts, 1, configs, name)
 	if err == nil {
@@ -107,7 +116,8 @@ func produce(t *testing.T, cl *kgo.Client, topic string, partition int32, value 
 // producer is a client that writes to explicit partitions without
 // idempotence, so that a refused batch does not disturb later ones.
 func producer(t *testing.T, addr string) *kgo.Client {
-	cl, _ := newAdminClient(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite())
+	cl, _ := newAdminClient(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite(),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	return cl
 }
 
@@ -160,26 +170,38 @@ func partitionDirs(t *testing.T, dir, topic string) []string {
 	return m
 }
 
-func topicIDOf(t *testing.T, adm *kadm.Client, topic string) [16]byte {
+// metadataTopic asks the broker itself (kadm answers from kgo's metadata
+// cache, which lags behind CreatePartitions and DeleteTopics).
+func metadataTopic(t *testing.T, cl *kgo.Client, topic string) *kmsg.MetadataResponseTopic {
 	t.Helper()
-	td, err := adm.ListTopics(testCtx(t), topic)
-	if err != nil || td[topic].Err != nil {
-		t.Fatalf("list %s: %v %v", topic, err, td[topic].Err)
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = sp(topic)
+	req.Topics = append(req.Topics, rt)
+	resp := direct[*kmsg.MetadataResponse](t, cl, -1, req)
+	if len(resp.Topics) != 1 {
+		t.Fatalf("metadata for %s: %d topics", topic, len(resp.Topics))
 	}
-	return td[topic].ID
+	return &resp.Topics[0]
 }
 
-func partitionCount(t *testing.T, adm *kadm.Client, topic string) int {
+func topicIDOf(t *testing.T, cl *kgo.Client, topic string) [16]byte {
 	t.Helper()
-	td, err := adm.ListTopics(testCtx(t), topic)
-	if err != nil {
-		t.Fatal(err)
+	mt := metadataTopic(t, cl, topic)
+	if mt.ErrorCode != 0 {
+		t.Fatalf("metadata %s: %v", topic, kerr.ErrorForCode(mt.ErrorCode))
 	}
-	d, ok := td[topic]
-	if !ok || d.Err != nil {
+	return mt.TopicID
+}
+
+// partitionCount is the topic's partition count, -1 when it does not exist.
+func partitionCount(t *testing.T, cl *kgo.Client, topic string) int {
+	t.Helper()
+	mt := metadataTopic(t, cl, topic)
+	if mt.ErrorCode != 0 {
 		return -1
 	}
-	return len(d.Partitions)
+	return len(mt.Partitions)
 }
 
 func sp(s string) *string { return &s }
@@ -187,25 +209,25 @@ func sp(s string) *string { return &s }
 // ---- CreateTopics ----
 
 func TestAdminCreateTopics(t *testing.T) {
-	ab := startAdminBroker(t, "", func(c *engine.Config) { c.NumPartitions = 3 })
+	ab := startBroker(t, func(c *engine.Config) { c.NumPartitions = 3 })
 	cl, adm := newAdminClient(t, ab.addr)
 
-	createTopic(t, adm, "valid", 2, nil)
-	if n := partitionCount(t, adm, "valid"); n != 2 {
+	admCreateTopic(t, adm, "valid", 2, nil)
+	if n := partitionCount(t, cl, "valid"); n != 2 {
 		t.Fatalf("valid has %d partitions, want 2", n)
 	}
-	if len(partitionDirs(t, ab.dir, "valid")) != 2 {
-		t.Fatalf("partition dirs of valid: %v", partitionDirs(t, ab.dir, "valid"))
+	if len(partitionDirs(t, ab.cfg.DataDir, "valid")) != 2 {
+		t.Fatalf("partition dirs of valid: %v", partitionDirs(t, ab.cfg.DataDir, "valid"))
 	}
 
 	vr, err := adm.ValidateCreateTopics(testCtx(t), 4, 1, nil, "vonly")
 	if err != nil || vr["vonly"].Err != nil {
 		t.Fatalf("validate-only create: %v %v", err, vr["vonly"].Err)
 	}
-	if n := partitionCount(t, adm, "vonly"); n != -1 {
+	if n := partitionCount(t, cl, "vonly"); n != -1 {
 		t.Fatalf("validate-only created the topic (%d partitions)", n)
 	}
-	if d := partitionDirs(t, ab.dir, "vonly"); len(d) != 0 {
+	if d := partitionDirs(t, ab.cfg.DataDir, "vonly"); len(d) != 0 {
 		t.Fatalf("validate-only left dirs %v", d)
 	}
 
@@ -235,11 +257,11 @@ func TestAdminCreateTopics(t *testing.T) {
 	for _, st := range resp.Topics {
 		wantCode(t, "create "+st.Topic, st.ErrorCode, want[st.Topic])
 	}
-	if n := partitionCount(t, adm, "defaults"); n != 3 {
+	if n := partitionCount(t, cl, "defaults"); n != 3 {
 		t.Fatalf("-1/-1 topic has %d partitions, want num.partitions=3", n)
 	}
 	for _, name := range []string{"rf3", "p0"} {
-		if n := partitionCount(t, adm, name); n != -1 {
+		if n := partitionCount(t, cl, name); n != -1 {
 			t.Fatalf("refused topic %s exists", name)
 		}
 	}
@@ -248,15 +270,15 @@ func TestAdminCreateTopics(t *testing.T) {
 // ---- DeleteTopics ----
 
 func TestAdminDeleteTopics(t *testing.T) {
-	ab := startAdminBroker(t, "")
-	_, adm := newAdminClient(t, ab.addr)
+	ab := startBroker(t)
+	cl, adm := newAdminClient(t, ab.addr)
 	for _, n := range []string{"byname", "byid", "keep"} {
-		createTopic(t, adm, n, 2, nil)
+		admCreateTopic(t, adm, n, 2, nil)
 	}
 	if err := produce(t, producer(t, ab.addr), "byname", 1, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	if len(partitionDirs(t, ab.dir, "byname")) != 2 {
+	if len(partitionDirs(t, ab.cfg.DataDir, "byname")) != 2 {
 		t.Fatal("partition dirs missing before delete")
 	}
 
@@ -264,25 +286,25 @@ func TestAdminDeleteTopics(t *testing.T) {
 	if err != nil || dr["byname"].Err != nil {
 		t.Fatalf("delete byname: %v %v", err, dr["byname"].Err)
 	}
-	if d := partitionDirs(t, ab.dir, "byname"); len(d) != 0 {
+	if d := partitionDirs(t, ab.cfg.DataDir, "byname"); len(d) != 0 {
 		t.Fatalf("dirs left after delete: %v", d)
 	}
-	if n := partitionCount(t, adm, "byname"); n != -1 {
+	if n := partitionCount(t, cl, "byname"); n != -1 {
 		t.Fatal("deleted topic still listed")
 	}
 
-	id := topicIDOf(t, adm, "byid")
+	id := topicIDOf(t, cl, "byid")
 	req := kmsg.NewPtrDeleteTopicsRequest()
 	req.TimeoutMillis = 5000
 	for _, e := range []struct {
 		name *string
 		id   [16]byte
 	}{
-		{nil, id},                               // by id
-		{sp("nope"), [16]byte{}},                // unknown name
-		{nil, [16]byte{1, 2, 3}},                // unknown id
-		{sp("keep"), topicIDOf(t, adm, "keep")}, // both: INVALID_REQUEST
-		{nil, [16]byte{}},                       // neither
+		{nil, id},                              // by id
+		{sp("nope"), [16]byte{}},               // unknown name
+		{nil, [16]byte{1, 2, 3}},               // unknown id
+		{sp("keep"), topicIDOf(t, cl, "keep")}, // both: INVALID_REQUEST
+		{nil, [16]byte{}},                      // neither
 	} {
 		rt := kmsg.NewDeleteTopicsRequestTopic()
 		rt.Topic, rt.TopicID = e.name, e.id
@@ -300,17 +322,17 @@ func TestAdminDeleteTopics(t *testing.T) {
 	wantCode(t, "delete unknown id", resp.Topics[2].ErrorCode, kerr.UnknownTopicID)
 	wantCode(t, "delete name+id", resp.Topics[3].ErrorCode, kerr.InvalidRequest)
 	wantCode(t, "delete neither", resp.Topics[4].ErrorCode, kerr.InvalidRequest)
-	if d := partitionDirs(t, ab.dir, "byid"); len(d) != 0 {
+	if d := partitionDirs(t, ab.cfg.DataDir, "byid"); len(d) != 0 {
 		t.Fatalf("dirs left after delete by id: %v", d)
 	}
-	if partitionCount(t, adm, "keep") != 2 {
+	if partitionCount(t, cl, "keep") != 2 {
 		t.Fatal("topic named with both name and id was deleted")
 	}
 
 	// Every version: names only, unknown → UNKNOWN_TOPIC_OR_PARTITION.
 	for v := int16(0); v <= 6; v++ {
 		name := "v" + strconv.Itoa(int(v))
-		createTopic(t, adm, name, 1, nil)
+		admCreateTopic(t, adm, name, 1, nil)
 		req := kmsg.NewPtrDeleteTopicsRequest()
 		req.TimeoutMillis = 5000
 		if v <= 5 {
@@ -328,7 +350,7 @@ func TestAdminDeleteTopics(t *testing.T) {
 		}
 		wantCode(t, name, resp.Topics[0].ErrorCode, nil)
 		wantCode(t, name+" missing", resp.Topics[1].ErrorCode, kerr.UnknownTopicOrPartition)
-		if partitionCount(t, adm, name) != -1 || len(partitionDirs(t, ab.dir, name)) != 0 {
+		if partitionCount(t, cl, name) != -1 || len(partitionDirs(t, ab.cfg.DataDir, name)) != 0 {
 			t.Fatalf("v%d: topic not deleted", v)
 		}
 	}
@@ -337,15 +359,15 @@ func TestAdminDeleteTopics(t *testing.T) {
 // ---- CreatePartitions ----
 
 func TestAdminCreatePartitions(t *testing.T) {
-	ab := startAdminBroker(t, "")
+	ab := startBroker(t)
 	cl, adm := newAdminClient(t, ab.addr)
-	createTopic(t, adm, "grow", 1, nil)
+	admCreateTopic(t, adm, "grow", 1, nil)
 
 	vr, err := adm.ValidateUpdatePartitions(testCtx(t), 4, "grow")
 	if err != nil || vr["grow"].Err != nil {
 		t.Fatalf("validate-only: %v %v", err, vr["grow"].Err)
 	}
-	if n := partitionCount(t, adm, "grow"); n != 1 {
+	if n := partitionCount(t, cl, "grow"); n != 1 {
 		t.Fatalf("validate-only grew the topic to %d", n)
 	}
 
@@ -353,11 +375,11 @@ func TestAdminCreatePartitions(t *testing.T) {
 	if err != nil || r["grow"].Err != nil {
 		t.Fatalf("grow: %v %v", err, r["grow"].Err)
 	}
-	if n := partitionCount(t, adm, "grow"); n != 3 {
+	if n := partitionCount(t, cl, "grow"); n != 3 {
 		t.Fatalf("after grow: %d partitions, want 3", n)
 	}
-	if len(partitionDirs(t, ab.dir, "grow")) != 3 {
-		t.Fatalf("dirs after grow: %v", partitionDirs(t, ab.dir, "grow"))
+	if len(partitionDirs(t, ab.cfg.DataDir, "grow")) != 3 {
+		t.Fatalf("dirs after grow: %v", partitionDirs(t, ab.cfg.DataDir, "grow"))
 	}
 	if err := produce(t, producer(t, ab.addr), "grow", 2, []byte("new partition")); err != nil {
 		t.Fatalf("produce to new partition: %v", err)
@@ -375,9 +397,9 @@ func TestAdminCreatePartitions(t *testing.T) {
 		}
 		req.Topics = append(req.Topics, rt)
 	}
-	createTopic(t, adm, "assign", 1, nil)
-	createTopic(t, adm, "badassign", 1, nil)
-	createTopic(t, adm, "dup", 1, nil)
+	admCreateTopic(t, adm, "assign", 1, nil)
+	admCreateTopic(t, adm, "badassign", 1, nil)
+	admCreateTopic(t, adm, "dup", 1, nil)
 	add("grow", 2)                           // shrink
 	add("grow", 3)                           // duplicate (and same count)
 	add("missing", 2)                        // unknown
@@ -401,10 +423,10 @@ func TestAdminCreatePartitions(t *testing.T) {
 	wantCode(t, "assign", got["assign"], nil)
 	wantCode(t, "badassign", got["badassign"], kerr.InvalidReplicaAssignment)
 	wantCode(t, "dup", got["dup"], kerr.InvalidRequest)
-	if n := partitionCount(t, adm, "assign"); n != 3 {
+	if n := partitionCount(t, cl, "assign"); n != 3 {
 		t.Fatalf("assign has %d partitions", n)
 	}
-	if partitionCount(t, adm, "badassign") != 1 || partitionCount(t, adm, "dup") != 1 {
+	if partitionCount(t, cl, "badassign") != 1 || partitionCount(t, cl, "dup") != 1 {
 		t.Fatal("refused growth happened")
 	}
 
@@ -419,7 +441,7 @@ func TestAdminCreatePartitions(t *testing.T) {
 		resp := direct[*kmsg.CreatePartitionsResponse](t, cl, 0, req)
 		wantCode(t, "grow to "+strconv.Itoa(int(tc.count)), resp.Topics[0].ErrorCode, tc.want)
 	}
-	if n := partitionCount(t, adm, "grow"); n != 3 {
+	if n := partitionCount(t, cl, "grow"); n != 3 {
 		t.Fatalf("shrink changed the topic to %d", n)
 	}
 }
@@ -427,12 +449,12 @@ func TestAdminCreatePartitions(t *testing.T) {
 // ---- DescribeConfigs ----
 
 func TestAdminDescribeConfigs(t *testing.T) {
-	ab := startAdminBroker(t, "", func(c *engine.Config) {
+	ab := startBroker(t, func(c *engine.Config) {
 		c.NodeID = 3
 		c.RetentionMs = 3600000 // static, differs from the default
 	})
 	_, adm := newAdminClient(t, ab.addr)
-	createTopic(t, adm, "cfg", 1, map[string]*string{"max.message.bytes": sp("5000")})
+	admCreateTopic(t, adm, "cfg", 1, map[string]*string{"max.message.bytes": sp("5000")})
 
 	tc := describeTopic(t, adm, "cfg")
 	for _, k := range []string{"cleanup.policy", "max.message.bytes", "message.timestamp.type", "min.insync.replicas", "retention.bytes", "retention.ms", "segment.bytes", "segment.ms"} {
@@ -518,10 +540,10 @@ func TestAdminDescribeConfigs(t *testing.T) {
 // ---- AlterConfigs / IncrementalAlterConfigs ----
 
 func TestAdminIncrementalAlterTopicConfigs(t *testing.T) {
-	ab := startAdminBroker(t, "")
+	ab := startBroker(t)
 	cl, adm := newAdminClient(t, ab.addr)
 	prod := producer(t, ab.addr)
-	createTopic(t, adm, "inc", 1, nil)
+	admCreateTopic(t, adm, "inc", 1, nil)
 	big := bytes.Repeat([]byte("x"), 2000)
 	if err := produce(t, prod, "inc", 0, big); err != nil {
 		t.Fatalf("produce before alter: %v", err)
@@ -607,10 +629,10 @@ func TestAdminIncrementalAlterTopicConfigs(t *testing.T) {
 }
 
 func TestAdminLogAppendTime(t *testing.T) {
-	ab := startAdminBroker(t, "")
+	ab := startBroker(t)
 	_, adm := newAdminClient(t, ab.addr)
 	prod := producer(t, ab.addr)
-	createTopic(t, adm, "lat", 1, nil)
+	admCreateTopic(t, adm, "lat", 1, nil)
 	old := time.UnixMilli(1_000_000_000_000) // 2001
 
 	produceAt := func() {
@@ -645,9 +667,9 @@ func TestAdminLogAppendTime(t *testing.T) {
 }
 
 func TestAdminAlterConfigsReplaces(t *testing.T) {
-	ab := startAdminBroker(t, "")
+	ab := startBroker(t)
 	cl, adm := newAdminClient(t, ab.addr)
-	createTopic(t, adm, "legacy", 1, map[string]*string{"retention.ms": sp("1000"), "segment.ms": sp("2000")})
+	admCreateTopic(t, adm, "legacy", 1, map[string]*string{"retention.ms": sp("1000"), "segment.ms": sp("2000")})
 
 	r, err := adm.AlterTopicConfigsState(testCtx(t), []kadm.AlterConfig{{Name: "max.message.bytes", Value: sp("4000")}}, "legacy")
 	if err != nil || r[0].Err != nil {
@@ -702,11 +724,11 @@ func TestAdminAlterConfigsReplaces(t *testing.T) {
 }
 
 func TestAdminAlterBrokerConfigs(t *testing.T) {
-	ab := startAdminBroker(t, "")
+	ab := startBroker(t)
 	cl, adm := newAdminClient(t, ab.addr)
 	prod := producer(t, ab.addr)
-	createTopic(t, adm, "plain", 1, nil)
-	createTopic(t, adm, "override", 1, map[string]*string{"max.message.bytes": sp("100000")})
+	admCreateTopic(t, adm, "plain", 1, nil)
+	admCreateTopic(t, adm, "override", 1, map[string]*string{"max.message.bytes": sp("100000")})
 	big := bytes.Repeat([]byte("y"), 3000)
 
 	alter := func(cs ...kadm.AlterConfig) error {
@@ -776,11 +798,11 @@ func TestAdminAlterBrokerConfigs(t *testing.T) {
 // Segment and retention changes reach the open logs: with tiny segments
 // and retention.bytes, old segments go and the log start offset moves.
 func TestAdminConfigsApplyToLogs(t *testing.T) {
-	ab := startAdminBroker(t, "", func(c *engine.Config) { c.RetentionCheckMs = 20 })
+	ab := startBroker(t, func(c *engine.Config) { c.RetentionCheckMs = 20 })
 	_, adm := newAdminClient(t, ab.addr)
 	prod := producer(t, ab.addr)
-	createTopic(t, adm, "bytopic", 1, nil)
-	createTopic(t, adm, "bybroker", 1, nil)
+	admCreateTopic(t, adm, "bytopic", 1, nil)
+	admCreateTopic(t, adm, "bybroker", 1, nil)
 
 	r, err := adm.AlterTopicConfigs(testCtx(t), []kadm.AlterConfig{
 		{Name: "segment.bytes", Value: sp("1024")}, {Name: "retention.bytes", Value: sp("1")}}, "bytopic")
@@ -819,10 +841,10 @@ func TestAdminConfigsApplyToLogs(t *testing.T) {
 }
 
 func TestAdminConfigsSurviveRestart(t *testing.T) {
-	ab := startAdminBroker(t, "")
+	ab := startBroker(t)
 	_, adm := newAdminClient(t, ab.addr)
-	createTopic(t, adm, "persist", 1, nil)
-	createTopic(t, adm, "gone", 1, nil)
+	admCreateTopic(t, adm, "persist", 1, nil)
+	admCreateTopic(t, adm, "gone", 1, nil)
 	r, err := adm.AlterTopicConfigs(testCtx(t), []kadm.AlterConfig{{Name: "max.message.bytes", Value: sp("600")}}, "persist")
 	if err != nil || r[0].Err != nil {
 		t.Fatalf("alter topic: %v %v", err, r)
@@ -837,11 +859,9 @@ func TestAdminConfigsSurviveRestart(t *testing.T) {
 	if dr, err := adm.DeleteTopics(testCtx(t), "gone"); err != nil || dr["gone"].Err != nil {
 		t.Fatalf("delete: %v %v", err, dr)
 	}
-	dir := ab.dir
-	ab.stop()
-
-	ab2 := startAdminBroker(t, dir)
-	_, adm2 := newAdminClient(t, ab2.addr)
+	ab.restart()
+	ab2 := ab
+	cl2, adm2 := newAdminClient(t, ab2.addr)
 	tc := describeTopic(t, adm2, "persist")
 	if c := tc["max.message.bytes"]; cfgValue(c) != "600" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
 		t.Fatalf("after restart max.message.bytes %s %v", cfgValue(c), c.Source)
@@ -849,10 +869,10 @@ func TestAdminConfigsSurviveRestart(t *testing.T) {
 	if c := tc["retention.ms"]; cfgValue(c) != "123456" || c.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
 		t.Fatalf("after restart retention.ms %s %v", cfgValue(c), c.Source)
 	}
-	if n := partitionCount(t, adm2, "persist"); n != 2 {
+	if n := partitionCount(t, cl2, "persist"); n != 2 {
 		t.Fatalf("after restart %d partitions", n)
 	}
-	if n := partitionCount(t, adm2, "gone"); n != -1 {
+	if n := partitionCount(t, cl2, "gone"); n != -1 {
 		t.Fatal("deleted topic came back")
 	}
 	wantErr(t, "produce after restart", produce(t, producer(t, ab2.addr), "persist", 1, bytes.Repeat([]byte("q"), 2000)), kerr.MessageTooLarge)
@@ -861,9 +881,9 @@ func TestAdminConfigsSurviveRestart(t *testing.T) {
 // ---- DescribeLogDirs ----
 
 func TestAdminDescribeLogDirs(t *testing.T) {
-	ab := startAdminBroker(t, "")
+	ab := startBroker(t)
 	cl, adm := newAdminClient(t, ab.addr)
-	createTopic(t, adm, "dirs", 2, nil)
+	admCreateTopic(t, adm, "dirs", 2, nil)
 
 	sizeOf := func() int64 {
 		t.Helper()
@@ -898,7 +918,7 @@ func TestAdminDescribeLogDirs(t *testing.T) {
 		t.Fatalf("size %d -> %d after 2500+ bytes produced", before, after)
 	}
 
-	abs, _ := filepath.Abs(ab.dir)
+	abs, _ := filepath.Abs(ab.cfg.DataDir)
 	for v := int16(0); v <= 4; v++ {
 		req := kmsg.NewPtrDescribeLogDirsRequest()
 		rt := kmsg.NewDescribeLogDirsRequestTopic()
@@ -925,7 +945,7 @@ func TestAdminDescribeLogDirs(t *testing.T) {
 		}
 	}
 	_ = cl
-	if _, err := os.Stat(filepath.Join(ab.dir, "dirs-0")); err != nil {
+	if _, err := os.Stat(filepath.Join(ab.cfg.DataDir, "dirs-0")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -933,9 +953,9 @@ func TestAdminDescribeLogDirs(t *testing.T) {
 // ---- DeleteRecords ----
 
 func TestAdminDeleteRecords(t *testing.T) {
-	ab := startAdminBroker(t, "")
+	ab := startBroker(t)
 	cl, adm := newAdminClient(t, ab.addr)
-	createTopic(t, adm, "dr", 2, nil)
+	admCreateTopic(t, adm, "dr", 2, nil)
 	prod := producer(t, ab.addr)
 	for i := 0; i < 10; i++ {
 		if err := produce(t, prod, "dr", 0, []byte(strconv.Itoa(i))); err != nil {
@@ -964,7 +984,7 @@ func TestAdminDeleteRecords(t *testing.T) {
 		req := kmsg.NewPtrFetchRequest()
 		req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 0, 1, 1<<20
 		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic, rt.TopicID = "dr", topicIDOf(t, adm, "dr")
+		rt.Topic, rt.TopicID = "dr", topicIDOf(t, cl, "dr")
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = 0, offset, 1<<20
 		rt.Partitions = append(rt.Partitions, rp)
@@ -1025,7 +1045,7 @@ func TestAdminDeleteRecords(t *testing.T) {
 // ---- DescribeCluster ----
 
 func TestAdminDescribeCluster(t *testing.T) {
-	ab := startAdminBroker(t, "", func(c *engine.Config) { c.NodeID = 2 })
+	ab := startBroker(t, func(c *engine.Config) { c.NodeID = 2 })
 	cl, _ := newAdminClient(t, ab.addr)
 	md := direct[*kmsg.MetadataResponse](t, cl, 2, kmsg.NewPtrMetadataRequest())
 	host, portS, _ := net.SplitHostPort(ab.addr)
