@@ -1040,6 +1040,17 @@ func TestAdminDeleteRecords(t *testing.T) {
 		t.Fatalf("delete to high watermark: %+v", r)
 	}
 	wantCode(t, "fetch below new log start", fetch(9), kerr.OffsetOutOfRange)
+
+	// The raised log start offset survives a restart.
+	ab.restart()
+	_, adm2 := newAdminClient(t, ab.addr)
+	lo, err = adm2.ListStartOffsets(testCtx(t), "dr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := lo.Lookup("dr", 0); o.Offset != 10 {
+		t.Fatalf("earliest offset after restart %d, want 10", o.Offset)
+	}
 }
 
 // ---- DescribeCluster ----
