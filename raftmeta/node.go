@@ -302,8 +302,12 @@ func (n *Node) retry(ctx context.Context, what string, op func(context.Context) 
 	}
 }
 
-// Close stops the liveness loop and the node host. Safe to call twice.
+// Close stops the liveness loop and the node host. Safe to call twice, and
+// on a nil *Node (a standalone broker has none).
 func (n *Node) Close() {
+	if n == nil {
+		return
+	}
 	n.closeOnce.Do(func() {
 		close(n.stop)
 		n.wg.Wait()

@@ -89,11 +89,14 @@ func New(cfg Config) (*Cluster, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("testbed: %w", err)
 	}
-	members, err := members(cfg)
+	c := &Cluster{cfg: cfg, ConfigPath: filepath.Join(cfg.Dir, "cluster.conf")}
+	members, err := existingMembers(c.ConfigPath, cfg.Nodes)
+	if err == nil && members == nil {
+		members, err = newMembers(cfg)
+	}
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{cfg: cfg, ConfigPath: filepath.Join(cfg.Dir, "cluster.conf")}
 	if err := os.WriteFile(c.ConfigPath, []byte(raftmeta.FormatClusterConfig(members)), 0o644); err != nil {
 		return nil, fmt.Errorf("testbed: write cluster config: %w", err)
 	}
@@ -117,7 +120,28 @@ func New(cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-func members(cfg Config) ([]raftmeta.Member, error) {
+// existingMembers reads the cluster config a previous run left in the
+// directory (its nodes' Raft logs are bound to those addresses); nil when
+// there is none.
+func existingMembers(path string, n int) ([]raftmeta.Member, error) {
+	body, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("testbed: %w", err)
+	}
+	ms, err := raftmeta.ParseClusterConfig(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("testbed: %s: %w", path, err)
+	}
+	if len(ms) != n {
+		return nil, fmt.Errorf("testbed: %s lists %d nodes, not %d; use another directory", path, len(ms), n)
+	}
+	return ms, nil
+}
+
+func newMembers(cfg Config) ([]raftmeta.Member, error) {
 	var ms []raftmeta.Member
 	for i := range cfg.Nodes {
 		m := raftmeta.Member{ID: int32(i + 1)}

@@ -169,7 +169,7 @@ func (p *Proc) Terminate() error {
 		return err
 	}
 	pid := cmd.Process.Pid
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("SIGTERM %d: %w", pid, err)
 	}
 	_ = syscall.Kill(pid, syscall.SIGCONT)
@@ -184,6 +184,25 @@ func (p *Proc) Terminate() error {
 		return fmt.Errorf("pid %d exit: %w", pid, err)
 	}
 	return nil
+}
+
+// Shutdown terminates the process if it still runs (see Terminate), or
+// returns its exit status if it already exited, e.g. because a terminal's
+// Ctrl-C reached it directly.
+func (p *Proc) Shutdown() error {
+	cmd, done := p.current()
+	if cmd == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		if err := p.ExitErr(); err != nil {
+			return fmt.Errorf("pid %d exit: %w", cmd.Process.Pid, err)
+		}
+		return nil
+	default:
+		return p.Terminate()
+	}
 }
 
 // Reap kills a live process (if any) and waits for it; for cleanup paths.
