@@ -8,11 +8,12 @@ FUZZTIME ?= 60s
 CMDS     := $(sort ./cmd/chronik $(patsubst %/,./%,$(dir $(wildcard cmd/*/*.go))))
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help build run deps test vet fuzz clean
+.PHONY: help build run cluster deps test vet fuzz clean
 
 help:
 	@echo "make build  build $(CMDS) into $(BIN)/"
 	@echo "make run    build, then serve on 127.0.0.1:9092 with data in ./data"
+	@echo "make cluster  build, then run 3 brokers on 127.0.0.1:9092-9094 until Ctrl-C (CLUSTER_DIR=dir keeps the data)"
 	@echo "make deps   install kcat and python3-confluent-kafka (apt) when missing"
 	@echo "make test   deps, build, go vet, go test -race (unit, fuzz seeds, itest)"
 	@echo "make fuzz   run every Fuzz target for FUZZTIME=$(FUZZTIME) each"
@@ -23,6 +24,12 @@ build:
 
 run: build
 	$(BIN)/chronik serve --listen 127.0.0.1:9092 --data-dir ./data
+
+# A 3-broker cluster in the foreground (testbed); data in a temporary
+# directory unless CLUSTER_DIR is set.
+CLUSTER_DIR ?=
+cluster: build
+	$(BIN)/chronik-testbed -n 3 -kafka-ports 9092,9093,9094 -bin $(BIN)/chronik $(if $(CLUSTER_DIR),-dir $(CLUSTER_DIR))
 
 # The interop tests need kcat and confluent-kafka for the system python.
 # CHRONIK_SKIP_INTEROP=1 skips those tests and this install.

@@ -119,6 +119,9 @@ func (b *Broker) produceOne(name string, id [16]byte, rp kmsg.ProduceRequestTopi
 	if p == nil {
 		return nil, 0, kerr.UnknownTopicOrPartition
 	}
+	if b.notLeader(t.name, rp.Partition) {
+		return nil, 0, kerr.NotLeaderForPartition
+	}
 	b.mu.RLock()
 	maxBytes := b.topicInt(t, "max.message.bytes")
 	tsType, _ := b.topicConfig(t, "message.timestamp.type")
@@ -148,7 +151,7 @@ func (b *Broker) produceOne(name string, id [16]byte, rp kmsg.ProduceRequestTopi
 			return p, dupBase + int64(h.LastOffsetDelta) + 1, nil
 		}
 	}
-	base, err := p.log.Append(batch, p.leaderEpoch)
+	base, err := p.log.Append(batch, p.leaderEpoch())
 	if err == nil && h.ProducerID >= 0 {
 		p.recordProducerBatch(h, base)
 	}

@@ -148,10 +148,13 @@ func (b *Broker) fetchPartition(req *kmsg.FetchRequest, name string, id [16]byte
 	case p == nil:
 		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return 0
-	case req.Version >= 9 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch:
+	case b.notLeader(t.name, rp.Partition):
+		sp.ErrorCode = kerr.NotLeaderForPartition.Code
+		return 0
+	case req.Version >= 9 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch():
 		sp.ErrorCode = kerr.FencedLeaderEpoch.Code
 		return 0
-	case req.Version >= 9 && rp.CurrentLeaderEpoch > p.leaderEpoch:
+	case req.Version >= 9 && rp.CurrentLeaderEpoch > p.leaderEpoch():
 		sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 		return 0
 	}

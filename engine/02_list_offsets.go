@@ -47,14 +47,17 @@ func (b *Broker) listOffset(req *kmsg.ListOffsetsRequest, name string, rp kmsg.L
 	case p == nil:
 		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return
-	case req.Version >= 4 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch:
+	case b.notLeader(name, rp.Partition):
+		sp.ErrorCode = kerr.NotLeaderForPartition.Code
+		return
+	case req.Version >= 4 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch():
 		sp.ErrorCode = kerr.FencedLeaderEpoch.Code
 		return
-	case req.Version >= 4 && rp.CurrentLeaderEpoch > p.leaderEpoch:
+	case req.Version >= 4 && rp.CurrentLeaderEpoch > p.leaderEpoch():
 		sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 		return
 	}
-	sp.LeaderEpoch = p.leaderEpoch
+	sp.LeaderEpoch = p.leaderEpoch()
 	switch ts := rp.Timestamp; {
 	case ts == -1:
 		sp.Offset = p.highWatermark()
@@ -73,7 +76,7 @@ func (b *Broker) listOffset(req *kmsg.ListOffsetsRequest, name string, rp kmsg.L
 		}
 	}
 	if sp.Offset >= 0 && sp.LeaderEpoch < 0 {
-		sp.LeaderEpoch = p.leaderEpoch
+		sp.LeaderEpoch = p.leaderEpoch()
 	}
 }
 

@@ -11,15 +11,17 @@ import (
 // Metadata: v0-12
 //
 // Behaviour:
-//   - Brokers: this broker at its advertised listener; controller = itself.
+//   - Brokers: from the Cluster (cluster.go): standalone, this broker at its
+//     advertised listener and controller = itself; in a cluster, every live
+//     broker and the metadata shard leader as controller.
 //   - Topics: v0 empty list = all topics; v1+ null = all, empty = none. v10+
 //     topic ids; v12 topics may be named by id only (null name).
 //   - Unknown topics are auto-created (auto.create.topics.enable, num.partitions)
 //     when the request allows it (always before v4; AllowAutoTopicCreation
 //     from v4). A name that is not valid gets INVALID_TOPIC_EXCEPTION; an
 //     unknown topic without auto-creation UNKNOWN_TOPIC_OR_PARTITION.
-//   - Partitions: leader = this broker, replicas = ISR = [this broker],
-//     leader epoch as stored.
+//   - Partitions: leader, leader epoch, replicas, ISR and offline replicas
+//     from the Cluster; a partition without a leader is LEADER_NOT_AVAILABLE.
 //
 // Version notes: v1 controller id, rack, internal flag; v2 cluster id;
 // v3 throttle; v5 offline replicas; v7 leader epoch; v8-10 authorized
@@ -30,12 +32,14 @@ func init() { regKey(3, 0, 12, handleMetadata) }
 func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	host, port := b.advertised()
-	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID, br.Host, br.Port = b.cfg.NodeID, host, port
-	resp.Brokers = append(resp.Brokers, br)
-	resp.ClusterID = strp(b.meta.clusterID)
-	resp.ControllerID = b.cfg.NodeID
+	brokers, controller := b.cluster().Brokers()
+	for _, cb := range brokers {
+		br := kmsg.NewMetadataResponseBroker()
+		br.NodeID, br.Host, br.Port, br.Rack = cb.ID, cb.Host, cb.Port, cb.Rack
+		resp.Brokers = append(resp.Brokers, br)
+	}
+	resp.ClusterID = strp(b.cluster().ClusterID())
+	resp.ControllerID = controller
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
@@ -109,11 +113,16 @@ func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 	for _, p := range t.partitions {
 		sp := kmsg.NewMetadataResponseTopicPartition()
 		sp.Partition = p.index
-		sp.Leader = b.cfg.NodeID
-		sp.LeaderEpoch = p.leaderEpoch
-		sp.Replicas = []int32{b.cfg.NodeID}
-		sp.ISR = []int32{b.cfg.NodeID}
-		sp.OfflineReplicas = []int32{}
+		pl, ok := b.cluster().Partition(t.name, p.index)
+		if !ok || pl.Leader < 0 {
+			sp.ErrorCode = kerr.LeaderNotAvailable.Code
+			pl.Leader = -1
+		}
+		sp.Leader, sp.LeaderEpoch = pl.Leader, pl.LeaderEpoch
+		sp.Replicas, sp.ISR, sp.OfflineReplicas = pl.Replicas, pl.ISR, pl.Offline
+		if sp.OfflineReplicas == nil {
+			sp.OfflineReplicas = []int32{}
+		}
 		st.Partitions = append(st.Partitions, sp)
 	}
 	return st

@@ -44,6 +44,10 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 		}
 		nparts, rf := rt.NumPartitions, rt.ReplicationFactor
 		var kerrv *kerr.Error
+		if len(rt.ReplicaAssignment) > 0 && b.clustered() {
+			resp.Topics = append(resp.Topics, b.createAssignedTopic(req, rt))
+			continue
+		}
 		if len(rt.ReplicaAssignment) > 0 {
 			nparts, rf, kerrv = b.checkAssignment(rt)
 		}
@@ -70,7 +74,10 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 		if nparts < 0 {
 			nparts = b.cfg.NumPartitions
 		}
-		st.NumPartitions, st.ReplicationFactor = nparts, 1
+		if rf < 0 {
+			rf = b.cfg.DefaultReplication
+		}
+		st.NumPartitions, st.ReplicationFactor = nparts, rf
 		if t != nil {
 			st.TopicID = t.id
 			st.Configs = b.createdConfigs(t)
@@ -134,8 +141,11 @@ func (b *Broker) createTopicChecked(name string, nparts int32, rf int16, configs
 	switch {
 	case nparts <= 0:
 		return nil, kerr.InvalidPartitions
-	case rf <= 0 || rf > 1: // one broker
+	case rf <= 0 || int(rf) > b.cluster().ReplicaBrokers():
 		return nil, kerr.InvalidReplicationFactor
+	}
+	if b.clustered() {
+		return b.createClusterTopic(name, nparts, rf, configs, nil, validateOnly)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -34,9 +34,9 @@ func handleOffsetForLeaderEpoch(b *Broker, c *call) (kmsg.Response, error) {
 			switch {
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case req.Version >= 2 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch:
+			case req.Version >= 2 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch():
 				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-			case req.Version >= 2 && rp.CurrentLeaderEpoch > p.leaderEpoch:
+			case req.Version >= 2 && rp.CurrentLeaderEpoch > p.leaderEpoch():
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
 				sp.LeaderEpoch, sp.EndOffset = b.endOffsetForEpoch(p, rp.LeaderEpoch)
@@ -52,13 +52,13 @@ func handleOffsetForLeaderEpoch(b *Broker, c *call) (kmsg.Response, error) {
 // batch yet knows only the current epoch, which ends at the log end.
 func (b *Broker) endOffsetForEpoch(p *partition, epoch int32) (int32, int64) {
 	if _, ok := p.log.LatestEpoch(); !ok {
-		if epoch >= p.leaderEpoch {
-			return p.leaderEpoch, p.log.LogEndOffset()
+		if epoch >= p.leaderEpoch() {
+			return p.leaderEpoch(), p.log.LogEndOffset()
 		}
 		return -1, -1
 	}
-	if epoch >= p.leaderEpoch {
-		return p.leaderEpoch, p.log.LogEndOffset()
+	if epoch >= p.leaderEpoch() {
+		return p.leaderEpoch(), p.log.LogEndOffset()
 	}
 	return p.log.EndOffsetForEpoch(epoch)
 }

@@ -42,6 +42,9 @@ type Broker struct {
 	pidMu sync.Mutex
 
 	advertisedAddr atomic.Pointer[string] // host:port for Metadata, set once bound
+
+	clusterImpl atomic.Pointer[Cluster] // standalone, or raftCluster after JoinCluster
+	mirrorMu    sync.Mutex              // serialises cluster metadata mirroring (before mu)
 }
 
 // Open loads the broker state from cfg.DataDir through fsys, recovering
@@ -67,6 +70,8 @@ func Open(cfg Config, fsys wal.FS, logger *slog.Logger) (*Broker, error) {
 		topicIDs: make(map[[16]byte]*topic),
 		dynamic:  make(map[string]string),
 	}
+	var c Cluster = standalone{b}
+	b.clusterImpl.Store(&c)
 	start := time.Now()
 	if err := b.load(); err != nil {
 		b.closeLogs()

@@ -36,6 +36,8 @@ type Config struct {
 	QueuedMaxBytes          int64  // queued.max.request.bytes: per-connection bound on queued bytes
 	ConnectionsMaxIdleMs    int64  // connections.max.idle.ms
 	GroupInitialRebalanceMs int64  // group.initial.rebalance.delay.ms (consumer groups issue)
+	BrokerHeartbeatMs       int64  // broker.heartbeat.interval.ms (cluster: heartbeats to the controller)
+	BrokerSessionTimeoutMs  int64  // broker.session.timeout.ms (cluster: fenced after this without heartbeats)
 }
 
 // DefaultConfig returns Kafka's defaults adapted to a standalone broker.
@@ -64,6 +66,8 @@ func DefaultConfig() Config {
 		QueuedMaxBytes:          100 * 1024 * 1024,
 		ConnectionsMaxIdleMs:    10 * 60 * 1000,
 		GroupInitialRebalanceMs: 3000,
+		BrokerHeartbeatMs:       2000,
+		BrokerSessionTimeoutMs:  9000,
 	}
 }
 
@@ -154,6 +158,8 @@ var brokerKeys = map[string]configKey{
 	"queued.max.request.bytes":         intKey64(func(c *Config) *int64 { return &c.QueuedMaxBytes }),
 	"connections.max.idle.ms":          intKey64(func(c *Config) *int64 { return &c.ConnectionsMaxIdleMs }),
 	"group.initial.rebalance.delay.ms": intKey64(func(c *Config) *int64 { return &c.GroupInitialRebalanceMs }),
+	"broker.heartbeat.interval.ms":     intKey64(func(c *Config) *int64 { return &c.BrokerHeartbeatMs }),
+	"broker.session.timeout.ms":        intKey64(func(c *Config) *int64 { return &c.BrokerSessionTimeoutMs }),
 	"default.replication.factor": {
 		set: func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 16)

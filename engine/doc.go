@@ -27,4 +27,12 @@
 // Standalone, the broker is node Config.NodeID, leader of every partition at
 // leader epoch 0, and the high watermark equals the log end offset (RF=1),
 // as in Kafka.
+//
+// In a cluster (Broker.JoinCluster, cluster_raft.go) the Cluster interface
+// (cluster.go) answers who the brokers are and who leads each partition
+// from the raftmeta image; topic creation goes through the metadata shard
+// and a mirror goroutine makes the local topics follow the image (lock
+// order: Broker.mirrorMu before Broker.mu). Every broker opens a local log
+// for every partition, but only the leader accepts produce and fetch; the
+// others answer NOT_LEADER_OR_FOLLOWER (replication will fill followers).
 package engine

@@ -3,6 +3,7 @@ package engine
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/chronik/chronik/wal"
 )
@@ -14,8 +15,9 @@ type partition struct {
 	index int32
 	log   *wal.Log
 
-	// leaderEpoch is 0 standalone; the cluster issues move it.
-	leaderEpoch int32
+	// epoch is the leader epoch: 0 standalone; in a cluster the metadata
+	// mirror stores each new epoch (see cluster.go).
+	epoch atomic.Int32
 
 	mu        sync.Mutex // producer state + append; see doc.go for lock order
 	producers map[int64]*producerState
@@ -33,6 +35,9 @@ func newPartition(topic string, index int32, l *wal.Log) *partition {
 		waiters:   make(map[*fetchWaiter]struct{}),
 	}
 }
+
+// leaderEpoch is the partition's current leader epoch.
+func (p *partition) leaderEpoch() int32 { return p.epoch.Load() }
 
 func (p *partition) String() string { return p.topic + "-" + strconv.Itoa(int(p.index)) }
 

@@ -12,28 +12,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/chronik/chronik/testbed"
 )
 
-// Timeouts of the harness itself.
-const (
-	startTimeout = 30 * time.Second // process start until Metadata answers
-	stopTimeout  = 30 * time.Second // SIGTERM until exit
-	killTimeout  = 10 * time.Second // SIGKILL until the process is reaped
-	logTailBytes = 64 << 10         // how much of stderr a failure prints
-)
+// Timeouts of the harness itself (process timeouts live in testbed).
+const startTimeout = 30 * time.Second // process start until Metadata answers
 
 // Options configure StartBroker. The zero value is a standalone broker with
 // default settings and a fresh data directory.
@@ -51,17 +43,9 @@ type Options struct {
 // same port and data directory. Its methods must be called from the test's
 // goroutine or with the caller's own synchronisation.
 type Broker struct {
-	t       testing.TB
-	bin     string
-	addr    string
-	args    []string
-	logPath string
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has been reaped
-	werr error         // cmd.Wait's result, valid after done is closed
-	runs int
+	t    testing.TB
+	addr string
+	proc *testbed.Proc
 	// logShown is set once a failure message carried the broker's stderr,
 	// so cleanup does not print it twice.
 	logShown bool
@@ -113,12 +97,10 @@ func removeBuiltBinary() {
 // freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testbed.FreeAddr()
 	if err != nil {
-		t.Fatalf("find a free port: %v", err)
+		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	return addr
 }
 
@@ -153,17 +135,12 @@ func StartBroker(t testing.TB, opts Options) *Broker {
 	if dataDir == "" {
 		dataDir = filepath.Join(work, "data")
 	}
-	b := &Broker{
-		t:       t,
-		bin:     bin,
-		addr:    freeAddr(t),
-		logPath: filepath.Join(work, "broker.stderr"),
-	}
-	b.args = []string{"serve", "--listen", b.addr, "--data-dir", dataDir}
+	b := &Broker{t: t, addr: freeAddr(t)}
+	args := []string{"serve", "--listen", b.addr, "--data-dir", dataDir}
 	if opts.Config != nil {
-		b.args = append(b.args, "--config", writeProperties(t, work, opts.Config))
+		args = append(args, "--config", writeProperties(t, work, opts.Config))
 	}
-	b.args = append(b.args, opts.ExtraArgs...)
+	b.proc = &testbed.Proc{Bin: bin, Args: append(args, opts.ExtraArgs...), LogPath: filepath.Join(work, "broker.stderr")}
 	t.Cleanup(b.cleanup)
 	b.start()
 	return b
@@ -173,50 +150,21 @@ func StartBroker(t testing.TB, opts Options) *Broker {
 func (b *Broker) Addr() string { return b.addr }
 
 // Pid is the pid of the current process, 0 if none runs.
-func (b *Broker) Pid() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.cmd == nil {
-		return 0
-	}
-	return b.cmd.Process.Pid
-}
+func (b *Broker) Pid() int { return b.proc.Pid() }
 
 // start launches one process and waits until it serves Metadata.
 func (b *Broker) start() {
 	b.t.Helper()
-	logf, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		b.t.Fatalf("open broker log: %v", err)
+	if err := b.proc.Start(); err != nil {
+		b.t.Fatal(err)
 	}
-	b.runs++
-	fmt.Fprintf(logf, "=== itest: run %d: %s %s\n", b.runs, b.bin, strings.Join(b.args, " "))
-	cmd := exec.Command(b.bin, b.args...)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		b.t.Fatalf("start %s: %v", b.bin, err)
-	}
-	done := make(chan struct{})
-	b.mu.Lock()
-	b.cmd, b.done = cmd, done
-	b.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		logf.Close()
-		b.mu.Lock()
-		b.werr = err
-		b.mu.Unlock()
-		close(done)
-	}()
-	if err := b.waitReady(done); err != nil {
+	if err := b.waitReady(b.proc.Done()); err != nil {
 		log := b.logTail()
 		hint := ""
-		if strings.Contains(log, "address already in use") && b.runs > 1 {
+		if strings.Contains(log, "address already in use") && b.proc.Runs() > 1 {
 			hint = " (a restarted broker must bind with SO_REUSEADDR, e.g. gnet.WithReuseAddr(true), while the old connections sit in TIME_WAIT)"
 		}
-		b.t.Fatalf("broker run %d on %s not ready: %v%s\n%s", b.runs, b.addr, err, hint, log)
+		b.t.Fatalf("broker run %d on %s not ready: %v%s\n%s", b.proc.Runs(), b.addr, err, hint, log)
 	}
 }
 
@@ -228,7 +176,7 @@ func (b *Broker) waitReady(done <-chan struct{}) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-done:
-			return fmt.Errorf("process exited during start: %v", b.exitErr())
+			return fmt.Errorf("process exited during start: %v", b.proc.ExitErr())
 		default:
 		}
 		if last = b.probe(); last == nil {
@@ -239,93 +187,34 @@ func (b *Broker) waitReady(done <-chan struct{}) error {
 	return fmt.Errorf("not serving after %v: %v", startTimeout, last)
 }
 
-// probe dials the port, then asks for Metadata with a short-lived client.
+// probe asks for Metadata with a short-lived client.
 func (b *Broker) probe() error {
-	c, err := net.DialTimeout("tcp", b.addr, time.Second)
-	if err != nil {
-		return err
-	}
-	c.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.RequestRetries(0))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	req := kmsg.NewPtrMetadataRequest()
-	resp, err := req.RequestWith(ctx, cl)
+	ids, err := testbed.MetadataBrokers(ctx, b.addr)
 	if err != nil {
 		return err
 	}
-	if len(resp.Brokers) == 0 {
+	if len(ids) == 0 {
 		return errors.New("metadata lists no brokers")
 	}
 	return nil
 }
 
-func (b *Broker) exitErr() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.werr
-}
-
-// running returns the current process's done channel, failing the test if
-// there is no live process.
-func (b *Broker) running(op string) (*exec.Cmd, chan struct{}) {
-	b.t.Helper()
-	b.mu.Lock()
-	cmd, done := b.cmd, b.done
-	b.mu.Unlock()
-	if cmd == nil {
-		b.t.Fatalf("%s: broker is not running", op)
-	}
-	select {
-	case <-done:
-		b.t.Fatalf("%s: broker exited unexpectedly: %v\n%s", op, b.exitErr(), b.logTail())
-	default:
-	}
-	return cmd, done
-}
-
 // Kill crashes the broker with SIGKILL and waits until it is reaped.
 func (b *Broker) Kill() {
 	b.t.Helper()
-	cmd, done := b.running("Kill")
-	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGKILL); err != nil {
-		b.t.Fatalf("kill -9 %d: %v", cmd.Process.Pid, err)
+	if err := b.proc.Kill(); err != nil {
+		b.t.Fatalf("%v\n%s", err, b.logTail())
 	}
-	select {
-	case <-done:
-	case <-time.After(killTimeout):
-		b.t.Fatalf("pid %d not reaped %v after SIGKILL", cmd.Process.Pid, killTimeout)
-	}
-	b.mu.Lock()
-	b.cmd = nil
-	b.mu.Unlock()
 }
 
 // Stop sends SIGTERM and fails the test unless the broker exits with
-// status 0 within stopTimeout.
+// status 0 within testbed.StopTimeout.
 func (b *Broker) Stop() {
 	b.t.Helper()
-	cmd, done := b.running("Stop")
-	pid := cmd.Process.Pid
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		b.t.Fatalf("SIGTERM %d: %v", pid, err)
-	}
-	select {
-	case <-done:
-	case <-time.After(stopTimeout):
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		<-done
-		b.t.Fatalf("pid %d did not exit %v after SIGTERM\n%s", pid, stopTimeout, b.logTail())
-	}
-	b.mu.Lock()
-	b.cmd = nil
-	b.mu.Unlock()
-	if err := b.exitErr(); err != nil {
-		b.t.Fatalf("graceful shutdown of pid %d: want exit status 0, got %v\n%s", pid, err, b.logTail())
+	if err := b.proc.Terminate(); err != nil {
+		b.t.Fatalf("graceful shutdown: want exit status 0: %v\n%s", err, b.logTail())
 	}
 }
 
@@ -333,10 +222,7 @@ func (b *Broker) Stop() {
 // previous process must have been stopped with Kill or Stop.
 func (b *Broker) Restart() {
 	b.t.Helper()
-	b.mu.Lock()
-	live := b.cmd != nil
-	b.mu.Unlock()
-	if live {
+	if b.proc.Pid() != 0 {
 		b.t.Fatalf("Restart: the previous process still runs; Kill or Stop it first")
 	}
 	b.start()
@@ -345,32 +231,16 @@ func (b *Broker) Restart() {
 // cleanup kills a process the test left running, then prints the broker's
 // stderr if the test failed.
 func (b *Broker) cleanup() {
-	b.mu.Lock()
-	cmd, done := b.cmd, b.done
-	b.cmd = nil
-	b.mu.Unlock()
-	if cmd != nil {
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-done:
-		case <-time.After(killTimeout):
-			b.t.Errorf("pid %d not reaped after SIGKILL", cmd.Process.Pid)
-		}
+	if err := b.proc.Reap(); err != nil {
+		b.t.Errorf("broker %s: %v", b.addr, err)
 	}
 	if b.t.Failed() && !b.logShown {
-		b.t.Logf("broker %s stderr (%s):\n%s", b.addr, b.logPath, b.logTail())
+		b.t.Logf("broker %s stderr (%s):\n%s", b.addr, b.proc.LogPath, b.logTail())
 	}
 }
 
-// logTail returns the last logTailBytes of the broker's stderr.
+// logTail returns the last testbed.LogTailBytes of the broker's stderr.
 func (b *Broker) logTail() string {
 	b.logShown = true
-	data, err := os.ReadFile(b.logPath)
-	if err != nil {
-		return fmt.Sprintf("(no broker log: %v)", err)
-	}
-	if len(data) > logTailBytes {
-		data = append([]byte("...\n"), data[len(data)-logTailBytes:]...)
-	}
-	return string(data)
+	return b.proc.LogTail()
 }

@@ -2,9 +2,11 @@
 //
 //	chronik serve [--listen 127.0.0.1:9092] [--data-dir ./data]
 //	              [--advertised-listener HOST:PORT] [--config FILE]
+//	              [--cluster FILE --node-id N]
 //
 // With no flags it is a standalone broker on 127.0.0.1:9092 with its data in
-// ./data. The config file holds Kafka-named keys (num.partitions=3, ...);
+// ./data. With --cluster it is node N of the cluster the file lists (see
+// cluster.go). The config file holds Kafka-named keys (num.partitions=3, ...);
 // flags win over the file.
 package main
 
@@ -48,27 +50,29 @@ func usage() {
 }
 
 // loadConfig builds the config from defaults, the config file, then flags.
-func loadConfig(args []string) (engine.Config, error) {
+func loadConfig(args []string) (engine.Config, clusterFlags, error) {
 	cfg := engine.DefaultConfig()
+	var cf clusterFlags
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:9092)")
 	dataDir := fs.String("data-dir", "", "data directory (default ./data)")
 	adv := fs.String("advertised-listener", "", "host:port clients are told to dial (default: the listen address)")
 	cfgFile := fs.String("config", "", "properties file with Kafka-named keys")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	cf.register(fs)
 	if err := fs.Parse(args); err != nil {
-		return cfg, err
+		return cfg, cf, err
 	}
 	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+		return cfg, cf, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *cfgFile != "" {
 		body, err := os.ReadFile(*cfgFile)
 		if err != nil {
-			return cfg, err
+			return cfg, cf, err
 		}
 		if err := cfg.ParseProperties(string(body)); err != nil {
-			return cfg, fmt.Errorf("%s: %w", *cfgFile, err)
+			return cfg, cf, fmt.Errorf("%s: %w", *cfgFile, err)
 		}
 	}
 	for flagVal, dst := range map[*string]*string{listen: &cfg.Listen, dataDir: &cfg.DataDir, adv: &cfg.AdvertisedListener} {
@@ -76,23 +80,36 @@ func loadConfig(args []string) (engine.Config, error) {
 			*dst = *flagVal
 		}
 	}
+	if err := cf.apply(&cfg, *listen, *adv); err != nil {
+		return cfg, cf, err
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
-		return cfg, err
+		return cfg, cf, err
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
-	return cfg, cfg.Validate()
+	return cfg, cf, cfg.Validate()
 }
 
 func serve(args []string) error {
-	cfg, err := loadConfig(args)
+	cfg, cf, err := loadConfig(args)
 	if err != nil {
 		return err
 	}
 	userAdvertised := cfg.AdvertisedListener != cfg.Listen
 	log := slog.Default()
+	node, err := cf.startNode(cfg, log)
+	if err != nil {
+		return err
+	}
 	b, err := engine.Open(cfg, nil, log)
 	if err != nil {
+		node.Close()
+		return err
+	}
+	if err := cf.join(b, node, log); err != nil {
+		b.Close()
+		node.Close()
 		return err
 	}
 	srv := netio.NewServer(netio.Options{
@@ -106,6 +123,7 @@ func serve(args []string) error {
 	}, netio.BrokerHandler(b))
 	if err := srv.Start(); err != nil {
 		b.Close()
+		node.Close()
 		return err
 	}
 	if !userAdvertised {
@@ -121,6 +139,7 @@ func serve(args []string) error {
 	defer cancel()
 	errStop := srv.Stop(ctx)
 	errClose := b.Close()
+	node.Close()
 	if err := errors.Join(errStop, errClose); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/chronik/chronik/engine"
+	"github.com/chronik/chronik/raftmeta"
+)
+
+// clusterFlags are serve's cluster options. Without --cluster the broker is
+// standalone and none of this runs.
+type clusterFlags struct {
+	file    *string
+	nodeID  *int
+	members []raftmeta.Member
+	self    raftmeta.Member
+}
+
+func (cf *clusterFlags) register(fs *flag.FlagSet) {
+	cf.file = fs.String("cluster", "", "cluster config file listing every node (id kafka replication raft [rack]); empty: standalone")
+	cf.nodeID = fs.Int("node-id", -1, "this broker's id in the cluster config (with --cluster)")
+}
+
+func (cf *clusterFlags) on() bool { return cf.file != nil && *cf.file != "" }
+
+// apply reads the cluster config and sets this node's id and Kafka address
+// (flags given explicitly win).
+func (cf *clusterFlags) apply(cfg *engine.Config, listenFlag, advFlag string) error {
+	if !cf.on() {
+		if *cf.nodeID >= 0 {
+			return errors.New("--node-id needs --cluster")
+		}
+		return nil
+	}
+	body, err := os.ReadFile(*cf.file)
+	if err != nil {
+		return err
+	}
+	if cf.members, err = raftmeta.ParseClusterConfig(string(body)); err != nil {
+		return fmt.Errorf("%s: %w", *cf.file, err)
+	}
+	found := false
+	for _, m := range cf.members {
+		if int(m.ID) == *cf.nodeID {
+			cf.self, found = m, true
+		}
+	}
+	if !found {
+		return fmt.Errorf("--node-id %d is not in %s", *cf.nodeID, *cf.file)
+	}
+	cfg.NodeID = cf.self.ID
+	if listenFlag == "" {
+		cfg.Listen = cf.self.KafkaAddr
+	}
+	if advFlag == "" {
+		cfg.AdvertisedListener = cf.self.KafkaAddr
+	}
+	return nil
+}
+
+// startNode starts this broker's metadata node (nil standalone). A data
+// directory that already served a standalone broker is refused: its topics
+// are not in the cluster metadata and joining would delete them.
+func (cf *clusterFlags) startNode(cfg engine.Config, log *slog.Logger) (*raftmeta.Node, error) {
+	if !cf.on() {
+		return nil, nil
+	}
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if _, err := os.Stat(raftDir); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, "meta.json")); err == nil {
+			return nil, fmt.Errorf("data dir %s holds a standalone broker's data; use a fresh one for a cluster node", cfg.DataDir)
+		}
+	}
+	start := time.Now()
+	node, err := raftmeta.Start(raftmeta.Options{
+		NodeID:            cf.self.ID,
+		Members:           cf.members,
+		Dir:               raftDir,
+		HeartbeatInterval: time.Duration(cfg.BrokerHeartbeatMs) * time.Millisecond,
+		SessionTimeout:    time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond,
+		Logger:            log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("metadata node started", "node", cf.self.ID, "raft", cf.self.RaftAddr, "voters", len(cf.members), "took", time.Since(start))
+	return node, nil
+}
+
+// join waits until this broker is registered in the metadata (a quorum of
+// the cluster is up; the whole committed log is applied) and hands the
+// metadata to the engine. It waits as long as it takes: a broker of a
+// cluster without quorum has nothing to serve. SIGINT/SIGTERM abort it.
+func (cf *clusterFlags) join(b *engine.Broker, node *raftmeta.Node, log *slog.Logger) error {
+	if node == nil {
+		return nil
+	}
+	start := time.Now()
+	ctx, stop := signalContext()
+	defer stop()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-node.Registered():
+			log.Info("joined cluster", "node", cf.self.ID, "waited", time.Since(start))
+			return b.JoinCluster(node, clusterID(cf.members))
+		case <-tick.C:
+			log.Info("waiting for a metadata quorum", "node", cf.self.ID, "waited", time.Since(start).Round(time.Second))
+		case <-ctx.Done():
+			return errors.New("interrupted while waiting for a metadata quorum")
+		}
+	}
+}
+
+// clusterID derives the Kafka cluster id from the cluster config, so every
+// node reports the same one: 16 bytes of its SHA-256, URL-safe base64.
+func clusterID(ms []raftmeta.Member) string {
+	sum := sha256.Sum256([]byte(raftmeta.FormatClusterConfig(ms)))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+}

@@ -1,0 +1,164 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/chronik/chronik/raftmeta"
+)
+
+// raftCluster is the Cluster of a broker that is a member of a raftmeta
+// shard. Reads come from the node's local image (lock-free); topic changes
+// are committed through the shard and then mirrored into the engine's local
+// topics before the call returns.
+type raftCluster struct {
+	b         *Broker
+	node      *raftmeta.Node
+	clusterID string
+}
+
+// JoinCluster makes the broker a member of a cluster: metadata comes from
+// node from now on. Call it once, after node.Registered() is closed (the
+// node has applied the whole committed log) and before serving requests.
+// Local topics the metadata does not know are deleted, topics it has and
+// the broker does not are created (see mirror).
+func (b *Broker) JoinCluster(node *raftmeta.Node, clusterID string) error {
+	rc := &raftCluster{b: b, node: node, clusterID: clusterID}
+	var c Cluster = rc
+	b.clusterImpl.Store(&c)
+	if err := b.mirror(node.Image()); err != nil {
+		return fmt.Errorf("mirror cluster metadata: %w", err)
+	}
+	sub := node.Subscribe(mirrorEventLimit)
+	b.bg.Add(1)
+	go func() {
+		defer b.bg.Done()
+		defer node.Unsubscribe(sub)
+		for {
+			select {
+			case <-b.closed:
+				return
+			case <-sub.Ready():
+			}
+			evs, reset := sub.Drain()
+			if reset || slices.ContainsFunc(evs, func(e raftmeta.Event) bool { return e.Kind != raftmeta.EventHeartbeat }) {
+				if err := b.mirror(node.Image()); err != nil {
+					b.log.Error("mirror cluster metadata", "err", err)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// mirrorEventLimit bounds the events queued for the mirror goroutine; past
+// it the subscription resets and the mirror re-reads the image.
+const mirrorEventLimit = 4096
+
+// mirror makes the local topics match the image: topics created (a local
+// log for every partition; only the leader's receives records until
+// replication exists), grown, reconfigured or deleted, and each partition's
+// leader epoch. It is idempotent; b.mirrorMu serialises callers.
+func (b *Broker) mirror(im *raftmeta.Image) error {
+	b.mirrorMu.Lock()
+	defer b.mirrorMu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	changed := false
+	for name, t := range b.topics {
+		if it := im.Topic(name); it == nil || it.ID != t.id {
+			if err := b.deleteTopic(t); err != nil {
+				return err
+			}
+		}
+	}
+	for _, name := range im.TopicNames() {
+		it := im.Topic(name)
+		t := b.topics[name]
+		if t == nil {
+			t = &topic{name: name, id: it.ID, configs: maps.Clone(it.Configs)}
+			b.topics[name], b.topicIDs[t.id] = t, t
+			changed = true
+			b.log.Info("topic created", "topic", name, "partitions", len(it.Partitions))
+		}
+		if !maps.Equal(t.configs, it.Configs) {
+			t.configs, changed = maps.Clone(it.Configs), true
+		}
+		if len(t.partitions) < len(it.Partitions) {
+			if err := b.addPartitions(t, int32(len(it.Partitions))); err != nil {
+				return err
+			}
+			changed = true
+		}
+		for i, p := range t.partitions {
+			if i < len(it.Partitions) {
+				p.epoch.Store(it.Partitions[i].LeaderEpoch)
+			}
+		}
+	}
+	if changed {
+		return b.saveMeta()
+	}
+	return nil
+}
+
+func (rc *raftCluster) ClusterID() string { return rc.clusterID }
+
+func (rc *raftCluster) Brokers() ([]ClusterBroker, int32) {
+	var out []ClusterBroker
+	for _, br := range rc.node.Image().LiveBrokers() {
+		host, port := splitHostPort(br.KafkaAddr)
+		cb := ClusterBroker{ID: br.ID, Host: host, Port: port}
+		if br.Rack != "" {
+			cb.Rack = strp(br.Rack)
+		}
+		out = append(out, cb)
+	}
+	ctrl, ok := rc.node.LeaderID()
+	if !ok {
+		ctrl = -1
+	}
+	return out, ctrl
+}
+
+func (rc *raftCluster) Partition(topic string, i int32) (PartitionLeadership, bool) {
+	im := rc.node.Image()
+	t := im.Topic(topic)
+	if t == nil || i < 0 || int(i) >= len(t.Partitions) {
+		return PartitionLeadership{}, false
+	}
+	p := t.Partitions[i]
+	pl := PartitionLeadership{Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR, Offline: []int32{}}
+	for _, r := range p.Replicas {
+		if b, ok := im.Broker(r); !ok || b.Fenced {
+			pl.Offline = append(pl.Offline, r)
+		}
+	}
+	return pl, true
+}
+
+func (rc *raftCluster) ReplicaBrokers() int { return len(rc.node.Image().LiveBrokers()) }
+
+func (rc *raftCluster) CreateTopic(ctx context.Context, name string, nparts int32, rf int16, configs map[string]string, manual [][]int32) error {
+	_, err := rc.node.CreateTopic(ctx, raftmeta.TopicSpec{Name: name, Partitions: nparts, ReplicationFactor: rf, Configs: configs, Assignments: manual})
+	return rc.mirrored(err)
+}
+
+func (rc *raftCluster) CreatePartitions(ctx context.Context, name string, total int32, manual [][]int32) error {
+	return rc.mirrored(rc.node.CreatePartitions(ctx, name, total, manual))
+}
+
+func (rc *raftCluster) DeleteTopic(ctx context.Context, name string, id [16]byte) error {
+	return rc.mirrored(rc.node.DeleteTopic(ctx, name, id))
+}
+
+// mirrored brings the local topics up to the image after a successful
+// commit, so the caller sees its change at once.
+func (rc *raftCluster) mirrored(err error) error {
+	if err != nil {
+		return err
+	}
+	return rc.b.mirror(rc.node.Image())
+}

@@ -1,0 +1,316 @@
+package raftmeta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+	"github.com/lni/dragonboat/v4/config"
+	sm "github.com/lni/dragonboat/v4/statemachine"
+)
+
+// shardID is the one metadata shard.
+const shardID = 1
+
+// Member is one node of the cluster, as the cluster config lists it.
+type Member struct {
+	ID              int32
+	KafkaAddr       string // host:port clients dial
+	ReplicationAddr string // host:port followers fetch from (replicate)
+	RaftAddr        string // host:port of this node's dragonboat transport
+	Rack            string // optional
+}
+
+// Options configure a Node. Durations of zero take the defaults below.
+type Options struct {
+	NodeID  int32
+	Members []Member // every voter, this node included; 1, 3, 5 or 7 of them
+	Dir     string   // dragonboat's data directory (Raft log, snapshots)
+
+	RTT            time.Duration // Raft tick; default 10ms
+	ElectionTicks  uint64        // default 20 (200ms at the default RTT)
+	HeartbeatTicks uint64        // default 2
+	// SnapshotEntries: a snapshot every this many applied entries, after
+	// which all but CompactionOverhead entries of the log are compacted.
+	SnapshotEntries    uint64 // default 1024
+	CompactionOverhead uint64 // default 256
+
+	HeartbeatInterval time.Duration // broker.heartbeat.interval.ms, default 2s
+	SessionTimeout    time.Duration // broker.session.timeout.ms, default 9s
+	// ProposeAttemptTimeout bounds one attempt of a proposal; Propose retries
+	// temporary failures until its context ends. Default 3s.
+	ProposeAttemptTimeout time.Duration
+
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.RTT, 10*time.Millisecond)
+	def(&o.HeartbeatInterval, 2*time.Second)
+	def(&o.SessionTimeout, 9*time.Second)
+	def(&o.ProposeAttemptTimeout, 3*time.Second)
+	for _, x := range []struct {
+		p *uint64
+		v uint64
+	}{{&o.ElectionTicks, 20}, {&o.HeartbeatTicks, 2}, {&o.SnapshotEntries, 1024}, {&o.CompactionOverhead, 256}} {
+		if *x.p == 0 {
+			*x.p = x.v
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Validate checks the membership and settings.
+func (o *Options) Validate() error {
+	switch n := len(o.Members); n {
+	case 1, 3, 5, 7:
+	default:
+		return fmt.Errorf("raftmeta: %d voters; use 1, 3, 5 or 7 (an even count tolerates no more failures than one fewer)", n)
+	}
+	ids, addrs := map[int32]bool{}, map[string]bool{}
+	self := false
+	for _, m := range o.Members {
+		if m.ID < 0 || ids[m.ID] {
+			return fmt.Errorf("raftmeta: node id %d negative or repeated", m.ID)
+		}
+		if m.RaftAddr == "" || addrs[m.RaftAddr] {
+			return fmt.Errorf("raftmeta: node %d: Raft address %q empty or repeated", m.ID, m.RaftAddr)
+		}
+		ids[m.ID], addrs[m.RaftAddr] = true, true
+		self = self || m.ID == o.NodeID
+	}
+	if !self {
+		return fmt.Errorf("raftmeta: node id %d is not a member", o.NodeID)
+	}
+	if o.Dir == "" {
+		return errors.New("raftmeta: no data directory")
+	}
+	if o.ElectionTicks <= 2*o.HeartbeatTicks || o.SessionTimeout <= 2*o.HeartbeatInterval {
+		return errors.New("raftmeta: election must be > 2 heartbeats, session timeout > 2 heartbeat intervals")
+	}
+	return nil
+}
+
+func (o *Options) self() Member {
+	for _, m := range o.Members {
+		if m.ID == o.NodeID {
+			return m
+		}
+	}
+	return Member{}
+}
+
+// replicaID maps a broker id (may be 0) to a dragonboat replica id (> 0).
+func replicaID(id int32) uint64 { return uint64(id) + 1 }
+
+// deploymentID derives dragonboat's deployment id from the membership, so
+// nodes of different clusters on one host refuse each other's messages.
+func deploymentID(ms []Member) uint64 {
+	keys := make([]string, 0, len(ms))
+	for _, m := range ms {
+		keys = append(keys, strconv.Itoa(int(m.ID))+"@"+m.RaftAddr)
+	}
+	sort.Strings(keys)
+	h := fnv.New64a()
+	for _, k := range keys {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
+// Node is this broker's member of the metadata shard: a dragonboat NodeHost,
+// the local FSM it applies into, and the liveness loop (registration,
+// heartbeats, and, while this node leads the shard, fencing of brokers whose
+// session timed out). All methods are safe for concurrent use; Propose and
+// Sync block up to their context's deadline and must not be called on a
+// network event loop.
+type Node struct {
+	opts Options
+	self Member
+	log  *slog.Logger
+	nh   *dragonboat.NodeHost
+	fsm  *FSM
+
+	registered chan struct{} // closed once this broker's registration is applied
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+}
+
+// Start opens (or creates) the node's data, joins the shard and starts the
+// liveness loop. It does not wait for a quorum: see Ready.
+func Start(opts Options) (*Node, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{opts: opts, self: opts.self(), log: opts.Logger.With("component", "raftmeta", "node", opts.NodeID),
+		fsm: NewFSM(), registered: make(chan struct{}), stop: make(chan struct{})}
+	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig())
+	if err != nil {
+		return nil, fmt.Errorf("raftmeta: start node host on %s: %w", n.self.RaftAddr, err)
+	}
+	n.nh = nh
+	members := make(map[uint64]dragonboat.Target, len(opts.Members))
+	for _, m := range opts.Members {
+		members[replicaID(m.ID)] = m.RaftAddr
+	}
+	create := func(uint64, uint64) sm.IStateMachine { return n.fsm }
+	if err := nh.StartReplica(members, false, create, n.replicaConfig()); err != nil {
+		nh.Close()
+		return nil, fmt.Errorf("raftmeta: start metadata shard: %w", err)
+	}
+	n.wg.Add(1)
+	go n.liveness()
+	return n, nil
+}
+
+func (n *Node) nodeHostConfig() config.NodeHostConfig {
+	logdb := config.GetTinyMemLogDBConfig()
+	logdb.Shards = 1 // one shard: one pebble instance, not 16
+	logdb.KVWriteBufferSize = 1 << 20
+	logdb.KVMaxWriteBufferNumber = 2
+	return config.NodeHostConfig{
+		DeploymentID:   deploymentID(n.opts.Members),
+		WALDir:         filepath.Join(n.opts.Dir, "wal"),
+		NodeHostDir:    n.opts.Dir,
+		RTTMillisecond: uint64(max(n.opts.RTT.Milliseconds(), 1)),
+		RaftAddress:    n.self.RaftAddr,
+		Expert: config.ExpertConfig{
+			Engine: config.EngineConfig{ExecShards: 1, CommitShards: 1, ApplyShards: 1, SnapshotShards: 1, CloseShards: 1},
+			LogDB:  logdb,
+		},
+	}
+}
+
+func (n *Node) replicaConfig() config.Config {
+	return config.Config{
+		ReplicaID:          replicaID(n.opts.NodeID),
+		ShardID:            shardID,
+		ElectionRTT:        n.opts.ElectionTicks,
+		HeartbeatRTT:       n.opts.HeartbeatTicks,
+		CheckQuorum:        true,
+		PreVote:            true,
+		SnapshotEntries:    n.opts.SnapshotEntries,
+		CompactionOverhead: n.opts.CompactionOverhead,
+	}
+}
+
+// ID is this node's broker id.
+func (n *Node) ID() int32 { return n.opts.NodeID }
+
+// Image returns the local image: what this node has applied, which may lag
+// the shard leader (call Sync first for a read that sees every committed
+// change).
+func (n *Node) Image() *Image { return n.fsm.Image() }
+
+// Subscribe registers for change events (see FSM.Subscribe).
+func (n *Node) Subscribe(limit int) *Subscription { return n.fsm.Subscribe(limit) }
+
+// Unsubscribe stops deliveries to s.
+func (n *Node) Unsubscribe(s *Subscription) { n.fsm.Unsubscribe(s) }
+
+// Registered is closed once this broker's registration has been applied
+// locally: the shard has a quorum and this broker is in the image.
+func (n *Node) Registered() <-chan struct{} { return n.registered }
+
+// LeaderID returns the shard leader's broker id (the controller), if known.
+func (n *Node) LeaderID() (int32, bool) {
+	id, _, valid, err := n.nh.GetLeaderID(shardID)
+	if err != nil || !valid || id == 0 {
+		return -1, false
+	}
+	return int32(id - 1), true
+}
+
+// IsLeader reports whether this node leads the shard.
+func (n *Node) IsLeader() bool {
+	id, ok := n.LeaderID()
+	return ok && id == n.opts.NodeID
+}
+
+// Propose commits c through the shard and returns once it is applied
+// locally. The error is the command's *ResultErr / *kerr.Error rejection,
+// or the context's error if no attempt succeeded in time. Temporary
+// failures (no leader yet, busy, one attempt timing out) are retried; a
+// retried command may be applied twice, so commands are written to make the
+// second application a successful no-op (see doc.go).
+func (n *Node) Propose(ctx context.Context, c *Command) error {
+	data, err := c.Encode()
+	if err != nil {
+		return err
+	}
+	var res sm.Result
+	err = n.retry(ctx, "propose "+c.Type.String(), func(actx context.Context) error {
+		var perr error
+		res, perr = n.nh.SyncPropose(actx, n.nh.GetNoOPSession(shardID), data)
+		return perr
+	})
+	if err != nil {
+		return err
+	}
+	return ResultError(res)
+}
+
+// Sync waits until the local image holds every change committed before the
+// call (a linearizable read barrier).
+func (n *Node) Sync(ctx context.Context) error {
+	return n.retry(ctx, "sync", func(actx context.Context) error {
+		_, err := n.nh.SyncRead(actx, shardID, nil)
+		return err
+	})
+}
+
+// retry runs op with per-attempt timeouts until it succeeds, fails
+// permanently, or ctx ends.
+func (n *Node) retry(ctx context.Context, what string, op func(context.Context) error) error {
+	backoff := 5 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, n.opts.ProposeAttemptTimeout)
+		err := op(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if !dragonboat.IsTempError(err) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("raftmeta: %s: %w", what, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("raftmeta: %s: %w (last: %v)", what, ctx.Err(), err)
+		case <-n.stop:
+			return fmt.Errorf("raftmeta: %s: node closed", what)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
+// Close stops the liveness loop and the node host. Safe to call twice, and
+// on a nil *Node (a standalone broker has none).
+func (n *Node) Close() {
+	if n == nil {
+		return
+	}
+	n.closeOnce.Do(func() {
+		close(n.stop)
+		n.wg.Wait()
+		n.nh.Close()
+	})
+}
