@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +37,16 @@ type Config struct {
 	QueuedMaxBytes          int64  // queued.max.request.bytes: per-connection bound on queued bytes
 	ConnectionsMaxIdleMs    int64  // connections.max.idle.ms
 	GroupInitialRebalanceMs int64  // group.initial.rebalance.delay.ms (consumer groups issue)
+
+	// Consumer groups and __consumer_offsets.
+	GroupMinSessionTimeoutMs int32   // group.min.session.timeout.ms
+	GroupMaxSessionTimeoutMs int32   // group.max.session.timeout.ms
+	GroupMaxSize             int32   // group.max.size
+	OffsetMetadataMaxBytes   int32   // offset.metadata.max.bytes
+	OffsetsTopicPartitions   int32   // offsets.topic.num.partitions (fixed once the topic exists)
+	OffsetsTopicSegmentBytes int64   // offsets.topic.segment.bytes
+	OffsetsLoadBufferSize    int32   // offsets.load.buffer.size: read size when loading groups
+	CleanerMinCleanableRatio float64 // log.cleaner.min.cleanable.ratio: compaction of __consumer_offsets
 }
 
 // DefaultConfig returns Kafka's defaults adapted to a standalone broker.
@@ -64,6 +75,15 @@ func DefaultConfig() Config {
 		QueuedMaxBytes:          100 * 1024 * 1024,
 		ConnectionsMaxIdleMs:    10 * 60 * 1000,
 		GroupInitialRebalanceMs: 3000,
+
+		GroupMinSessionTimeoutMs: 6000,
+		GroupMaxSessionTimeoutMs: 1800000,
+		GroupMaxSize:             math.MaxInt32,
+		OffsetMetadataMaxBytes:   4096,
+		OffsetsTopicPartitions:   50,
+		OffsetsTopicSegmentBytes: 100 * 1024 * 1024,
+		OffsetsLoadBufferSize:    5 * 1024 * 1024,
+		CleanerMinCleanableRatio: 0.5,
 	}
 }
 
@@ -154,6 +174,21 @@ var brokerKeys = map[string]configKey{
 	"queued.max.request.bytes":         intKey64(func(c *Config) *int64 { return &c.QueuedMaxBytes }),
 	"connections.max.idle.ms":          intKey64(func(c *Config) *int64 { return &c.ConnectionsMaxIdleMs }),
 	"group.initial.rebalance.delay.ms": intKey64(func(c *Config) *int64 { return &c.GroupInitialRebalanceMs }),
+	"group.min.session.timeout.ms":     intKey32(func(c *Config) *int32 { return &c.GroupMinSessionTimeoutMs }),
+	"group.max.session.timeout.ms":     intKey32(func(c *Config) *int32 { return &c.GroupMaxSessionTimeoutMs }),
+	"group.max.size":                   intKey32(func(c *Config) *int32 { return &c.GroupMaxSize }),
+	"offset.metadata.max.bytes":        intKey32(func(c *Config) *int32 { return &c.OffsetMetadataMaxBytes }),
+	"offsets.topic.num.partitions":     intKey32(func(c *Config) *int32 { return &c.OffsetsTopicPartitions }),
+	"offsets.topic.segment.bytes":      intKey64(func(c *Config) *int64 { return &c.OffsetsTopicSegmentBytes }),
+	"offsets.load.buffer.size":         intKey32(func(c *Config) *int32 { return &c.OffsetsLoadBufferSize }),
+	"log.cleaner.min.cleanable.ratio": {
+		set: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			c.CleanerMinCleanableRatio = f
+			return err
+		},
+		get: func(c *Config) string { return strconv.FormatFloat(c.CleanerMinCleanableRatio, 'g', -1, 64) },
+	},
 	"default.replication.factor": {
 		set: func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 16)
@@ -225,8 +260,35 @@ func (c *Config) Validate() error {
 	case c.DataDir == "":
 		return fmt.Errorf("log.dirs must be set")
 	}
+	if err := c.validateGroups(); err != nil {
+		return err
+	}
 	if c.AdvertisedListener == "" {
 		c.AdvertisedListener = c.Listen
+	}
+	return nil
+}
+
+// validateGroups checks the consumer-group settings.
+func (c *Config) validateGroups() error {
+	switch {
+	case c.OffsetsTopicPartitions < 1:
+		return fmt.Errorf("offsets.topic.num.partitions must be >= 1, got %d", c.OffsetsTopicPartitions)
+	case c.OffsetsTopicSegmentBytes < 1024:
+		return fmt.Errorf("offsets.topic.segment.bytes too small: %d", c.OffsetsTopicSegmentBytes)
+	case c.OffsetsLoadBufferSize < 1024:
+		return fmt.Errorf("offsets.load.buffer.size too small: %d", c.OffsetsLoadBufferSize)
+	case c.GroupMinSessionTimeoutMs < 0 || c.GroupMaxSessionTimeoutMs < c.GroupMinSessionTimeoutMs:
+		return fmt.Errorf("group session timeouts: need 0 <= group.min.session.timeout.ms (%d) <= group.max.session.timeout.ms (%d)",
+			c.GroupMinSessionTimeoutMs, c.GroupMaxSessionTimeoutMs)
+	case c.GroupMaxSize < 1:
+		return fmt.Errorf("group.max.size must be >= 1, got %d", c.GroupMaxSize)
+	case c.GroupInitialRebalanceMs < 0:
+		return fmt.Errorf("group.initial.rebalance.delay.ms must be >= 0, got %d", c.GroupInitialRebalanceMs)
+	case c.OffsetMetadataMaxBytes < 0:
+		return fmt.Errorf("offset.metadata.max.bytes must be >= 0, got %d", c.OffsetMetadataMaxBytes)
+	case !(c.CleanerMinCleanableRatio > 0 && c.CleanerMinCleanableRatio <= 1):
+		return fmt.Errorf("log.cleaner.min.cleanable.ratio must be in (0, 1], got %v", c.CleanerMinCleanableRatio)
 	}
 	return nil
 }
