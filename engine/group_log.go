@@ -51,9 +51,9 @@ func encodeRecordBatch(recs []logRecord, nowMs int64) []byte {
 	var body []byte
 	for i, r := range recs {
 		var rec []byte
-		rec = append(rec, 0)                          // attributes
-		rec = binary.AppendVarint(rec, 0)             // timestamp delta
-		rec = binary.AppendVarint(rec, int64(i))      // offset delta
+		rec = append(rec, 0)                     // attributes
+		rec = binary.AppendVarint(rec, 0)        // timestamp delta
+		rec = binary.AppendVarint(rec, int64(i)) // offset delta
 		rec = binary.AppendVarint(rec, int64(len(r.key)))
 		rec = append(rec, r.key...)
 		if r.value == nil {
