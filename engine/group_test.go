@@ -348,7 +348,8 @@ func TestGroupEvictsMemberThatStopsHeartbeating(t *testing.T) {
 	a := joinAndSync(t, cl, joinOpts{group: "evict", sessionMs: 600, rebalanceMs: 30000, topics: []string{"evict"}}, consumerMeta())
 	// b is a kgo consumer that heartbeats; its join starts a rebalance that
 	// a never rejoins.
-	b := tb.client(kgo.ConsumerGroup("evict"), kgo.ConsumeTopics("evict"), kgo.HeartbeatInterval(100*time.Millisecond))
+	b := tb.client(kgo.ConsumerGroup("evict"), kgo.ConsumeTopics("evict"), kgo.Balancers(kgo.RangeBalancer()),
+		kgo.HeartbeatInterval(100*time.Millisecond))
 	go func() {
 		for !b.PollFetches(context.Background()).IsClientClosed() {
 		}
