@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -37,7 +38,9 @@ func startBrokerFS(t *testing.T, fsys wal.FS, mutators ...func(*engine.Config)) 
 // operation failing, so that nothing more reaches the "disk".
 func (tb *testBroker) crash(m *wal.MemFS) {
 	tb.t.Helper()
-	if err := tb.srv.Stop(ctxT(tb.t, 5*time.Second)); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tb.srv.Stop(ctx); err != nil {
 		tb.t.Errorf("stop server: %v", err)
 	}
 	m.Crash()
