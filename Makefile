@@ -4,6 +4,7 @@ GO       ?= go
 PYTHON   := /usr/bin/python3
 BIN      := bin
 FUZZTIME ?= 60s
+KAFKAJS  := 2.2.4
 # Every main package under cmd/ is built into bin/; cmd/chronik must exist.
 CMDS     := $(sort ./cmd/chronik $(patsubst %/,./%,$(dir $(wildcard cmd/*/*.go))))
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -14,7 +15,7 @@ help:
 	@echo "make build  build $(CMDS) into $(BIN)/"
 	@echo "make run    build, then serve on 127.0.0.1:9092 with data in ./data"
 	@echo "make cluster  build, then run 3 brokers on 127.0.0.1:9092-9094 until Ctrl-C (CLUSTER_DIR=dir keeps the data)"
-	@echo "make deps   install kcat and python3-confluent-kafka (apt) when missing"
+	@echo "make deps   install kcat, python3-confluent-kafka (apt) and kafkajs (npm, itest/js) when missing"
 	@echo "make test   deps, build, go vet, go test -race (unit, fuzz seeds, itest)"
 	@echo "make fuzz   run every Fuzz target for FUZZTIME=$(FUZZTIME) each"
 	@echo "make clean  remove $(BIN)/"
@@ -46,6 +47,13 @@ else
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	else \
 		echo "deps: kcat and python3-confluent-kafka present"; \
+	fi
+	@# kafkajs for the consumer-group interop test, into a gitignored folder.
+	@if [ -f itest/js/node_modules/kafkajs/package.json ]; then \
+		echo "deps: kafkajs $(KAFKAJS) present"; \
+	else \
+		echo "deps: installing kafkajs@$(KAFKAJS) into itest/js"; \
+		mkdir -p itest/js && npm install --prefix itest/js --no-save --no-audit --no-fund kafkajs@$(KAFKAJS); \
 	fi
 endif
 

@@ -20,6 +20,8 @@ import (
 //     broker time stamped and the CRC recomputed.
 //   - Idempotent batches are checked against the producer's state: a retried
 //     batch is answered with its original base offset and not stored again.
+//   - Internal topics (__consumer_offsets) are refused with
+//     INVALID_TOPIC_EXCEPTION, as in Kafka.
 //   - acks=0: no response. acks=1: answered after the write. acks=-1:
 //     answered after the batch is fdatasync'd (group commit in wal), unless
 //     flush.policy=interval. Other acks: INVALID_REQUIRED_ACKS.
@@ -118,6 +120,9 @@ func (b *Broker) produceOne(name string, id [16]byte, rp kmsg.ProduceRequestTopi
 	}
 	if p == nil {
 		return nil, 0, kerr.UnknownTopicOrPartition
+	}
+	if isInternalTopic(t.name) {
+		return nil, 0, kerr.InvalidTopicException // Kafka: "Cannot append to internal topic"
 	}
 	if b.notLeader(t.name, rp.Partition) {
 		return nil, 0, kerr.NotLeaderForPartition

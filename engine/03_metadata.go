@@ -20,6 +20,8 @@ import (
 //     when the request allows it (always before v4; AllowAutoTopicCreation
 //     from v4). A name that is not valid gets INVALID_TOPIC_EXCEPTION; an
 //     unknown topic without auto-creation UNKNOWN_TOPIC_OR_PARTITION.
+//   - __consumer_offsets is listed with IsInternal (v1+) once it exists;
+//     asked for by name it is created as the group coordinator creates it.
 //   - Partitions: leader, leader epoch, replicas, ISR and offline replicas
 //     from the Cluster; a partition without a leader is LEADER_NOT_AVAILABLE.
 //
@@ -84,6 +86,14 @@ func (b *Broker) metadataForRequested(rt kmsg.MetadataRequestTopic, autoCreate b
 		st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return st
 	}
+	if isInternalTopic(name) {
+		// Created as the group coordinator creates it, never with user defaults.
+		if kerrv := b.groups.ensureLogs(); kerrv != nil {
+			st.ErrorCode = kerrv.Code
+			return st
+		}
+		return b.lockedMetadataTopic(b.lookupTopic(name))
+	}
 	t, kerrv := b.createTopicChecked(name, b.cfg.NumPartitions, -1, nil, false)
 	if kerrv != nil && kerrv != kerr.TopicAlreadyExists {
 		st.ErrorCode = kerrv.Code
@@ -110,6 +120,7 @@ func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 	st := kmsg.NewMetadataResponseTopic()
 	st.Topic = strp(t.name)
 	st.TopicID = t.id
+	st.IsInternal = isInternalTopic(t.name)
 	for _, p := range t.partitions {
 		sp := kmsg.NewMetadataResponseTopicPartition()
 		sp.Partition = p.index

@@ -20,6 +20,8 @@ import (
 //     broker, else INVALID_REPLICA_ASSIGNMENT.
 //   - Configs: only the topic configs Chronik honours; others INVALID_CONFIG.
 //   - ValidateOnly (v1+) runs every check and creates nothing.
+//   - __consumer_offsets cannot be created by clients (INVALID_REQUEST):
+//     the group coordinator creates it on first use.
 //   - Every requested topic appears in the response.
 //
 // Version notes: v1 ValidateOnly, ErrorMessage; v4 defaults; v5 flexible,
@@ -131,6 +133,9 @@ func (b *Broker) createdConfigs(t *topic) []kmsg.CreateTopicsResponseTopicConfig
 func (b *Broker) createTopicChecked(name string, nparts int32, rf int16, configs map[string]string, validateOnly bool) (*topic, *kerr.Error) {
 	if !validTopicName(name) {
 		return nil, kerr.InvalidTopicException
+	}
+	if isInternalTopic(name) {
+		return nil, kerr.InvalidRequest // the group coordinator creates it
 	}
 	if nparts == -1 {
 		nparts = b.cfg.NumPartitions

@@ -21,6 +21,7 @@ type Request struct {
 	CorrelationID int32
 	ClientID      string
 	Body          []byte
+	RemoteAddr    string // the client's host:port (group member client host)
 }
 
 // Broker is a standalone Chronik broker's engine. All methods are safe for
@@ -40,6 +41,8 @@ type Broker struct {
 	dynamic  map[string]string // dynamic broker configs set by AlterConfigs
 
 	pidMu sync.Mutex
+
+	groups *groupCoordinator // consumer groups (groups.go)
 
 	advertisedAddr atomic.Pointer[string] // host:port for Metadata, set once bound
 
@@ -77,6 +80,11 @@ func Open(cfg Config, fsys wal.FS, logger *slog.Logger) (*Broker, error) {
 		b.closeLogs()
 		return nil, err
 	}
+	if err := b.openGroups(); err != nil {
+		b.closeGroups()
+		b.closeLogs()
+		return nil, err
+	}
 	b.log.Info("engine ready", "data_dir", cfg.DataDir, "topics", len(b.topics), "recovery", time.Since(start))
 	b.bg.Add(1)
 	go b.background()
@@ -100,6 +108,7 @@ func (b *Broker) Close() error {
 	}
 	close(b.closed)
 	b.bg.Wait()
+	b.closeGroups()
 	return b.closeLogs()
 }
 

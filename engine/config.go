@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,6 +39,16 @@ type Config struct {
 	GroupInitialRebalanceMs int64  // group.initial.rebalance.delay.ms (consumer groups issue)
 	BrokerHeartbeatMs       int64  // broker.heartbeat.interval.ms (cluster: heartbeats to the controller)
 	BrokerSessionTimeoutMs  int64  // broker.session.timeout.ms (cluster: fenced after this without heartbeats)
+
+	// Consumer groups and __consumer_offsets.
+	GroupMinSessionTimeoutMs int32   // group.min.session.timeout.ms
+	GroupMaxSessionTimeoutMs int32   // group.max.session.timeout.ms
+	GroupMaxSize             int32   // group.max.size
+	OffsetMetadataMaxBytes   int32   // offset.metadata.max.bytes
+	OffsetsTopicPartitions   int32   // offsets.topic.num.partitions (fixed once the topic exists)
+	OffsetsTopicSegmentBytes int64   // offsets.topic.segment.bytes
+	OffsetsLoadBufferSize    int32   // offsets.load.buffer.size: read size when loading groups
+	CleanerMinCleanableRatio float64 // log.cleaner.min.cleanable.ratio: compaction of __consumer_offsets
 }
 
 // DefaultConfig returns Kafka's defaults adapted to a standalone broker.
@@ -68,6 +79,15 @@ func DefaultConfig() Config {
 		GroupInitialRebalanceMs: 3000,
 		BrokerHeartbeatMs:       2000,
 		BrokerSessionTimeoutMs:  9000,
+
+		GroupMinSessionTimeoutMs: 6000,
+		GroupMaxSessionTimeoutMs: 1800000,
+		GroupMaxSize:             math.MaxInt32,
+		OffsetMetadataMaxBytes:   4096,
+		OffsetsTopicPartitions:   50,
+		OffsetsTopicSegmentBytes: 100 * 1024 * 1024,
+		OffsetsLoadBufferSize:    5 * 1024 * 1024,
+		CleanerMinCleanableRatio: 0.5,
 	}
 }
 
@@ -160,6 +180,21 @@ var brokerKeys = map[string]configKey{
 	"group.initial.rebalance.delay.ms": intKey64(func(c *Config) *int64 { return &c.GroupInitialRebalanceMs }),
 	"broker.heartbeat.interval.ms":     intKey64(func(c *Config) *int64 { return &c.BrokerHeartbeatMs }),
 	"broker.session.timeout.ms":        intKey64(func(c *Config) *int64 { return &c.BrokerSessionTimeoutMs }),
+	"group.min.session.timeout.ms":     intKey32(func(c *Config) *int32 { return &c.GroupMinSessionTimeoutMs }),
+	"group.max.session.timeout.ms":     intKey32(func(c *Config) *int32 { return &c.GroupMaxSessionTimeoutMs }),
+	"group.max.size":                   intKey32(func(c *Config) *int32 { return &c.GroupMaxSize }),
+	"offset.metadata.max.bytes":        intKey32(func(c *Config) *int32 { return &c.OffsetMetadataMaxBytes }),
+	"offsets.topic.num.partitions":     intKey32(func(c *Config) *int32 { return &c.OffsetsTopicPartitions }),
+	"offsets.topic.segment.bytes":      intKey64(func(c *Config) *int64 { return &c.OffsetsTopicSegmentBytes }),
+	"offsets.load.buffer.size":         intKey32(func(c *Config) *int32 { return &c.OffsetsLoadBufferSize }),
+	"log.cleaner.min.cleanable.ratio": {
+		set: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			c.CleanerMinCleanableRatio = f
+			return err
+		},
+		get: func(c *Config) string { return strconv.FormatFloat(c.CleanerMinCleanableRatio, 'g', -1, 64) },
+	},
 	"default.replication.factor": {
 		set: func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 16)
@@ -231,8 +266,35 @@ func (c *Config) Validate() error {
 	case c.DataDir == "":
 		return fmt.Errorf("log.dirs must be set")
 	}
+	if err := c.validateGroups(); err != nil {
+		return err
+	}
 	if c.AdvertisedListener == "" {
 		c.AdvertisedListener = c.Listen
+	}
+	return nil
+}
+
+// validateGroups checks the consumer-group settings.
+func (c *Config) validateGroups() error {
+	switch {
+	case c.OffsetsTopicPartitions < 1:
+		return fmt.Errorf("offsets.topic.num.partitions must be >= 1, got %d", c.OffsetsTopicPartitions)
+	case c.OffsetsTopicSegmentBytes < 1024:
+		return fmt.Errorf("offsets.topic.segment.bytes too small: %d", c.OffsetsTopicSegmentBytes)
+	case c.OffsetsLoadBufferSize < 1024:
+		return fmt.Errorf("offsets.load.buffer.size too small: %d", c.OffsetsLoadBufferSize)
+	case c.GroupMinSessionTimeoutMs < 0 || c.GroupMaxSessionTimeoutMs < c.GroupMinSessionTimeoutMs:
+		return fmt.Errorf("group session timeouts: need 0 <= group.min.session.timeout.ms (%d) <= group.max.session.timeout.ms (%d)",
+			c.GroupMinSessionTimeoutMs, c.GroupMaxSessionTimeoutMs)
+	case c.GroupMaxSize < 1:
+		return fmt.Errorf("group.max.size must be >= 1, got %d", c.GroupMaxSize)
+	case c.GroupInitialRebalanceMs < 0:
+		return fmt.Errorf("group.initial.rebalance.delay.ms must be >= 0, got %d", c.GroupInitialRebalanceMs)
+	case c.OffsetMetadataMaxBytes < 0:
+		return fmt.Errorf("offset.metadata.max.bytes must be >= 0, got %d", c.OffsetMetadataMaxBytes)
+	case !(c.CleanerMinCleanableRatio > 0 && c.CleanerMinCleanableRatio <= 1):
+		return fmt.Errorf("log.cleaner.min.cleanable.ratio must be in (0, 1], got %v", c.CleanerMinCleanableRatio)
 	}
 	return nil
 }

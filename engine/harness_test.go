@@ -15,7 +15,7 @@ import (
 
 // testBroker is an in-process broker: engine + netio on a free port.
 type testBroker struct {
-	t    *testing.T
+	t    testing.TB
 	cfg  engine.Config
 	fs   wal.FS
 	b    *engine.Broker
@@ -25,7 +25,7 @@ type testBroker struct {
 
 // startBroker opens an engine on a fresh data dir (or the one in a mutator)
 // and serves it on 127.0.0.1:0. It is stopped at test cleanup.
-func startBroker(t *testing.T, mutators ...func(*engine.Config)) *testBroker {
+func startBroker(t testing.TB, mutators ...func(*engine.Config)) *testBroker {
 	t.Helper()
 	cfg := engine.DefaultConfig()
 	cfg.DataDir = t.TempDir()

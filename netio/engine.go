@@ -15,5 +15,6 @@ func (h brokerHandler) Handle(r *Request, respond Responder) error {
 		CorrelationID: r.CorrelationID,
 		ClientID:      r.ClientID,
 		Body:          r.Body,
+		RemoteAddr:    r.RemoteAddr,
 	}, respond)
 }

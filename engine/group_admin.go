@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// pendingAnswers calls done once every one of n durable writes reported.
+type pendingAnswers struct {
+	mu   sync.Mutex
+	n    int
+	done func()
+}
+
+func (p *pendingAnswers) add() { p.mu.Lock(); p.n++; p.mu.Unlock() }
+
+func (p *pendingAnswers) finish() {
+	p.mu.Lock()
+	p.n--
+	last := p.n == 0
+	p.mu.Unlock()
+	if last {
+		p.done()
+	}
+}
+
+// deleteGroup deletes an Empty group: it goes Dead, leaves the map, and
+// tombstones for its metadata and every offset are written. done is called
+// with the outcome once the tombstones are durable; it is not called when
+// an error is returned.
+func (c *groupCoordinator) deleteGroup(id string, done func(*kerr.Error)) *kerr.Error {
+	if _, kerrv := c.logFor(id); kerrv != nil {
+		return kerrv
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[id]
+	if g == nil {
+		return kerr.GroupIDNotFound
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch g.state {
+	case groupDead:
+		return kerr.GroupIDNotFound
+	case groupEmpty:
+	default:
+		return kerr.NonEmptyGroup
+	}
+	recs := g.offsetTombstones(nil)
+	recs = append(recs, logRecord{key: groupKey(g.id)})
+	g.unload()
+	c.forgetLocked(g)
+	g.appendDurable(recs, done)
+	return nil
+}
+
+// offsetTombstones removes the offsets of tps (all when tps is nil) from
+// memory, pending commits included, and returns their tombstones.
+func (g *group) offsetTombstones(tps []topicPartition) []logRecord {
+	if tps == nil {
+		for tp := range g.offsets {
+			tps = append(tps, tp)
+		}
+		for tp := range g.pendingCommits {
+			if _, ok := g.offsets[tp]; !ok {
+				tps = append(tps, tp)
+			}
+		}
+	}
+	var recs []logRecord
+	for _, tp := range tps {
+		_, committed := g.offsets[tp]
+		_, pending := g.pendingCommits[tp]
+		if !committed && !pending {
+			continue
+		}
+		delete(g.offsets, tp)
+		delete(g.pendingCommits, tp)
+		recs = append(recs, logRecord{key: offsetKey(g.id, tp)})
+	}
+	return recs
+}
+
+// deleteOffsets serves OffsetDelete (Kafka's handleDeleteOffsets): an
+// Empty group loses the offsets; a consumer group that is rebalancing or
+// Stable keeps those of topics its members subscribe to
+// (GROUP_SUBSCRIBED_TO_TOPIC). An Empty group left without offsets is
+// deleted. It returns nil when respond will be called after the write.
+func (c *groupCoordinator) deleteOffsets(req *kmsg.OffsetDeleteRequest, respond func(kmsg.Response)) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	if _, kerrv := c.logFor(req.Group); kerrv != nil {
+		resp.ErrorCode = kerrv.Code
+		return resp
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[req.Group]
+	if g == nil {
+		resp.ErrorCode = kerr.GroupIDNotFound.Code
+		return resp
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.state == groupDead:
+		resp.ErrorCode = kerr.GroupIDNotFound.Code
+		return resp
+	case g.state != groupEmpty && g.protocolType != "consumer":
+		resp.ErrorCode = kerr.NonEmptyGroup.Code
+		return resp
+	}
+	var eligible []topicPartition
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetDeleteResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			sp.Partition = rp.Partition
+			_, p := c.b.lookupPartition(rt.Topic, [16]byte{}, rp.Partition)
+			switch {
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case g.state != groupEmpty && (g.subscribed == nil || g.subscribed[rt.Topic]):
+				sp.ErrorCode = kerr.GroupSubscribedToTopic.Code
+			default:
+				eligible = append(eligible, topicPartition{rt.Topic, rp.Partition})
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	recs := g.offsetTombstones(eligible)
+	if len(recs) == 0 {
+		return resp
+	}
+	if g.state == groupEmpty && len(g.offsets) == 0 && len(g.pendingCommits) == 0 {
+		recs = append(recs, logRecord{key: groupKey(g.id)})
+		g.unload()
+		c.forgetLocked(g)
+	}
+	g.appendDurable(recs, func(err *kerr.Error) {
+		if err != nil {
+			resp.ErrorCode = err.Code
+		}
+		respond(resp)
+	})
+	return nil
+}
+
+// describe fills one DescribeGroups entry.
+func (c *groupCoordinator) describe(id string, version int16, withOps bool) kmsg.DescribeGroupsResponseGroup {
+	dg := kmsg.NewDescribeGroupsResponseGroup()
+	dg.Group = id
+	if withOps {
+		dg.AuthorizedOperations = groupOperations
+	}
+	g, kerrv := c.group(id, false)
+	if kerrv != nil {
+		dg.ErrorCode = kerrv.Code
+		return dg
+	}
+	if g != nil {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+	}
+	if g == nil || g.state == groupDead {
+		dg.State = groupDead.String()
+		if version >= 6 {
+			dg.ErrorCode = kerr.GroupIDNotFound.Code
+			dg.ErrorMessage = strp("group " + id + " not found")
+		}
+		return dg
+	}
+	dg.State, dg.ProtocolType = g.state.String(), g.protocolType
+	stable := g.state == groupStable
+	if stable {
+		dg.Protocol = g.protocol
+	}
+	for _, mid := range g.sortedMemberIDs() {
+		m := g.members[mid]
+		dm := kmsg.NewDescribeGroupsResponseGroupMember()
+		dm.MemberID, dm.InstanceID, dm.ClientID, dm.ClientHost = m.id, m.instanceID, m.clientID, m.clientHost
+		dm.ProtocolMetadata, dm.MemberAssignment = []byte{}, []byte{}
+		if stable {
+			dm.ProtocolMetadata = m.metadataFor(g.protocol)
+			dm.MemberAssignment = m.assignment
+		}
+		dg.Members = append(dg.Members, dm)
+	}
+	return dg
+}
+
+// groupOperations is the authorized-operations bitfield Kafka reports for
+// a group when no authorizer is configured: READ, DELETE, DESCRIBE,
+// DESCRIBE_CONFIGS, ALTER_CONFIGS.
+const groupOperations = 1<<3 | 1<<6 | 1<<8 | 1<<10 | 1<<11
+
+// list returns the groups for ListGroups, filtered by state and type (both
+// case-insensitive; every group here is of type "classic").
+func (c *groupCoordinator) list(states, types []string) []kmsg.ListGroupsResponseGroup {
+	if len(types) > 0 && !containsFold(types, "classic") {
+		return nil
+	}
+	var out []kmsg.ListGroupsResponseGroup
+	for _, g := range c.snapshotGroups() {
+		g.mu.Lock()
+		state, ptype := g.state, g.protocolType
+		g.mu.Unlock()
+		if state == groupDead || len(states) > 0 && !containsFold(states, state.String()) {
+			continue
+		}
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, ptype, state.String(), "classic"
+		out = append(out, lg)
+	}
+	return out
+}
+
+func containsFold(ss []string, s string) bool {
+	for _, v := range ss {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
