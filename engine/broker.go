@@ -42,6 +42,8 @@ type Broker struct {
 	pidMu sync.Mutex
 
 	advertisedAddr atomic.Pointer[string] // host:port for Metadata, set once bound
+
+	ctr counters // request counters for Metrics (metrics.go)
 }
 
 // Open loads the broker state from cfg.DataDir through fsys, recovering

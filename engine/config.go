@@ -36,6 +36,8 @@ type Config struct {
 	QueuedMaxBytes          int64  // queued.max.request.bytes: per-connection bound on queued bytes
 	ConnectionsMaxIdleMs    int64  // connections.max.idle.ms
 	GroupInitialRebalanceMs int64  // group.initial.rebalance.delay.ms (consumer groups issue)
+
+	DebugAppendDelayMs int64 // debug.append.delay.ms: test hook, see debug.go; 0 = off
 }
 
 // DefaultConfig returns Kafka's defaults adapted to a standalone broker.
@@ -176,6 +178,9 @@ var brokerKeys = map[string]configKey{
 func (c *Config) Set(key, value string) error {
 	k, ok := brokerKeys[key]
 	if !ok {
+		k, ok = debugKeys[key]
+	}
+	if !ok {
 		return fmt.Errorf("unknown config key %q", key)
 	}
 	if key == "listeners" || key == "advertised.listeners" {
@@ -224,6 +229,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("flush.policy must be ack or interval, got %q", c.FlushPolicy)
 	case c.DataDir == "":
 		return fmt.Errorf("log.dirs must be set")
+	case c.DebugAppendDelayMs < 0:
+		return fmt.Errorf("debug.append.delay.ms must be >= 0, got %d", c.DebugAppendDelayMs)
 	}
 	if c.AdvertisedListener == "" {
 		c.AdvertisedListener = c.Listen

@@ -2,10 +2,12 @@
 //
 //	chronik serve [--listen 127.0.0.1:9092] [--data-dir ./data]
 //	              [--advertised-listener HOST:PORT] [--config FILE]
+//	              [--admin-listen 127.0.0.1:PORT]
 //
 // With no flags it is a standalone broker on 127.0.0.1:9092 with its data in
 // ./data. The config file holds Kafka-named keys (num.partitions=3, ...);
-// flags win over the file.
+// flags win over the file. --admin-listen (loopback only) serves pprof and
+// Prometheus metrics; see admin.go.
 package main
 
 import (
@@ -48,7 +50,7 @@ func usage() {
 }
 
 // loadConfig builds the config from defaults, the config file, then flags.
-func loadConfig(args []string) (engine.Config, error) {
+func loadConfig(args []string) (engine.Config, string, error) {
 	cfg := engine.DefaultConfig()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:9092)")
@@ -56,19 +58,25 @@ func loadConfig(args []string) (engine.Config, error) {
 	adv := fs.String("advertised-listener", "", "host:port clients are told to dial (default: the listen address)")
 	cfgFile := fs.String("config", "", "properties file with Kafka-named keys")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	admin := fs.String("admin-listen", "", "loopback host:port for /debug/pprof and /metrics (default off)")
 	if err := fs.Parse(args); err != nil {
-		return cfg, err
+		return cfg, "", err
 	}
 	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+		return cfg, "", fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *admin != "" {
+		if err := checkLoopback(*admin); err != nil {
+			return cfg, "", err
+		}
 	}
 	if *cfgFile != "" {
 		body, err := os.ReadFile(*cfgFile)
 		if err != nil {
-			return cfg, err
+			return cfg, "", err
 		}
 		if err := cfg.ParseProperties(string(body)); err != nil {
-			return cfg, fmt.Errorf("%s: %w", *cfgFile, err)
+			return cfg, "", fmt.Errorf("%s: %w", *cfgFile, err)
 		}
 	}
 	for flagVal, dst := range map[*string]*string{listen: &cfg.Listen, dataDir: &cfg.DataDir, adv: &cfg.AdvertisedListener} {
@@ -78,14 +86,14 @@ func loadConfig(args []string) (engine.Config, error) {
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
-		return cfg, err
+		return cfg, "", err
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
-	return cfg, cfg.Validate()
+	return cfg, *admin, cfg.Validate()
 }
 
 func serve(args []string) error {
-	cfg, err := loadConfig(args)
+	cfg, adminAddr, err := loadConfig(args)
 	if err != nil {
 		return err
 	}
@@ -111,6 +119,12 @@ func serve(args []string) error {
 	if !userAdvertised {
 		b.SetAdvertisedListener(srv.Addr())
 	}
+	var admin *adminServer
+	if adminAddr != "" {
+		if admin, err = startAdmin(adminAddr, b, srv, log); err != nil {
+			return errors.Join(err, srv.Stop(context.Background()), b.Close())
+		}
+	}
 	log.Info("chronik serving", "listen", srv.Addr(), "data_dir", cfg.DataDir)
 
 	sig := make(chan os.Signal, 1)
@@ -119,9 +133,10 @@ func serve(args []string) error {
 	log.Info("shutting down", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	errAdmin := admin.stop(ctx)
 	errStop := srv.Stop(ctx)
 	errClose := b.Close()
-	if err := errors.Join(errStop, errClose); err != nil {
+	if err := errors.Join(errAdmin, errStop, errClose); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("shutdown clean")
