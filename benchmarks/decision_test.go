@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -65,8 +66,35 @@ func TestFailingScenariosAreRetried(t *testing.T) {
 
 func TestNewBaselineKeepsOnlyGatedRatios(t *testing.T) {
 	res := &Results{Ratios: []RatioResult{{Name: "g", Value: 1.2, Gated: true, HigherIsBetter: true}, {Name: "info", Value: 3}}}
-	b := NewBaseline(res, 0.1)
+	b := NewBaseline(res, 0.1, true)
 	if len(b.Ratios) != 1 || b.Ratios["g"].Value != 1.2 || !b.Ratios["g"].HigherIsBetter || b.Schema != SchemaVersion {
 		t.Fatalf("baseline = %+v", b)
+	}
+}
+
+func TestNoiseToleranceWidensOnlyForNoisyRatios(t *testing.T) {
+	for _, tc := range []struct {
+		per  []float64
+		want float64
+	}{
+		{[]float64{1.00, 1.01, 0.99, 1.00}, 0.10},          // quiet: the floor
+		{[]float64{1.0, 1.1, 0.9, 1.0, 1.2}, 0.30},         // MAD 0.1 -> 3*0.1/1.0
+		{[]float64{1.0, 3.0, 0.2, 2.0}, MaxNoiseTolerance}, // capped
+		{nil, 0.10},
+	} {
+		if got := NoiseTolerance(tc.per, 0.10); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("NoiseTolerance(%v) = %v, want %v", tc.per, got, tc.want)
+		}
+	}
+	res := &Results{Ratios: []RatioResult{
+		{Name: "quiet", Value: 1, PerRound: []float64{1, 1.01, 0.99}, Gated: true},
+		{Name: "noisy", Value: 1, PerRound: []float64{1, 1.2, 0.8}, Gated: true},
+	}}
+	b := NewBaseline(res, 0.1, true)
+	if b.Ratios["quiet"].Tolerance != 0 || b.Ratios["noisy"].Tolerance != MaxNoiseTolerance {
+		t.Fatalf("tolerances: %+v", b.Ratios)
+	}
+	if b := NewBaseline(res, 0.1, false); b.Ratios["noisy"].Tolerance != 0 {
+		t.Fatal("widen=false must keep the default tolerance")
 	}
 }

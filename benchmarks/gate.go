@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"time"
@@ -37,15 +38,43 @@ type BaselineRatio struct {
 	Description string  `json:"description"`
 }
 
-// NewBaseline takes the gated ratios of res.
-func NewBaseline(res *Results, tolerance float64) Baseline {
+// MaxNoiseTolerance caps the tolerance NoiseTolerance may give a ratio.
+const MaxNoiseTolerance = 0.5
+
+// NoiseTolerance is the band a ratio needs on the machine that measured
+// perRound: three median absolute deviations relative to the median,
+// rounded up to 5%, at least floor and at most MaxNoiseTolerance. A ratio
+// whose rounds disagree by more than floor cannot be judged more finely
+// than that: a smaller change is indistinguishable from the machine's
+// noise.
+func NoiseTolerance(perRound []float64, floor float64) float64 {
+	med := Median(perRound)
+	if math.IsNaN(med) || med <= 0 {
+		return floor
+	}
+	var dev []float64
+	for _, x := range perRound {
+		dev = append(dev, math.Abs(x-med))
+	}
+	rel := 3 * Median(dev) / med
+	rel = math.Ceil(rel*20-1e-9) / 20
+	return math.Min(math.Max(rel, floor), math.Max(MaxNoiseTolerance, floor))
+}
+
+// NewBaseline takes the gated ratios of res. With widen, each ratio whose
+// rounds were noisier than tolerance gets its own NoiseTolerance.
+func NewBaseline(res *Results, tolerance float64, widen bool) Baseline {
 	b := Baseline{Schema: SchemaVersion, Created: res.Finished, Command: res.Command, Host: res.Host,
 		Suite: res.Suite, Rounds: res.Rounds, Tolerance: tolerance, Ratios: map[string]BaselineRatio{}}
 	for _, r := range res.Ratios {
-		if r.Gated {
-			b.Ratios[r.Name] = BaselineRatio{Value: r.Value, PerRound: r.PerRound, HigherIsBetter: r.HigherIsBetter,
-				Description: r.Description}
+		if !r.Gated {
+			continue
 		}
+		br := BaselineRatio{Value: r.Value, PerRound: r.PerRound, HigherIsBetter: r.HigherIsBetter, Description: r.Description}
+		if t := NoiseTolerance(r.PerRound, tolerance); widen && t > tolerance {
+			br.Tolerance = t
+		}
+		b.Ratios[r.Name] = br
 	}
 	return b
 }

@@ -10,7 +10,7 @@ import (
 // tinyGateSuite is a gate suite small enough for go test: one produce
 // scenario, two interleaved rounds of under a second each.
 func tinyGateSuite() Suite {
-	sc := produceScenario(ScenarioProduceAcks1, 1, false, 800*time.Millisecond)
+	sc := produceScenario(ScenarioProduceAcks1, 1, false, 0, 800*time.Millisecond)
 	sc.Warmup, sc.Producers, sc.Partitions = 200*time.Millisecond, 1, 2
 	return Suite{Name: "tiny-gate", Rounds: 2, Scenarios: []Scenario{sc}}
 }
@@ -34,7 +34,7 @@ func TestGateFailsOnSlowedBrokerAndPassesWithout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := NewBaseline(res, 0.5)
+	base := NewBaseline(res, 0.5, false)
 	if len(base.Ratios) != 2 {
 		t.Fatalf("baseline ratios: %+v", base.Ratios)
 	}

@@ -58,6 +58,7 @@ func summarizeGroup(rs []Run) Summary {
 	}
 	s := Summary{Scenario: rs[0].Scenario, System: rs[0].System, Rounds: len(rs), Durability: rs[0].Durability,
 		MsgPerSec:        pick(func(r Run) float64 { return r.MsgPerSec }),
+		SteadyMsgPerSec:  pick(func(r Run) float64 { return r.SteadyMsgPerSec }),
 		MBPerSec:         pick(func(r Run) float64 { return r.MBPerSec }),
 		CPUSecPerMillion: pick(func(r Run) float64 { return r.CPUSecPerMillion }),
 	}

@@ -16,6 +16,7 @@ func cmdGate(args []string) error {
 	basePath := fs.String("baseline", "benchmarks/baseline.json", "baseline file")
 	tol := fs.Float64("tolerance", 0, "allowed fall of a ratio, 0.10 = 10% (default: the baseline's)")
 	write := fs.Bool("write-baseline", false, "run the gate suite and write --baseline instead of comparing")
+	widen := fs.Bool("widen-noisy", true, "with --write-baseline: give a ratio whose rounds were noisier than --tolerance its own wider tolerance")
 	rounds := fs.Int("rounds", 0, "rounds (default: the suite's)")
 	out := fs.String("out", "", "also write results.json, REPORT.md and plots here")
 	var pf peerFlags
@@ -36,7 +37,7 @@ func cmdGate(args []string) error {
 	defer stop()
 	r := benchmarks.Runner{Peers: peers, Progress: os.Stderr, Log: logger()}
 	if *write {
-		return writeBaseline(ctx, r, suite, *basePath, *tol, *out)
+		return writeBaseline(ctx, r, suite, *basePath, *tol, *widen, *out)
 	}
 	base, err := benchmarks.LoadBaseline(*basePath)
 	if err != nil {
@@ -62,7 +63,7 @@ func cmdGate(args []string) error {
 	return nil
 }
 
-func writeBaseline(ctx context.Context, r benchmarks.Runner, suite benchmarks.Suite, path string, tol float64, out string) error {
+func writeBaseline(ctx context.Context, r benchmarks.Runner, suite benchmarks.Suite, path string, tol float64, widen bool, out string) error {
 	res, err := r.RunSuite(ctx, suite)
 	if err != nil {
 		return err
@@ -76,7 +77,7 @@ func writeBaseline(ctx context.Context, r benchmarks.Runner, suite benchmarks.Su
 			return err
 		}
 	}
-	if err := benchmarks.WriteJSON(path, benchmarks.NewBaseline(res, tol)); err != nil {
+	if err := benchmarks.WriteJSON(path, benchmarks.NewBaseline(res, tol, widen)); err != nil {
 		return err
 	}
 	fmt.Printf("wrote %s\n", path)
