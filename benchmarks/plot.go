@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -17,7 +18,7 @@ type Plot struct {
 	File  string // name inside the results directory
 }
 
-// WritePlots draws into dir, as SVG: throughput per scenario per system,
+// WritePlots draws into dir, as SVG and PNG: throughput per scenario per system,
 // CPU-seconds per million records, and one latency percentile curve per
 // scenario.
 func WritePlots(dir string, res *Results) ([]Plot, error) {
@@ -76,12 +77,14 @@ func barPlot(dir string, res *Results, file, title string, f func(Summary) float
 	p.Title.Text = title
 	systems := systemsOf(res)
 	width := vg.Points(float64(60) / float64(len(systems)))
+	top := 0.0
 	for i, sys := range systems {
 		vals := make(plotter.Values, len(names))
 		for j, name := range names {
 			for _, s := range res.Summaries {
 				if s.Scenario == name && s.System == sys {
 					vals[j] = f(s)
+					top = math.Max(top, vals[j])
 				}
 			}
 		}
@@ -97,8 +100,8 @@ func barPlot(dir string, res *Results, file, title string, f func(Summary) float
 	}
 	p.Legend.Top = true
 	p.NominalX(names...)
-	p.Y.Min = 0
-	return savePlot(p, dir, file, title, vg.Length(max(len(names), 2))*3*vg.Centimeter)
+	p.Y.Min, p.Y.Max = 0, top*1.3 // room for the legend above the bars
+	return savePlot(p, dir, file, title, vg.Length(max(len(names), 2))*4*vg.Centimeter)
 }
 
 // nines maps a percentile to -log10(1 - p/100), so 90, 99, 99.9 are evenly
@@ -149,9 +152,14 @@ func latencyPlot(dir string, res *Results, scenario string) (Plot, error) {
 	return savePlot(p, dir, "latency-"+scenario+".svg", p.Title.Text, 14*vg.Centimeter)
 }
 
+// savePlot writes file (SVG, which REPORT.md embeds) and a PNG beside it
+// for viewers that do not render SVG.
 func savePlot(p *plot.Plot, dir, file, title string, width vg.Length) (Plot, error) {
-	if err := p.Save(width, 9*vg.Centimeter, filepath.Join(dir, file)); err != nil {
-		return Plot{}, fmt.Errorf("save %s: %w", file, err)
+	png := strings.TrimSuffix(file, ".svg") + ".png"
+	for _, f := range []string{file, png} {
+		if err := p.Save(width, 9*vg.Centimeter, filepath.Join(dir, f)); err != nil {
+			return Plot{}, fmt.Errorf("save %s: %w", f, err)
+		}
 	}
 	return Plot{Title: title, File: file}, nil
 }

@@ -5,17 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/chronik/chronik/perf"
 )
 
+// A consume profile reads this many records and profiles CPU over the
+// first consumeProfileWindow of the read (about 2 M records/s here).
+const (
+	consumeProfileRecords = 6_000_000
+	consumeProfileWindow  = 2 * time.Second
+)
+
 // ProfileRun starts Chronik (peers.AdminListen must be set), runs sc once
-// and captures profiles into dir over the measured window (for consume,
-// over the read; its length is not known ahead, so the CPU profile covers
-// a fixed 10 s from the start of the read).
-func ProfileRun(ctx context.Context, peers Peers, sc Scenario, dir string, progress io.Writer) (Run, error) {
+// and captures profiles into dir over the measured window. Produce and e2e
+// run for window (not a record count) so the CPU profile and the load end
+// together. The length of a consume read is not known ahead: it reads
+// consumeProfileRecords and the CPU profile covers the first
+// consumeProfileWindow of it.
+func ProfileRun(ctx context.Context, peers Peers, sc Scenario, window time.Duration, dir string, progress io.Writer) (Run, error) {
 	if !peers.AdminListen {
 		return Run{}, errors.New("profile run needs the admin listener")
+	}
+	if sc.Kind == KindConsume {
+		sc.Count, window = consumeProfileRecords, consumeProfileWindow
+	} else {
+		sc.Count, sc.Duration = 0, window
 	}
 	pr, err := peers.Start(ctx, Chronik, sc)
 	if err != nil {
@@ -23,10 +38,6 @@ func ProfileRun(ctx context.Context, peers Peers, sc Scenario, dir string, progr
 	}
 	defer pr.Stop()
 	c := &perf.Capturer{AdminAddr: pr.AdminAddr, Dir: dir}
-	window := sc.Duration
-	if sc.Kind == KindConsume {
-		window = 10e9
-	}
 	var wait func() error
 	var before, after ProcStats
 	var errStart error

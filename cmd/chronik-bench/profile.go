@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/chronik/chronik/benchmarks"
 	"github.com/chronik/chronik/perf"
@@ -18,6 +19,7 @@ func cmdProfile(args []string) error {
 	name := fs.String("scenario", benchmarks.ScenarioProduceAcks1, "bench suite scenario: "+strings.Join(suiteNames(), ", "))
 	outFlag := fs.String("out", "", "capture directory (default bench-results/profile-<timestamp>)")
 	top := fs.Int("top", 25, "functions per summary table")
+	window := fs.Duration("duration", 10*time.Second, "load and CPU profile length (produce, e2e)")
 	var pf peerFlags
 	pf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -44,7 +46,7 @@ func cmdProfile(args []string) error {
 	peers.AdminListen = true
 	ctx, stop := signalContext()
 	defer stop()
-	run, err := benchmarks.ProfileRun(ctx, peers, sc, out, os.Stderr)
+	run, err := benchmarks.ProfileRun(ctx, peers, sc, *window, out, os.Stderr)
 	if err != nil {
 		return err
 	}
