@@ -9,7 +9,7 @@ KAFKAJS  := 2.2.4
 CMDS     := $(sort ./cmd/chronik $(patsubst %/,./%,$(dir $(wildcard cmd/*/*.go))))
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help build run cluster deps test vet fuzz clean
+.PHONY: help build run cluster deps test vet fuzz clean bench bench-gate profile profile-diff
 
 help:
 	@echo "make build  build $(CMDS) into $(BIN)/"
@@ -19,6 +19,10 @@ help:
 	@echo "make test   deps, build, go vet, go test -race (unit, fuzz seeds, itest)"
 	@echo "make fuzz   run every Fuzz target for FUZZTIME=$(FUZZTIME) each"
 	@echo "make clean  remove $(BIN)/"
+	@echo "make bench       Chronik vs kfake suite (<= 5 min) -> bench-results/<timestamp>/"
+	@echo "make bench-gate  short suite vs benchmarks/baseline.json; fails on a regression (<= 3 min)"
+	@echo "make profile     pprof capture during PROFILE_SCENARIO=$(PROFILE_SCENARIO) + summary"
+	@echo "make profile-diff BEFORE=dir AFTER=dir   what grew between two captures"
 
 build:
 	$(GO) build -o $(BIN)/ $(CMDS)
@@ -76,3 +80,20 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+# The benchmark lab (cmd/chronik-bench, benchmarks/, perf/). Results go to
+# bench-results/ (gitignored); benchmarks/baseline.json is committed.
+PROFILE_SCENARIO ?= produce-acks1
+BENCH_FLAGS      ?=
+
+bench: build
+	$(BIN)/chronik-bench bench --chronik-bin $(BIN)/chronik $(BENCH_FLAGS)
+
+bench-gate: build
+	$(BIN)/chronik-bench gate --chronik-bin $(BIN)/chronik --baseline benchmarks/baseline.json $(BENCH_FLAGS)
+
+profile: build
+	$(BIN)/chronik-bench profile --chronik-bin $(BIN)/chronik --scenario $(PROFILE_SCENARIO) $(BENCH_FLAGS)
+
+profile-diff: build
+	$(BIN)/chronik-bench profile-diff $(BEFORE) $(AFTER)

@@ -40,6 +40,7 @@ type producePart struct {
 
 func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ProduceRequest)
+	b.ctr.produceRequests.Add(1)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	acksOK := req.Acks == -1 || req.Acks == 0 || req.Acks == 1
 	var waits []producePart
@@ -64,6 +65,7 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 			}
 			p, through, err := b.produceOne(rt.Topic, id, rp, sp)
 			if err != nil {
+				b.ctr.produceErrors.Add(1)
 				sp.ErrorCode = err.Code
 				if req.Version >= 8 {
 					sp.ErrorMessage = strp(err.Message)
@@ -135,6 +137,7 @@ func (b *Broker) produceOne(name string, id [16]byte, rp kmsg.ProduceRequestTopi
 	if kerrv != nil {
 		return nil, 0, kerrv
 	}
+	b.debugAppendDelay()
 	batch := rp.Records
 	if tsType == "LogAppendTime" {
 		sp.LogAppendTime = b.now().UnixMilli()
@@ -169,6 +172,8 @@ func (b *Broker) produceOne(name string, id [16]byte, rp kmsg.ProduceRequestTopi
 		return nil, 0, kerr.KafkaStorageError
 	}
 	p.wakeWaiters()
+	b.ctr.producedBatches.Add(1)
+	b.ctr.producedRecords.Add(uint64(h.RecordCount))
 	sp.BaseOffset = base
 	sp.LogStartOffset = p.log.LogStartOffset()
 	return p, base + int64(h.LastOffsetDelta) + 1, nil

@@ -35,6 +35,7 @@ func init() { regKey(1, 4, 16, handleFetch) }
 
 func handleFetch(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.FetchRequest)
+	b.ctr.fetchRequests.Add(1)
 	if req.Version >= 7 && req.SessionID != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code

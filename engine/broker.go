@@ -48,6 +48,7 @@ type Broker struct {
 
 	clusterImpl atomic.Pointer[Cluster] // standalone, or raftCluster after JoinCluster
 	mirrorMu    sync.Mutex              // serialises cluster metadata mirroring (before mu)
+	ctr counters // request counters for Metrics (metrics.go)
 }
 
 // Open loads the broker state from cfg.DataDir through fsys, recovering

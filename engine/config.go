@@ -49,6 +49,8 @@ type Config struct {
 	OffsetsTopicSegmentBytes int64   // offsets.topic.segment.bytes
 	OffsetsLoadBufferSize    int32   // offsets.load.buffer.size: read size when loading groups
 	CleanerMinCleanableRatio float64 // log.cleaner.min.cleanable.ratio: compaction of __consumer_offsets
+
+	DebugAppendDelayMs int64 // debug.append.delay.ms: test hook, see debug.go; 0 = off
 }
 
 // DefaultConfig returns Kafka's defaults adapted to a standalone broker.
@@ -217,6 +219,9 @@ var brokerKeys = map[string]configKey{
 func (c *Config) Set(key, value string) error {
 	k, ok := brokerKeys[key]
 	if !ok {
+		k, ok = debugKeys[key]
+	}
+	if !ok {
 		return fmt.Errorf("unknown config key %q", key)
 	}
 	if key == "listeners" || key == "advertised.listeners" {
@@ -265,6 +270,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("flush.policy must be ack or interval, got %q", c.FlushPolicy)
 	case c.DataDir == "":
 		return fmt.Errorf("log.dirs must be set")
+	case c.DebugAppendDelayMs < 0:
+		return fmt.Errorf("debug.append.delay.ms must be >= 0, got %d", c.DebugAppendDelayMs)
 	}
 	if err := c.validateGroups(); err != nil {
 		return err

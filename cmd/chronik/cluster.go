@@ -25,6 +25,8 @@ type clusterFlags struct {
 	nodeID  *int
 	members []raftmeta.Member
 	self    raftmeta.Member
+
+	adminAddr string // --admin-listen; carried with the other flags that are not engine.Config
 }
 
 func (cf *clusterFlags) register(fs *flag.FlagSet) {

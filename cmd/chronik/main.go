@@ -2,12 +2,13 @@
 //
 //	chronik serve [--listen 127.0.0.1:9092] [--data-dir ./data]
 //	              [--advertised-listener HOST:PORT] [--config FILE]
-//	              [--cluster FILE --node-id N]
+//	              [--cluster FILE --node-id N] [--admin-listen 127.0.0.1:PORT]
 //
 // With no flags it is a standalone broker on 127.0.0.1:9092 with its data in
 // ./data. With --cluster it is node N of the cluster the file lists (see
 // cluster.go). The config file holds Kafka-named keys (num.partitions=3, ...);
-// flags win over the file.
+// flags win over the file. --admin-listen (loopback only) serves pprof and
+// Prometheus metrics; see admin.go.
 package main
 
 import (
@@ -60,11 +61,18 @@ func loadConfig(args []string) (engine.Config, clusterFlags, error) {
 	cfgFile := fs.String("config", "", "properties file with Kafka-named keys")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cf.register(fs)
+	admin := fs.String("admin-listen", "", "loopback host:port for /debug/pprof and /metrics (default off)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, cf, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, cf, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *admin != "" {
+		if err := checkLoopback(*admin); err != nil {
+			return cfg, cf, err
+		}
+		cf.adminAddr = *admin
 	}
 	if *cfgFile != "" {
 		body, err := os.ReadFile(*cfgFile)
@@ -129,6 +137,14 @@ func serve(args []string) error {
 	if !userAdvertised {
 		b.SetAdvertisedListener(srv.Addr())
 	}
+	var admin *adminServer
+	if cf.adminAddr != "" {
+		if admin, err = startAdmin(cf.adminAddr, b, srv, log); err != nil {
+			err = errors.Join(err, srv.Stop(context.Background()), b.Close())
+			node.Close()
+			return err
+		}
+	}
 	log.Info("chronik serving", "listen", srv.Addr(), "data_dir", cfg.DataDir)
 
 	sig := make(chan os.Signal, 1)
@@ -137,10 +153,11 @@ func serve(args []string) error {
 	log.Info("shutting down", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	errAdmin := admin.stop(ctx)
 	errStop := srv.Stop(ctx)
 	errClose := b.Close()
 	node.Close()
-	if err := errors.Join(errStop, errClose); err != nil {
+	if err := errors.Join(errAdmin, errStop, errClose); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("shutdown clean")

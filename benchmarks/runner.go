@@ -1,0 +1,126 @@
+package benchmarks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Runner runs suites: every scenario against every system, in interleaved
+// rounds, one fresh broker process per run.
+type Runner struct {
+	Peers    Peers
+	Systems  []string  // default {Chronik, Kfake}
+	Progress io.Writer // live progress lines; nil for none
+	Log      *slog.Logger
+}
+
+func (r Runner) systems() []string {
+	if len(r.Systems) > 0 {
+		return r.Systems
+	}
+	return []string{Chronik, Kfake}
+}
+
+// RunSuite runs suite and returns its results with summaries and ratios.
+func (r Runner) RunSuite(ctx context.Context, suite Suite) (*Results, error) {
+	res := &Results{Schema: SchemaVersion, Suite: suite.Name, Started: time.Now().UTC(), Host: hostInfo(),
+		Rounds: suite.Rounds, Scenarios: suite.Scenarios, Command: strings.Join(os.Args, " ")}
+	for _, sc := range suite.Scenarios {
+		if err := sc.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	runs, err := r.runRounds(ctx, suite.Scenarios, suite.Rounds, 0)
+	if err != nil {
+		return nil, err
+	}
+	res.Runs = runs
+	res.Finish()
+	return res, nil
+}
+
+// Finish recomputes summaries and ratios from Runs.
+func (res *Results) Finish() {
+	res.Finished = time.Now().UTC()
+	res.Summaries = Summarize(res.Runs)
+	res.Ratios = ComputeRatios(res.Runs)
+}
+
+// runRounds interleaves: in round k, each scenario runs on every system
+// back to back, the order of systems alternating with k and the scenario's
+// index so neither system always goes first.
+func (r Runner) runRounds(ctx context.Context, scs []Scenario, rounds, attempt int) ([]Run, error) {
+	var runs []Run
+	for round := 0; round < rounds; round++ {
+		for i, sc := range scs {
+			systems := append([]string{}, r.systems()...)
+			if (round+i)%2 == 1 {
+				for a, b := 0, len(systems)-1; a < b; a, b = a+1, b-1 {
+					systems[a], systems[b] = systems[b], systems[a]
+				}
+			}
+			for _, sys := range systems {
+				run, err := r.RunOne(ctx, sys, sc, round)
+				if err != nil {
+					return nil, fmt.Errorf("round %d %s on %s: %w", round, sc.Name, sys, err)
+				}
+				run.Attempt = attempt
+				runs = append(runs, run)
+			}
+		}
+	}
+	return runs, nil
+}
+
+// RunOne starts a fresh system, runs sc against it once and stops it. CPU
+// seconds are those the broker process used inside the measured window.
+func (r Runner) RunOne(ctx context.Context, system string, sc Scenario, round int) (Run, error) {
+	pr, err := r.Peers.Start(ctx, system, sc)
+	if err != nil {
+		return Run{}, err
+	}
+	defer pr.Stop()
+	var before, after ProcStats
+	var errBefore, errAfter error
+	w := Window{
+		Start: func() { before, errBefore = pr.Stats() },
+		End:   func() { after, errAfter = pr.Stats() },
+	}
+	label := fmt.Sprintf("[r%d %-14s %-7s]", round+1, sc.Name, system)
+	m, err := RunWorkload(ctx, pr.Addr, sc, w, r.Progress, label)
+	if err == nil {
+		err = errors.Join(errBefore, errAfter)
+	}
+	if err == nil && m.Records == 0 {
+		err = errors.New("no records measured")
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("%w\n%s", err, pr.logTail())
+	}
+	run := NewRun(sc, system, round, m, after.CPUSeconds-before.CPUSeconds, after.PeakRSSBytes)
+	run.Durability = pr.Durable
+	if r.Log != nil {
+		r.Log.Info("run", "round", round+1, "scenario", sc.Name, "system", system, "msg_per_sec", int64(run.MsgPerSec),
+			"p99_ms", run.Latency.P99Ms, "cpu_s_per_M", fmt.Sprintf("%.2f", run.CPUSecPerMillion), "errors", run.Errors)
+	}
+	return run, nil
+}
+
+func hostInfo() Host {
+	h := Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	h.Hostname, _ = os.Hostname()
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		h.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		h.LoadAvg = strings.TrimSpace(string(b))
+	}
+	return h
+}

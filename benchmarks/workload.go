@@ -1,0 +1,251 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Window hooks let the runner read /proc exactly at the edges of the
+// measured window. Either may be nil.
+type Window struct {
+	Start func()
+	End   func()
+}
+
+func (w Window) start() {
+	if w.Start != nil {
+		w.Start()
+	}
+}
+
+func (w Window) end() {
+	if w.End != nil {
+		w.End()
+	}
+}
+
+// Measurement is what one workload run saw in its measured window.
+type Measurement struct {
+	Records int64
+	Bytes   int64
+	Errors  int64
+	Elapsed time.Duration
+	Latency *hdrhistogram.Histogram // microseconds
+	// IntervalRates are records/s over consecutive sampleIntervals of the
+	// window; their median is the run's steady rate, which a short burst of
+	// load from other processes on the machine does not move.
+	IntervalRates []float64
+}
+
+// latencyRec is a histogram safe for concurrent Record calls.
+type latencyRec struct {
+	mu sync.Mutex
+	h  *hdrhistogram.Histogram
+}
+
+func newLatencyRec() *latencyRec {
+	return &latencyRec{h: hdrhistogram.New(1, 120_000_000, 3)} // 1 µs .. 120 s
+}
+
+func (l *latencyRec) record(d time.Duration) {
+	us := max(d.Microseconds(), 1)
+	l.mu.Lock()
+	l.h.RecordValue(min(us, 120_000_000))
+	l.mu.Unlock()
+}
+
+// RunWorkload runs sc against the broker at addr. Progress lines go to
+// progress (nil: none), prefixed with label.
+func RunWorkload(ctx context.Context, addr string, sc Scenario, w Window, progress io.Writer, label string) (Measurement, error) {
+	if err := sc.Validate(); err != nil {
+		return Measurement{}, err
+	}
+	topic := "bench-" + sc.Name
+	if err := createTopic(ctx, addr, topic, sc.Partitions); err != nil {
+		return Measurement{}, err
+	}
+	switch sc.Kind {
+	case KindProduce:
+		return runProduce(ctx, addr, topic, sc, w, progress, label)
+	case KindConsume:
+		return runConsume(ctx, addr, topic, sc, w, progress, label)
+	default:
+		return runE2E(ctx, addr, topic, sc, w, progress, label)
+	}
+}
+
+func createTopic(ctx context.Context, addr, topic string, partitions int32) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return fmt.Errorf("admin client: %w", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+func compressionOpt(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "", "none":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.NoCompression(), fmt.Errorf("unknown compression %q", name)
+}
+
+// producerOpts are the client options every producer of sc uses.
+func producerOpts(addr, topic string, sc Scenario) []kgo.Opt {
+	codec, _ := compressionOpt(sc.Compression) // Validate checked it
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+		kgo.ProducerLinger(sc.Linger), kgo.ProducerBatchCompression(codec),
+	}
+	if sc.BatchBytes > 0 {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(sc.BatchBytes))
+	}
+	switch sc.Acks {
+	case -1:
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	case 1:
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	default:
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+	}
+	return opts
+}
+
+// pacer spaces records at a fixed rate; a zero rate never waits.
+type pacer struct {
+	start time.Time
+	every time.Duration
+	n     int64
+}
+
+func newPacer(rate int) *pacer {
+	p := &pacer{start: time.Now()}
+	if rate > 0 {
+		p.every = time.Second / time.Duration(rate)
+	}
+	return p
+}
+
+// wait blocks until the next record is due, or ctx ends (false).
+func (p *pacer) wait(ctx context.Context) bool {
+	if p.every > 0 {
+		due := p.start.Add(time.Duration(p.n) * p.every)
+		p.n++
+		if d := time.Until(due); d > 0 {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return false
+			case <-t.C:
+			}
+		}
+	}
+	return ctx.Err() == nil
+}
+
+// progressLoop prints the records counted so far once a second until stop
+// is closed. On a terminal it rewrites one line.
+func progressLoop(out io.Writer, label string, counted *atomic.Int64, errs *atomic.Int64, stop <-chan struct{}) {
+	if out == nil {
+		return
+	}
+	start, tick := time.Now(), time.NewTicker(time.Second)
+	defer tick.Stop()
+	eol := "\n"
+	if isTerminal(out) {
+		eol = ""
+	}
+	var last int64
+	for {
+		select {
+		case <-stop:
+			if eol == "" {
+				fmt.Fprint(out, "\r\033[K")
+			}
+			return
+		case <-tick.C:
+			n := counted.Load()
+			fmt.Fprintf(out, "\r%s %4.0fs %10d msgs %9.0f msg/s errors %d%s", label,
+				time.Since(start).Seconds(), n, float64(n-last), errs.Load(), eol)
+			last = n
+		}
+	}
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// sampleInterval is the width of the sub-intervals whose rates give a
+// run's steady throughput.
+const sampleInterval = 200 * time.Millisecond
+
+// sampler records the rate of a counter over consecutive sampleIntervals
+// of the measured window (a partial last interval is dropped).
+type sampler struct {
+	stop  chan struct{}
+	done  chan struct{}
+	rates []float64
+}
+
+func startSampler(counter *atomic.Int64) *sampler {
+	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(sampleInterval)
+		defer tick.Stop()
+		last, lastT := counter.Load(), time.Now()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case now := <-tick.C:
+				n := counter.Load()
+				s.rates = append(s.rates, float64(n-last)/now.Sub(lastT).Seconds())
+				last, lastT = n, now
+			}
+		}
+	}()
+	return s
+}
+
+// finish stops sampling and returns the interval rates.
+func (s *sampler) finish() []float64 {
+	close(s.stop)
+	<-s.done
+	return s.rates
+}

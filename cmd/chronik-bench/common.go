@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/chronik/chronik/benchmarks"
+)
+
+// peerFlags are the flags every command that starts brokers takes.
+type peerFlags struct {
+	chronikBin string
+	workDir    string
+	debugDelay int
+}
+
+func (p *peerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.chronikBin, "chronik-bin", "bin/chronik", "chronik binary to start")
+	fs.StringVar(&p.workDir, "work-dir", "", "where brokers keep their data during a run (default: a temp dir)")
+	fs.IntVar(&p.debugDelay, "chronik-debug-append-delay-ms", 0, "test hook: make Chronik sleep before each append (debug.append.delay.ms)")
+}
+
+// peers builds the Peers; cleanup removes the work dir it made.
+func (p *peerFlags) peers() (benchmarks.Peers, func(), error) {
+	bin, err := filepath.Abs(p.chronikBin)
+	if err != nil {
+		return benchmarks.Peers{}, nil, err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return benchmarks.Peers{}, nil, fmt.Errorf("chronik binary: %w (run make build)", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return benchmarks.Peers{}, nil, fmt.Errorf("find own executable for kfake-serve: %w", err)
+	}
+	dir, err := os.MkdirTemp(p.workDir, "chronik-bench-")
+	if err != nil {
+		return benchmarks.Peers{}, nil, fmt.Errorf("work dir: %w", err)
+	}
+	peers := benchmarks.Peers{ChronikBin: bin, KfakeCmd: []string{self, "kfake-serve"}, WorkDir: dir}
+	if p.debugDelay > 0 {
+		peers.ChronikConfig = map[string]string{"debug.append.delay.ms": fmt.Sprint(p.debugDelay)}
+	}
+	return peers, func() { os.RemoveAll(dir) }, nil
+}
+
+// signalContext ends on SIGINT/SIGTERM so brokers are stopped on Ctrl-C.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// resultsDir makes bench-results/<timestamp>/ (or uses out).
+func resultsDir(out, root string) (string, error) {
+	if out == "" {
+		out = filepath.Join(root, time.Now().UTC().Format("20060102T150405Z"))
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", fmt.Errorf("results dir: %w", err)
+	}
+	return out, nil
+}
