@@ -161,6 +161,7 @@ func (b *Broker) produceOne(name string, id [16]byte, rp kmsg.ProduceRequestTopi
 		return nil, 0, kerr.KafkaStorageError
 	}
 	p.wakeWaiters()
+	b.afterAppend(p, int64(h.LastOffsetDelta)+1)
 	sp.BaseOffset = base
 	sp.LogStartOffset = p.log.LogStartOffset()
 	return p, base + int64(h.LastOffsetDelta) + 1, nil

@@ -41,6 +41,8 @@ type Broker struct {
 
 	pidMu sync.Mutex
 
+	flusher *wal.FlushPool // group commit shared by every partition log (flush.go)
+
 	advertisedAddr atomic.Pointer[string] // host:port for Metadata, set once bound
 }
 
@@ -68,8 +70,12 @@ func Open(cfg Config, fsys wal.FS, logger *slog.Logger) (*Broker, error) {
 		dynamic:  make(map[string]string),
 	}
 	start := time.Now()
+	if err := b.openFlusher(); err != nil {
+		return nil, err
+	}
 	if err := b.load(); err != nil {
 		b.closeLogs()
+		b.closeFlusher()
 		return nil, err
 	}
 	b.log.Info("engine ready", "data_dir", cfg.DataDir, "topics", len(b.topics), "recovery", time.Since(start))
@@ -95,7 +101,9 @@ func (b *Broker) Close() error {
 	}
 	close(b.closed)
 	b.bg.Wait()
-	return b.closeLogs()
+	err := b.closeLogs()
+	b.closeFlusher()
+	return err
 }
 
 func (b *Broker) closeLogs() error {
@@ -145,7 +153,7 @@ func (b *Broker) Handle(r *Request, respond func(kmsg.Response)) error {
 	return nil
 }
 
-// background runs retention and, with flush.policy=interval, periodic flushes.
+// background runs retention and periodic flushes (flush.go).
 func (b *Broker) background() {
 	defer b.bg.Done()
 	retention := time.NewTicker(time.Duration(max(b.cfg.RetentionCheckMs, 10)) * time.Millisecond)
@@ -159,11 +167,7 @@ func (b *Broker) background() {
 		case <-retention.C:
 			b.applyRetention()
 		case <-flush.C:
-			if b.cfg.FlushPolicy == "interval" {
-				for _, p := range b.allPartitions() {
-					p.log.Sync(p.log.LogEndOffset(), func(error) {})
-				}
-			}
+			b.flushTick()
 		}
 	}
 }
