@@ -36,35 +36,52 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkRead compares Read (a copy) with ReadView (mapped slices, no
+// copy): B/op divided by bytes/op is the bytes allocated per byte fetched.
 func BenchmarkRead(b *testing.B) {
-	for _, maxBytes := range []int32{4 << 10, 64 << 10, 1 << 20} {
-		b.Run(fmt.Sprintf("fs=os/maxBytes=%d", maxBytes), func(b *testing.B) {
-			l, err := Open(OSFS(), filepath.Join(b.TempDir(), "p"), Options{SegmentBytes: 16 << 20})
+	for _, api := range []string{"copy", "view"} {
+		for _, maxBytes := range []int32{4 << 10, 64 << 10, 1 << 20} {
+			b.Run(fmt.Sprintf("fs=os/api=%s/maxBytes=%d", api, maxBytes), func(b *testing.B) {
+				benchRead(b, api == "view", maxBytes)
+			})
+		}
+	}
+}
+
+func benchRead(b *testing.B, view bool, maxBytes int32) {
+	l, err := Open(OSFS(), filepath.Join(b.TempDir(), "p"), Options{SegmentBytes: 16 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Delete()
+	for range 20000 {
+		if _, err := l.Append(makeBatch(4, 250, 0), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	leo := l.LogEndOffset()
+	var v View
+	b.ReportAllocs()
+	b.ResetTimer()
+	var n int64
+	off := int64(0)
+	for b.Loop() {
+		if view {
+			if err := l.ReadView(off, maxBytes, leo, &v); err != nil {
+				b.Fatal(err)
+			}
+			n += v.Len
+			v.Release()
+		} else {
+			buf, err := l.Read(off, maxBytes, leo)
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer l.Delete()
-			for range 20000 {
-				if _, err := l.Append(makeBatch(4, 250, 0), 0); err != nil {
-					b.Fatal(err)
-				}
-			}
-			leo := l.LogEndOffset()
-			b.ReportAllocs()
-			b.ResetTimer()
-			var n int64
-			off := int64(0)
-			for b.Loop() {
-				buf, err := l.Read(off, maxBytes, leo)
-				if err != nil {
-					b.Fatal(err)
-				}
-				n += int64(len(buf))
-				off = (off + 997) % leo
-			}
-			b.SetBytes(n / int64(max(b.N, 1)))
-		})
+			n += int64(len(buf))
+		}
+		off = (off + 997) % leo
 	}
+	b.SetBytes(n / int64(max(b.N, 1)))
 }
 
 func BenchmarkAppendSync(b *testing.B) {
