@@ -267,5 +267,3 @@ func TestStorageErrorFencesOnlyThatPartition(t *testing.T) {
 		})
 	}
 }
-
-
