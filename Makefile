@@ -8,7 +8,7 @@ FUZZTIME ?= 60s
 CMDS     := $(sort ./cmd/chronik $(patsubst %/,./%,$(dir $(wildcard cmd/*/*.go))))
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help build run deps test vet fuzz clean
+.PHONY: help build run deps test vet fuzz clean crash-soak
 
 help:
 	@echo "make build  build $(CMDS) into $(BIN)/"
@@ -16,6 +16,7 @@ help:
 	@echo "make deps   install kcat and python3-confluent-kafka (apt) when missing"
 	@echo "make test   deps, build, go vet, go test -race (unit, fuzz seeds, itest)"
 	@echo "make fuzz   run every Fuzz target for FUZZTIME=$(FUZZTIME) each"
+	@echo "make crash-soak  CRASH_ROUNDS=$(CRASH_ROUNDS) rounds of each crash test (kill -9, simulated power cut)"
 	@echo "make clean  remove $(BIN)/"
 
 build:
@@ -58,6 +59,15 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
+
+# Many rounds of every crash test: kill -9 of the real broker under acks=-1
+# load (itest), simulated power cuts with torn tails (wal, engine).
+CRASH_ROUNDS ?= 30
+crash-soak: build
+	CHRONIK_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -count=1 -timeout 60m \
+		-run 'TestAckedBatchesSurviveCrashesAcrossLogs|TestAckedProducesSurviveCrashesThroughTheEngine' ./wal ./engine
+	CHRONIK_BIN=$(abspath $(BIN)/chronik) CHRONIK_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -count=1 -timeout 60m \
+		-run 'TestNoLossNoDuplicateAcrossCrashMidStream' ./itest
 
 clean:
 	rm -rf $(BIN)

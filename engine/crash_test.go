@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -111,7 +113,7 @@ func fetchAll(t *testing.T, b *Broker, topic string, p int32) ([]byte, int64) {
 // acknowledged batch is served byte-exact by Fetch, offsets are dense
 // from 0 to the high watermark, and nothing else is served.
 func TestAckedProducesSurviveCrashesThroughTheEngine(t *testing.T) {
-	rounds := 12
+	rounds := crashRounds(t, 12)
 	if testing.Short() {
 		rounds = 4
 	}
@@ -266,4 +268,17 @@ func TestStorageErrorFencesOnlyThatPartition(t *testing.T) {
 			}
 		})
 	}
+}
+
+// crashRounds is CHRONIK_CRASH_ROUNDS (make crash-soak sets it) or def.
+func crashRounds(t *testing.T, def int) int {
+	v := os.Getenv("CHRONIK_CRASH_ROUNDS")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("CHRONIK_CRASH_ROUNDS=%q: want a positive integer", v)
+	}
+	return n
 }

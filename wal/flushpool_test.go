@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -131,7 +133,7 @@ func TestFlushPoolSyncErrorIsStickyPerLog(t *testing.T) {
 // sharing a pool, then checks after recovery that every acknowledged batch
 // is there byte-exact, offsets are dense, and each log continues.
 func TestAckedBatchesSurviveCrashesAcrossLogs(t *testing.T) {
-	rounds := 20
+	rounds := crashRounds(t, 20)
 	if testing.Short() {
 		rounds = 5
 	}
@@ -227,4 +229,17 @@ func checkAckedRecovered(t *testing.T, fsys *MemFS, acked map[string]map[int64][
 			t.Fatal(err)
 		}
 	}
+}
+
+// crashRounds is CHRONIK_CRASH_ROUNDS (make crash-soak sets it) or def.
+func crashRounds(t *testing.T, def int) int {
+	v := os.Getenv("CHRONIK_CRASH_ROUNDS")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("CHRONIK_CRASH_ROUNDS=%q: want a positive integer", v)
+	}
+	return n
 }
