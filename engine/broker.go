@@ -123,7 +123,9 @@ func (b *Broker) closeLogs() error {
 
 // Handle decodes and serves one request. respond is called exactly once
 // (with nil for "no response"), possibly after Handle returns, from any
-// goroutine. A returned error means the connection must be closed.
+// goroutine. A returned error means the connection must be closed. A
+// response with a ReleaseBody method (Fetch) borrows log memory: the
+// receiver must call ReleaseBody once it has written or copied the bytes.
 func (b *Broker) Handle(r *Request, respond func(kmsg.Response)) error {
 	k, ok := handlers[r.Key]
 	if !ok {
