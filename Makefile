@@ -9,7 +9,7 @@ KAFKAJS  := 2.2.4
 CMDS     := $(sort ./cmd/chronik $(patsubst %/,./%,$(dir $(wildcard cmd/*/*.go))))
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help build run cluster deps test vet fuzz clean bench bench-gate profile profile-diff
+.PHONY: help build run cluster deps test vet fuzz clean crash-soak bench bench-gate profile profile-diff
 
 help:
 	@echo "make build  build $(CMDS) into $(BIN)/"
@@ -18,6 +18,7 @@ help:
 	@echo "make deps   install kcat, python3-confluent-kafka (apt) and kafkajs (npm, itest/js) when missing"
 	@echo "make test   deps, build, go vet, go test -race (unit, fuzz seeds, itest)"
 	@echo "make fuzz   run every Fuzz target for FUZZTIME=$(FUZZTIME) each"
+	@echo "make crash-soak  CRASH_ROUNDS=$(CRASH_ROUNDS) rounds of each crash test (kill -9, simulated power cut)"
 	@echo "make clean  remove $(BIN)/"
 	@echo "make bench       Chronik vs kfake suite (<= 5 min) -> bench-results/<timestamp>/"
 	@echo "make bench-gate  short suite vs benchmarks/baseline.json; fails on a regression (<= 3 min)"
@@ -77,6 +78,15 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
+
+# Many rounds of every crash test: kill -9 of the real broker under acks=-1
+# load (itest), simulated power cuts with torn tails (wal, engine).
+CRASH_ROUNDS ?= 30
+crash-soak: build
+	CHRONIK_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -count=1 -timeout 60m \
+		-run 'TestAckedBatchesSurviveCrashesAcrossLogs|TestAckedProducesSurviveCrashesThroughTheEngine' ./wal ./engine
+	CHRONIK_BIN=$(abspath $(BIN)/chronik) CHRONIK_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -count=1 -timeout 60m \
+		-run 'TestNoLossNoDuplicateAcrossCrashMidStream' ./itest
 
 clean:
 	rm -rf $(BIN)

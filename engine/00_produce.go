@@ -174,6 +174,7 @@ func (b *Broker) produceOne(name string, id [16]byte, rp kmsg.ProduceRequestTopi
 	p.wakeWaiters()
 	b.ctr.producedBatches.Add(1)
 	b.ctr.producedRecords.Add(uint64(h.RecordCount))
+	b.afterAppend(p, int64(h.LastOffsetDelta)+1)
 	sp.BaseOffset = base
 	sp.LogStartOffset = p.log.LogStartOffset()
 	return p, base + int64(h.LastOffsetDelta) + 1, nil

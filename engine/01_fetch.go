@@ -50,6 +50,7 @@ func handleFetch(b *Broker, c *call) (kmsg.Response, error) {
 	if errored || n >= int(req.MinBytes) || req.MaxWaitMillis <= 0 {
 		return resp, nil
 	}
+	resp.ReleaseBody()
 	b.parkFetch(req, c.respond)
 	return nil, nil
 }
@@ -80,18 +81,16 @@ func (b *Broker) parkFetch(req *kmsg.FetchRequest, respond func(kmsg.Response)) 
 			case <-w.notify:
 				resp, n, errored := b.fetchOnce(req)
 				if errored || n >= int(req.MinBytes) {
-					resp.SetVersion(req.Version)
 					respond(resp)
 					return
 				}
+				resp.ReleaseBody()
 			case <-timer.C:
 				resp, _, _ := b.fetchOnce(req)
-				resp.SetVersion(req.Version)
 				respond(resp)
 				return
 			case <-b.closed:
 				resp, _, _ := b.fetchOnce(req)
-				resp.SetVersion(req.Version)
 				respond(resp)
 				return
 			}
@@ -106,85 +105,80 @@ func fetchTopicID(req *kmsg.FetchRequest, rt kmsg.FetchRequestTopic) [16]byte {
 	return [16]byte{}
 }
 
-// fetchOnce reads every requested partition once. It returns the response,
-// the record bytes in it, and whether any partition has an error.
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
+// fetchOnce reads every requested partition once. It returns the response
+// (encoded; records borrowed from the logs until ReleaseBody), the record
+// bytes in it, and whether any partition has an error.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*fetchResponse, int, bool) {
+	resp := newFetchResponse(req.Version, len(req.Topics))
 	remaining := int64(req.MaxBytes)
-	if req.Version < 3 || remaining <= 0 {
+	if remaining <= 0 {
 		remaining = 1<<31 - 1
 	}
 	total, errored := 0, false
-	for _, rt := range req.Topics {
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		id := fetchTopicID(req, rt)
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rp.Partition
-			n := b.fetchPartition(req, rt.Topic, id, rp, &sp, remaining, total == 0)
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		id := fetchTopicID(req, *rt)
+		resp.beginTopic(rt.Topic, rt.TopicID, len(rt.Partitions))
+		for j := range rt.Partitions {
+			v := resp.nextView()
+			sp := b.fetchPartition(req, rt.Topic, id, &rt.Partitions[j], v, remaining, total == 0)
+			n := int(v.Len)
+			resp.addPartition(sp, n > 0)
 			total += n
 			remaining -= int64(n)
-			if sp.ErrorCode != 0 {
-				errored = true
-			}
-			st.Partitions = append(st.Partitions, sp)
+			errored = errored || sp.errCode != 0
 		}
-		resp.Topics = append(resp.Topics, st)
+		resp.endTopic()
 	}
+	resp.finish()
 	return resp, total, errored
 }
 
-// fetchPartition fills sp and returns the number of record bytes added.
-// first says no records are in the response yet, so an oversize first
-// batch may be returned whole (KIP-74).
-func (b *Broker) fetchPartition(req *kmsg.FetchRequest, name string, id [16]byte, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, remaining int64, first bool) int {
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-	sp.RecordBatches = []byte{} // never null: librdkafka rejects a -1 records size
+// fetchPartition answers one partition, reading its records into v (left
+// empty on error or when nothing fits). first says no records are in the
+// response yet, so an oversize first batch may be returned whole (KIP-74).
+func (b *Broker) fetchPartition(req *kmsg.FetchRequest, name string, id [16]byte, rp *kmsg.FetchRequestTopicPartition, v *wal.View, remaining int64, first bool) fetchPart {
+	sp := fetchPart{partition: rp.Partition, hw: -1, lastStable: -1, logStart: -1}
 	t, p := b.lookupPartition(name, id, rp.Partition)
 	switch {
 	case t == nil && id != ([16]byte{}):
-		sp.ErrorCode = kerr.UnknownTopicID.Code
-		return 0
+		sp.errCode = kerr.UnknownTopicID.Code
+		return sp
 	case p == nil:
-		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		return 0
+		sp.errCode = kerr.UnknownTopicOrPartition.Code
+		return sp
 	case b.notLeader(t.name, rp.Partition):
-		sp.ErrorCode = kerr.NotLeaderForPartition.Code
-		return 0
+		sp.errCode = kerr.NotLeaderForPartition.Code
+		return sp
 	case req.Version >= 9 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch():
-		sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-		return 0
+		sp.errCode = kerr.FencedLeaderEpoch.Code
+		return sp
 	case req.Version >= 9 && rp.CurrentLeaderEpoch > p.leaderEpoch():
-		sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-		return 0
+		sp.errCode = kerr.UnknownLeaderEpoch.Code
+		return sp
 	}
 	hw := p.highWatermark()
-	sp.HighWatermark, sp.LastStableOffset = hw, hw
-	sp.LogStartOffset = p.log.LogStartOffset()
-	if rp.FetchOffset < sp.LogStartOffset || rp.FetchOffset > p.log.LogEndOffset() {
-		sp.ErrorCode = kerr.OffsetOutOfRange.Code
-		return 0
+	sp.hw, sp.lastStable = hw, hw
+	sp.logStart = p.log.LogStartOffset()
+	if rp.FetchOffset < sp.logStart || rp.FetchOffset > p.log.LogEndOffset() {
+		sp.errCode = kerr.OffsetOutOfRange.Code
+		return sp
 	}
 	limit := min(int64(rp.PartitionMaxBytes), remaining)
 	if limit <= 0 && !first {
-		return 0
+		return sp
 	}
-	recs, err := p.log.Read(rp.FetchOffset, int32(max(limit, 0)), hw)
+	err := p.log.ReadView(rp.FetchOffset, int32(max(limit, 0)), hw, v)
 	switch {
 	case errors.Is(err, wal.ErrOffsetOutOfRange):
-		sp.ErrorCode = kerr.OffsetOutOfRange.Code
-		return 0
+		v.Release()
+		sp.errCode = kerr.OffsetOutOfRange.Code
 	case err != nil:
+		v.Release()
 		b.log.Error("fetch read failed", "partition", p.String(), "offset", rp.FetchOffset, "err", err)
-		sp.ErrorCode = kerr.KafkaStorageError.Code
-		return 0
+		sp.errCode = kerr.KafkaStorageError.Code
+	case v.Len > limit && !first:
+		v.Release() // an oversize batch goes out only as the response's first
 	}
-	if int64(len(recs)) > limit && !first {
-		return 0 // an oversize batch goes out only as the response's first
-	}
-	if len(recs) > 0 {
-		sp.RecordBatches = recs
-	}
-	return len(recs)
+	return sp
 }

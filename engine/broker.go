@@ -42,13 +42,14 @@ type Broker struct {
 
 	pidMu sync.Mutex
 
-	groups *groupCoordinator // consumer groups (groups.go)
+	groups  *groupCoordinator // consumer groups (groups.go)
+	flusher *wal.FlushPool    // group commit shared by every partition log (flush.go)
 
 	advertisedAddr atomic.Pointer[string] // host:port for Metadata, set once bound
 
 	clusterImpl atomic.Pointer[Cluster] // standalone, or raftCluster after JoinCluster
 	mirrorMu    sync.Mutex              // serialises cluster metadata mirroring (before mu)
-	ctr counters // request counters for Metrics (metrics.go)
+	ctr         counters                // request counters for Metrics (metrics.go)
 }
 
 // Open loads the broker state from cfg.DataDir through fsys, recovering
@@ -77,13 +78,18 @@ func Open(cfg Config, fsys wal.FS, logger *slog.Logger) (*Broker, error) {
 	var c Cluster = standalone{b}
 	b.clusterImpl.Store(&c)
 	start := time.Now()
+	if err := b.openFlusher(); err != nil {
+		return nil, err
+	}
 	if err := b.load(); err != nil {
 		b.closeLogs()
+		b.closeFlusher()
 		return nil, err
 	}
 	if err := b.openGroups(); err != nil {
 		b.closeGroups()
 		b.closeLogs()
+		b.closeFlusher()
 		return nil, err
 	}
 	b.log.Info("engine ready", "data_dir", cfg.DataDir, "topics", len(b.topics), "recovery", time.Since(start))
@@ -110,7 +116,9 @@ func (b *Broker) Close() error {
 	close(b.closed)
 	b.bg.Wait()
 	b.closeGroups()
-	return b.closeLogs()
+	err := b.closeLogs()
+	b.closeFlusher()
+	return err
 }
 
 func (b *Broker) closeLogs() error {
@@ -130,7 +138,9 @@ func (b *Broker) closeLogs() error {
 
 // Handle decodes and serves one request. respond is called exactly once
 // (with nil for "no response"), possibly after Handle returns, from any
-// goroutine. A returned error means the connection must be closed.
+// goroutine. A returned error means the connection must be closed. A
+// response with a ReleaseBody method (Fetch) borrows log memory: the
+// receiver must call ReleaseBody once it has written or copied the bytes.
 func (b *Broker) Handle(r *Request, respond func(kmsg.Response)) error {
 	k, ok := handlers[r.Key]
 	if !ok {
@@ -160,7 +170,7 @@ func (b *Broker) Handle(r *Request, respond func(kmsg.Response)) error {
 	return nil
 }
 
-// background runs retention and, with flush.policy=interval, periodic flushes.
+// background runs retention and periodic flushes (flush.go).
 func (b *Broker) background() {
 	defer b.bg.Done()
 	retention := time.NewTicker(time.Duration(max(b.cfg.RetentionCheckMs, 10)) * time.Millisecond)
@@ -174,11 +184,7 @@ func (b *Broker) background() {
 		case <-retention.C:
 			b.applyRetention()
 		case <-flush.C:
-			if b.cfg.FlushPolicy == "interval" {
-				for _, p := range b.allPartitions() {
-					p.log.Sync(p.log.LogEndOffset(), func(error) {})
-				}
-			}
+			b.flushTick()
 		}
 	}
 }

@@ -33,6 +33,9 @@ type Config struct {
 	CleanupPolicy           string
 	FlushPolicy             string // flush.policy: "ack" (acks=-1 waits for fdatasync) or "interval"
 	FlushMs                 int64  // flush.ms: background flush interval
+	FlushMessages           int64  // flush.messages: interval policy syncs a partition after this many unflushed records (<=0: off)
+	FlushMode               string // log.flush.mode: "each-log" (fdatasync per partition on a pool) or "syncfs"
+	FlushWorkers            int32  // log.flush.workers: goroutines of the shared group-commit pool
 	QueuedMaxRequests       int32  // queued.max.requests: per-connection bound on queued requests
 	QueuedMaxBytes          int64  // queued.max.request.bytes: per-connection bound on queued bytes
 	ConnectionsMaxIdleMs    int64  // connections.max.idle.ms
@@ -75,6 +78,9 @@ func DefaultConfig() Config {
 		CleanupPolicy:           "delete",
 		FlushPolicy:             "ack",
 		FlushMs:                 1000,
+		FlushMessages:           -1,
+		FlushMode:               "each-log",
+		FlushWorkers:            8,
 		QueuedMaxRequests:       500,
 		QueuedMaxBytes:          100 * 1024 * 1024,
 		ConnectionsMaxIdleMs:    10 * 60 * 1000,
@@ -176,6 +182,9 @@ var brokerKeys = map[string]configKey{
 	"log.cleanup.policy":               strKey(func(c *Config) *string { return &c.CleanupPolicy }),
 	"flush.policy":                     strKey(func(c *Config) *string { return &c.FlushPolicy }),
 	"log.flush.interval.ms":            intKey64(func(c *Config) *int64 { return &c.FlushMs }),
+	"log.flush.interval.messages":      intKey64(func(c *Config) *int64 { return &c.FlushMessages }),
+	"log.flush.mode":                   strKey(func(c *Config) *string { return &c.FlushMode }),
+	"log.flush.workers":                intKey32(func(c *Config) *int32 { return &c.FlushWorkers }),
 	"queued.max.requests":              intKey32(func(c *Config) *int32 { return &c.QueuedMaxRequests }),
 	"queued.max.request.bytes":         intKey64(func(c *Config) *int64 { return &c.QueuedMaxBytes }),
 	"connections.max.idle.ms":          intKey64(func(c *Config) *int64 { return &c.ConnectionsMaxIdleMs }),
@@ -268,6 +277,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log.segment.bytes too small: %d", c.SegmentBytes)
 	case c.FlushPolicy != "ack" && c.FlushPolicy != "interval":
 		return fmt.Errorf("flush.policy must be ack or interval, got %q", c.FlushPolicy)
+	case c.FlushMode != "each-log" && c.FlushMode != "syncfs":
+		return fmt.Errorf("log.flush.mode must be each-log or syncfs, got %q", c.FlushMode)
+	case c.FlushWorkers < 1 || c.FlushWorkers > 1024:
+		return fmt.Errorf("log.flush.workers must be 1..1024, got %d", c.FlushWorkers)
 	case c.DataDir == "":
 		return fmt.Errorf("log.dirs must be set")
 	case c.DebugAppendDelayMs < 0:

@@ -10,7 +10,9 @@
 //	netio connection worker ──Handle──▶ decode (kmsg) ──▶ handler
 //	                                                    │
 //	        sync handlers answer before Handle returns ◀┘
-//	        produce acks=-1: wal.Log.Sync callback (flusher goroutine) answers
+//	        produce acks=-1: wal.Log.Sync callback (a FlushPool worker) answers
+//	        fetch: encoded by hand (fetchresp.go) around wal.Views of mapped
+//	          segments; netio writes it with writev and releases the views
 //	        fetch long poll: a waiter goroutine answers on data or max wait
 //
 // Lock order: Broker.mu (topic map, metadata file) before partition.mu

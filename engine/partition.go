@@ -22,6 +22,8 @@ type partition struct {
 	mu        sync.Mutex // producer state + append; see doc.go for lock order
 	producers map[int64]*producerState
 
+	unflushed atomic.Int64 // records since the last flush.messages sync
+
 	wmu     sync.Mutex
 	waiters map[*fetchWaiter]struct{} // long-poll fetches watching this partition
 }

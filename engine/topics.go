@@ -111,6 +111,7 @@ func (b *Broker) walOptions(t *topic) wal.Options {
 		RetentionMs:        b.topicInt(t, "retention.ms"),
 		RetentionBytes:     b.topicInt(t, "retention.bytes"),
 		Now:                b.now,
+		Flusher:            b.flusher,
 	}
 }
 

@@ -21,9 +21,24 @@ type dispatched struct {
 // slot holds the state of one unanswered request, indexed by seq modulo
 // MaxQueuedRequests (at most that many are unanswered at once).
 type slot struct {
-	size int    // bytes on the wire, for the queued-bytes bound
-	done bool   // respond was called
-	out  []byte // encoded response frame; nil for "no response"
+	size    int      // bytes on the wire, for the queued-bytes bound
+	done    bool     // respond was called
+	out     []byte   // encoded response frame (or its header); nil for "no response"
+	body    [][]byte // VectoredResponse body after out, borrowed
+	release func()   // VectoredResponse.ReleaseBody, once body is written or dropped
+}
+
+// VectoredResponse is implemented by responses that arrive encoded as a
+// list of byte slices, some of them borrowed (Fetch record bytes mapped
+// from the log), so they reach the socket by writev without a copy. netio
+// builds only the frame header; ReleaseBody is called exactly once, after
+// gnet has written the slices to the socket or copied what the socket
+// did not take into its own buffer, or when the connection is gone. After
+// ReleaseBody the response must not be used.
+type VectoredResponse interface {
+	kmsg.Response
+	BodyVec() [][]byte
+	ReleaseBody()
 }
 
 // conn is the per-connection state. Ownership:
@@ -267,20 +282,31 @@ func (cs *conn) handle(d dispatched) (err error) {
 // now contiguous from nextWrite. Any goroutine.
 func (cs *conn) complete(seq uint64, corr int32, resp kmsg.Response) {
 	var out []byte
-	if resp != nil {
+	var body [][]byte
+	var release func()
+	if vr, ok := resp.(VectoredResponse); ok {
+		body, release = vr.BodyVec(), vr.ReleaseBody
+		out = appendVectoredHeader(make([]byte, 0, 9), corr, vr, body)
+	} else if resp != nil {
 		out = appendResponse(make([]byte, 0, 256), corr, resp)
 	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if cs.closed {
+		if release != nil {
+			release()
+		}
 		return
 	}
 	sl := &cs.slots[seq%uint64(len(cs.slots))]
 	if seq < cs.nextWrite || seq >= cs.nextWrite+uint64(cs.inflightReqs) || sl.done {
 		cs.s.log.Error("respond called twice for one request", "conn", cs.id, "correlation_id", corr)
+		if release != nil {
+			release()
+		}
 		return
 	}
-	sl.done, sl.out = true, out
+	sl.done, sl.out, sl.body, sl.release = true, out, body, release
 	cs.flushLocked()
 }
 
@@ -300,24 +326,14 @@ func (cs *conn) closeAfterLocked(seq uint64) {
 func (cs *conn) flushLocked() {
 	s := cs.s
 	n := uint64(len(cs.slots))
-	var first []byte   // the only response, in the common case
-	var batch [][]byte // all of them, once there are two
-	var count, batchBytes int
+	var w pendingWrite
 	for cs.inflightReqs > 0 && (!cs.closeSet || cs.nextWrite < cs.closeAt) {
 		sl := &cs.slots[cs.nextWrite%n]
 		if !sl.done {
 			break
 		}
 		if sl.out != nil {
-			switch count++; count {
-			case 1:
-				first = sl.out
-			case 2:
-				batch = append(make([][]byte, 0, 4), first, sl.out)
-			default:
-				batch = append(batch, sl.out)
-			}
-			batchBytes += len(sl.out)
+			w.add(sl)
 		} else {
 			s.c.noResp.Add(1)
 		}
@@ -327,8 +343,8 @@ func (cs *conn) flushLocked() {
 		cs.nextWrite++
 		s.c.inFlight.Add(-1)
 	}
-	if count > 0 {
-		cs.writeLocked(first, batch, count, batchBytes)
+	if w.count > 0 {
+		cs.writeLocked(&w)
 	}
 	if cs.closeSet && cs.nextWrite == cs.closeAt && !cs.closeIssued {
 		cs.closeIssued = true
@@ -340,31 +356,82 @@ func (cs *conn) flushLocked() {
 	}
 }
 
-// writeLocked queues count responses on the loop: first alone when
-// count == 1, else batch.
-func (cs *conn) writeLocked(first []byte, batch [][]byte, count, batchBytes int) {
+// maxWritevSlices bounds the slices of one AsyncWritev (IOV_MAX is 1024).
+const maxWritevSlices = 512
+
+// pendingWrite gathers the contiguous responses of one flush: first alone
+// in the common case of one plain response, else every slice in vec.
+type pendingWrite struct {
+	first    []byte
+	vec      [][]byte
+	releases []func()
+	count    int
+	bytes    int
+}
+
+func (w *pendingWrite) add(sl *slot) {
+	w.count++
+	if w.count == 1 && sl.body == nil {
+		w.first = sl.out
+		w.bytes += len(sl.out)
+		return
+	}
+	if w.vec == nil {
+		w.vec = make([][]byte, 0, 4+len(sl.body))
+		if w.first != nil {
+			w.vec = append(w.vec, w.first)
+			w.first = nil
+		}
+	}
+	w.vec = append(w.vec, sl.out)
+	w.bytes += len(sl.out)
+	for _, b := range sl.body {
+		w.vec = append(w.vec, b)
+		w.bytes += len(b)
+	}
+	if sl.release != nil {
+		w.releases = append(w.releases, sl.release)
+	}
+}
+
+// writeLocked queues w on the loop. Borrowed bodies are released by the
+// write's callback: by then gnet has written them or copied the rest.
+func (cs *conn) writeLocked(w *pendingWrite) {
 	s := cs.s
 	s.c.asyncWrites.Add(1)
 	var once atomic.Bool
+	releases := w.releases
 	done := func(gnet.Conn, error) error {
 		if once.CompareAndSwap(false, true) {
 			s.c.asyncWrites.Add(-1)
+			for _, r := range releases {
+				r()
+			}
 		}
 		return nil
 	}
 	var err error
-	if count == 1 {
-		err = cs.gc.AsyncWrite(first, done)
-	} else {
-		err = cs.gc.AsyncWritev(batch, done)
+	if w.vec == nil {
+		err = cs.gc.AsyncWrite(w.first, done)
+	}
+	// writev takes at most IOV_MAX (1024) slices; the loop runs the
+	// chunks in order, and the last one's callback releases.
+	for vec := w.vec; len(vec) > 0 && err == nil; {
+		n := min(len(vec), maxWritevSlices)
+		cb := done
+		if n < len(vec) {
+			cb = nil
+		}
+		err = cs.gc.AsyncWritev(vec[:n:n], cb)
+		vec = vec[n:]
 	}
 	if err != nil { // the loop is gone; the connection dies with it
 		_ = done(nil, err)
 		return
 	}
 	cs.touch()
-	s.c.responses.Add(uint64(count))
-	s.c.bytesOut.Add(uint64(batchBytes))
+	s.c.responses.Add(uint64(w.count))
+	s.c.bytesOut.Add(uint64(w.bytes))
 }
 
 // onClose runs on the loop when gnet closes the connection: responses still
@@ -373,6 +440,12 @@ func (cs *conn) onClose() {
 	cs.dead.Store(true)
 	cs.mu.Lock()
 	cs.closed = true
+	for i := range cs.slots { // answered but never written: unpin bodies
+		if r := cs.slots[i].release; r != nil {
+			r()
+		}
+		cs.slots[i] = slot{}
+	}
 	cs.s.c.inFlight.Add(-int64(cs.inflightReqs))
 	cs.inflightReqs, cs.inflightBytes = 0, 0
 	cs.mu.Unlock()

@@ -66,6 +66,16 @@
 // order. A nil response fills its slot with nothing to write. A second call
 // of the same Responder is ignored (and logged).
 //
+// # Vectored responses
+//
+// A response implementing VectoredResponse (Fetch: record bytes borrowed
+// from mapped log segments) is not encoded into one buffer: netio builds
+// the 4-byte size and response header and hands header + body slices to
+// AsyncWritev (in chunks below IOV_MAX), so records reach the socket
+// without a user-space copy (what the socket does not take at once, gnet
+// copies into its outbound buffer). ReleaseBody runs once, from the
+// write's callback, or when the connection is gone before the write.
+//
 // # Backpressure
 //
 // A connection may have at most MaxQueuedRequests requests, and (checked

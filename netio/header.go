@@ -173,3 +173,20 @@ func appendResponse(dst []byte, correlationID int32, resp kmsg.Response) []byte 
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
 	return dst
 }
+
+// appendVectoredHeader appends the size and response header of a response
+// whose body is the slices in body.
+func appendVectoredHeader(dst []byte, correlationID int32, resp kmsg.Response, body [][]byte) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(correlationID))
+	if resp.IsFlexible() && resp.Key() != apiVersionsKey {
+		dst = append(dst, 0)
+	}
+	size := len(dst) - start - 4
+	for _, b := range body {
+		size += len(b)
+	}
+	binary.BigEndian.PutUint32(dst[start:], uint32(size))
+	return dst
+}

@@ -3,6 +3,8 @@ package wal
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"testing"
 )
 
@@ -34,35 +36,52 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkRead compares Read (a copy) with ReadView (mapped slices, no
+// copy): B/op divided by bytes/op is the bytes allocated per byte fetched.
 func BenchmarkRead(b *testing.B) {
-	for _, maxBytes := range []int32{4 << 10, 64 << 10, 1 << 20} {
-		b.Run(fmt.Sprintf("fs=os/maxBytes=%d", maxBytes), func(b *testing.B) {
-			l, err := Open(OSFS(), filepath.Join(b.TempDir(), "p"), Options{SegmentBytes: 16 << 20})
+	for _, api := range []string{"copy", "view"} {
+		for _, maxBytes := range []int32{4 << 10, 64 << 10, 1 << 20} {
+			b.Run(fmt.Sprintf("fs=os/api=%s/maxBytes=%d", api, maxBytes), func(b *testing.B) {
+				benchRead(b, api == "view", maxBytes)
+			})
+		}
+	}
+}
+
+func benchRead(b *testing.B, view bool, maxBytes int32) {
+	l, err := Open(OSFS(), filepath.Join(b.TempDir(), "p"), Options{SegmentBytes: 16 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Delete()
+	for range 20000 {
+		if _, err := l.Append(makeBatch(4, 250, 0), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	leo := l.LogEndOffset()
+	var v View
+	b.ReportAllocs()
+	b.ResetTimer()
+	var n int64
+	off := int64(0)
+	for b.Loop() {
+		if view {
+			if err := l.ReadView(off, maxBytes, leo, &v); err != nil {
+				b.Fatal(err)
+			}
+			n += v.Len
+			v.Release()
+		} else {
+			buf, err := l.Read(off, maxBytes, leo)
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer l.Delete()
-			for range 20000 {
-				if _, err := l.Append(makeBatch(4, 250, 0), 0); err != nil {
-					b.Fatal(err)
-				}
-			}
-			leo := l.LogEndOffset()
-			b.ReportAllocs()
-			b.ResetTimer()
-			var n int64
-			off := int64(0)
-			for b.Loop() {
-				buf, err := l.Read(off, maxBytes, leo)
-				if err != nil {
-					b.Fatal(err)
-				}
-				n += int64(len(buf))
-				off = (off + 997) % leo
-			}
-			b.SetBytes(n / int64(max(b.N, 1)))
-		})
+			n += int64(len(buf))
+		}
+		off = (off + 997) % leo
 	}
+	b.SetBytes(n / int64(max(b.N, 1)))
 }
 
 func BenchmarkAppendSync(b *testing.B) {
@@ -90,4 +109,93 @@ func BenchmarkAppendSync(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(l.Stats().SyncedWaiters)/float64(max(l.Stats().Syncs, 1)), "waiters/sync")
+}
+
+// BenchmarkGroupCommit compares the flush strategies across partitions:
+// every op is one acks=-1 style append + Sync of a 10-record batch of 100 B
+// values by one of many concurrent producers, spread over the partitions.
+// flusher=per-log is one goroutine per log; pool-N a shared FlushPool of N
+// workers running per-log fdatasync; syncfs one syncfs(2) per pool round.
+func BenchmarkGroupCommit(b *testing.B) {
+	type mode struct {
+		name string
+		pool *FlushPoolOptions
+	}
+	modes := []mode{
+		{"per-log", nil},
+		{"pool-4", &FlushPoolOptions{Workers: 4}},
+		{"pool-8", &FlushPoolOptions{Workers: 8}},
+		{"pool-16", &FlushPoolOptions{Workers: 16}},
+		{"syncfs", &FlushPoolOptions{Workers: 1, Mode: FlushSyncFS}},
+	}
+	for _, parts := range []int{1, 16, 64} {
+		for _, producers := range []int{16, 128} {
+			for _, m := range modes {
+				b.Run(fmt.Sprintf("partitions=%d/producers=%d/flusher=%s", parts, producers, m.name), func(b *testing.B) {
+					benchGroupCommit(b, parts, producers, m.pool)
+				})
+			}
+		}
+	}
+}
+
+func benchGroupCommit(b *testing.B, parts, producers int, popts *FlushPoolOptions) {
+	dir := b.TempDir()
+	var pool *FlushPool
+	if popts != nil {
+		o := *popts
+		o.FS, o.Dir = OSFS(), dir
+		var err error
+		if pool, err = NewFlushPool(o); err != nil {
+			b.Fatal(err)
+		}
+		defer pool.Close()
+	}
+	logs := make([]*Log, parts)
+	for i := range logs {
+		l, err := Open(OSFS(), filepath.Join(dir, fmt.Sprint(i)), Options{Flusher: pool})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Delete()
+		logs[i] = l
+	}
+	batch := makeBatch(10, 100, 0)
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	b.SetParallelism(max(producers/runtime.GOMAXPROCS(0), 1))
+	var next atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		l := logs[int(next.Add(1))%parts]
+		own := append([]byte(nil), batch...)
+		done := make(chan error, 1)
+		cb := func(err error) { done <- err }
+		for pb.Next() {
+			off, err := l.Append(own, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			l.Sync(off+10, cb)
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.StopTimer()
+	var syncs, appends int64
+	var lat LatencyHistogram
+	for _, l := range logs {
+		st := l.Stats()
+		syncs += st.Syncs
+		appends += st.SyncedAppends
+		lat.Merge(st.SyncLatency)
+	}
+	syscalls := syncs
+	if pool != nil && pool.Options().Mode == FlushSyncFS {
+		syscalls = pool.Stats().Syscalls
+	}
+	b.ReportMetric(float64(appends)/float64(max(syscalls, 1)), "appends/fsync")
+	b.ReportMetric(float64(syscalls)/b.Elapsed().Seconds(), "fsyncs/s")
+	b.ReportMetric(float64(lat.Quantile(0.5).Microseconds()), "p50-sync-us")
 }

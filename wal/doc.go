@@ -89,20 +89,43 @@
 // log is cut at the first bad batch; later segments are dropped. What
 // survives is then fsync'd, so DurableOffset starts at the LEO.
 //
+// # Group commit
+//
+// Sync registers a waiter; the log's flusher makes everything appended so
+// far durable in one round and releases, in order, every waiter it covered.
+// Logs opened with Options.Flusher share a FlushPool (the broker's
+// default): a log with waiters is queued once, one of the pool's workers
+// runs its round (FlushEachLog: fdatasync of its files) or takes every
+// queued log at once and runs one syncfs(2) for all (FlushSyncFS), and a
+// log is never flushed by two workers at a time. Stats report appends per
+// sync and a sync latency histogram. A write or sync error is sticky: the
+// log refuses appends with ErrStorage from then on.
+//
+// # Zero-copy reads
+//
+// ReadView serves the batches Read would copy as slices of a read-only
+// shared mmap of each segment, reference counted (view.go): the segment
+// holds one reference until it is closed, each View one per mapping it
+// uses until View.Release; the last one unmaps. A segment deleted under a
+// pending response stays mapped until the response is released, and only
+// bytes below the size published after the pwrite are served.
+//
 // # Goroutines
 //
 //	Append            any goroutine; serialised by Log.mu; pwrite, no fsync
 //	                  (except the leader-epoch checkpoint on a new epoch)
 //	Sync              any goroutine; never blocks; done runs on the flusher
-//	flusher           one per Log: takes every waiter queued, fdatasyncs rolled
+//	flusher           a FlushPool worker, or one goroutine per Log without a
+//	                  pool: takes every waiter queued, fdatasyncs rolled
 //	                  segments, the directory (after a roll) and the active
 //	                  segment once, then calls done in order
-//	Read, ScanBatches any goroutine, concurrently with Append; they hold
-//	OffsetForTimestamp  Log.readMu shared, so segments are not closed under them
+//	Read, ReadView,   any goroutine, concurrently with Append; they hold
+//	ScanBatches,      Log.readMu shared, so segments are not closed under
+//	OffsetForTimestamp  them (a View outlives that: see Zero-copy reads)
 //	DeleteRecordsBefore, ApplyRetention, SetOptions
 //	                  any goroutine; deletion waits for readers of the segments
 //	Close, Delete     once; wait for the flusher and readers
 //
-// Lock order: ckptMu, readMu, mu, an index's mutex; the waiter queue's fmu
-// is never held with another.
+// Lock order: ckptMu, readMu, mu, an index's mutex; the waiter queue's fmu,
+// a segment's mapping mutex and FlushPool.mu are never held with another.
 package wal

@@ -1,6 +1,9 @@
 package wal
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // syncWaiter is one Sync call waiting for offsets below through to be
 // durable.
@@ -32,15 +35,21 @@ func (l *Log) Sync(through int64, done func(err error)) {
 	l.kick()
 }
 
-// kick wakes the flusher without blocking.
+// kick wakes the flusher without blocking: the log's own goroutine, or the
+// shared FlushPool.
 func (l *Log) kick() {
+	if l.pool != nil {
+		l.pool.schedule(l)
+		return
+	}
 	select {
 	case l.wake <- struct{}{}:
 	default:
 	}
 }
 
-// flushLoop is the flusher goroutine: one per Log, from Open to Close.
+// flushLoop is the flusher goroutine of a Log without a FlushPool: one per
+// Log, from Open to Close.
 func (l *Log) flushLoop() {
 	defer close(l.flushDone)
 	for {
@@ -56,46 +65,75 @@ func (l *Log) flushLoop() {
 }
 
 // flushRound makes everything appended so far durable, then releases the
-// waiters it covers.
+// waiters it covers. One flusher at a time runs it for a given Log.
 func (l *Log) flushRound() {
 	if l.nWaiting.Load() == 0 {
 		return
 	}
-	target, err := l.syncData()
+	plan := l.planFlush()
+	if plan.needed() && plan.err == nil {
+		start := time.Now()
+		plan.err = l.syncFiles(plan)
+		l.stats.syncLatency.record(time.Since(start))
+	}
+	target, err := l.commitFlush(plan)
 	l.release(target, err)
 }
 
-// syncData fdatasyncs rolled segments, the directory if segments were
-// created, and the active segment, and returns the new durable offset.
-func (l *Log) syncData() (int64, error) {
-	l.mu.Lock()
-	if l.werr != nil {
-		defer l.mu.Unlock()
-		return l.durable.Load(), l.werr
-	}
-	target, active := l.leo.Load(), l.active()
-	rolled, newDirs := l.rolled, l.newDirs
-	l.rolled, l.newDirs = nil, false
-	l.mu.Unlock()
-	if target <= l.durable.Load() && len(rolled) == 0 && !newDirs {
-		return target, nil
-	}
-	if err := l.syncFiles(rolled, newDirs, active); err != nil {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return l.durable.Load(), l.fail(err)
-	}
-	l.stats.syncs.Add(1)
-	if target > l.durable.Load() {
-		l.durable.Store(target)
-	}
-	return target, nil
+// flushPlan is what one flush round must make durable, taken under mu.
+type flushPlan struct {
+	target  int64      // the LEO when the round started
+	appends int64      // appends counted when the round started
+	rolled  []*segment // sealed segments not yet synced
+	newDirs bool       // the directory has new entries
+	active  *segment
+	err     error // sticky error found (nothing to sync) or sync failure
 }
 
-func (l *Log) syncFiles(rolled []*segment, newDirs bool, active *segment) error {
+// needed reports whether the plan has anything to make durable.
+func (p flushPlan) needed() bool { return p.active != nil }
+
+// planFlush takes what the next round must sync. The plan is empty (not
+// needed) when everything is durable already or a sticky error is set.
+func (l *Log) planFlush() flushPlan {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := flushPlan{target: l.leo.Load(), appends: l.stats.appends.Load()}
+	if l.werr != nil {
+		p.target, p.err = l.durable.Load(), l.werr
+		return p
+	}
+	if p.target <= l.durable.Load() && len(l.rolled) == 0 && !l.newDirs {
+		return p
+	}
+	p.rolled, p.newDirs, p.active = l.rolled, l.newDirs, l.active()
+	l.rolled, l.newDirs = nil, false
+	return p
+}
+
+// commitFlush records the outcome of a round: the new durable offset, or
+// the sticky error. It returns the offset waiters may be released through.
+func (l *Log) commitFlush(p flushPlan) (int64, error) {
+	if p.err != nil {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.durable.Load(), l.fail(p.err)
+	}
+	if !p.needed() {
+		return p.target, nil
+	}
+	l.stats.syncs.Add(1)
+	l.stats.syncedAppends.Add(p.appends - l.syncedThrough.Swap(p.appends))
+	if p.target > l.durable.Load() { // only flushers store durable, one at a time
+		l.durable.Store(p.target)
+	}
+	return p.target, nil
+}
+
+func (l *Log) syncFiles(p flushPlan) error {
 	l.readMu.RLock()
 	defer l.readMu.RUnlock()
-	return l.syncFilesLocked(rolled, newDirs, active)
+	return l.syncFilesLocked(p.rolled, p.newDirs, p.active)
 }
 
 // syncFilesLocked is syncFiles for callers holding readMu.
@@ -116,19 +154,24 @@ func (l *Log) syncFilesLocked(rolled []*segment, newDirs bool, active *segment) 
 	if err := active.log.Sync(); err != nil {
 		return fmt.Errorf("sync segment %s: %w", active.name, err)
 	}
-	if len(rolled) > 0 {
-		// Every segment below the active one is now durable: recovery
-		// need not scan them.
-		return writeOffsetCheckpoint(l.fsys, l.dir, recoveryPointCheckpoint, active.base)
+	return l.afterSync(rolled, active)
+}
+
+// afterSync records, once rolled segments are durable, that recovery need
+// not scan anything below the active segment.
+func (l *Log) afterSync(rolled []*segment, active *segment) error {
+	if len(rolled) == 0 {
+		return nil
 	}
-	return nil
+	return writeOffsetCheckpoint(l.fsys, l.dir, recoveryPointCheckpoint, active.base)
 }
 
 // release calls done for the waiters through <= target, or for all of
 // them with err.
 func (l *Log) release(target int64, err error) {
 	l.fmu.Lock()
-	var ready, keep []syncWaiter
+	ready := l.ready[:0]
+	keep := l.waiters[:0]
 	for _, w := range l.waiters {
 		if err != nil || w.through <= target {
 			ready = append(ready, w)
@@ -136,13 +179,19 @@ func (l *Log) release(target int64, err error) {
 			keep = append(keep, w)
 		}
 	}
+	clear(l.waiters[len(keep):])
 	l.waiters = keep
+	l.ready = nil // owned by this round until finish returns
 	l.nWaiting.Add(-int64(len(ready)))
 	l.fmu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("sync %s: %w", l.dir, err)
 	}
 	l.finish(ready, err)
+	clear(ready)
+	l.fmu.Lock()
+	l.ready = ready[:0]
+	l.fmu.Unlock()
 }
 
 // releaseAll fails every remaining waiter with err.
@@ -155,9 +204,10 @@ func (l *Log) releaseAll(err error) {
 	l.finish(ready, err)
 }
 
+// finish counts, then calls, the released waiters.
 func (l *Log) finish(ready []syncWaiter, err error) {
+	l.stats.syncedWaiters.Add(int64(len(ready)))
 	for _, w := range ready {
 		w.done(err)
 	}
-	l.stats.syncedWaiters.Add(int64(len(ready)))
 }

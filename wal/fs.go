@@ -106,6 +106,20 @@ func (osFS) SyncDir(name string) error {
 	return nil
 }
 
+// SyncFS implements FileSystemSyncer with syncfs(2) on the file system
+// holding dir.
+func (osFS) SyncFS(dir string) error {
+	fd, err := unix.Open(filepath.Clean(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open dir", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	if err := retryEINTR(func() error { return unix.Syncfs(fd) }); err != nil {
+		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
+	}
+	return nil
+}
+
 type osFile struct {
 	fd   int
 	name string

@@ -42,14 +42,21 @@ type Log struct {
 
 	fmu       sync.Mutex
 	waiters   []syncWaiter
-	stopped   bool // no more waiters accepted (Close)
+	ready     []syncWaiter // reused by release; owned by the running round
+	stopped   bool         // no more waiters accepted (Close)
 	nWaiting  atomic.Int64
 	wake      chan struct{}
 	quit      chan struct{}
 	flushDone chan struct{}
 
+	pool          *FlushPool // shared flusher, or nil: flushLoop runs per log
+	pstate        int        // state in pool, guarded by pool.mu
+	syncedThrough atomic.Int64
+
 	stats struct {
 		appends, appendedBytes, rolls, syncs, syncedWaiters atomic.Int64
+		syncedAppends                                       atomic.Int64
+		syncLatency                                         latencyRecorder
 	}
 }
 
@@ -67,6 +74,21 @@ type Stats struct {
 	Syncs         int64 // flusher rounds that ran fdatasync
 	SyncedWaiters int64 // Sync waiters released (with nil or an error)
 	Recovery      RecoveryStats
+
+	// SyncedAppends counts the appends that flush rounds made durable;
+	// SyncedAppends/Syncs is the appends per fsync (group commit factor).
+	SyncedAppends int64
+	// SyncLatency is the time each flush round spent making data durable
+	// (fdatasync of the files, or the shared syncfs).
+	SyncLatency LatencyHistogram
+}
+
+// AppendsPerSync is SyncedAppends/Syncs, 0 before the first sync.
+func (s Stats) AppendsPerSync() float64 {
+	if s.Syncs == 0 {
+		return 0
+	}
+	return float64(s.SyncedAppends) / float64(s.Syncs)
 }
 
 // RecoveryStats describe what Open found.
@@ -88,6 +110,8 @@ func (l *Log) Stats() Stats {
 		Syncs:         l.stats.syncs.Load(),
 		SyncedWaiters: l.stats.syncedWaiters.Load(),
 		Recovery:      l.recovery,
+		SyncedAppends: l.stats.syncedAppends.Load(),
+		SyncLatency:   l.stats.syncLatency.snapshot(),
 	}
 }
 

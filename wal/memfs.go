@@ -1,9 +1,12 @@
 package wal
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"io/fs"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"path"
 	"sort"
@@ -28,6 +31,7 @@ type MemFS struct {
 	durable map[string]*memNode // the namespace a crash would leave
 	faults  []memFault
 	syncs   int64
+	dead    bool // Reboot returned a successor: every operation fails
 }
 
 type memNode struct {
@@ -104,8 +108,39 @@ func (m *MemFS) Crash() {
 	}
 }
 
+// Reboot simulates a power cut and a restart: m is dead from then on
+// (every operation on it or its open files fails with ErrCrashed, so
+// goroutines of the abandoned process cannot touch the successor), and the
+// returned MemFS holds what a crash leaves: for every entry made durable
+// by SyncDir, its bytes as of its last Sync. With tear non-nil, each file
+// that was only appended to since that Sync also keeps a random prefix of
+// the unsynced bytes, as when writeback had started: the last write torn
+// at any byte. Injected errors are not carried over.
+func (m *MemFS) Reboot(tear *rand.Rand) *MemFS {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dead = true
+	n := NewMemFS()
+	maps.Copy(n.dirs, m.dirs)
+	for name, node := range m.durable {
+		keep := node.synced
+		if tear != nil && len(node.data) > len(node.synced) && bytes.HasPrefix(node.data, node.synced) {
+			keep = node.data[:len(node.synced)+tear.IntN(len(node.data)-len(node.synced)+1)]
+		}
+		c := &memNode{data: bytes.Clone(keep), synced: bytes.Clone(keep)}
+		if c.data == nil {
+			c.data, c.synced = []byte{}, []byte{}
+		}
+		n.files[name], n.durable[name] = c, c
+	}
+	return n
+}
+
 // fault returns the injected error for op on name, if any. Callers hold mu.
 func (m *MemFS) fault(op, name string) error {
+	if m.dead {
+		return &os.PathError{Op: op, Path: name, Err: ErrCrashed}
+	}
 	for _, f := range m.faults {
 		if f.op == op && strings.Contains(name, f.pathSubstring) {
 			return &os.PathError{Op: op, Path: name, Err: f.err}
@@ -292,6 +327,27 @@ func (m *MemFS) SyncDir(name string) error {
 			m.durable[p] = n
 		}
 	}
+	return nil
+}
+
+// SyncFS implements FileSystemSyncer: every file and directory of the
+// MemFS becomes durable, as syncfs(2) does for a real file system.
+func (m *MemFS) SyncFS(dir string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dir = clean(dir)
+	if err := m.fault(OpSync, dir); err != nil {
+		return err
+	}
+	if !m.dirs[dir] {
+		return &os.PathError{Op: "syncfs", Path: dir, Err: fs.ErrNotExist}
+	}
+	clear(m.durable)
+	for p, n := range m.files {
+		n.synced = append(n.synced[:0], n.data...)
+		m.durable[p] = n
+	}
+	m.syncs++
 	return nil
 }
 

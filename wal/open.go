@@ -34,7 +34,10 @@ func Open(fsys FS, dir string, opts Options) (*Log, error) {
 		}
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
-	go l.flushLoop()
+	l.syncedThrough.Store(l.stats.appends.Load())
+	if l.pool = l.opts.Flusher; l.pool == nil {
+		go l.flushLoop()
+	}
 	return l, nil
 }
 
@@ -369,8 +372,7 @@ func (l *Log) Close() error {
 	l.fmu.Lock()
 	l.stopped = true
 	l.fmu.Unlock()
-	close(l.quit)
-	<-l.flushDone
+	l.stopFlusher()
 
 	l.readMu.Lock()
 	defer l.readMu.Unlock()
@@ -393,6 +395,19 @@ func (l *Log) Close() error {
 		return fmt.Errorf("close %s: %w", l.dir, err)
 	}
 	return nil
+}
+
+// stopFlusher ends the log's flushing: its own goroutine, or its place in
+// the pool, after a last round; waiters left get ErrClosed.
+func (l *Log) stopFlusher() {
+	if l.pool == nil {
+		close(l.quit)
+		<-l.flushDone
+		return
+	}
+	l.pool.detach(l)
+	l.flushRound()
+	l.releaseAll(fmt.Errorf("sync %s: %w", l.dir, ErrClosed))
 }
 
 // Delete closes the log and removes its directory.

@@ -27,6 +27,9 @@ type Options struct {
 	RetentionMs        int64         // retention.ms, -1 = forever; default 7 days
 	RetentionBytes     int64         // retention.bytes, -1 = unlimited (default)
 	Now                func() time.Time
+	// Flusher, if set, is the group-commit pool shared with other logs;
+	// nil gives the log a flusher goroutine of its own. Fixed at Open.
+	Flusher *FlushPool
 }
 
 // withDefaults returns o with every zero field replaced by its default and

@@ -63,7 +63,12 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64) ([]byte, error
 	if err := l.checkRange("read", offset); err != nil {
 		return nil, err
 	}
-	limit := min(maxOffset, l.leo.Load())
+	return l.readLocked(offset, maxBytes, min(maxOffset, l.leo.Load()))
+}
+
+// readLocked copies the batches of a Read below limit. Callers hold readMu
+// shared and checked the range.
+func (l *Log) readLocked(offset int64, maxBytes int32, limit int64) ([]byte, error) {
 	if offset >= limit {
 		return nil, nil
 	}

@@ -254,6 +254,11 @@ func FuzzRecover(f *testing.F) {
 		if !bytes.Equal(got[:min(len(got), int(keep))], prefix[:min(len(got), int(keep))]) {
 			t.Fatal("valid prefix changed")
 		}
+		whole := 0 // bytes of the batches that the chop left whole
+		ForEachBatch(prefix[:keep], func(h BatchHeader, b []byte) bool { whole += len(b); return true })
+		if len(got) < whole {
+			t.Fatalf("recovery cut into whole batches: %d bytes left of %d", len(got), whole)
+		}
 		n := int64(0)
 		ForEachBatch(got, func(h BatchHeader, _ []byte) bool { n = h.NextOffset(); return true })
 		if n != l.LogEndOffset() || (chop == 0 && l.LogEndOffset() < leo) {

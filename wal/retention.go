@@ -124,6 +124,11 @@ func (l *Log) dropSegments(drop []*segment) error {
 			first = err
 		}
 	}
+	if first == nil { // deletions durable too: no deleted segment reappears after a crash
+		if err := l.fsys.SyncDir(l.dir); err != nil {
+			first = fmt.Errorf("sync dir %s: %w", l.dir, err)
+		}
+	}
 	return first
 }
 

@@ -207,3 +207,28 @@ func TestScanBatches(t *testing.T) {
 		t.Fatalf("scan past leo: %v", err)
 	}
 }
+
+func TestRetentionDeletionsSurviveACrash(t *testing.T) {
+	clk := &fakeClock{ms: 1000}
+	l, fsys := openMem(t, Options{SegmentBytes: 500, RetentionMs: 10, Now: clk.now})
+	for i := range 20 {
+		mustAppend(t, l, makeBatch(1, 100, int64(i)), 0)
+	}
+	syncNow(t, l)
+	before := l.NumSegments()
+	clk.ms = 1 << 40
+	if n, err := l.ApplyRetention(); err != nil || n == 0 {
+		t.Fatalf("retention deleted %d: %v", n, err)
+	}
+	left := l.NumSegments()
+	after := fsys.Reboot(nil)
+	l.Close()
+	l2, err := Open(after, "/data/t-0", Options{SegmentBytes: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if l2.NumSegments() != left || before == left {
+		t.Fatalf("segments: %d before retention, %d after, %d after a crash", before, left, l2.NumSegments())
+	}
+}

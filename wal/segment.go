@@ -47,6 +47,7 @@ type segment struct {
 	bytesSinceIndex int64
 	created         time.Time
 	deleted         bool // guarded by Log.readMu
+	mp              segMap
 }
 
 func segmentPath(dir string, base int64, suffix string) string {
@@ -80,6 +81,9 @@ func openSegment(fsys FS, dir string, base int64, opts Options, active bool) (*s
 	s.size.Store(size)
 	s.next.Store(base)
 	s.maxTs.Store(noTimestamp)
+	if active {
+		s.mp.minLen = opts.SegmentBytes
+	}
 	s.idx, err = openIndex(fsys, segmentPath(dir, base, indexSuffix), offsetEntrySize, opts.MaxIndexBytes, active)
 	if err == nil {
 		s.tidx, err = openIndex(fsys, segmentPath(dir, base, timeIndexSuffix), timeEntrySize, opts.MaxIndexBytes, active)
@@ -167,6 +171,7 @@ func (s *segment) syncAll() error {
 
 // close releases every file of the segment, returning the first error.
 func (s *segment) close() error {
+	s.unmap()
 	var first error
 	for _, x := range []*index{s.idx, s.tidx} {
 		if x == nil {

@@ -3,6 +3,7 @@
 //	chronik serve [--listen 127.0.0.1:9092] [--data-dir ./data]
 //	              [--advertised-listener HOST:PORT] [--config FILE]
 //	              [--cluster FILE --node-id N] [--admin-listen 127.0.0.1:PORT]
+//	chronik wal dump|verify <dir>
 //
 // With no flags it is a standalone broker on 127.0.0.1:9092 with its data in
 // ./data. With --cluster it is node N of the cluster the file lists (see
@@ -37,6 +38,8 @@ func main() {
 			fmt.Fprintln(os.Stderr, "chronik:", err)
 			os.Exit(1)
 		}
+	case "wal":
+		walCommand(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 	default:
@@ -47,7 +50,8 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: chronik serve [flags]   run a standalone broker (see chronik serve -h)`)
+	fmt.Fprintln(os.Stderr, `usage: chronik serve [flags]   run a standalone broker (see chronik serve -h)
+       chronik wal dump|verify <dir>   inspect or check log segments offline`)
 }
 
 // loadConfig builds the config from defaults, the config file, then flags.
