@@ -102,7 +102,7 @@ func TestNoLossNoDuplicateAcrossCrashMidStream(t *testing.T) {
 	}
 	ctx := testContext(t, time.Duration(rounds)*time.Minute+2*time.Minute)
 	b := StartBroker(t, Options{})
-	const n = 50_000
+	const n = 100_000 // issue 2: 100,000 records of 100 B with a kill -9 mid-stream
 	acked := make([][]int64, rounds)
 	hits := 0 // rounds whose kill caught records in flight
 	for round := range rounds {
