@@ -77,13 +77,8 @@ func (b *Broker) alterConfigs(rr kmsg.AlterConfigsRequestResource, validateOnly 
 	}
 	switch rr.ResourceType {
 	case kmsg.ConfigResourceTypeTopic:
-		return b.alterTopicConfigs(rr.ResourceName, validateOnly, func(*topic) (map[string]string, error) {
-			for k, v := range cfgs {
-				if e := validateTopicConfig(k, v); e != nil {
-					return nil, kafkaError(e, "invalid topic config %s=%s", k, v)
-				}
-			}
-			return cfgs, nil
+		return b.alterTopicConfigs(rr.ResourceName, validateOnly, func(t *topic) (map[string]string, error) {
+			return cfgs, validateChangedTopicConfigs(t, cfgs)
 		})
 	case kmsg.ConfigResourceTypeBroker:
 		b.mu.Lock()

@@ -130,12 +130,25 @@ func (b *Broker) applyTopicConfigOps(t *topic, ops []kmsg.IncrementalAlterConfig
 			return nil, kafkaError(e, "%s", msg)
 		}
 	}
-	for k, v := range cfgs {
-		if e := validateTopicConfig(k, v); e != nil {
-			return nil, kafkaError(e, "invalid topic config %s=%s", k, v)
-		}
+	if err := validateChangedTopicConfigs(t, cfgs); err != nil {
+		return nil, err
 	}
 	return cfgs, nil
+}
+
+// validateChangedTopicConfigs validates the overrides of cfgs that t does
+// not already have with the same value (those were valid when set, and
+// __consumer_offsets carries a cleanup.policy users may not set).
+func validateChangedTopicConfigs(t *topic, cfgs map[string]string) error {
+	for k, v := range cfgs {
+		if old, ok := t.configs[k]; ok && old == v {
+			continue
+		}
+		if e := validateTopicConfig(k, v); e != nil {
+			return kafkaError(e, "invalid topic config %s=%s", k, v)
+		}
+	}
+	return nil
 }
 
 // applyConfigOp applies one op to cfgs; cur is the config's effective value
