@@ -132,7 +132,7 @@ func (c *rawConn) roundTrip(req kmsg.Request, resp kmsg.Response) {
 		c.t.Fatalf("%s response: correlation id mismatch or short body (%d bytes)", kmsg.NameForKey(req.Key()), len(body))
 	}
 	body = body[4:]
-	resp.SetVersion(req.GetVersion()) // before IsFlexible, which depends on it
+	resp.SetVersion(req.GetVersion())         // before IsFlexible, which depends on it
 	if resp.IsFlexible() && req.Key() != 18 { // response header v1: empty tag section
 		body = body[1:]
 	}
