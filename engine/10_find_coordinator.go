@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -10,8 +12,10 @@ import (
 // Behaviour:
 //   - Group keys (type 0): the coordinator is the leader of partition
 //     abs(javaHash(group)) % offsets.topic.num.partitions of
-//     __consumer_offsets (standalone: this broker). The internal topic is
-//     created on first use, as in Kafka.
+//     __consumer_offsets as the metadata has it (standalone: this broker;
+//     any broker of a cluster gives the same answer). No live leader:
+//     COORDINATOR_NOT_AVAILABLE. The internal topic is created on first
+//     use, as in Kafka (in a cluster through the controller).
 //   - Transaction keys (type 1): COORDINATOR_NOT_AVAILABLE; Chronik has no
 //     transaction coordinator. Any other type: INVALID_REQUEST.
 //
@@ -55,12 +59,25 @@ func handleFindCoordinator(b *Broker, c *call) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// findGroupCoordinator names the leader of the group's internal partition.
+// findGroupCoordinator names the leader of the group's internal partition,
+// as the metadata has it (standalone: this broker); no leader, or a fenced
+// one: COORDINATOR_NOT_AVAILABLE, and the client asks again.
 func (b *Broker) findGroupCoordinator(group string, rc *kmsg.FindCoordinatorResponseCoordinator) {
-	if _, err := b.groups.logFor(group); err != nil {
+	i, err := b.groups.partitionFor(group)
+	if err != nil {
 		rc.ErrorCode, rc.ErrorMessage = err.Code, strp(err.Message)
 		return
 	}
-	host, port := b.advertised()
-	rc.NodeID, rc.Host, rc.Port = b.cfg.NodeID, host, port
+	cl := b.cluster()
+	if pl, ok := cl.Partition(offsetsTopicName, i); ok && pl.Leader >= 0 {
+		brokers, _ := cl.Brokers()
+		for _, br := range brokers {
+			if br.ID == pl.Leader {
+				rc.NodeID, rc.Host, rc.Port = br.ID, br.Host, br.Port
+				return
+			}
+		}
+	}
+	rc.ErrorCode = kerr.CoordinatorNotAvailable.Code
+	rc.ErrorMessage = strp(fmt.Sprintf("partition %d of %s has no live leader", i, offsetsTopicName))
 }

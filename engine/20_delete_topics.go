@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -15,10 +17,17 @@ import (
 //   - v6: both name and id set INVALID_REQUEST ("You may not specify both
 //     topic name and topic id"), neither set INVALID_REQUEST; a name or id
 //     listed twice INVALID_REQUEST for it (as Kafka's controller answers).
-//   - Deletion is synchronous: the topic leaves meta.json, parked fetches
-//     are woken, and the partition directories are removed before the
-//     response. A topic named twice in other ways (once by name, once by
-//     id) is deleted once and both entries succeed.
+//   - Deletion goes through b.cluster(): standalone it is synchronous (the
+//     topic leaves meta.json, parked fetches are woken, the partition
+//     directories are removed before the response); in a cluster the
+//     deletion is committed through the metadata controller, this broker
+//     drops its copy before answering and every other broker when it
+//     applies the commit. No commit within clusterCommitTimeout:
+//     REQUEST_TIMED_OUT. A topic named twice in other ways (once by name,
+//     once by id) is deleted once and both entries succeed.
+//   - __consumer_offsets may be deleted, as in Kafka (only kafka-topics.sh
+//     refuses, client-side): the group coordinator unloads every group and
+//     creates the topic again on next use.
 //
 // Version notes: v1 throttle; v4 flexible; v5 ErrorMessage; v6 Topics with
 // ids.
@@ -46,78 +55,66 @@ func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {
 		}
 	}
 
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	deleted := map[*topic]bool{}
+	ctx, cancel := context.WithTimeout(context.Background(), clusterCommitTimeout)
+	defer cancel()
+	deleted := map[string][16]byte{} // name -> id, deleted by this request
 	for _, rt := range rts {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		fail := func(e *kerr.Error, msg string) {
+		var e *kerr.Error
+		var msg string
+		switch {
+		case rt.Topic != nil && rt.TopicID != ([16]byte{}):
+			e, msg = kerr.InvalidRequest, "you may not specify both topic name and topic id"
+		case rt.Topic == nil && rt.TopicID == ([16]byte{}):
+			e, msg = kerr.InvalidRequest, "neither topic name nor id were specified"
+		case rt.Topic != nil && names[*rt.Topic] > 1:
+			e, msg = kerr.InvalidRequest, "duplicate topic name"
+		case rt.Topic == nil && ids[rt.TopicID] > 1:
+			e, msg = kerr.InvalidRequest, "duplicate topic id"
+		default:
+			name, id, err := deleteOnce(ctx, b, deleted, rt)
+			if e, msg = errorAndMessage(err); e == nil {
+				st.Topic, st.TopicID = strp(name), id
+			}
+		}
+		if e != nil {
 			st.ErrorCode = e.Code
 			if req.Version >= 5 {
 				st.ErrorMessage = strp(msg)
 			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		var t *topic
-		switch {
-		case rt.Topic != nil && rt.TopicID != ([16]byte{}):
-			fail(kerr.InvalidRequest, "you may not specify both topic name and topic id")
-			continue
-		case rt.Topic == nil && rt.TopicID == ([16]byte{}):
-			fail(kerr.InvalidRequest, "neither topic name nor id were specified")
-			continue
-		case rt.Topic != nil && names[*rt.Topic] > 1:
-			fail(kerr.InvalidRequest, "duplicate topic name")
-			continue
-		case rt.Topic == nil && ids[rt.TopicID] > 1:
-			fail(kerr.InvalidRequest, "duplicate topic id")
-			continue
-		case rt.Topic != nil:
-			if t = b.topics[*rt.Topic]; t == nil {
-				t = deletedByName(deleted, *rt.Topic)
-			}
-			if t == nil {
-				fail(kerr.UnknownTopicOrPartition, "unknown topic "+*rt.Topic)
-				continue
-			}
-		default:
-			if t = b.topicIDs[rt.TopicID]; t == nil {
-				t = deletedByID(deleted, rt.TopicID)
-			}
-			if t == nil {
-				fail(kerr.UnknownTopicID, "unknown topic id")
-				continue
-			}
-		}
-		st.Topic, st.TopicID = strp(t.name), t.id
-		if !deleted[t] {
-			if err := b.deleteTopic(t); err != nil {
-				b.log.Error("delete topic failed", "topic", t.name, "err", err)
-				fail(kerr.KafkaStorageError, "delete topic: "+err.Error())
-				continue
-			}
-			deleted[t] = true
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	if len(deleted) > 0 {
+		b.groups.topicsChanged()
 	}
 	return resp, nil
 }
 
-func deletedByName(deleted map[*topic]bool, name string) *topic {
-	for t := range deleted {
-		if t.name == name {
-			return t
+// deleteOnce deletes the topic rt names unless this request deleted it
+// already (then it answers with the same name and id).
+func deleteOnce(ctx context.Context, b *Broker, deleted map[string][16]byte, rt kmsg.DeleteTopicsRequestTopic) (string, [16]byte, error) {
+	var name string
+	if rt.Topic != nil {
+		name = *rt.Topic
+		if id, ok := deleted[name]; ok {
+			return name, id, nil
+		}
+	} else {
+		for n, id := range deleted {
+			if id == rt.TopicID {
+				return n, id, nil
+			}
 		}
 	}
-	return nil
-}
-
-func deletedByID(deleted map[*topic]bool, id [16]byte) *topic {
-	for t := range deleted {
-		if t.id == id {
-			return t
+	name, id, err := b.cluster().DeleteTopic(ctx, name, rt.TopicID)
+	if err != nil {
+		if ke := kafkaErr(err); ke != kerr.UnknownTopicOrPartition && ke != kerr.UnknownTopicID {
+			b.log.Warn("delete topic", "topic", name, "err", err)
 		}
+		return "", [16]byte{}, err
 	}
-	return nil
+	deleted[name] = id
+	return name, id, nil
 }

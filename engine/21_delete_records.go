@@ -17,7 +17,11 @@ import (
 //     offset changes nothing and succeeds, as Kafka's
 //     maybeIncrementLogStartOffset does.
 //   - An offset above the high watermark or below -1: OFFSET_OUT_OF_RANGE.
-//   - Unknown topic or partition UNKNOWN_TOPIC_OR_PARTITION.
+//   - An internal topic (__consumer_offsets) INVALID_TOPIC_EXCEPTION, before
+//     any other check, as Kafka's ReplicaManager.deleteRecords ("Cannot
+//     delete records of internal topic").
+//   - Unknown topic or partition UNKNOWN_TOPIC_OR_PARTITION; in a cluster, a
+//     partition another broker leads NOT_LEADER_OR_FOLLOWER.
 //   - LowWatermark = the log start offset after the call (-1 on error).
 //   - Standalone there are no followers to wait for; TimeoutMillis is
 //     unused.
@@ -50,9 +54,15 @@ func handleDeleteRecords(b *Broker, c *call) (kmsg.Response, error) {
 }
 
 func (b *Broker) deleteRecords(name string, idx int32, offset int64) (int64, *kerr.Error) {
+	if isInternalTopic(name) {
+		return -1, kerr.InvalidTopicException
+	}
 	_, p := b.lookupPartition(name, [16]byte{}, idx)
 	if p == nil {
 		return -1, kerr.UnknownTopicOrPartition
+	}
+	if b.notLeader(name, idx) {
+		return -1, kerr.NotLeaderForPartition
 	}
 	hw := p.highWatermark()
 	if offset == -1 {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"maps"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -15,12 +16,18 @@ import (
 //   - TOPIC (2): each key must be a topic config Chronik honours with a valid
 //     value (validateTopicConfig), else INVALID_CONFIG; a null value or a key
 //     twice INVALID_REQUEST; unknown topic UNKNOWN_TOPIC_OR_PARTITION. The new
-//     set is persisted in meta.json and pushed to the open partition logs.
+//     set goes through b.cluster(): standalone it is persisted in meta.json
+//     and pushed to the open partition logs; in a cluster it is committed
+//     through the metadata controller (REQUEST_TIMED_OUT without a commit
+//     in time) and every broker applies it to its copy of the topic.
+//     __consumer_offsets may be altered, as in Kafka.
 //   - BROKER (4): resource "" or this node id (else INVALID_REQUEST); only
 //     the keys in dynamicBrokerKeys may be set, anything else (read-only or
 //     unknown) or a bad value INVALID_REQUEST, as Kafka answers for a config
 //     that cannot be updated dynamically. Replaces the dynamic layer, which
-//     topics without an override follow at once.
+//     topics without an override follow at once. The layer is this
+//     broker's own in a cluster too, as Kafka's per-broker dynamic configs
+//     are.
 //   - A resource named twice in one request: INVALID_REQUEST for it.
 //   - Other resource types INVALID_REQUEST.
 //   - ValidateOnly runs every check and changes nothing.
@@ -68,24 +75,14 @@ func (b *Broker) alterConfigs(rr kmsg.AlterConfigsRequestResource, validateOnly 
 		}
 		cfgs[rc.Name] = *rc.Value
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	switch rr.ResourceType {
 	case kmsg.ConfigResourceTypeTopic:
-		t, e, msg := b.alterableTopic(rr.ResourceName)
-		if e != nil {
-			return e, msg
-		}
-		for k, v := range cfgs {
-			if e := validateTopicConfig(k, v); e != nil {
-				return e, "invalid topic config " + k + "=" + v
-			}
-		}
-		if validateOnly {
-			return nil, ""
-		}
-		return b.setTopicConfigs(t, cfgs), ""
+		return b.alterTopicConfigs(rr.ResourceName, validateOnly, func(t *topic) (map[string]string, error) {
+			return cfgs, validateChangedTopicConfigs(t, cfgs)
+		})
 	case kmsg.ConfigResourceTypeBroker:
+		b.mu.Lock()
+		defer b.mu.Unlock()
 		if !b.brokerResourceOK(rr.ResourceName) {
 			return kerr.InvalidRequest, "unexpected broker id, expected " + b.nodeIDString() + " or empty string"
 		}
@@ -103,14 +100,22 @@ func (b *Broker) alterConfigs(rr kmsg.AlterConfigsRequestResource, validateOnly 
 	}
 }
 
+// alterTopicConfigs replaces a topic's overrides with what compute returns,
+// through b.cluster().
+func (b *Broker) alterTopicConfigs(name string, validateOnly bool, compute func(*topic) (map[string]string, error)) (*kerr.Error, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), clusterCommitTimeout)
+	defer cancel()
+	return errorAndMessage(b.cluster().AlterTopicConfigs(ctx, name, compute, validateOnly))
+}
+
 // alterableTopic resolves a TOPIC resource for AlterConfigs and
 // IncrementalAlterConfigs. Caller holds b.mu.
-func (b *Broker) alterableTopic(name string) (*topic, *kerr.Error, string) {
+func (b *Broker) alterableTopic(name string) (*topic, error) {
 	if t := b.topics[name]; t != nil {
-		return t, nil, ""
+		return t, nil
 	}
 	if !validTopicName(name) {
-		return nil, kerr.InvalidTopicException, "invalid topic name"
+		return nil, kafkaError(kerr.InvalidTopicException, "invalid topic name")
 	}
-	return nil, kerr.UnknownTopicOrPartition, "unknown topic " + name
+	return nil, kafkaError(kerr.UnknownTopicOrPartition, "unknown topic %s", name)
 }

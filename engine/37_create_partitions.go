@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"fmt"
+	"context"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -15,13 +15,22 @@ import (
 //     "currently has N partitions, which is higher than the requested M").
 //     Growing by more than maxNewPartitions at once is refused
 //     (INVALID_PARTITIONS) rather than opening that many logs.
-//   - Assignment (optional): exactly one entry per new partition, each
-//     naming only this broker, else INVALID_REPLICA_ASSIGNMENT.
+//   - Assignment (optional): exactly one entry per new partition, else
+//     INVALID_REPLICA_ASSIGNMENT. Standalone each entry must name only this
+//     broker; in a cluster each must list the topic's replication factor
+//     of distinct registered brokers.
 //   - Unknown topic UNKNOWN_TOPIC_OR_PARTITION; a topic named twice in one
 //     request INVALID_REQUEST, once in the response (as Kafka).
 //   - ValidateOnly runs every check and creates nothing.
-//   - New partitions are opened, then meta.json is written; if that fails
-//     they are closed and removed again (KAFKA_STORAGE_ERROR).
+//   - Through b.cluster(): standalone the new partitions are opened, then
+//     meta.json is written; if that fails they are closed and removed again
+//     (KAFKA_STORAGE_ERROR). In a cluster the growth is committed through
+//     the metadata controller (new partitions assigned over the live
+//     brokers) and every broker opens its logs when it applies it; no
+//     commit within clusterCommitTimeout: REQUEST_TIMED_OUT.
+//   - __consumer_offsets may grow, as in Kafka; the group coordinator keeps
+//     placing groups by offsets.topic.num.partitions, so the new partitions
+//     stay unused.
 //   - Every requested topic appears in the response.
 //
 // Version notes: v1 throttle; v2 flexible; v3 same as v2.
@@ -67,47 +76,11 @@ func handleCreatePartitions(b *Broker, c *call) (kmsg.Response, error) {
 }
 
 func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) (*kerr.Error, string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	t := b.topics[rt.Topic]
-	if t == nil {
-		return kerr.UnknownTopicOrPartition, "unknown topic " + rt.Topic
+	var manual [][]int32
+	for _, a := range rt.Assignment {
+		manual = append(manual, a.Replicas)
 	}
-	cur := int32(len(t.partitions))
-	switch {
-	case rt.Count == cur:
-		return kerr.InvalidPartitions, fmt.Sprintf("topic already has %d partitions", cur)
-	case rt.Count < cur:
-		return kerr.InvalidPartitions, fmt.Sprintf("topic currently has %d partitions, which is higher than the requested %d", cur, rt.Count)
-	case rt.Count-cur > maxNewPartitions:
-		return kerr.InvalidPartitions, fmt.Sprintf("cannot add more than %d partitions at once", maxNewPartitions)
-	}
-	if len(rt.Assignment) > 0 {
-		if int32(len(rt.Assignment)) != rt.Count-cur {
-			return kerr.InvalidReplicaAssignment, fmt.Sprintf("increasing the number of partitions by %d but %d assignments provided", rt.Count-cur, len(rt.Assignment))
-		}
-		for _, a := range rt.Assignment {
-			if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
-				return kerr.InvalidReplicaAssignment, fmt.Sprintf("replica assignment %v must name only broker %d", a.Replicas, b.cfg.NodeID)
-			}
-		}
-	}
-	if validateOnly {
-		return nil, ""
-	}
-	old := t.partitions
-	if err := b.addPartitions(t, rt.Count); err != nil {
-		b.log.Error("create partitions failed", "topic", t.name, "err", err)
-		return kerr.KafkaStorageError, err.Error()
-	}
-	if err := b.saveMeta(); err != nil {
-		for _, p := range t.partitions[len(old):] {
-			p.log.Delete()
-		}
-		t.partitions = old
-		b.log.Error("create partitions: save metadata failed", "topic", t.name, "err", err)
-		return kerr.KafkaStorageError, err.Error()
-	}
-	b.log.Info("partitions created", "topic", t.name, "from", cur, "to", rt.Count)
-	return nil, ""
+	ctx, cancel := context.WithTimeout(context.Background(), clusterCommitTimeout)
+	defer cancel()
+	return errorAndMessage(b.cluster().CreatePartitions(ctx, rt.Topic, rt.Count, manual, validateOnly))
 }

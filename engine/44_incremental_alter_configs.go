@@ -20,7 +20,13 @@ import (
 //   - A key twice in one resource, or a resource twice in one request,
 //     INVALID_REQUEST.
 //   - TOPIC (2): unknown keys and bad values INVALID_CONFIG; a null SET
-//     value INVALID_CONFIG; unknown topic UNKNOWN_TOPIC_OR_PARTITION.
+//     value INVALID_CONFIG; unknown topic UNKNOWN_TOPIC_OR_PARTITION. The
+//     ops apply to the topic as this broker has it; the result goes through
+//     b.cluster() (standalone: meta.json and the open logs; in a cluster a
+//     commit through the metadata controller that every broker applies).
+//     __consumer_offsets may be altered, as in Kafka.
+//   - BROKER resources stay this broker's own in a cluster, as Kafka's
+//     per-broker dynamic configs are.
 //   - BROKER (4): "" or this node id; only dynamicBrokerKeys may be set or
 //     deleted; a read-only or unknown key or a bad value INVALID_REQUEST
 //     (Kafka: "Cannot update these configs dynamically").
@@ -66,37 +72,14 @@ func (b *Broker) incrementalAlterConfigs(rr kmsg.IncrementalAlterConfigsRequestR
 		}
 		seen[rc.Name] = true
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	switch rr.ResourceType {
 	case kmsg.ConfigResourceTypeTopic:
-		t, e, msg := b.alterableTopic(rr.ResourceName)
-		if e != nil {
-			return e, msg
-		}
-		cfgs := maps.Clone(t.configs)
-		if cfgs == nil {
-			cfgs = map[string]string{}
-		}
-		for _, rc := range rr.Configs {
-			if _, known := topicConfigDef(rc.Name); !known && rc.Op != kmsg.IncrementalAlterConfigOpDelete {
-				return kerr.InvalidConfig, "unknown topic config " + rc.Name
-			}
-			cur, _ := b.topicConfig(t, rc.Name)
-			if e, msg := applyConfigOp(cfgs, rc, cur, kerr.InvalidConfig); e != nil {
-				return e, msg
-			}
-		}
-		for k, v := range cfgs {
-			if e := validateTopicConfig(k, v); e != nil {
-				return e, "invalid topic config " + k + "=" + v
-			}
-		}
-		if validateOnly {
-			return nil, ""
-		}
-		return b.setTopicConfigs(t, cfgs), ""
+		return b.alterTopicConfigs(rr.ResourceName, validateOnly, func(t *topic) (map[string]string, error) {
+			return b.applyTopicConfigOps(t, rr.Configs)
+		})
 	case kmsg.ConfigResourceTypeBroker:
+		b.mu.Lock()
+		defer b.mu.Unlock()
 		if !b.brokerResourceOK(rr.ResourceName) {
 			return kerr.InvalidRequest, "unexpected broker id, expected " + b.nodeIDString() + " or empty string"
 		}
@@ -129,6 +112,43 @@ func (b *Broker) incrementalAlterConfigs(rr kmsg.IncrementalAlterConfigsRequestR
 	default:
 		return kerr.InvalidRequest, "unsupported resource type"
 	}
+}
+
+// applyTopicConfigOps applies ops to a copy of t's overrides and validates
+// the result. Caller holds b.mu.
+func (b *Broker) applyTopicConfigOps(t *topic, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) (map[string]string, error) {
+	cfgs := maps.Clone(t.configs)
+	if cfgs == nil {
+		cfgs = map[string]string{}
+	}
+	for _, rc := range ops {
+		if _, known := topicConfigDef(rc.Name); !known && rc.Op != kmsg.IncrementalAlterConfigOpDelete {
+			return nil, kafkaError(kerr.InvalidConfig, "unknown topic config %s", rc.Name)
+		}
+		cur, _ := b.topicConfig(t, rc.Name)
+		if e, msg := applyConfigOp(cfgs, rc, cur, kerr.InvalidConfig); e != nil {
+			return nil, kafkaError(e, "%s", msg)
+		}
+	}
+	if err := validateChangedTopicConfigs(t, cfgs); err != nil {
+		return nil, err
+	}
+	return cfgs, nil
+}
+
+// validateChangedTopicConfigs validates the overrides of cfgs that t does
+// not already have with the same value (those were valid when set, and
+// __consumer_offsets carries a cleanup.policy users may not set).
+func validateChangedTopicConfigs(t *topic, cfgs map[string]string) error {
+	for k, v := range cfgs {
+		if old, ok := t.configs[k]; ok && old == v {
+			continue
+		}
+		if e := validateTopicConfig(k, v); e != nil {
+			return kafkaError(e, "invalid topic config %s=%s", k, v)
+		}
+	}
+	return nil
 }
 
 // applyConfigOp applies one op to cfgs; cur is the config's effective value

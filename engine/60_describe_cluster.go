@@ -8,8 +8,11 @@ import (
 // DescribeCluster: v0-1
 //
 // Behaviour:
-//   - Cluster id from meta.json; controller = this node; one broker, this
-//     one, at its advertised listener, rack null.
+//   - From b.cluster(): standalone the cluster id from meta.json, this node
+//     as the controller and the only broker, at its advertised listener,
+//     rack null. In a cluster the id derived from the cluster config, every
+//     live (unfenced) broker with its Kafka address and rack, and the
+//     metadata shard's leader as the controller (-1 while there is none).
 //   - v1 EndpointType: 1 (brokers) is served; any other type
 //     UNSUPPORTED_ENDPOINT_TYPE (a broker is not a controller endpoint), the
 //     response echoing the requested type.
@@ -39,12 +42,15 @@ func handleDescribeCluster(b *Broker, c *call) (kmsg.Response, error) {
 			return resp, nil
 		}
 	}
-	resp.ClusterID = b.meta.clusterID
-	resp.ControllerID = b.cfg.NodeID
-	host, port := b.advertised()
-	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = b.cfg.NodeID, host, port
-	resp.Brokers = append(resp.Brokers, br)
+	cl := b.cluster()
+	resp.ClusterID = cl.ClusterID()
+	brokers, controller := cl.Brokers()
+	resp.ControllerID = controller
+	for _, cb := range brokers {
+		br := kmsg.NewDescribeClusterResponseBroker()
+		br.NodeID, br.Host, br.Port, br.Rack = cb.ID, cb.Host, cb.Port, cb.Rack
+		resp.Brokers = append(resp.Brokers, br)
+	}
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterOperations
 	}

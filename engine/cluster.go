@@ -3,9 +3,11 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 
+	"github.com/chronik/chronik/raftmeta"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -33,10 +35,19 @@ type Cluster interface {
 	// (manual, when not nil, is the replica list of each partition). The
 	// returned error is a *kerr.Error where Kafka has a code for it.
 	CreateTopic(ctx context.Context, name string, nparts int32, rf int16, configs map[string]string, manual [][]int32) error
-	// CreatePartitions grows a topic to total partitions.
-	CreatePartitions(ctx context.Context, name string, total int32, manual [][]int32) error
-	// DeleteTopic deletes a topic (a zero id matches any).
-	DeleteTopic(ctx context.Context, name string, id [16]byte) error
+	// CreatePartitions grows a topic to total partitions (manual, when not
+	// nil, is the replica list of each new partition). validateOnly runs
+	// every check and changes nothing.
+	CreatePartitions(ctx context.Context, name string, total int32, manual [][]int32, validateOnly bool) error
+	// DeleteTopic deletes a topic named name, or, when name is "", the
+	// topic with id; it returns the deleted topic's name and id. With both
+	// set the id must match (UNKNOWN_TOPIC_ID otherwise).
+	DeleteTopic(ctx context.Context, name string, id [16]byte) (string, [16]byte, error)
+	// AlterTopicConfigs replaces a topic's config overrides with what
+	// compute returns for the topic as this broker has it (compute runs with
+	// b.mu held for reading and must not block). validateOnly only runs
+	// compute.
+	AlterTopicConfigs(ctx context.Context, name string, compute func(t *topic) (map[string]string, error), validateOnly bool) error
 }
 
 // ClusterBroker is one broker as Metadata and DescribeCluster list it.
@@ -91,36 +102,108 @@ func (s standalone) CreateTopic(_ context.Context, name string, nparts int32, _ 
 	return nil
 }
 
-func (s standalone) CreatePartitions(_ context.Context, name string, total int32, _ [][]int32) error {
+func (s standalone) CreatePartitions(_ context.Context, name string, total int32, manual [][]int32, validateOnly bool) error {
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := b.topics[name]
 	if t == nil {
-		return kerr.UnknownTopicOrPartition
+		return kafkaError(kerr.UnknownTopicOrPartition, "unknown topic %s", name)
 	}
-	if total <= int32(len(t.partitions)) {
-		return kerr.InvalidPartitions
+	cur := int32(len(t.partitions))
+	if err := checkPartitionGrowth(cur, total, manual); err != nil {
+		return err
 	}
+	for _, reps := range manual {
+		if len(reps) != 1 || reps[0] != b.cfg.NodeID {
+			return kafkaError(kerr.InvalidReplicaAssignment, "replica assignment %v must name only broker %d", reps, b.cfg.NodeID)
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	old := t.partitions
 	if err := b.addPartitions(t, total); err != nil {
-		return kerr.KafkaStorageError
+		b.log.Error("create partitions failed", "topic", name, "err", err)
+		return kafkaError(kerr.KafkaStorageError, "%v", err)
 	}
 	if err := b.saveMeta(); err != nil {
-		return kerr.KafkaStorageError
+		for _, p := range t.partitions[len(old):] {
+			p.log.Delete()
+		}
+		t.partitions = old
+		b.log.Error("create partitions: save metadata failed", "topic", name, "err", err)
+		return kafkaError(kerr.KafkaStorageError, "%v", err)
+	}
+	b.log.Info("partitions created", "topic", name, "from", cur, "to", total)
+	return nil
+}
+
+// checkPartitionGrowth applies CreatePartitions' checks on the counts, with
+// Kafka's messages: the new total must exceed the current count, grow by at
+// most maxNewPartitions, and a manual assignment must list exactly the new
+// partitions.
+func checkPartitionGrowth(cur, total int32, manual [][]int32) error {
+	switch {
+	case total == cur:
+		return kafkaError(kerr.InvalidPartitions, "topic already has %d partitions", cur)
+	case total < cur:
+		return kafkaError(kerr.InvalidPartitions, "topic currently has %d partitions, which is higher than the requested %d", cur, total)
+	case total-cur > maxNewPartitions:
+		return kafkaError(kerr.InvalidPartitions, "cannot add more than %d partitions at once", maxNewPartitions)
+	case manual != nil && int32(len(manual)) != total-cur:
+		return kafkaError(kerr.InvalidReplicaAssignment, "increasing the number of partitions by %d but %d assignments provided", total-cur, len(manual))
 	}
 	return nil
 }
 
-func (s standalone) DeleteTopic(_ context.Context, name string, id [16]byte) error {
+func (s standalone) DeleteTopic(_ context.Context, name string, id [16]byte) (string, [16]byte, error) {
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	t := b.topics[name]
-	if t == nil || (id != ([16]byte{}) && id != t.id) {
-		return kerr.UnknownTopicOrPartition
+	t, err := resolveDeletion(b.topics[name], b.topicIDs[id], name, id)
+	if err != nil {
+		return "", [16]byte{}, err
 	}
 	if err := b.deleteTopic(t); err != nil {
-		return kerr.KafkaStorageError
+		b.log.Error("delete topic failed", "topic", t.name, "err", err)
+		return "", [16]byte{}, kafkaError(kerr.KafkaStorageError, "delete topic: %v", err)
+	}
+	return t.name, t.id, nil
+}
+
+// resolveDeletion picks the topic a DeleteTopic call names: byName when
+// name is set (its id must match a non-zero id), else byID.
+func resolveDeletion(byName, byID *topic, name string, id [16]byte) (*topic, error) {
+	if name == "" {
+		if byID == nil {
+			return nil, kafkaError(kerr.UnknownTopicID, "unknown topic id")
+		}
+		return byID, nil
+	}
+	if byName == nil {
+		return nil, kafkaError(kerr.UnknownTopicOrPartition, "unknown topic %s", name)
+	}
+	if id != ([16]byte{}) && id != byName.id {
+		return nil, kafkaError(kerr.UnknownTopicID, "topic %s has another id", name)
+	}
+	return byName, nil
+}
+
+func (s standalone) AlterTopicConfigs(_ context.Context, name string, compute func(*topic) (map[string]string, error), validateOnly bool) error {
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, err := b.alterableTopic(name)
+	if err != nil {
+		return err
+	}
+	cfgs, err := compute(t)
+	if err != nil || validateOnly {
+		return err
+	}
+	if e := b.setTopicConfigs(t, cfgs); e != nil {
+		return e
 	}
 	return nil
 }
@@ -159,6 +242,28 @@ func kafkaErr(err error) *kerr.Error {
 		return kerr.RequestTimedOut
 	}
 	return kerr.UnknownServerError
+}
+
+// kafkaError is a Kafka error with the message a response carries.
+func kafkaError(e *kerr.Error, format string, args ...any) error {
+	return &raftmeta.ResultErr{Err: e, Message: fmt.Sprintf(format, args...)}
+}
+
+// errorAndMessage splits a Cluster error into the Kafka error and the
+// message for the response.
+func errorAndMessage(err error) (*kerr.Error, string) {
+	if err == nil {
+		return nil, ""
+	}
+	var re *raftmeta.ResultErr
+	if errors.As(err, &re) && re.Message != "" {
+		return kafkaErr(err), re.Message
+	}
+	ke := kafkaErr(err)
+	if ke == kerr.RequestTimedOut || ke == kerr.UnknownServerError {
+		return ke, err.Error()
+	}
+	return ke, ke.Message
 }
 
 // splitHostPort turns host:port into Metadata's host and port.

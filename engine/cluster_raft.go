@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/chronik/chronik/raftmeta"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // raftCluster is the Cluster of a broker that is a member of a raftmeta
@@ -28,10 +29,12 @@ func (b *Broker) JoinCluster(node *raftmeta.Node, clusterID string) error {
 	rc := &raftCluster{b: b, node: node, clusterID: clusterID}
 	var c Cluster = rc
 	b.clusterImpl.Store(&c)
+	sub := node.Subscribe(mirrorEventLimit) // before the first mirror: no change slips between
 	if err := b.mirror(node.Image()); err != nil {
+		node.Unsubscribe(sub)
 		return fmt.Errorf("mirror cluster metadata: %w", err)
 	}
-	sub := node.Subscribe(mirrorEventLimit)
+	b.groups.topicsChanged()
 	b.bg.Add(1)
 	go func() {
 		defer b.bg.Done()
@@ -47,10 +50,21 @@ func (b *Broker) JoinCluster(node *raftmeta.Node, clusterID string) error {
 				if err := b.mirror(node.Image()); err != nil {
 					b.log.Error("mirror cluster metadata", "err", err)
 				}
+				b.groups.topicsChanged()
 			}
 		}
 	}()
 	return nil
+}
+
+// remirror brings the local topics up to the cluster metadata now; a no-op
+// standalone.
+func (b *Broker) remirror() error {
+	rc, ok := b.cluster().(*raftCluster)
+	if !ok {
+		return nil
+	}
+	return b.mirror(rc.node.Image())
 }
 
 // mirrorEventLimit bounds the events queued for the mirror goroutine; past
@@ -85,6 +99,11 @@ func (b *Broker) mirror(im *raftmeta.Image) error {
 		}
 		if !maps.Equal(t.configs, it.Configs) {
 			t.configs, changed = maps.Clone(it.Configs), true
+			if t.configs == nil {
+				t.configs = map[string]string{}
+			}
+			b.refreshLogOptions(t)
+			b.log.Info("topic configs changed", "topic", name, "configs", t.configs)
 		}
 		if len(t.partitions) < len(it.Partitions) {
 			if err := b.addPartitions(t, int32(len(it.Partitions))); err != nil {
@@ -146,12 +165,96 @@ func (rc *raftCluster) CreateTopic(ctx context.Context, name string, nparts int3
 	return rc.mirrored(err)
 }
 
-func (rc *raftCluster) CreatePartitions(ctx context.Context, name string, total int32, manual [][]int32) error {
+func (rc *raftCluster) CreatePartitions(ctx context.Context, name string, total int32, manual [][]int32, validateOnly bool) error {
+	if err := rc.node.Sync(ctx); err != nil {
+		return err
+	}
+	im := rc.node.Image()
+	t := im.Topic(name)
+	if t == nil {
+		return kafkaError(kerr.UnknownTopicOrPartition, "unknown topic %s", name)
+	}
+	if err := checkPartitionGrowth(int32(len(t.Partitions)), total, manual); err != nil {
+		return err
+	}
+	if err := checkReplicas(im, manual, len(t.Partitions[0].Replicas)); err != nil || validateOnly {
+		return err
+	}
 	return rc.mirrored(rc.node.CreatePartitions(ctx, name, total, manual))
 }
 
-func (rc *raftCluster) DeleteTopic(ctx context.Context, name string, id [16]byte) error {
-	return rc.mirrored(rc.node.DeleteTopic(ctx, name, id))
+// checkReplicas repeats the state machine's checks on a manual assignment
+// so that ValidateOnly answers as a commit would: rf replicas each, every
+// one a registered broker, none twice.
+func checkReplicas(im *raftmeta.Image, manual [][]int32, rf int) error {
+	for _, reps := range manual {
+		if len(reps) != rf {
+			return kafkaError(kerr.InvalidReplicaAssignment, "replica assignment %v: the topic has replication factor %d", reps, rf)
+		}
+		for j, r := range reps {
+			if _, ok := im.Broker(r); !ok || slices.Contains(reps[:j], r) {
+				return kafkaError(kerr.InvalidReplicaAssignment, "replica assignment %v: broker %d unknown or repeated", reps, r)
+			}
+		}
+	}
+	return nil
+}
+
+func (rc *raftCluster) DeleteTopic(ctx context.Context, name string, id [16]byte) (string, [16]byte, error) {
+	if err := rc.node.Sync(ctx); err != nil {
+		return "", [16]byte{}, err
+	}
+	im := rc.node.Image()
+	var byName, byID *topic
+	if t := im.Topic(name); t != nil {
+		byName = &topic{name: t.Name, id: t.ID}
+	}
+	if t := im.TopicByID(id); t != nil {
+		byID = &topic{name: t.Name, id: t.ID}
+	}
+	t, err := resolveDeletion(byName, byID, name, id)
+	if err != nil {
+		return "", [16]byte{}, err
+	}
+	if err := rc.mirrored(rc.node.DeleteTopic(ctx, t.name, t.id)); err != nil {
+		return "", [16]byte{}, err
+	}
+	return t.name, t.id, nil
+}
+
+// AlterTopicConfigs brings the local topics up to the committed metadata,
+// computes the new overrides from them and commits the whole set: keys
+// compute left out are deleted. Two concurrent alterations of one topic
+// through different brokers can both compute from the same base; the later
+// commit wins, as with Kafka's non-incremental AlterConfigs.
+func (rc *raftCluster) AlterTopicConfigs(ctx context.Context, name string, compute func(*topic) (map[string]string, error), validateOnly bool) error {
+	if err := rc.node.Sync(ctx); err != nil {
+		return err
+	}
+	b := rc.b
+	if err := b.mirror(rc.node.Image()); err != nil {
+		return kafkaError(kerr.KafkaStorageError, "mirror cluster metadata: %v", err)
+	}
+	b.mu.RLock()
+	t, err := b.alterableTopic(name)
+	var cfgs map[string]string
+	if err == nil {
+		cfgs, err = compute(t)
+	}
+	var del []string
+	if err == nil {
+		for k := range t.configs {
+			if _, keep := cfgs[k]; !keep {
+				del = append(del, k)
+			}
+		}
+	}
+	b.mu.RUnlock()
+	if err != nil || validateOnly {
+		return err
+	}
+	slices.Sort(del)
+	return rc.mirrored(rc.node.AlterTopicConfigs(ctx, name, cfgs, del))
 }
 
 // mirrored brings the local topics up to the image after a successful

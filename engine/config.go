@@ -49,6 +49,7 @@ type Config struct {
 	GroupMaxSize             int32   // group.max.size
 	OffsetMetadataMaxBytes   int32   // offset.metadata.max.bytes
 	OffsetsTopicPartitions   int32   // offsets.topic.num.partitions (fixed once the topic exists)
+	OffsetsTopicReplication  int16   // offsets.topic.replication.factor (cluster only; standalone is 1)
 	OffsetsTopicSegmentBytes int64   // offsets.topic.segment.bytes
 	OffsetsLoadBufferSize    int32   // offsets.load.buffer.size: read size when loading groups
 	CleanerMinCleanableRatio float64 // log.cleaner.min.cleanable.ratio: compaction of __consumer_offsets
@@ -93,6 +94,7 @@ func DefaultConfig() Config {
 		GroupMaxSize:             math.MaxInt32,
 		OffsetMetadataMaxBytes:   4096,
 		OffsetsTopicPartitions:   50,
+		OffsetsTopicReplication:  3,
 		OffsetsTopicSegmentBytes: 100 * 1024 * 1024,
 		OffsetsLoadBufferSize:    5 * 1024 * 1024,
 		CleanerMinCleanableRatio: 0.5,
@@ -206,6 +208,14 @@ var brokerKeys = map[string]configKey{
 		},
 		get: func(c *Config) string { return strconv.FormatFloat(c.CleanerMinCleanableRatio, 'g', -1, 64) },
 	},
+	"offsets.topic.replication.factor": {
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 16)
+			c.OffsetsTopicReplication = int16(n)
+			return err
+		},
+		get: func(c *Config) string { return strconv.Itoa(int(c.OffsetsTopicReplication)) },
+	},
 	"default.replication.factor": {
 		set: func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 16)
@@ -300,6 +310,8 @@ func (c *Config) validateGroups() error {
 	switch {
 	case c.OffsetsTopicPartitions < 1:
 		return fmt.Errorf("offsets.topic.num.partitions must be >= 1, got %d", c.OffsetsTopicPartitions)
+	case c.OffsetsTopicReplication < 1:
+		return fmt.Errorf("offsets.topic.replication.factor must be >= 1, got %d", c.OffsetsTopicReplication)
 	case c.OffsetsTopicSegmentBytes < 1024:
 		return fmt.Errorf("offsets.topic.segment.bytes too small: %d", c.OffsetsTopicSegmentBytes)
 	case c.OffsetsLoadBufferSize < 1024:

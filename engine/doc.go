@@ -81,9 +81,15 @@
 //
 // In a cluster (Broker.JoinCluster, cluster_raft.go) the Cluster interface
 // (cluster.go) answers who the brokers are and who leads each partition
-// from the raftmeta image; topic creation goes through the metadata shard
-// and a mirror goroutine makes the local topics follow the image (lock
-// order: Broker.mirrorMu before Broker.mu). Every broker opens a local log
-// for every partition, but only the leader accepts produce and fetch; the
-// others answer NOT_LEADER_OR_FOLLOWER (replication will fill followers).
+// from the raftmeta image; topic creation, deletion, growth and topic
+// config changes go through the metadata shard (the standalone Cluster does
+// the same work locally: one path for the admin handlers) and a mirror
+// goroutine makes the local topics follow the image (lock order:
+// groupCoordinator.mu before Broker.mirrorMu before Broker.mu). Every
+// broker opens a local log for every partition, but only the leader accepts
+// produce and fetch; the others answer NOT_LEADER_OR_FOLLOWER (replication
+// will fill followers). After each mirror the group coordinator loads the
+// groups of internal partitions this broker now leads and unloads the
+// others; group requests for a partition it does not lead get
+// NOT_COORDINATOR.
 package engine

@@ -20,14 +20,17 @@ import (
 
 // startCluster starts a 3-broker cluster from the built binary, reaped by
 // pid at test end; the logs of every broker are printed if the test fails.
-// Short heartbeats make a killed broker fenced within ~2s.
+// Short heartbeats make a killed broker fenced within ~2s; 10 partitions of
+// __consumer_offsets (3 replicas each, the default) keep its creation quick.
 func startCluster(t *testing.T) *testbed.Cluster {
 	t.Helper()
 	c, err := testbed.Start(testbed.Config{
 		Bin: binaryPath(t), Nodes: 3, Dir: filepath.Join(t.TempDir(), "cluster"),
 		Properties: map[string]string{
-			"broker.heartbeat.interval.ms": "200",
-			"broker.session.timeout.ms":    "2000",
+			"broker.heartbeat.interval.ms":     "200",
+			"broker.session.timeout.ms":        "2000",
+			"group.initial.rebalance.delay.ms": "100",
+			"offsets.topic.num.partitions":     "10",
 		},
 	})
 	if err != nil {
@@ -75,8 +78,31 @@ func leadersOf(t *testing.T, ctx context.Context, addr, topic string) map[int32]
 	return out
 }
 
-func TestClusterSpreadsLeadersAndServesEveryPartition(t *testing.T) {
+// TestCluster runs every cluster scenario on one 3-broker cluster (starting
+// one costs a few seconds of process start-up and Raft election); the
+// scenarios use distinct topics and groups, and the one that kills a broker
+// runs last.
+func TestCluster(t *testing.T) {
 	c := startCluster(t)
+	for _, sc := range []struct {
+		name string
+		run  func(*testing.T, *testbed.Cluster)
+	}{
+		{"SpreadsLeadersAndServesEveryPartition", testSpreadsLeadersAndServesEveryPartition},
+		{"TopicCreatedThroughOneBrokerIsVisibleFromAnother", testTopicCreatedThroughOneBrokerIsVisibleFromAnother},
+		{"TopicDeletedThroughBroker3IsGoneEverywhere", testTopicDeletedThroughBroker3IsGoneEverywhere},
+		{"CreatePartitionsThroughNonController", testCreatePartitionsThroughNonController},
+		{"DescribeClusterListsEveryBrokerAndTheController", testDescribeClusterListsEveryBroker},
+		{"TopicConfigAlteredThroughOneBrokerIsVisibleFromAnother", testTopicConfigAlteredEverywhere},
+		{"ConsumerGroupFindsCoordinatorOnPartitionLeader", testConsumerGroupCoordinatorOnPartitionLeader},
+		{"ConfluentKafkaPythonAcrossBrokers", testConfluentKafkaPythonCluster},
+		{"SurvivesOneBrokerKilledAndItRejoins", testSurvivesOneBrokerKilledAndItRejoins},
+	} {
+		t.Run(sc.name, func(t *testing.T) { sc.run(t, c) })
+	}
+}
+
+func testSpreadsLeadersAndServesEveryPartition(t *testing.T, c *testbed.Cluster) {
 	ctx := testContext(t, 60*time.Second)
 	const topic, parts = "spread", 9
 	createTopic(t, ctx, c.Node(1).KafkaAddr, topic, parts, 1)
@@ -119,8 +145,7 @@ func TestClusterSpreadsLeadersAndServesEveryPartition(t *testing.T) {
 	}
 }
 
-func TestClusterTopicCreatedThroughOneBrokerIsVisibleFromAnother(t *testing.T) {
-	c := startCluster(t)
+func testTopicCreatedThroughOneBrokerIsVisibleFromAnother(t *testing.T, c *testbed.Cluster) {
 	ctx := testContext(t, 30*time.Second)
 	createTopic(t, ctx, c.Node(2).KafkaAddr, "via-2", 4, 3)
 	l2 := leadersOf(t, ctx, c.Node(2).KafkaAddr, "via-2")
@@ -157,8 +182,7 @@ func TestClusterTopicCreatedThroughOneBrokerIsVisibleFromAnother(t *testing.T) {
 	}
 }
 
-func TestClusterSurvivesOneBrokerKilledAndItRejoins(t *testing.T) {
-	c := startCluster(t)
+func testSurvivesOneBrokerKilledAndItRejoins(t *testing.T, c *testbed.Cluster) {
 	ctx := testContext(t, 60*time.Second)
 	createTopic(t, ctx, c.Node(1).KafkaAddr, "before", 6, 1)
 	if err := c.Kill(3); err != nil {

@@ -132,10 +132,10 @@ func (c *rawConn) roundTrip(req kmsg.Request, resp kmsg.Response) {
 		c.t.Fatalf("%s response: correlation id mismatch or short body (%d bytes)", kmsg.NameForKey(req.Key()), len(body))
 	}
 	body = body[4:]
+	resp.SetVersion(req.GetVersion())         // before IsFlexible, which depends on it
 	if resp.IsFlexible() && req.Key() != 18 { // response header v1: empty tag section
 		body = body[1:]
 	}
-	resp.SetVersion(req.GetVersion())
 	if err := resp.ReadFrom(body); err != nil {
 		c.t.Fatalf("decode %s v%d response: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
 	}

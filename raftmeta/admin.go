@@ -76,6 +76,9 @@ func (n *Node) CreatePartitions(ctx context.Context, name string, total int32, m
 	if total <= have {
 		return &ResultErr{Err: kerr.InvalidPartitions, Message: fmt.Sprintf("topic %s has %d partitions; %d is not more", name, have, total)}
 	}
+	if manual != nil && int32(len(manual)) != total-have {
+		return &ResultErr{Err: kerr.InvalidReplicaAssignment, Message: fmt.Sprintf("increasing the number of partitions by %d but %d assignments provided", total-have, len(manual))}
+	}
 	as := manual
 	if as == nil {
 		var err error

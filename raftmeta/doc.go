@@ -65,8 +65,9 @@
 // The result of an entry (statemachine.Result) is Value = the Kafka error
 // code (0 = applied), Data = a message. Commands are written so that a
 // proposal applied twice (dragonboat retries a timed-out proposal made with
-// a no-op session) is harmless: CreateTopic with the same topic id and
-// CreatePartitions with the same assignments succeed as no-ops, Fence of a
+// a no-op session) is harmless: CreateTopic with the same topic id,
+// CreatePartitions with the same assignments and DeleteTopic of an id that
+// no longer exists succeed as no-ops, Fence of a
 // fenced broker is a no-op, RegisterBroker just bumps the epoch again.
 //
 // # Semantics

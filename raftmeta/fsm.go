@@ -407,6 +407,9 @@ func (a *applier) createTopic(x *CreateTopic) (int16, string) {
 
 func (a *applier) deleteTopic(x *DeleteTopic) (int16, string) {
 	t := a.img().topics[x.Name]
+	if t == nil && x.ID != ([16]byte{}) && a.img().byID[x.ID] == nil {
+		return ok() // the topic with this id is gone: this very command, applied before
+	}
 	if t == nil {
 		return fail(kerr.UnknownTopicOrPartition, "topic %q", x.Name)
 	}

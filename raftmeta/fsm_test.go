@@ -181,6 +181,7 @@ func TestFSMRejectsStaleAndInvalid(t *testing.T) {
 		{"partitions wrong rf", &Command{Type: CmdCreatePartitions, CreatePartitions: &CreatePartitions{Name: "t", From: 1, Assignments: [][]int32{{1}}}}, kerr.InvalidReplicaAssignment},
 		{"delete wrong id", &Command{Type: CmdDeleteTopic, DeleteTopic: &DeleteTopic{Name: "t", ID: tid(9)}}, kerr.UnknownTopicID},
 		{"delete unknown", &Command{Type: CmdDeleteTopic, DeleteTopic: &DeleteTopic{Name: "nope"}}, kerr.UnknownTopicOrPartition},
+		{"delete again by a gone id", &Command{Type: CmdDeleteTopic, DeleteTopic: &DeleteTopic{Name: "nope", ID: tid(77)}}, nil},
 	}
 	idx := uint64(10)
 	for _, c := range cases {
