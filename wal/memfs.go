@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,7 +33,14 @@ type MemFS struct {
 	faults  []memFault
 	syncs   int64
 	dead    bool // Reboot returned a successor: every operation fails
+
+	syncDelay atomic.Int64 // nanoseconds every Sync takes, like a disk's fdatasync
 }
+
+// SetSyncDelay makes every file Sync take at least d (outside the MemFS
+// lock), as fdatasync does on a real disk. Tests use it so that group commit
+// is observable whatever the scheduler does.
+func (m *MemFS) SetSyncDelay(d time.Duration) { m.syncDelay.Store(int64(d)) }
 
 type memNode struct {
 	data   []byte // what reads see
@@ -433,6 +441,9 @@ func growTo(b []byte, size int64) []byte {
 }
 
 func (f *memFile) Sync() error {
+	if d := f.fs.syncDelay.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
 	if err := f.check(OpSync); err != nil {
