@@ -67,6 +67,21 @@ func openIndex(fsys FS, name string, entrySize, maxBytes int, writable bool) (*i
 	return x, nil
 }
 
+// newIndex creates (or empties) the index file name, ready for appends up
+// to maxBytes: one open, for a segment prepared ahead of its roll.
+func newIndex(fsys FS, name string, entrySize, maxBytes int) (*index, error) {
+	f, err := fsys.OpenFile(name, osCreateRDWR|osTrunc, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create index %s: %w", name, err)
+	}
+	x := &index{f: f, name: name, entrySize: entrySize, capacity: maxBytes / entrySize}
+	if err := x.load(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return x, nil
+}
+
 // load maps or reads the file for the current n and capacity.
 func (x *index) load() error {
 	used := x.n * x.entrySize
@@ -81,7 +96,7 @@ func (x *index) load() error {
 		return x.f.Truncate(int64(used))
 	}
 	length := max(used, x.capacity*x.entrySize)
-	if err := x.f.Truncate(int64(length)); err != nil {
+	if err := sizeFile(x.f, int64(length)); err != nil {
 		return fmt.Errorf("size index %s to %d: %w", x.name, length, err)
 	}
 	if length == 0 {
@@ -93,6 +108,18 @@ func (x *index) load() error {
 	}
 	x.buf, x.mapped = b, true
 	return nil
+}
+
+// sizeFile makes f length bytes long: preallocated (blocks reserved, so
+// the first store to each mapped page needs no block allocation) when it
+// grows and f is an Allocator, truncated otherwise.
+func sizeFile(f File, length int64) error {
+	if a, ok := f.(Allocator); ok {
+		if cur, err := f.Size(); err == nil && cur <= length {
+			return a.Allocate(length)
+		}
+	}
+	return f.Truncate(length)
 }
 
 // unload drops the mapping, if any.
