@@ -166,7 +166,8 @@ func (x *index) append(entry []byte) (bool, error) {
 		copy(x.buf[at:at+x.entrySize], entry)
 	} else {
 		x.buf = append(x.buf, entry...)
-		if _, err := x.f.WriteAt(entry, int64(at)); err != nil {
+		// Written from buf, so entry does not escape (no allocation).
+		if _, err := x.f.WriteAt(x.buf[at:at+x.entrySize], int64(at)); err != nil {
 			x.buf = x.buf[:at]
 			return false, fmt.Errorf("write index %s: %w", x.name, err)
 		}
