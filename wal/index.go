@@ -96,7 +96,9 @@ func (x *index) load() error {
 		return x.f.Truncate(int64(used))
 	}
 	length := max(used, x.capacity*x.entrySize)
-	if err := sizeFile(x.f, int64(length)); err != nil {
+	// Sized sparse (ftruncate), as Kafka does: fallocating MaxIndexBytes
+	// twice per partition would reserve 20 MiB of disk each by default.
+	if err := x.f.Truncate(int64(length)); err != nil {
 		return fmt.Errorf("size index %s to %d: %w", x.name, length, err)
 	}
 	if length == 0 {
@@ -108,18 +110,6 @@ func (x *index) load() error {
 	}
 	x.buf, x.mapped = b, true
 	return nil
-}
-
-// sizeFile makes f length bytes long: preallocated (blocks reserved, so
-// the first store to each mapped page needs no block allocation) when it
-// grows and f is an Allocator, truncated otherwise.
-func sizeFile(f File, length int64) error {
-	if a, ok := f.(Allocator); ok {
-		if cur, err := f.Size(); err == nil && cur <= length {
-			return a.Allocate(length)
-		}
-	}
-	return f.Truncate(length)
 }
 
 // unload drops the mapping, if any.
