@@ -2,7 +2,8 @@ package engine
 
 import (
 	"errors"
-	"sync"
+	"fmt"
+	"reflect"
 
 	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,95 +29,129 @@ import (
 //
 // Version notes: v5 LogStartOffset; v8 per-record errors and ErrorMessage;
 // v9 flexible; v13 topic ids instead of names (KIP-516).
+//
+// Hot path: the request is decoded by hand (produce_req.go) and answered
+// with a pooled, hand-framed response (produce_resp.go); topic configs the
+// path needs are parsed once per config change (produceConfigOf). In
+// steady state a request allocates nothing here (BenchmarkProduce).
 
-func init() { regKey(0, 3, 13, handleProduce) }
+func init() { regRawKey(0, 3, 13, handleProduce) }
 
-// producePart is the outcome of one partition of a produce request.
-type producePart struct {
-	t       *kmsg.ProduceResponseTopicPartition
-	p       *partition
-	through int64 // sync through this offset (exclusive) before answering
-}
-
-func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
-	req := c.kreq.(*kmsg.ProduceRequest)
+// handleProduce serves one Produce request (raw: it decodes the body).
+func handleProduce(b *Broker, r *Request, respond func(kmsg.Response)) error {
+	c := getProduceCall()
+	if err := c.req.decode(r.Version, r.Body); err != nil {
+		c.ReleaseBody()
+		return fmt.Errorf("decode Produce v%d: %w", r.Version, err)
+	}
 	b.ctr.produceRequests.Add(1)
-	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	acksOK := req.Acks == -1 || req.Acks == 0 || req.Acks == 1
-	var waits []producePart
-	for _, rt := range req.Topics {
-		st := kmsg.NewProduceResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewProduceResponseTopicPartition()
-			sp.Partition = rp.Partition
-			st.Partitions = append(st.Partitions, sp)
-		}
-		resp.Topics = append(resp.Topics, st)
-		for i, rp := range rt.Partitions {
-			sp := &resp.Topics[len(resp.Topics)-1].Partitions[i]
-			if !acksOK {
-				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
-				continue
-			}
-			var id [16]byte
-			if req.Version >= 13 {
-				id = rt.TopicID
-			}
-			p, through, err := b.produceOne(rt.Topic, id, rp, sp)
-			if err != nil {
-				b.ctr.produceErrors.Add(1)
-				sp.ErrorCode = err.Code
-				if req.Version >= 8 {
-					sp.ErrorMessage = strp(err.Message)
-				}
-				continue
-			}
-			if through > 0 {
-				waits = append(waits, producePart{sp, p, through})
-			}
-		}
+	c.respond = respond
+	c.resetResults()
+	acks := c.req.acks
+	durable := acks == -1 && b.cfg.FlushPolicy == "ack"
+	c.pending.Store(1) // the handler's own count, dropped below
+	for ti := range c.req.topics {
+		b.produceTopic(c, ti, durable)
 	}
-	if req.Acks == 0 {
-		c.respond(nil)
-		return nil, nil
+	if acks == 0 {
+		c.ReleaseBody()
+		respond(nil)
+		return nil
 	}
-	if req.Acks != -1 || b.cfg.FlushPolicy != "ack" || len(waits) == 0 {
-		return resp, nil
-	}
-	b.awaitDurable(resp, waits, c.respond)
-	return nil, nil
+	c.done()
+	return nil
 }
 
-// awaitDurable answers resp once every partition in waits is synced through
-// its offset; a sync error turns that partition's answer into an error.
-func (b *Broker) awaitDurable(resp *kmsg.ProduceResponse, waits []producePart, respond func(kmsg.Response)) {
-	var (
-		mu      sync.Mutex
-		pending = len(waits)
-	)
-	for _, w := range waits {
-		w.p.log.Sync(w.through, func(err error) {
-			mu.Lock()
-			if err != nil {
-				w.t.ErrorCode = kerr.KafkaStorageError.Code
-				w.t.BaseOffset = -1
+// produceTopic appends every partition of request topic ti, registering a
+// Sync waiter per written partition when durable.
+func (b *Broker) produceTopic(c *produceCall, ti int, durable bool) {
+	t := &c.req.topics[ti]
+	acksOK := c.req.acks == -1 || c.req.acks == 0 || c.req.acks == 1
+	for i := t.first; i < t.first+t.n; i++ {
+		res := &c.results[i]
+		if !acksOK {
+			res.errCode, res.logAppendTime, res.logStartOffs = kerr.InvalidRequiredAcks.Code, -1, -1
+			continue
+		}
+		var id [16]byte
+		if c.req.version >= 13 {
+			id = t.id
+		}
+		p, through, err := b.produceOne(t.name, id, c.req.parts[i], res)
+		if err != nil {
+			b.ctr.produceErrors.Add(1)
+			res.errCode = err.Code
+			if c.req.version >= 8 {
+				res.errMsg, res.hasMsg = err.Message, true
 			}
-			pending--
-			last := pending == 0
-			mu.Unlock()
-			if last {
-				respond(resp)
-			}
-		})
+			continue
+		}
+		if durable && through > 0 {
+			c.pending.Add(1)
+			p.log.Sync(through, c.addWait(i).done)
+		}
 	}
 }
 
-// produceOne validates and appends one partition's batch, filling sp. It
+// produceConfig is what the produce path reads of a topic's configs,
+// parsed once: it is valid while the topic's overrides and the dynamic
+// broker configs are the same maps (both are replaced, never changed in
+// place, once the broker runs).
+type produceConfig struct {
+	topicConfigs, dynamic map[string]string
+	maxMessageBytes       int64
+	logAppendTime         bool
+}
+
+// produceConfigOf returns t's produce configs. Caller holds b.mu (read).
+func (b *Broker) produceConfigOf(t *topic) *produceConfig {
+	pc := t.produceCfg.Load()
+	if pc != nil && sameMap(pc.topicConfigs, t.configs) && sameMap(pc.dynamic, b.dynamic) {
+		return pc
+	}
+	tsType, _ := b.topicConfig(t, "message.timestamp.type")
+	pc = &produceConfig{
+		topicConfigs:    t.configs,
+		dynamic:         b.dynamic,
+		maxMessageBytes: b.topicInt(t, "max.message.bytes"),
+		logAppendTime:   tsType == "LogAppendTime",
+	}
+	t.produceCfg.Store(pc)
+	return pc
+}
+
+// sameMap reports whether a and b are the same map (not equal contents).
+func sameMap(a, b map[string]string) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// lookupProducePartition is lookupPartition for a name that is a slice of
+// the request (the map lookup converts it without allocating), and the
+// topic's produce configs.
+func (b *Broker) lookupProducePartition(name []byte, id [16]byte, p int32) (*topic, *partition, *produceConfig) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var t *topic
+	if id != ([16]byte{}) {
+		t = b.topicIDs[id]
+	} else {
+		t = b.topics[string(name)]
+	}
+	if t == nil {
+		return nil, nil, nil
+	}
+	pc := b.produceConfigOf(t)
+	if p < 0 || int(p) >= len(t.partitions) {
+		return t, nil, pc
+	}
+	return t, t.partitions[p], pc
+}
+
+// produceOne validates and appends one partition's batch, filling res. It
 // returns the offset to sync through (0 when nothing new was written).
-func (b *Broker) produceOne(name string, id [16]byte, rp kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) (*partition, int64, *kerr.Error) {
-	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-	t, p := b.lookupPartition(name, id, rp.Partition)
+func (b *Broker) produceOne(name []byte, id [16]byte, rp producePartReq, res *produceResult) (*partition, int64, *kerr.Error) {
+	res.baseOffset, res.logAppendTime, res.logStartOffs = -1, -1, -1
+	t, p, pc := b.lookupProducePartition(name, id, rp.partition)
 	if t == nil && id != ([16]byte{}) {
 		return nil, 0, kerr.UnknownTopicID
 	}
@@ -126,37 +161,44 @@ func (b *Broker) produceOne(name string, id [16]byte, rp kmsg.ProduceRequestTopi
 	if isInternalTopic(t.name) {
 		return nil, 0, kerr.InvalidTopicException // Kafka: "Cannot append to internal topic"
 	}
-	if b.notLeader(t.name, rp.Partition) {
+	if b.notLeader(t.name, rp.partition) {
 		return nil, 0, kerr.NotLeaderForPartition
 	}
-	b.mu.RLock()
-	maxBytes := b.topicInt(t, "max.message.bytes")
-	tsType, _ := b.topicConfig(t, "message.timestamp.type")
-	b.mu.RUnlock()
-	h, kerrv := validateBatch(rp.Records, maxBytes)
+	h, kerrv := validateBatch(rp.records, pc.maxMessageBytes)
 	if kerrv != nil {
 		return nil, 0, kerrv
 	}
 	b.debugAppendDelay()
-	batch := rp.Records
-	if tsType == "LogAppendTime" {
-		sp.LogAppendTime = b.now().UnixMilli()
-		setLogAppendTime(batch, sp.LogAppendTime)
+	batch := rp.records
+	if pc.logAppendTime {
+		res.logAppendTime = b.now().UnixMilli()
+		setLogAppendTime(batch, res.logAppendTime)
 	}
+	base, dup, err := b.appendChecked(p, h, batch)
+	if err != nil {
+		return nil, 0, err
+	}
+	res.baseOffset = base
+	res.logStartOffs = p.log.LogStartOffset()
+	if !dup {
+		p.wakeWaiters()
+		b.ctr.producedBatches.Add(1)
+		b.ctr.producedRecords.Add(uint64(h.RecordCount))
+		b.afterAppend(p, int64(h.LastOffsetDelta)+1)
+	}
+	// A duplicate's original may not be durable yet; wait for it too.
+	return p, base + int64(h.LastOffsetDelta) + 1, nil
+}
 
+// appendChecked checks an idempotent batch's sequence and appends it,
+// unless it is a retry of a stored batch (dup: base is the original's).
+func (b *Broker) appendChecked(p *partition, h wal.BatchHeader, batch []byte) (base int64, dup bool, _ *kerr.Error) {
 	p.mu.Lock()
 	if h.ProducerID >= 0 {
 		dupBase, dup, err := p.checkSequence(h)
-		if err != nil {
+		if err != nil || dup {
 			p.mu.Unlock()
-			return nil, 0, err
-		}
-		if dup {
-			p.mu.Unlock()
-			sp.BaseOffset = dupBase
-			sp.LogStartOffset = p.log.LogStartOffset()
-			// The original may not be durable yet; wait for it too.
-			return p, dupBase + int64(h.LastOffsetDelta) + 1, nil
+			return dupBase, dup, err
 		}
 	}
 	base, err := p.log.Append(batch, p.leaderEpoch())
@@ -167,15 +209,9 @@ func (b *Broker) produceOne(name string, id [16]byte, rp kmsg.ProduceRequestTopi
 	if err != nil {
 		b.log.Error("append failed", "partition", p.String(), "err", err)
 		if errors.Is(err, wal.ErrClosed) {
-			return nil, 0, kerr.NotLeaderForPartition
+			return 0, false, kerr.NotLeaderForPartition
 		}
-		return nil, 0, kerr.KafkaStorageError
+		return 0, false, kerr.KafkaStorageError
 	}
-	p.wakeWaiters()
-	b.ctr.producedBatches.Add(1)
-	b.ctr.producedRecords.Add(uint64(h.RecordCount))
-	b.afterAppend(p, int64(h.LastOffsetDelta)+1)
-	sp.BaseOffset = base
-	sp.LogStartOffset = p.log.LogStartOffset()
-	return p, base + int64(h.LastOffsetDelta) + 1, nil
+	return base, false, nil
 }

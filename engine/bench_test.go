@@ -48,10 +48,12 @@ func benchProduce(b *testing.B, acks int16, records, size int) {
 	body := req.AppendTo(nil)
 	r := &Request{Key: 0, Version: 9, Body: body}
 	done := make(chan struct{}, 1)
-	respond := func(resp kmsg.Response) {
-		if p := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]; p.ErrorCode != 0 {
-			b.Errorf("produce error %d", p.ErrorCode)
+	respond := func(resp kmsg.Response) { // what netio does: write, then release
+		c := resp.(*produceCall)
+		if code := c.results[0].errCode; code != 0 {
+			b.Errorf("produce error %d", code)
 		}
+		c.ReleaseBody()
 		done <- struct{}{}
 	}
 	b.SetBytes(int64(len(rp.Records)))

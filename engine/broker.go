@@ -153,6 +153,9 @@ func (b *Broker) Handle(r *Request, respond func(kmsg.Response)) error {
 	if r.Version < k.min || r.Version > k.max {
 		return fmt.Errorf("%s v%d outside supported range v%d-v%d", kmsg.NameForKey(r.Key), r.Version, k.min, k.max)
 	}
+	if k.raw != nil {
+		return k.raw(b, r, respond)
+	}
 	kreq := kmsg.RequestForKey(r.Key)
 	kreq.SetVersion(r.Version)
 	if err := kreq.ReadFrom(r.Body); err != nil {

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -46,6 +47,26 @@ func produceReq(topic string, acks int16, parts map[int32][]byte) *Request {
 	}
 	req.Topics = append(req.Topics, rt)
 	return &Request{Key: 0, Version: 9, Body: req.AppendTo(nil)}
+}
+
+// asProduceResponse decodes a Produce handler's response (a pooled,
+// hand-framed produceCall) with kmsg.
+func asProduceResponse(t testing.TB, r kmsg.Response) *kmsg.ProduceResponse {
+	t.Helper()
+	resp, err := decodeProduceResponse(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func decodeProduceResponse(r kmsg.Response) (*kmsg.ProduceResponse, error) {
+	resp := kmsg.NewPtrProduceResponse()
+	resp.Version = r.GetVersion()
+	if err := resp.ReadFrom(r.AppendTo(nil)); err != nil {
+		return nil, fmt.Errorf("decode produce response: %w", err)
+	}
+	return resp, nil
 }
 
 // handleSync calls Handle and waits for the response.
@@ -178,7 +199,10 @@ func crashProducer(b *Broker, w int, stop chan struct{}, mu *sync.Mutex, acked *
 		if err := b.Handle(produceReq("crash", -1, parts), func(r kmsg.Response) { done <- r }); err != nil {
 			return
 		}
-		resp := (<-done).(*kmsg.ProduceResponse)
+		resp, err := decodeProduceResponse(<-done)
+		if err != nil {
+			panic(err) // a response kmsg cannot read: fail loudly
+		}
 		mu.Lock()
 		for _, sp := range resp.Topics[0].Partitions {
 			if sp.ErrorCode == 0 && !*crashed {
@@ -238,7 +262,7 @@ func TestStorageErrorFencesOnlyThatPartition(t *testing.T) {
 			}
 			one := func() []byte { return makeBatch(testBatch{values: [][]byte{[]byte("v")}}) }
 			produce := func(topic string, p int32) int16 {
-				resp := handleSync(t, b, produceReq(topic, -1, map[int32][]byte{p: one()})).(*kmsg.ProduceResponse)
+				resp := asProduceResponse(t, handleSync(t, b, produceReq(topic, -1, map[int32][]byte{p: one()})))
 				return resp.Topics[0].Partitions[0].ErrorCode
 			}
 			if c := produce("bad", 0); c != 0 {

@@ -10,7 +10,10 @@
 //	netio connection worker ──Handle──▶ decode (kmsg) ──▶ handler
 //	                                                    │
 //	        sync handlers answer before Handle returns ◀┘
-//	        produce acks=-1: wal.Log.Sync callback (a FlushPool worker) answers
+//	        produce: decoded by hand (produce_req.go, regRawKey: no kmsg
+//	          decode) into a pooled produceCall that is also the response,
+//	          framed by hand (produce_resp.go); netio releases it after the
+//	          write. acks=-1: wal.Log.Sync callback (a FlushPool worker) answers
 //	        fetch: encoded by hand (fetchresp.go) around wal.Views of mapped
 //	          segments; netio writes it with writev and releases the views
 //	        fetch long poll: a waiter goroutine answers on data or max wait

@@ -7,7 +7,6 @@ import (
 
 	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func produceCode(t *testing.T, b *Broker, topic string, acks int16, records int) int16 {
@@ -17,7 +16,7 @@ func produceCode(t *testing.T, b *Broker, topic string, acks int16, records int)
 		vals[i] = []byte("v")
 	}
 	req := produceReq(topic, acks, map[int32][]byte{0: makeBatch(testBatch{values: vals})})
-	return handleSync(t, b, req).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+	return asProduceResponse(t, handleSync(t, b, req)).Topics[0].Partitions[0].ErrorCode
 }
 
 // TestAcksOneIsAnsweredAfterTheWriteOnly: with every fdatasync failing,

@@ -18,10 +18,16 @@ type call struct {
 // error that closes the connection.
 type handlerFunc func(b *Broker, c *call) (kmsg.Response, error)
 
+// rawHandlerFunc serves one API key from the undecoded request (a hot path
+// that decodes by hand); it follows Handle's contract for respond and the
+// returned error.
+type rawHandlerFunc func(b *Broker, r *Request, respond func(kmsg.Response)) error
+
 type apiKey struct {
 	key      int16
 	min, max int16
 	handle   handlerFunc
+	raw      rawHandlerFunc // instead of handle, when set
 }
 
 // handlers is filled by the init functions of the NN_name.go files; it is the
@@ -33,6 +39,14 @@ func regKey(key, minV, maxV int16, h handlerFunc) {
 		panic("engine: API key registered twice")
 	}
 	handlers[key] = apiKey{key: key, min: minV, max: maxV, handle: h}
+}
+
+// regRawKey registers a handler that decodes the request body itself.
+func regRawKey(key, minV, maxV int16, h rawHandlerFunc) {
+	if _, dup := handlers[key]; dup {
+		panic("engine: API key registered twice")
+	}
+	handlers[key] = apiKey{key: key, min: minV, max: maxV, raw: h}
 }
 
 // supportedKeys returns the registered keys sorted by key.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronik/chronik/wal"
@@ -19,6 +20,8 @@ type topic struct {
 	id         [16]byte
 	partitions []*partition
 	configs    map[string]string // overrides; effective values via topicConfig
+
+	produceCfg atomic.Pointer[produceConfig] // parsed for the produce path (00_produce.go)
 }
 
 // topicConfigDefs lists the topic configs Chronik honours, with the broker

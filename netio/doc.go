@@ -69,7 +69,8 @@
 // # Vectored responses
 //
 // A response implementing VectoredResponse (Fetch: record bytes borrowed
-// from mapped log segments) is not encoded into one buffer: netio builds
+// from mapped log segments; Produce: a pooled, pre-framed body) is not
+// encoded into one buffer: netio builds
 // the 4-byte size and response header and hands header + body slices to
 // AsyncWritev (in chunks below IOV_MAX), so records reach the socket
 // without a user-space copy (what the socket does not take at once, gnet

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func BenchmarkAppend(b *testing.B) {
@@ -198,4 +199,40 @@ func benchGroupCommit(b *testing.B, parts, producers int, popts *FlushPoolOption
 	b.ReportMetric(float64(appends)/float64(max(syscalls, 1)), "appends/fsync")
 	b.ReportMetric(float64(syscalls)/b.Elapsed().Seconds(), "fsyncs/s")
 	b.ReportMetric(float64(lat.Quantile(0.5).Microseconds()), "p50-sync-us")
+}
+
+// BenchmarkAppendRoll appends 1 KiB batches to logs with small segments,
+// so a roll happens every segBytes/1 KiB appends. Besides ns/op it reports
+// the mean duration of the appends that rolled (roll-append-us): what a
+// roll costs on the append path (segment and index file creation and
+// sizing, or the rename of a prepared segment), and the fraction of rolls
+// that found the next segment prepared.
+func BenchmarkAppendRoll(b *testing.B) {
+	for _, segBytes := range []int64{64 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("fs=os/segment.bytes=%d/size=1024", segBytes), func(b *testing.B) {
+			l, err := Open(OSFS(), filepath.Join(b.TempDir(), "p"), Options{SegmentBytes: segBytes, MaxIndexBytes: 1 << 20})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Delete()
+			batch := makeBatch(1, 1024-BatchHeaderSize-8, 0)
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			var rollTime time.Duration
+			for b.Loop() {
+				rolls := l.stats.rolls.Load()
+				start := time.Now()
+				if _, err := l.Append(batch, 0); err != nil {
+					b.Fatal(err)
+				}
+				if l.stats.rolls.Load() != rolls {
+					rollTime += time.Since(start)
+				}
+			}
+			st := l.Stats()
+			b.ReportMetric(float64(st.Rolls)/float64(b.N), "rolls/op")
+			b.ReportMetric(float64(rollTime.Microseconds())/float64(max(st.Rolls, 1)), "roll-append-us")
+			b.ReportMetric(float64(st.PreparedRolls)/float64(max(st.Rolls, 1)), "prepared/roll")
+		})
+	}
 }

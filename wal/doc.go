@@ -16,7 +16,8 @@
 //	  00000000000000000000.log         segment: batches [0, 1200)
 //	  00000000000000000000.index       its offset index
 //	  00000000000000000000.timeindex   its time index
-//	  00000000000000001200.log         active segment: batches [1200, LEO)
+//	  00000000000000001200.log         active segment: batches [1200, LEO),
+//	                                   then a preallocated zero tail
 //	  00000000000000001200.index       preallocated to MaxIndexBytes, mmap'd rw
 //	  00000000000000001200.timeindex
 //	  leader-epoch-checkpoint          epoch -> start offset
@@ -24,10 +25,18 @@
 //	  recovery-point-offset-checkpoint segments below it are known fsync'd
 //	  .clean                           present only between Close and Open
 //	  *.tmp                            half-written checkpoint (removed at Open)
+//	  next-segment.{log,index,timeindex}.tmp
+//	                                   the next segment, prepared ahead of the
+//	                                   roll that renames it (removed at Open)
 //
 // # Segment (.log)
 //
-// v2 RecordBatches back to back, no framing of our own. Append stamps
+// v2 RecordBatches back to back, no framing of our own. The file is
+// preallocated (Allocator: fallocate) PreallocateBytes ahead of the append
+// position, so it may end in zeros: a header of 61 zero bytes marks the
+// logical end (no batch header is all zeros). The log tracks that end
+// (segment.size); a rolled segment is trimmed to it by the flusher before
+// it is synced, the active one at Close. Append stamps
 // baseOffset and partitionLeaderEpoch (outside the CRC); nothing else is
 // changed, so the bytes can be served to consumers and followers as stored.
 //
@@ -86,7 +95,10 @@
 // LEO. Without it, every segment from the recovery point on is read batch by
 // batch (length, magic 2, non-decreasing offsets, CRC32C), its indexes are
 // rebuilt, leader epochs found in batches are added to the cache, and the
-// log is cut at the first bad batch; later segments are dropped. What
+// log is cut at the first bad batch; later segments are dropped, as they
+// are when a segment ends before the next one's base. A zero tail is the
+// logical end, not a cut (Stats().Recovery.ZeroTailBytes): it is trimmed,
+// and the active segment preallocated again. What
 // survives is then fsync'd, so DurableOffset starts at the LEO.
 //
 // # Group commit
@@ -110,6 +122,15 @@
 // pending response stays mapped until the response is released, and only
 // bytes below the size published after the pwrite are served.
 //
+// # Prepared segments
+//
+// See prepare.go: once the active segment is half full (from the start of
+// each segment after a roll found nothing ready), a background step
+// creates the next segment's files under temporary names, preallocated
+// and mapped, and keeps the active segment's allocation ahead of appends;
+// the roll renames them into place. New partition directories are synced
+// in their parent at Open, the parent again after Delete.
+//
 // # Goroutines
 //
 //	Append            any goroutine; serialised by Log.mu; pwrite, no fsync
@@ -124,7 +145,9 @@
 //	OffsetForTimestamp  them (a View outlives that: see Zero-copy reads)
 //	DeleteRecordsBefore, ApplyRetention, SetOptions
 //	                  any goroutine; deletion waits for readers of the segments
-//	Close, Delete     once; wait for the flusher and readers
+//	prepare           one goroutine at a time per log, started by Append;
+//	                  holds readMu shared, takes mu briefly
+//	Close, Delete     once; wait for the flusher, the prepare step and readers
 //
 // Lock order: ckptMu, readMu, mu, an index's mutex; the waiter queue's fmu,
 // a segment's mapping mutex and FlushPool.mu are never held with another.

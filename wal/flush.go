@@ -142,7 +142,7 @@ func (l *Log) syncFilesLocked(rolled []*segment, newDirs bool, active *segment) 
 		if s.deleted {
 			continue
 		}
-		if err := s.syncAll(); err != nil {
+		if err := sealRolled(s); err != nil {
 			return err
 		}
 	}
@@ -155,6 +155,19 @@ func (l *Log) syncFilesLocked(rolled []*segment, newDirs bool, active *segment) 
 		return fmt.Errorf("sync segment %s: %w", active.name, err)
 	}
 	return l.afterSync(rolled, active)
+}
+
+// sealRolled finishes a segment the appender rolled away from: the last
+// time index entry, indexes trimmed, the preallocated tail cut, all of it
+// synced. Off the append path; nothing appends to s any more.
+func sealRolled(s *segment) error {
+	if err := s.seal(); err != nil {
+		return err
+	}
+	if err := s.trim(); err != nil {
+		return err
+	}
+	return s.syncAll()
 }
 
 // afterSync records, once rolled segments are durable, that recovery need

@@ -240,6 +240,9 @@ func (p *FlushPool) syncFSRound(ls []*Log) {
 			continue
 		}
 		plans[i] = l.planFlush()
+		if plans[i].needed() && plans[i].err == nil {
+			plans[i].err = l.finishRolled(plans[i].rolled)
+		}
 		need = need || (plans[i].needed() && plans[i].err == nil)
 	}
 	var err error
@@ -273,6 +276,25 @@ func (p *FlushPool) syncFSRound(ls []*Log) {
 		l.release(target, ferr)
 		p.stats.logsFlushed.Add(1)
 	}
+}
+
+// finishRolled seals and trims the rolled segments of a plan before a
+// syncfs makes them durable.
+func (l *Log) finishRolled(rolled []*segment) error {
+	l.readMu.RLock()
+	defer l.readMu.RUnlock()
+	for _, s := range rolled {
+		if s.deleted {
+			continue
+		}
+		if err := s.seal(); err != nil {
+			return err
+		}
+		if err := s.trim(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // afterSyncFS finishes a round made durable by syncfs: the recovery point

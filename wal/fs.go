@@ -51,6 +51,17 @@ type Mmapper interface {
 	Munmap(b []byte) error
 }
 
+// Allocator is implemented by files that can reserve disk space ahead of
+// writes (OSFS files: fallocate(2) mode 0; MemFS files emulate it).
+// Allocate makes the file at least size bytes long; the bytes it adds read
+// as zeros, and it never shrinks the file. Writing into allocated space
+// does not change the file size, so fdatasync need not journal a size
+// change for every append. The log keeps its own logical end: the zero
+// tail after it is not data (see Recovery in doc.go).
+type Allocator interface {
+	Allocate(size int64) error
+}
+
 // Fder is implemented by files backed by a kernel file descriptor (OSFS
 // files), for callers that want sendfile or their own mmap.
 type Fder interface {
@@ -199,6 +210,24 @@ func (f *osFile) Close() error {
 	f.fd = -1
 	if err != nil {
 		return &os.PathError{Op: "close", Path: f.name, Err: err}
+	}
+	return nil
+}
+
+// Allocate implements Allocator with fallocate(2) mode 0 (blocks reserved,
+// size extended, reads zero). File systems without fallocate get the size
+// by ftruncate instead (sparse: same zero tail, no reservation).
+func (f *osFile) Allocate(size int64) error {
+	err := retryEINTR(func() error { return unix.Fallocate(f.fd, 0, 0, size) })
+	if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
+		cur, serr := f.Size()
+		if serr != nil || cur >= size {
+			return serr
+		}
+		return f.Truncate(size)
+	}
+	if err != nil {
+		return &os.PathError{Op: "fallocate", Path: f.name, Err: err}
 	}
 	return nil
 }

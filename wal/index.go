@@ -67,6 +67,21 @@ func openIndex(fsys FS, name string, entrySize, maxBytes int, writable bool) (*i
 	return x, nil
 }
 
+// newIndex creates (or empties) the index file name, ready for appends up
+// to maxBytes: one open, for a segment prepared ahead of its roll.
+func newIndex(fsys FS, name string, entrySize, maxBytes int) (*index, error) {
+	f, err := fsys.OpenFile(name, osCreateRDWR|osTrunc, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create index %s: %w", name, err)
+	}
+	x := &index{f: f, name: name, entrySize: entrySize, capacity: maxBytes / entrySize}
+	if err := x.load(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return x, nil
+}
+
 // load maps or reads the file for the current n and capacity.
 func (x *index) load() error {
 	used := x.n * x.entrySize
@@ -81,6 +96,8 @@ func (x *index) load() error {
 		return x.f.Truncate(int64(used))
 	}
 	length := max(used, x.capacity*x.entrySize)
+	// Sized sparse (ftruncate), as Kafka does: fallocating MaxIndexBytes
+	// twice per partition would reserve 20 MiB of disk each by default.
 	if err := x.f.Truncate(int64(length)); err != nil {
 		return fmt.Errorf("size index %s to %d: %w", x.name, length, err)
 	}
@@ -139,7 +156,8 @@ func (x *index) append(entry []byte) (bool, error) {
 		copy(x.buf[at:at+x.entrySize], entry)
 	} else {
 		x.buf = append(x.buf, entry...)
-		if _, err := x.f.WriteAt(entry, int64(at)); err != nil {
+		// Written from buf, so entry does not escape (no allocation).
+		if _, err := x.f.WriteAt(x.buf[at:at+x.entrySize], int64(at)); err != nil {
 			x.buf = x.buf[:at]
 			return false, fmt.Errorf("write index %s: %w", x.name, err)
 		}

@@ -27,6 +27,7 @@ type SegmentReport struct {
 	Path             string
 	Size             int64 // file size
 	ValidBytes       int64 // bytes of whole, valid batches from the start
+	ZeroTailBytes    int64 // preallocated (all-zero) tail after them: space, not data
 	Batches          int
 	NextOffset       int64 // offset after the last valid batch
 	IndexEntries     int   // offset index entries (preallocated zero tail excluded)
@@ -117,6 +118,9 @@ func inspectSegment(fsys FS, dir string, base int64, each func(BatchInfo)) (Segm
 	for {
 		h, pos, err := sc.next()
 		if errors.Is(err, io.EOF) {
+			if sc.zeroTail {
+				sr.ZeroTailBytes = sr.Size - pos
+			}
 			break
 		}
 		if err == nil && h.BaseOffset < sr.NextOffset {

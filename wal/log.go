@@ -28,6 +28,8 @@ type Log struct {
 	closed  bool
 	rolled  []*segment // sealed segments not yet synced by the flusher
 	newDirs bool       // directory entries created since the last SyncDir
+	spare   *segment   // the next segment, prepared ahead of a roll (prepare.go)
+	eager   bool       // a roll found no spare: prepare each next one at once
 	maxTs   maxTimestamp
 
 	segs     atomic.Pointer[[]*segment] // copy-on-write, ascending; last is active
@@ -49,6 +51,9 @@ type Log struct {
 	quit      chan struct{}
 	flushDone chan struct{}
 
+	preparing atomic.Bool    // a prepare step is running (prepare.go)
+	bg        sync.WaitGroup // prepare steps, waited for by Close
+
 	pool          *FlushPool // shared flusher, or nil: flushLoop runs per log
 	pstate        int        // state in pool, guarded by pool.mu
 	syncedThrough atomic.Int64
@@ -56,6 +61,7 @@ type Log struct {
 	stats struct {
 		appends, appendedBytes, rolls, syncs, syncedWaiters atomic.Int64
 		syncedAppends                                       atomic.Int64
+		preparedRolls, prepareErrors                        atomic.Int64
 		syncLatency                                         latencyRecorder
 	}
 }
@@ -81,6 +87,12 @@ type Stats struct {
 	// SyncLatency is the time each flush round spent making data durable
 	// (fdatasync of the files, or the shared syncfs).
 	SyncLatency LatencyHistogram
+
+	// PreparedRolls counts rolls that found the next segment prepared
+	// (a rename, no file creation on the append path); PrepareErrors the
+	// preparations and preallocations that failed (the roll then creates
+	// the segment itself; appends are not affected).
+	PreparedRolls, PrepareErrors int64
 }
 
 // AppendsPerSync is SyncedAppends/Syncs, 0 before the first sync.
@@ -98,6 +110,7 @@ type RecoveryStats struct {
 	IndexesRebuilt    int   // segments whose indexes were rebuilt (doubt or unclean)
 	TruncatedBytes    int64 // bytes cut from a torn or corrupt tail
 	TruncatedAtOffset int64 // LEO after the cut, -1 if nothing was cut
+	ZeroTailBytes     int64 // preallocated (zero) tail cut after the last batch: not corruption
 	SegmentsDropped   int   // whole segments removed because they followed a cut
 }
 
@@ -112,6 +125,8 @@ func (l *Log) Stats() Stats {
 		Recovery:      l.recovery,
 		SyncedAppends: l.stats.syncedAppends.Load(),
 		SyncLatency:   l.stats.syncLatency.snapshot(),
+		PreparedRolls: l.stats.preparedRolls.Load(),
+		PrepareErrors: l.stats.prepareErrors.Load(),
 	}
 }
 
@@ -187,7 +202,11 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (baseOffset int64, err err
 	}
 	l.mu.Lock()
 	baseOffset, newEpoch, err := l.appendLocked(batch, h, leaderEpoch)
+	prepare := err == nil && l.prepareDue()
 	l.mu.Unlock()
+	if prepare {
+		l.startPrepare()
+	}
 	if err != nil {
 		return 0, fmt.Errorf("append %s at %d: %w", l.dir, baseOffset, err)
 	}
@@ -249,23 +268,17 @@ func (l *Log) shouldRoll(seg *segment, h BatchHeader) bool {
 		lastRel > math.MaxUint32
 }
 
-// roll seals the active segment and starts a new one at the LEO. The old
-// one is synced later by the flusher. Callers hold mu.
+// roll starts a new segment at the LEO: the prepared one renamed into
+// place if there is one, else one created now. The old one is sealed,
+// trimmed and synced later by the flusher. Callers hold mu.
 func (l *Log) roll() error {
 	old := l.active()
-	if err := old.seal(); err != nil {
-		return err
+	seg, err := l.takeSpare(l.leo.Load())
+	if seg == nil && err == nil {
+		seg, err = l.createSegment(l.leo.Load())
 	}
-	seg, err := openSegment(l.fsys, l.dir, l.leo.Load(), l.opts, true)
 	if err != nil {
 		return fmt.Errorf("roll: %w", err)
-	}
-	if seg.size.Load() != 0 { // leftover of a failed roll: start clean
-		if err := seg.log.Truncate(0); err != nil {
-			seg.close()
-			return fmt.Errorf("roll: %w", err)
-		}
-		seg.size.Store(0)
 	}
 	segs := append(append([]*segment(nil), l.segments()...), seg)
 	l.setSegments(segs)

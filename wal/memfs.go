@@ -42,9 +42,55 @@ type MemFS struct {
 // is observable whatever the scheduler does.
 func (m *MemFS) SetSyncDelay(d time.Duration) { m.syncDelay.Store(int64(d)) }
 
+// memNode is one file. Its size may exceed len(data): the bytes between
+// are zeros not materialised (a Truncate or Allocate that grew the file),
+// so a preallocated segment costs no memory until it is written.
 type memNode struct {
-	data   []byte // what reads see
-	synced []byte // what survives Crash
+	data       []byte // what reads see, up to size
+	size       int64  // file size, >= len(data)
+	synced     []byte // what survives Crash
+	syncedSize int64
+}
+
+// sync makes the node's current contents what survives a crash.
+func (n *memNode) sync() {
+	n.synced = append(n.synced[:0], n.data...)
+	n.syncedSize = n.size
+}
+
+// revert drops everything since the last sync.
+func (n *memNode) revert() {
+	n.data = append([]byte(nil), n.synced...)
+	n.size = n.syncedSize
+}
+
+// setSize truncates or extends the file to size (zeros, not materialised).
+func (n *memNode) setSize(size int64) {
+	if size < int64(len(n.data)) {
+		n.data = n.data[:size]
+	}
+	n.size = size
+}
+
+// torn returns the node a crash with torn writeback leaves: the synced
+// bytes, except that a random prefix of the region written since the
+// sync (from the first differing byte) reached the disk.
+func (n *memNode) torn(tear *rand.Rand) *memNode {
+	c := &memNode{data: bytes.Clone(n.synced), size: n.syncedSize}
+	if tear != nil && len(n.data) >= len(n.synced) && !bytes.Equal(n.data, n.synced) {
+		d := 0
+		for d < len(n.synced) && n.data[d] == n.synced[d] {
+			d++
+		}
+		keep := d + tear.IntN(len(n.data)-d+1)
+		c.data = append(bytes.Clone(n.data[:keep]), n.synced[min(keep, len(n.synced)):]...)
+		c.size = max(c.size, int64(len(c.data)))
+	}
+	if c.data == nil {
+		c.data = []byte{}
+	}
+	c.sync()
+	return c
 }
 
 type memFault struct {
@@ -69,6 +115,7 @@ const (
 	OpReadDir  = "readdir"
 	OpStat     = "stat"
 	OpSyncDir  = "syncdir"
+	OpAllocate = "allocate"
 )
 
 // NewMemFS returns an empty MemFS holding only the root directory "/".
@@ -111,7 +158,7 @@ func (m *MemFS) Crash() {
 	m.gen++
 	m.files = make(map[string]*memNode, len(m.durable))
 	for name, n := range m.durable {
-		n.data = append([]byte(nil), n.synced...)
+		n.revert()
 		m.files[name] = n
 	}
 }
@@ -121,9 +168,10 @@ func (m *MemFS) Crash() {
 // goroutines of the abandoned process cannot touch the successor), and the
 // returned MemFS holds what a crash leaves: for every entry made durable
 // by SyncDir, its bytes as of its last Sync. With tear non-nil, each file
-// that was only appended to since that Sync also keeps a random prefix of
-// the unsynced bytes, as when writeback had started: the last write torn
-// at any byte. Injected errors are not carried over.
+// that was written to (not shrunk) since that Sync also keeps a random
+// prefix of the bytes written since, counted from the first byte that
+// differs, as when writeback had started: the last write torn at any
+// byte, in a preallocated zero tail as well as past the end. Injected errors are not carried over.
 func (m *MemFS) Reboot(tear *rand.Rand) *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -131,14 +179,7 @@ func (m *MemFS) Reboot(tear *rand.Rand) *MemFS {
 	n := NewMemFS()
 	maps.Copy(n.dirs, m.dirs)
 	for name, node := range m.durable {
-		keep := node.synced
-		if tear != nil && len(node.data) > len(node.synced) && bytes.HasPrefix(node.data, node.synced) {
-			keep = node.data[:len(node.synced)+tear.IntN(len(node.data)-len(node.synced)+1)]
-		}
-		c := &memNode{data: bytes.Clone(keep), synced: bytes.Clone(keep)}
-		if c.data == nil {
-			c.data, c.synced = []byte{}, []byte{}
-		}
+		c := node.torn(tear)
 		n.files[name], n.durable[name] = c, c
 	}
 	return n
@@ -180,7 +221,7 @@ func (m *MemFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) 
 		m.files[name] = n
 	}
 	if flag&os.O_TRUNC != 0 {
-		n.data = n.data[:0]
+		n.setSize(0)
 	}
 	return &memFile{fs: m, node: n, name: name, gen: m.gen,
 		writable: flag&(os.O_WRONLY|os.O_RDWR) != 0}, nil
@@ -306,7 +347,7 @@ func (m *MemFS) Stat(name string) (fs.FileInfo, error) {
 		return nil, err
 	}
 	if n, ok := m.files[name]; ok {
-		return memInfo{name: path.Base(name), size: int64(len(n.data))}, nil
+		return memInfo{name: path.Base(name), size: n.size}, nil
 	}
 	if m.dirs[name] {
 		return memInfo{name: path.Base(name), dir: true}, nil
@@ -352,7 +393,7 @@ func (m *MemFS) SyncFS(dir string) error {
 	}
 	clear(m.durable)
 	for p, n := range m.files {
-		n.synced = append(n.synced[:0], n.data...)
+		n.sync()
 		m.durable[p] = n
 	}
 	m.syncs++
@@ -403,14 +444,19 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 	if err := f.check(OpRead); err != nil {
 		return 0, err
 	}
-	if off >= int64(len(f.node.data)) {
+	if off >= f.node.size {
 		return 0, io.EOF
 	}
-	n := copy(p, f.node.data[off:])
-	if n < len(p) {
-		return n, io.EOF
+	want := int(min(int64(len(p)), f.node.size-off))
+	n := 0
+	if off < int64(len(f.node.data)) {
+		n = copy(p[:want], f.node.data[off:])
 	}
-	return n, nil
+	clear(p[n:want]) // the unmaterialised zero tail
+	if want < len(p) {
+		return want, io.EOF
+	}
+	return want, nil
 }
 
 func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
@@ -422,9 +468,11 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	if !f.writable {
 		return 0, &os.PathError{Op: OpWrite, Path: f.name, Err: fs.ErrPermission}
 	}
-	if end := off + int64(len(p)); end > int64(len(f.node.data)) {
+	end := off + int64(len(p))
+	if end > int64(len(f.node.data)) {
 		f.node.data = growTo(f.node.data, end)
 	}
+	f.node.size = max(f.node.size, end)
 	return copy(f.node.data[off:], p), nil
 }
 
@@ -449,7 +497,7 @@ func (f *memFile) Sync() error {
 	if err := f.check(OpSync); err != nil {
 		return err
 	}
-	f.node.synced = append(f.node.synced[:0], f.node.data...)
+	f.node.sync()
 	f.fs.syncs++
 	return nil
 }
@@ -463,11 +511,7 @@ func (f *memFile) Truncate(size int64) error {
 	if size < 0 {
 		return &os.PathError{Op: OpTruncate, Path: f.name, Err: fs.ErrInvalid}
 	}
-	if size <= int64(len(f.node.data)) {
-		f.node.data = f.node.data[:size]
-	} else {
-		f.node.data = growTo(f.node.data, size)
-	}
+	f.node.setSize(size)
 	return nil
 }
 
@@ -477,7 +521,7 @@ func (f *memFile) Size() (int64, error) {
 	if err := f.check(OpStat); err != nil {
 		return 0, err
 	}
-	return int64(len(f.node.data)), nil
+	return f.node.size, nil
 }
 
 func (f *memFile) Close() error {
@@ -488,5 +532,20 @@ func (f *memFile) Close() error {
 		return err
 	}
 	f.closed = true
+	return nil
+}
+
+// Allocate implements Allocator: the file grows to size with a zero tail
+// (kept as a size, not as bytes), as fallocate(2) mode 0 does.
+func (f *memFile) Allocate(size int64) error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check(OpAllocate); err != nil {
+		return err
+	}
+	if !f.writable || size < 0 {
+		return &os.PathError{Op: OpAllocate, Path: f.name, Err: fs.ErrInvalid}
+	}
+	f.node.size = max(f.node.size, size)
 	return nil
 }

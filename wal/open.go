@@ -44,7 +44,7 @@ func Open(fsys FS, dir string, opts Options) (*Log, error) {
 // load reads the directory and checkpoints, then opens and recovers the
 // segments. It runs before the flusher starts, on one goroutine.
 func (l *Log) load() error {
-	if err := l.fsys.MkdirAll(l.dir, 0o755); err != nil {
+	if err := l.makeDir(); err != nil {
 		return err
 	}
 	clean, err := l.takeCleanMarker()
@@ -80,6 +80,22 @@ func (l *Log) load() error {
 		return err
 	}
 	return l.finishLoad(lso, clean)
+}
+
+// makeDir creates the partition directory if missing and makes its entry
+// in the parent durable, so a new partition survives a crash.
+func (l *Log) makeDir() error {
+	found, err := exists(l.fsys, l.dir)
+	if err != nil || found {
+		return err
+	}
+	if err := l.fsys.MkdirAll(l.dir, 0o755); err != nil {
+		return err
+	}
+	if err := l.fsys.SyncDir(filepath.Dir(l.dir)); err != nil {
+		return fmt.Errorf("sync dir %s: %w", filepath.Dir(l.dir), err)
+	}
+	return nil
 }
 
 // takeCleanMarker reports whether the clean-shutdown marker was present and
@@ -159,6 +175,12 @@ func (l *Log) openSegments(bases []int64, clean bool, recoveryPoint int64) error
 			return err
 		}
 		l.scanned = append(l.scanned, s)
+		if !last && !cut && s.next.Load() != bases[i+1] {
+			// It ends early (its unsynced tail lost, e.g. to a zero
+			// tail): what follows was never durable either.
+			cut = true
+			l.recovery.TruncatedAtOffset = s.next.Load()
+		}
 		if cut && !last {
 			return l.dropAfterCut(bases[i+1:])
 		}
@@ -179,12 +201,14 @@ func (l *Log) loadTrusted(s *segment, nextBase int64) error {
 	size := s.size.Load()
 	span := nextBase - s.base
 	if nextBase < 0 {
-		next, err := s.walkTail()
+		next, end, err := s.walkTail()
 		if err != nil {
 			return err
 		}
 		span = next - s.base
 		s.next.Store(next)
+		s.size.Store(end) // a zero tail after end is preallocated space
+		size = end
 	} else {
 		s.next.Store(nextBase)
 	}
@@ -210,8 +234,9 @@ func (l *Log) loadTrusted(s *segment, nextBase int64) error {
 }
 
 // walkTail walks batch headers from the last offset index entry to the end
-// and returns the offset after the last batch.
-func (s *segment) walkTail() (int64, error) {
+// (or a zero tail) and returns the offset after the last batch and the
+// position after it.
+func (s *segment) walkTail() (next, end int64, err error) {
 	pos := int64(0)
 	if n := s.idx.count(); n > 0 {
 		s.idx.mu.RLock()
@@ -219,18 +244,18 @@ func (s *segment) walkTail() (int64, error) {
 		s.idx.mu.RUnlock()
 		pos = int64(p)
 	}
-	next := s.base
+	next = s.base
 	sc := newScanner(s.log, pos, s.size.Load())
 	for {
-		h, _, err := sc.next()
+		h, at, err := sc.next()
 		if errors.Is(err, io.EOF) {
-			return next, nil
+			return next, at, nil
 		}
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if h.BaseOffset < next {
-			return 0, fmt.Errorf("segment %s: offset %d after %d: %w", s.name, h.BaseOffset, next, ErrCorruptBatch)
+			return 0, 0, fmt.Errorf("segment %s: offset %d after %d: %w", s.name, h.BaseOffset, next, ErrCorruptBatch)
 		}
 		next = h.NextOffset()
 	}
@@ -238,7 +263,8 @@ func (s *segment) walkTail() (int64, error) {
 
 // recoverSegment checks every batch of s (header, offsets >= expect, CRC),
 // rebuilds its indexes, adds epochs found in batches, and truncates the
-// file at the first bad batch. It reports whether it cut.
+// file at the first bad batch (a cut, reported) or at its zero tail (the
+// preallocated end: not a cut; the file is reallocated when it is active).
 func (l *Log) recoverSegment(s *segment, expect int64) (cut bool, err error) {
 	l.recovery.SegmentsScanned++
 	l.recovery.IndexesRebuilt++
@@ -251,7 +277,7 @@ func (l *Log) recoverSegment(s *segment, expect int64) (cut bool, err error) {
 	for {
 		h, pos, err := sc.next()
 		if errors.Is(err, io.EOF) {
-			return false, nil
+			return false, l.cutZeroTail(s, sc, end)
 		}
 		if err == nil {
 			err = checkRecovered(sc, h, pos, expect)
@@ -291,8 +317,23 @@ func (l *Log) cut(s *segment, pos, end int64) error {
 		return fmt.Errorf("truncate %s at %d: %w", s.name, pos, err)
 	}
 	s.size.Store(pos)
+	s.alloc.Store(pos)
 	l.recovery.TruncatedBytes += end - pos
 	l.recovery.TruncatedAtOffset = s.next.Load()
+	return nil
+}
+
+// cutZeroTail truncates s at the zero tail the scanner stopped at, if any:
+// bytes written after a hole were never made durable.
+func (l *Log) cutZeroTail(s *segment, sc *scanner, end int64) error {
+	if !sc.zeroTail {
+		return nil
+	}
+	if err := s.log.Truncate(sc.pos); err != nil {
+		return fmt.Errorf("truncate %s at %d: %w", s.name, sc.pos, err)
+	}
+	s.alloc.Store(sc.pos)
+	l.recovery.ZeroTailBytes += end - sc.pos
 	return nil
 }
 
@@ -330,6 +371,7 @@ func (l *Log) finishLoad(lso int64, clean bool) error {
 		}
 	}
 	l.recomputeMaxTimestamp(segs)
+	l.extendActive(active)
 	if !clean {
 		if err := l.syncRecovered(active); err != nil {
 			return err
@@ -374,15 +416,20 @@ func (l *Log) Close() error {
 	l.fmu.Unlock()
 	l.stopFlusher()
 
+	l.bg.Wait() // a prepare step in flight
 	l.readMu.Lock()
 	defer l.readMu.Unlock()
 	err := werr
+	if err == nil {
+		err = l.active().trim()
+	}
 	if err == nil {
 		err = l.syncFilesLocked(rolled, true, l.active())
 	}
 	if serr := l.active().seal(); err == nil {
 		err = serr
 	}
+	l.dropSpare()
 	for _, s := range l.segments() {
 		if cerr := s.close(); err == nil {
 			err = cerr
@@ -418,6 +465,9 @@ func (l *Log) Delete() error {
 	}
 	if err := l.fsys.RemoveAll(l.dir); err != nil {
 		return fmt.Errorf("delete %s: %w", l.dir, err)
+	}
+	if err := l.fsys.SyncDir(filepath.Dir(l.dir)); err != nil {
+		return fmt.Errorf("delete %s: sync parent: %w", l.dir, err)
 	}
 	return nil
 }

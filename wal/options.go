@@ -13,7 +13,14 @@ const (
 	DefaultMaxIndexBytes      = 10 << 20
 	DefaultRetentionMs        = int64(7 * 24 * time.Hour / time.Millisecond)
 	DefaultRetentionBytes     = -1
+	// DefaultPreallocateBytes is how much of a segment file is reserved
+	// ahead of the append position (capped at SegmentBytes).
+	DefaultPreallocateBytes = 16 << 20
 )
+
+// prepareAtQuarters: the next segment is prepared once the active one is
+// this full (numerator over 4), so a roll finds it ready.
+const prepareAtQuarters = 2
 
 // maxSegmentBytes bounds SegmentBytes: index positions are uint32.
 const maxSegmentBytes = math.MaxInt32
@@ -26,7 +33,13 @@ type Options struct {
 	MaxIndexBytes      int           // log.index.size.max.bytes, default 10 MiB
 	RetentionMs        int64         // retention.ms, -1 = forever; default 7 days
 	RetentionBytes     int64         // retention.bytes, -1 = unlimited (default)
-	Now                func() time.Time
+	// PreallocateBytes is the disk space reserved (fallocate) ahead of the
+	// append position of the active segment, in steps of this size, up to
+	// SegmentBytes; a new segment starts with this much. Default 16 MiB;
+	// -1 turns preallocation off. Only files implementing Allocator are
+	// preallocated.
+	PreallocateBytes int64
+	Now              func() time.Time
 	// Flusher, if set, is the group-commit pool shared with other logs;
 	// nil gives the log a flusher goroutine of its own. Fixed at Open.
 	Flusher *FlushPool
@@ -55,6 +68,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RetentionBytes == 0 {
 		o.RetentionBytes = DefaultRetentionBytes
+	}
+	switch {
+	case o.PreallocateBytes == 0:
+		o.PreallocateBytes = DefaultPreallocateBytes
+	case o.PreallocateBytes < 0:
+		o.PreallocateBytes = -1
+	}
+	if o.PreallocateBytes > 0 {
+		o.PreallocateBytes = min(o.PreallocateBytes, o.SegmentBytes)
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -22,6 +22,9 @@ type scanner struct {
 	buf    []byte
 	bufPos int64
 	chunk  int64
+	// zeroTail is set when next stopped at an all-zero header: the
+	// preallocated (or never written) tail after the logical end at pos.
+	zeroTail bool
 }
 
 func newScanner(f File, pos, end int64) *scanner {
@@ -29,20 +32,26 @@ func newScanner(f File, pos, end int64) *scanner {
 }
 
 // next returns the header of the batch at s.pos and that position, then
-// moves past it. It returns io.EOF at end, and an error wrapping
-// ErrCorruptBatch (with s.pos left at the bad batch) when the header is
-// invalid or the batch runs past end.
+// moves past it. It returns io.EOF at end, and at a whole header of zero
+// bytes (the zero tail of a preallocated file: no batch header is all
+// zeros; zeroTail is set; fewer than BatchHeaderSize bytes left are a torn
+// header, zeros or not), and an error wrapping ErrCorruptBatch (with s.pos left at the
+// bad batch) when the header is invalid or the batch runs past end.
 func (s *scanner) next() (BatchHeader, int64, error) {
 	pos := s.pos
 	if pos >= s.end {
 		return BatchHeader{}, pos, io.EOF
 	}
-	if s.end-pos < BatchHeaderSize {
-		return BatchHeader{}, pos, fmt.Errorf("partial header at %d: %w", pos, ErrCorruptBatch)
-	}
-	hb, err := s.window(pos, BatchHeaderSize)
+	hb, err := s.window(pos, int(min(BatchHeaderSize, s.end-pos)))
 	if err != nil {
 		return BatchHeader{}, pos, err
+	}
+	if len(hb) == BatchHeaderSize && allZero(hb) {
+		s.zeroTail = true
+		return BatchHeader{}, pos, io.EOF
+	}
+	if len(hb) < BatchHeaderSize {
+		return BatchHeader{}, pos, fmt.Errorf("partial header at %d: %w", pos, ErrCorruptBatch)
 	}
 	h, _ := ParseBatchHeader(hb)
 	if err := validateHeader(h); err != nil {

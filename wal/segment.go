@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -17,6 +18,7 @@ const (
 	indexSuffix     = ".index"
 	timeIndexSuffix = ".timeindex"
 	tmpSuffix       = ".tmp"
+	spareStem       = "next-segment" // + suffix + tmpSuffix: the prepared next segment
 	baseOffsetWidth = 20
 )
 
@@ -39,9 +41,13 @@ type segment struct {
 	idx  *index // offset index
 	tidx *index // time index
 
-	size  atomic.Int64 // bytes of whole batches, the append position
-	next  atomic.Int64 // offset after the last batch (base when empty)
-	maxTs atomic.Int64 // largest batch MaxTimestamp, noTimestamp when empty
+	size  atomic.Int64 // bytes of whole batches, the append position (logical end)
+	alloc atomic.Int64 // file size as allocated, >= size; a zero tail follows size
+
+	allocMu sync.Mutex   // serialises preallocate and trim
+	trimmed bool         // guarded by allocMu: sealed and trimmed, never extended again
+	next    atomic.Int64 // offset after the last batch (base when empty)
+	maxTs   atomic.Int64 // largest batch MaxTimestamp, noTimestamp when empty
 
 	maxTsBase       int64 // base offset of the batch holding maxTs
 	bytesSinceIndex int64
@@ -79,6 +85,7 @@ func openSegment(fsys FS, dir string, base int64, opts Options, active bool) (*s
 		return nil, fmt.Errorf("size segment %s: %w", s.name, err)
 	}
 	s.size.Store(size)
+	s.alloc.Store(size)
 	s.next.Store(base)
 	s.maxTs.Store(noTimestamp)
 	if active {
@@ -93,6 +100,92 @@ func openSegment(fsys FS, dir string, base int64, opts Options, active bool) (*s
 		return nil, err
 	}
 	return s, nil
+}
+
+// spareSegment creates the files of a segment prepared ahead of a roll,
+// under temporary names (removed by Open if a crash leaves them): the log
+// file preallocated, the indexes sized and mapped for appends. adopt
+// gives it its base offset.
+func spareSegment(fsys FS, dir string, opts Options) (*segment, error) {
+	s := &segment{name: sparePath(dir, 0, logSuffix)} // adopt sets base and created
+	f, err := fsys.OpenFile(s.name, osCreateRDWR|osTrunc, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("prepare segment: %w", err)
+	}
+	s.log = f
+	s.maxTs.Store(noTimestamp)
+	s.mp.minLen = opts.SegmentBytes
+	s.idx, err = newIndex(fsys, sparePath(dir, 0, indexSuffix), offsetEntrySize, opts.MaxIndexBytes)
+	if err == nil {
+		s.tidx, err = newIndex(fsys, sparePath(dir, 0, timeIndexSuffix), timeEntrySize, opts.MaxIndexBytes)
+	}
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("prepare segment: %w", err)
+	}
+	if err := s.preallocate(opts.PreallocateBytes); err != nil {
+		s.close()
+		return nil, fmt.Errorf("prepare segment: %w", err)
+	}
+	return s, nil
+}
+
+func sparePath(dir string, _ int64, suffix string) string {
+	return filepath.Join(dir, spareStem+suffix+tmpSuffix)
+}
+
+// adopt renames a spare segment's files to those of the segment at base
+// and makes it that segment. The open descriptors and mappings stay
+// valid. On error the files may be half renamed: the caller drops s.
+func (s *segment) adopt(fsys FS, dir string, base int64, now time.Time) error {
+	names := []*string{&s.name, &s.idx.name, &s.tidx.name}
+	for i, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		final := segmentPath(dir, base, suffix)
+		if err := fsys.Rename(*names[i], final); err != nil {
+			return fmt.Errorf("adopt prepared segment as %d: %w", base, err)
+		}
+		*names[i] = final
+	}
+	s.base, s.created = base, now
+	s.next.Store(base)
+	return nil
+}
+
+// preallocate reserves the log file up to size bytes (never shrinking);
+// a no-op for size <= 0 or a file that is not an Allocator.
+func (s *segment) preallocate(size int64) error {
+	a, ok := s.log.(Allocator)
+	if !ok || size <= s.alloc.Load() {
+		return nil
+	}
+	s.allocMu.Lock()
+	defer s.allocMu.Unlock()
+	if s.trimmed || size <= s.alloc.Load() {
+		return nil
+	}
+	if err := a.Allocate(size); err != nil {
+		return fmt.Errorf("preallocate %s to %d: %w", s.name, size, err)
+	}
+	s.alloc.Store(size)
+	return nil
+}
+
+// trim cuts the preallocated zero tail, leaving the file at its logical
+// size: on roll (by the flusher) and Close, so that a sealed segment's
+// file size is its data.
+func (s *segment) trim() error {
+	s.allocMu.Lock()
+	defer s.allocMu.Unlock()
+	s.trimmed = true
+	size := s.size.Load()
+	if s.alloc.Load() <= size {
+		return nil
+	}
+	if err := s.log.Truncate(size); err != nil {
+		return fmt.Errorf("trim %s to %d: %w", s.name, size, err)
+	}
+	s.alloc.Store(size)
+	return nil
 }
 
 // rel converts an absolute offset to one relative to the segment base.
@@ -170,6 +263,7 @@ func (s *segment) syncAll() error {
 }
 
 // close releases every file of the segment, returning the first error.
+// A segment whose creation failed midway has nil indexes.
 func (s *segment) close() error {
 	s.unmap()
 	var first error
@@ -185,6 +279,13 @@ func (s *segment) close() error {
 		first = fmt.Errorf("close segment %s: %w", s.name, err)
 	}
 	return first
+}
+
+// removeFiles deletes the files of s under their current names.
+func (s *segment) removeFiles(fsys FS) {
+	for _, name := range []string{s.name, s.idx.name, s.tidx.name} {
+		fsys.Remove(name)
+	}
 }
 
 // remove deletes the segment's files (log first: an orphan index is

@@ -22,7 +22,9 @@ import (
 // Reads cover only bytes below the segment size published after the
 // pwrite completed, so never a torn read. Nothing truncates a segment
 // file below a byte a View may reference (recovery cuts before any read;
-// a roll truncates only a fresh segment); a future truncation (replica
+// a roll truncates only a fresh segment; the flusher trims a rolled
+// segment's preallocated tail, beyond every byte a View can reach: Views
+// end at the published size); a future truncation (replica
 // divergence) must first replace the segment and let its mapping retire.
 //
 // The active segment is mapped once with room for SegmentBytes (address

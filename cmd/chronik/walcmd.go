@@ -84,8 +84,8 @@ func printDirReport(out io.Writer, rep wal.DirReport) {
 		fmt.Fprintln(out, c)
 	}
 	for _, s := range rep.Segments {
-		fmt.Fprintf(out, "segment %s: %d bytes, %d valid, %d batches, offsets %d..%d, %d index entries, %d time index entries\n",
-			s.Path, s.Size, s.ValidBytes, s.Batches, s.Base, s.NextOffset, s.IndexEntries, s.TimeIndexEntries)
+		fmt.Fprintf(out, "segment %s: %d bytes, %d valid, %d preallocated, %d batches, offsets %d..%d, %d index entries, %d time index entries\n",
+			s.Path, s.Size, s.ValidBytes, s.ZeroTailBytes, s.Batches, s.Base, s.NextOffset, s.IndexEntries, s.TimeIndexEntries)
 	}
 }
 

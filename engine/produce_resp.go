@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// produceCall is one Produce request from decode to response, pooled so
+// the steady-state produce path allocates nothing: the decoded request,
+// one result per partition, the Sync waiters of an acks=-1 request (each
+// with its done callback made once per pooled object) and the encoded
+// response. It is the response too: a netio VectoredResponse whose body
+// is the one framed slice; netio calls ReleaseBody once it is written,
+// which returns the call to the pool. A caller that never calls
+// ReleaseBody just leaves it to the garbage collector.
+//
+// The embedded kmsg.ProduceResponse carries the version and the
+// kmsg.Response methods; its fields stay empty. AppendTo is overridden
+// (a copy of the body) for callers that do not know BodyVec.
+//
+// Wire layout written (kmsg's field order; flexible = v9+):
+//
+//	Topics [ Topic string (v3-12) | TopicID uuid (v13+)
+//	         Partitions [ Partition i32 | ErrorCode i16 | BaseOffset i64
+//	                      | LogAppendTime i64 | LogStartOffset i64 (v5+)
+//	                      | ErrorRecords [] (v8+) | ErrorMessage nullable
+//	                        string (v8+) | tags ]
+//	         | tags ]
+//	| ThrottleMillis i32 | tags
+//
+// CurrentLeader and NodeEndpoints (v10+ tagged fields) are never set by
+// Chronik, so, as kmsg does for default values, they are not written.
+type produceCall struct {
+	kmsg.ProduceResponse
+
+	req     produceRequest
+	results []produceResult // one per req.parts entry
+	waits   []*produceWait  // grown once, reused with their callbacks
+	nWaits  int
+	pending atomic.Int32 // waits not yet synced, +1 while the handler registers them
+	respond func(kmsg.Response)
+
+	frame []byte
+	vec   [][]byte
+}
+
+// produceResult is one partition's answer.
+type produceResult struct {
+	errCode                                 int16
+	hasMsg                                  bool   // errMsg is sent (v8+); else null
+	errMsg                                  string // a kerr message: static, no allocation
+	baseOffset, logAppendTime, logStartOffs int64
+}
+
+// produceWait is one partition of an acks=-1 request waiting for its
+// offsets to be durable.
+type produceWait struct {
+	c    *produceCall
+	part int // index in results
+	done func(error)
+}
+
+var produceCalls = sync.Pool{New: func() any { return new(produceCall) }}
+
+func getProduceCall() *produceCall { return produceCalls.Get().(*produceCall) }
+
+// resetResults sizes results for the decoded request, all zero.
+func (c *produceCall) resetResults() {
+	n := len(c.req.parts)
+	if cap(c.results) < n {
+		c.results = make([]produceResult, n)
+	}
+	c.results = c.results[:n]
+	clear(c.results)
+	c.nWaits = 0
+}
+
+// addWait returns a waiter for results[part], reusing a pooled one.
+func (c *produceCall) addWait(part int) *produceWait {
+	if c.nWaits == len(c.waits) {
+		w := &produceWait{c: c}
+		w.done = w.synced
+		c.waits = append(c.waits, w)
+	}
+	w := c.waits[c.nWaits]
+	c.nWaits++
+	w.part = part
+	return w
+}
+
+// synced is a Sync callback: a sync error turns the partition's answer into
+// KAFKA_STORAGE_ERROR; the last one to finish answers.
+func (w *produceWait) synced(err error) {
+	if err != nil {
+		r := &w.c.results[w.part]
+		r.errCode, r.hasMsg, r.baseOffset = kerr.KafkaStorageError.Code, false, -1
+	}
+	w.c.done()
+}
+
+// done drops one pending count and answers when it reaches zero.
+func (c *produceCall) done() {
+	if c.pending.Add(-1) == 0 {
+		c.finish()
+		c.respond(c)
+	}
+}
+
+// finish encodes the response body from the results.
+func (c *produceCall) finish() {
+	v := c.req.version
+	flex := v >= 9
+	c.ProduceResponse = kmsg.ProduceResponse{Version: v}
+	b := appendArrayLen(c.frame[:0], len(c.req.topics), flex)
+	for _, t := range c.req.topics {
+		switch {
+		case v >= 13:
+			b = append(b, t.id[:]...)
+		case flex:
+			b = binary.AppendUvarint(b, uint64(len(t.name))+1)
+			b = append(b, t.name...)
+		default:
+			b = binary.BigEndian.AppendUint16(b, uint16(len(t.name)))
+			b = append(b, t.name...)
+		}
+		b = appendArrayLen(b, t.n, flex)
+		for i := t.first; i < t.first+t.n; i++ {
+			b = c.appendPartition(b, i, flex)
+		}
+		if flex {
+			b = append(b, 0)
+		}
+	}
+	b = binary.BigEndian.AppendUint32(b, 0) // ThrottleMillis
+	if flex {
+		b = append(b, 0)
+	}
+	c.frame = b
+	c.vec = append(c.vec[:0], c.frame)
+}
+
+func (c *produceCall) appendPartition(b []byte, i int, flex bool) []byte {
+	r, v := &c.results[i], c.req.version
+	b = binary.BigEndian.AppendUint32(b, uint32(c.req.parts[i].partition))
+	b = binary.BigEndian.AppendUint16(b, uint16(r.errCode))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.baseOffset))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.logAppendTime))
+	if v >= 5 {
+		b = binary.BigEndian.AppendUint64(b, uint64(r.logStartOffs))
+	}
+	if v >= 8 {
+		b = appendArrayLen(b, 0, flex) // ErrorRecords
+		b = appendNullableString(b, r.errMsg, r.hasMsg, flex)
+	}
+	if flex {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func appendArrayLen(b []byte, n int, flex bool) []byte {
+	if flex {
+		return binary.AppendUvarint(b, uint64(n)+1)
+	}
+	return binary.BigEndian.AppendUint32(b, uint32(n))
+}
+
+func appendNullableString(b []byte, s string, present, flex bool) []byte {
+	switch {
+	case !present && flex:
+		return append(b, 0)
+	case !present:
+		return binary.BigEndian.AppendUint16(b, 0xffff)
+	case flex:
+		b = binary.AppendUvarint(b, uint64(len(s))+1)
+	default:
+		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	}
+	return append(b, s...)
+}
+
+// BodyVec is the response body: one framed slice.
+func (c *produceCall) BodyVec() [][]byte { return c.vec }
+
+// AppendTo appends the body.
+func (c *produceCall) AppendTo(dst []byte) []byte { return append(dst, c.frame...) }
+
+// ReleaseBody returns the call to the pool; it must not be used after.
+func (c *produceCall) ReleaseBody() {
+	c.respond = nil
+	clear(c.req.topics)
+	c.req.topics = c.req.topics[:0]
+	clear(c.req.parts) // drop references to request bodies
+	c.req.parts = c.req.parts[:0]
+	clear(c.vec)
+	c.vec = c.vec[:0]
+	if cap(c.frame) > 64<<10 || cap(c.results) > 4096 { // do not pin rare huge requests
+		c.frame, c.results, c.req.parts = nil, nil, nil
+	}
+	produceCalls.Put(c)
+}
