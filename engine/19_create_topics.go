@@ -53,13 +53,9 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 		if len(rt.ReplicaAssignment) > 0 {
 			nparts, rf, kerrv = b.checkAssignment(rt)
 		}
-		configs := map[string]string{}
-		for _, rc := range rt.Configs {
-			if kerrv == nil && rc.Value != nil {
-				if kerrv = validateTopicConfig(rc.Name, *rc.Value); kerrv == nil {
-					configs[rc.Name] = *rc.Value
-				}
-			}
+		configs, cerr := requestedTopicConfigs(rt)
+		if kerrv == nil {
+			kerrv = cerr
 		}
 		var t *topic
 		if kerrv == nil {
@@ -172,4 +168,20 @@ func (b *Broker) createTopicChecked(name string, nparts int32, rf int16, configs
 		return nil, kerr.KafkaStorageError
 	}
 	return t, nil
+}
+
+// requestedTopicConfigs validates a CreateTopics topic's configs (null
+// values are skipped, as Kafka does) and returns them as overrides.
+func requestedTopicConfigs(rt kmsg.CreateTopicsRequestTopic) (map[string]string, *kerr.Error) {
+	configs := map[string]string{}
+	for _, rc := range rt.Configs {
+		if rc.Value == nil {
+			continue
+		}
+		if kerrv := validateTopicConfig(rc.Name, *rc.Value); kerrv != nil {
+			return nil, kerrv
+		}
+		configs[rc.Name] = *rc.Value
+	}
+	return configs, nil
 }

@@ -55,13 +55,9 @@ func (b *Broker) createAssignedTopic(req *kmsg.CreateTopicsRequest, rt kmsg.Crea
 	st := kmsg.NewCreateTopicsResponseTopic()
 	st.Topic = rt.Topic
 	manual, kerrv := clusterAssignment(rt)
-	configs := map[string]string{}
-	for _, rc := range rt.Configs {
-		if kerrv == nil && rc.Value != nil {
-			if kerrv = validateTopicConfig(rc.Name, *rc.Value); kerrv == nil {
-				configs[rc.Name] = *rc.Value
-			}
-		}
+	configs, cerr := requestedTopicConfigs(rt)
+	if kerrv == nil {
+		kerrv = cerr
 	}
 	var t *topic
 	if kerrv == nil && !validTopicName(rt.Topic) {

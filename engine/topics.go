@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chronik/chronik/raftmeta"
 	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -118,20 +119,9 @@ func (b *Broker) walOptions(t *topic) wal.Options {
 	}
 }
 
-// validTopicName follows Kafka's Topic.validate: 1-249 chars of
-// [a-zA-Z0-9._-], not "." or "..".
-func validTopicName(name string) bool {
-	if name == "" || name == "." || name == ".." || len(name) > 249 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validTopicName follows Kafka's Topic.validate (one definition, shared
+// with the metadata state machine).
+func validTopicName(name string) bool { return raftmeta.ValidTopicName(name) }
 
 func newTopicID() [16]byte {
 	var id [16]byte
