@@ -25,9 +25,10 @@ const (
 // errCorruptCheckpoint marks a checkpoint file that cannot be parsed.
 var errCorruptCheckpoint = errors.New("wal: corrupt checkpoint file")
 
-// writeFileAtomic writes data to dir/name via a synced temporary file, a
-// rename and a directory sync.
-func writeFileAtomic(fsys FS, dir, name string, data []byte) error {
+// WriteFileAtomic writes data to dir/name via a synced temporary file, a
+// rename and a directory sync: after a crash the file holds either its old
+// or its new contents, never a mix.
+func WriteFileAtomic(fsys FS, dir, name string, data []byte) error {
 	final := filepath.Join(dir, name)
 	tmp := final + tmpSuffix
 	f, err := fsys.OpenFile(tmp, osCreateRDWR|osTrunc, 0o644)
@@ -60,7 +61,7 @@ func writeCheckpoint(fsys FS, dir, name string, lines []string) error {
 		b.WriteString(l)
 		b.WriteByte('\n')
 	}
-	return writeFileAtomic(fsys, dir, name, b.Bytes())
+	return WriteFileAtomic(fsys, dir, name, b.Bytes())
 }
 
 // readCheckpoint returns the entry lines of a checkpoint, or nil if the file
@@ -90,6 +91,19 @@ func readCheckpoint(fsys FS, dir, name string) ([]string, error) {
 }
 
 func readFile(fsys FS, path string) ([]byte, error) {
+	data, err := ReadFile(fsys, path, maxCheckpointBytes)
+	if errors.Is(err, ErrFileTooLarge) {
+		return nil, fmt.Errorf("%w: %w", err, errCorruptCheckpoint)
+	}
+	return data, err
+}
+
+// ErrFileTooLarge is returned by ReadFile for a file above its bound.
+var ErrFileTooLarge = errors.New("wal: file larger than allowed")
+
+// ReadFile reads a small whole file through fsys; a file larger than
+// maxBytes is refused with ErrFileTooLarge rather than read.
+func ReadFile(fsys FS, path string, maxBytes int64) ([]byte, error) {
 	f, err := fsys.OpenFile(path, osRDONLY, 0)
 	if err != nil {
 		return nil, err
@@ -99,8 +113,8 @@ func readFile(fsys FS, path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if size > maxCheckpointBytes {
-		return nil, fmt.Errorf("%d bytes: %w", size, errCorruptCheckpoint)
+	if size > maxBytes {
+		return nil, fmt.Errorf("read %s: %d bytes: %w", path, size, ErrFileTooLarge)
 	}
 	data := make([]byte, size)
 	if _, err := f.ReadAt(data, 0); err != nil && size > 0 {
@@ -109,7 +123,6 @@ func readFile(fsys FS, path string) ([]byte, error) {
 	return data, nil
 }
 
-// readOffsetCheckpoint reads a one-offset checkpoint; ok is false if absent.
 func readOffsetCheckpoint(fsys FS, dir, name string) (offset int64, ok bool, err error) {
 	lines, err := readCheckpoint(fsys, dir, name)
 	if err != nil || lines == nil {

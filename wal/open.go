@@ -436,7 +436,7 @@ func (l *Log) Close() error {
 		}
 	}
 	if err == nil {
-		err = writeFileAtomic(l.fsys, l.dir, cleanMarker, nil)
+		err = WriteFileAtomic(l.fsys, l.dir, cleanMarker, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("close %s: %w", l.dir, err)
