@@ -42,6 +42,7 @@ func TestFlushPoolCommitsManyLogsWithFewerSyscallsThanWaiters(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			fsys := NewMemFS()
 			fsys.MkdirAll("/data", 0o755)
+			fsys.SetSyncDelay(200 * time.Microsecond) // disk-like: batching must not hang on the scheduler
 			pool := newPool(t, fsys, mode, 2)
 			logs := openLogs(t, fsys, 12, Options{SegmentBytes: 3000, Flusher: pool})
 			const writers, perWriter = 48, 20

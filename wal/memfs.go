@@ -382,6 +382,9 @@ func (m *MemFS) SyncDir(name string) error {
 // SyncFS implements FileSystemSyncer: every file and directory of the
 // MemFS becomes durable, as syncfs(2) does for a real file system.
 func (m *MemFS) SyncFS(dir string) error {
+	if d := m.syncDelay.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	dir = clean(dir)
