@@ -84,6 +84,7 @@ func startMember(t *testing.T, tb *testBroker, run *groupRun, idx int, group, to
 		kgo.FetchMaxWait(200 * time.Millisecond), kgo.ClientID(fmt.Sprintf("member-%d", idx)),
 	}, opts...)
 	m := &groupMember{cl: tb.client(opts...), done: make(chan struct{})}
+	t.Cleanup(m.stop) // runs before tb.client's own Close
 	go func() {
 		defer close(m.done)
 		for {
@@ -106,8 +107,11 @@ func startMember(t *testing.T, tb *testBroker, run *groupRun, idx int, group, to
 	return m
 }
 
+// stop closes the member. With BlockRebalanceOnPoll, kgo's Close waits for
+// a rebalance the poll loop may be blocking; CloseAllowingRebalance is the
+// documented way out.
 func (m *groupMember) stop() {
-	m.cl.Close()
+	m.cl.CloseAllowingRebalance()
 	<-m.done
 }
 

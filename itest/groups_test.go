@@ -304,14 +304,16 @@ func TestGroupResumesFromCommittedOffsetsAfterKill9(t *testing.T) {
 		}
 	}
 	waitFor(t, ctx, func() bool { return a.count() == n })
-	c1.Close()
-	c2.Close()
+	// BlockRebalanceOnPoll: plain Close can wait on a rebalance the poll
+	// loop blocks; CloseAllowingRebalance is kgo's way out.
+	c1.CloseAllowingRebalance()
+	c2.CloseAllowingRebalance()
 	<-d1
 	<-d2
 	produceValues(t, ctx, b.Addr(), topic, "after", n, 40, parts)
 	c3, d3 := member("m3")
 	waitFor(t, ctx, func() bool { return a.count() == n+40 })
-	c3.Close()
+	c3.CloseAllowingRebalance()
 	<-d3
 	a.mu.Lock()
 	defer a.mu.Unlock()
