@@ -173,6 +173,11 @@ func (b *Broker) fetchPartition(req *kmsg.FetchRequest, name string, id [16]byte
 	case errors.Is(err, wal.ErrOffsetOutOfRange):
 		v.Release()
 		sp.errCode = kerr.OffsetOutOfRange.Code
+	case errors.Is(err, wal.ErrClosed):
+		// Shutdown or topic deletion closed the log under this read; the
+		// client should look up the partition again, as after a move.
+		v.Release()
+		sp.errCode = kerr.NotLeaderForPartition.Code
 	case err != nil:
 		v.Release()
 		b.log.Error("fetch read failed", "partition", p.String(), "offset", rp.FetchOffset, "err", err)
