@@ -45,20 +45,11 @@ func handleAlterConfigs(b *Broker, c *call) (kmsg.Response, error) {
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var e *kerr.Error
-		var msg string
-		if dups[resourceKey{rr.ResourceType, rr.ResourceName}] {
-			e, msg = kerr.InvalidRequest, "duplicate resource in request"
-		} else {
+		e, msg := kerr.InvalidRequest, "duplicate resource in request"
+		if !dups[resourceKey{rr.ResourceType, rr.ResourceName}] {
 			e, msg = b.alterConfigs(rr, req.ValidateOnly)
 		}
-		if e != nil {
-			sr.ErrorCode = e.Code
-			if msg == "" {
-				msg = e.Message
-			}
-			sr.ErrorMessage = strp(msg)
-		}
+		sr.ErrorCode, sr.ErrorMessage = resourceOutcome(e, msg)
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp, nil

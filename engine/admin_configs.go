@@ -275,3 +275,15 @@ func duplicateResources(n int, at func(i int) resourceKey) map[resourceKey]bool 
 }
 
 func (b *Broker) nodeIDString() string { return strconv.Itoa(int(b.cfg.NodeID)) }
+
+// resourceOutcome is a config resource's error code and message: 0 and nil
+// for success, else the code with msg (Kafka's own message when msg is "").
+func resourceOutcome(e *kerr.Error, msg string) (int16, *string) {
+	if e == nil {
+		return 0, nil
+	}
+	if msg == "" {
+		msg = e.Message
+	}
+	return e.Code, strp(msg)
+}
