@@ -26,14 +26,11 @@ func cmdBench(args []string) error {
 	if err != nil {
 		return err
 	}
-	peers, cleanup, err := pf.peers()
+	r, ctx, done, err := pf.suiteRunner()
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	ctx, stop := signalContext()
-	defer stop()
-	r := benchmarks.Runner{Peers: peers, Progress: os.Stderr, Log: logger()}
+	defer done()
 	res, err := r.RunSuite(ctx, suite)
 	if err != nil {
 		return err

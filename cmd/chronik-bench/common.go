@@ -70,3 +70,16 @@ func resultsDir(out, root string) (string, error) {
 	}
 	return out, nil
 }
+
+// suiteRunner starts the peers and returns a Runner for them with the lab's
+// progress and log output, a context cancelled by SIGINT/SIGTERM, and one
+// cleanup that undoes both.
+func (p *peerFlags) suiteRunner() (benchmarks.Runner, context.Context, func(), error) {
+	peers, cleanup, err := p.peers()
+	if err != nil {
+		return benchmarks.Runner{}, nil, nil, err
+	}
+	ctx, stop := signalContext()
+	done := func() { stop(); cleanup() }
+	return benchmarks.Runner{Peers: peers, Progress: os.Stderr, Log: logger()}, ctx, done, nil
+}

@@ -28,14 +28,11 @@ func cmdGate(args []string) error {
 	if *rounds > 0 {
 		suite.Rounds = *rounds
 	}
-	peers, cleanup, err := pf.peers()
+	r, ctx, done, err := pf.suiteRunner()
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	ctx, stop := signalContext()
-	defer stop()
-	r := benchmarks.Runner{Peers: peers, Progress: os.Stderr, Log: logger()}
+	defer done()
 	if *write {
 		return writeBaseline(ctx, r, suite, *basePath, *tol, *widen, *out)
 	}
