@@ -110,7 +110,7 @@ func deleteOnce(ctx context.Context, b *Broker, deleted map[string][16]byte, rt 
 	}
 	name, id, err := b.cluster().DeleteTopic(ctx, name, rt.TopicID)
 	if err != nil {
-		if ke := kafkaErr(err); ke != kerr.UnknownTopicOrPartition && ke != kerr.UnknownTopicID {
+		if ke := kafkaCode(err); ke != kerr.UnknownTopicOrPartition && ke != kerr.UnknownTopicID {
 			b.log.Warn("delete topic", "topic", name, "err", err)
 		}
 		return "", [16]byte{}, err

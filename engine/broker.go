@@ -35,12 +35,21 @@ type Broker struct {
 	closed chan struct{}
 	bg     sync.WaitGroup
 
+	// Locks, taken in this order (doc.go has the whole order):
+	//   adminMu  serialises changes of topics and broker configs together
+	//            with their I/O (opening, closing and deleting logs,
+	//            meta.json): admin handlers, the cluster mirror.
+	//   metaMu   guards meta (cluster id, producer-id block) and serialises
+	//            meta.json writes (saveMeta).
+	//   mu       the topic maps and the dynamic config layer, in memory
+	//            only: never held across I/O or a call into another
+	//            package or the Cluster.
+	adminMu  sync.Mutex
+	metaMu   sync.Mutex
 	mu       sync.RWMutex
 	topics   map[string]*topic
 	topicIDs map[[16]byte]*topic
-	dynamic  map[string]string // dynamic broker configs set by AlterConfigs
-
-	pidMu sync.Mutex
+	dynamic  map[string]string // dynamic broker configs set by AlterConfigs; replaced, never modified
 
 	groups  *groupCoordinator // consumer groups (groups.go)
 	flusher *wal.FlushPool    // group commit shared by every partition log (flush.go)
@@ -48,7 +57,6 @@ type Broker struct {
 	advertisedAddr atomic.Pointer[string] // host:port for Metadata, set once bound
 
 	clusterImpl atomic.Pointer[Cluster] // standalone, or raftCluster after JoinCluster
-	mirrorMu    sync.Mutex              // serialises cluster metadata mirroring (before mu)
 	ctr         counters                // request counters for Metrics (metrics.go)
 }
 
@@ -122,15 +130,13 @@ func (b *Broker) Close() error {
 }
 
 func (b *Broker) closeLogs() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
 	var errs []error
-	for _, t := range b.topics {
-		for _, p := range t.partitions {
-			p.wakeWaiters()
-			if err := p.log.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close %s: %w", p, err))
-			}
+	for _, p := range b.allPartitions() {
+		p.wakeWaiters()
+		if err := p.log.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", p, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -74,51 +74,53 @@ const mirrorEventLimit = 4096
 // mirror makes the local topics match the image: topics created (a local
 // log for every partition; only the leader's receives records until
 // replication exists), grown, reconfigured or deleted, and each partition's
-// leader epoch. It is idempotent; b.mirrorMu serialises callers.
+// leader epoch. It is idempotent. It takes b.adminMu (serialising it with
+// every other topic change) and holds b.mu only to read or publish maps.
 func (b *Broker) mirror(im *raftmeta.Image) error {
-	b.mirrorMu.Lock()
-	defer b.mirrorMu.Unlock()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	changed := false
-	for name, t := range b.topics {
-		if it := im.Topic(name); it == nil || it.ID != t.id {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	for _, t := range b.topicList() {
+		if it := im.Topic(t.name); it == nil || it.ID != t.id {
 			if err := b.deleteTopic(t); err != nil {
 				return err
 			}
 		}
 	}
 	for _, name := range im.TopicNames() {
-		it := im.Topic(name)
-		t := b.topics[name]
-		if t == nil {
-			t = &topic{name: name, id: it.ID, configs: maps.Clone(it.Configs)}
-			b.topics[name], b.topicIDs[t.id] = t, t
-			changed = true
-			b.log.Info("topic created", "topic", name, "partitions", len(it.Partitions))
-		}
-		if !maps.Equal(t.configs, it.Configs) {
-			t.configs, changed = maps.Clone(it.Configs), true
-			if t.configs == nil {
-				t.configs = map[string]string{}
-			}
-			b.refreshLogOptions(t)
-			b.log.Info("topic configs changed", "topic", name, "configs", t.configs)
-		}
-		if len(t.partitions) < len(it.Partitions) {
-			if err := b.addPartitions(t, int32(len(it.Partitions))); err != nil {
-				return err
-			}
-			changed = true
-		}
-		for i, p := range t.partitions {
-			if i < len(it.Partitions) {
-				p.epoch.Store(it.Partitions[i].LeaderEpoch)
-			}
+		if err := b.mirrorTopic(im.Topic(name)); err != nil {
+			return err
 		}
 	}
-	if changed {
-		return b.saveMeta()
+	return nil
+}
+
+// mirrorTopic brings one local topic up to it. Caller holds b.adminMu.
+func (b *Broker) mirrorTopic(it *raftmeta.Topic) error {
+	t := b.lookupTopic(it.Name)
+	if t == nil {
+		var err error
+		if t, err = b.createTopic(it.Name, it.ID, int32(len(it.Partitions)), maps.Clone(it.Configs)); err != nil {
+			return err
+		}
+	}
+	if !maps.Equal(t.configs, it.Configs) {
+		cfgs := maps.Clone(it.Configs)
+		if cfgs == nil {
+			cfgs = map[string]string{}
+		}
+		if e := b.setTopicConfigs(t, cfgs); e != nil {
+			return fmt.Errorf("topic %s configs: %w", it.Name, e)
+		}
+	}
+	if n := int32(len(it.Partitions)); int32(len(b.topicPartitions(t))) < n {
+		if err := b.growTopic(t, n); err != nil {
+			return err
+		}
+	}
+	for i, p := range b.topicPartitions(t) {
+		if i < len(it.Partitions) {
+			p.epoch.Store(it.Partitions[i].LeaderEpoch)
+		}
 	}
 	return nil
 }
@@ -128,7 +130,7 @@ func (rc *raftCluster) ClusterID() string { return rc.clusterID }
 func (rc *raftCluster) Brokers() ([]ClusterBroker, int32) {
 	var out []ClusterBroker
 	for _, br := range rc.node.Image().LiveBrokers() {
-		host, port := splitHostPort(br.KafkaAddr)
+		host, port, _ := hostPort(br.KafkaAddr)
 		cb := ClusterBroker{ID: br.ID, Host: host, Port: port}
 		if br.Rack != "" {
 			cb.Rack = strp(br.Rack)
@@ -172,9 +174,9 @@ func (rc *raftCluster) CreatePartitions(ctx context.Context, name string, total 
 	im := rc.node.Image()
 	t := im.Topic(name)
 	if t == nil {
-		return kafkaError(kerr.UnknownTopicOrPartition, "unknown topic %s", name)
+		return errWithMessage(kerr.UnknownTopicOrPartition, "unknown topic %s", name)
 	}
-	if err := checkPartitionGrowth(int32(len(t.Partitions)), total, manual); err != nil {
+	if err := raftmeta.CheckPartitionGrowth(int32(len(t.Partitions)), total, manual); err != nil {
 		return err
 	}
 	if err := checkReplicas(im, manual, len(t.Partitions[0].Replicas)); err != nil || validateOnly {
@@ -189,11 +191,11 @@ func (rc *raftCluster) CreatePartitions(ctx context.Context, name string, total 
 func checkReplicas(im *raftmeta.Image, manual [][]int32, rf int) error {
 	for _, reps := range manual {
 		if len(reps) != rf {
-			return kafkaError(kerr.InvalidReplicaAssignment, "replica assignment %v: the topic has replication factor %d", reps, rf)
+			return errWithMessage(kerr.InvalidReplicaAssignment, "replica assignment %v: the topic has replication factor %d", reps, rf)
 		}
 		for j, r := range reps {
 			if _, ok := im.Broker(r); !ok || slices.Contains(reps[:j], r) {
-				return kafkaError(kerr.InvalidReplicaAssignment, "replica assignment %v: broker %d unknown or repeated", reps, r)
+				return errWithMessage(kerr.InvalidReplicaAssignment, "replica assignment %v: broker %d unknown or repeated", reps, r)
 			}
 		}
 	}
@@ -233,7 +235,7 @@ func (rc *raftCluster) AlterTopicConfigs(ctx context.Context, name string, compu
 	}
 	b := rc.b
 	if err := b.mirror(rc.node.Image()); err != nil {
-		return kafkaError(kerr.KafkaStorageError, "mirror cluster metadata: %v", err)
+		return errWithMessage(kerr.KafkaStorageError, "mirror cluster metadata: %v", err)
 	}
 	b.mu.RLock()
 	t, err := b.alterableTopic(name)

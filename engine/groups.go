@@ -217,7 +217,7 @@ func (b *Broker) offsetsTopic() (*topic, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterCommitTimeout)
 	defer cancel()
 	err := b.cluster().CreateTopic(ctx, offsetsTopicName, b.cfg.OffsetsTopicPartitions, b.cfg.OffsetsTopicReplication, b.offsetsTopicConfigs(), nil)
-	if err != nil && kafkaErr(err) != kerr.TopicAlreadyExists {
+	if err != nil && kafkaCode(err) != kerr.TopicAlreadyExists {
 		return nil, fmt.Errorf("create %s: %w", offsetsTopicName, err)
 	}
 	if err := b.remirror(); err != nil {

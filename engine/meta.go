@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 )
 
@@ -51,7 +52,7 @@ func (b *Broker) load() error {
 	b.meta = &metaStore{clusterID: newClusterID()}
 	data, err := readWholeFile(b.fs, b.metaPath())
 	if errors.Is(err, os.ErrNotExist) {
-		return b.saveMeta()
+		return b.saveMeta(nil)
 	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", b.metaPath(), err)
@@ -83,24 +84,33 @@ func (b *Broker) load() error {
 			cfgs = map[string]string{}
 		}
 		t := &topic{name: mt.Name, id: id, configs: cfgs}
-		if err := b.addPartitions(t, mt.Partitions); err != nil {
+		ps, err := b.openPartitions(t, 0, mt.Partitions)
+		if err != nil {
 			return err
 		}
+		t.partitions = ps
 		b.topics[t.name] = t
 		b.topicIDs[t.id] = t
 	}
 	return nil
 }
 
-// saveMeta writes meta.json atomically and durably. Caller holds b.mu
-// (write) or is Open.
-func (b *Broker) saveMeta() error {
-	m := metaFile{Version: metaVersion, ClusterID: b.meta.clusterID, ProducerIDLimit: b.meta.producerIDLimit, BrokerConfigs: b.dynamic}
-	for _, t := range b.topics {
-		m.Topics = append(m.Topics, metaTopic{
-			Name: t.name, ID: hex.EncodeToString(t.id[:]),
-			Partitions: int32(len(t.partitions)), Configs: t.configs,
-		})
+// saveMeta writes meta.json atomically and durably: the broker's state as
+// it is now, changed by edit (nil: unchanged) — so that a change can be
+// persisted before it becomes visible. It takes b.metaMu (serialising
+// writers, so the file never goes back to an older state) and b.mu for
+// reading while it snapshots; no other engine lock may be held.
+func (b *Broker) saveMeta(edit func(*metaFile)) error {
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
+	return b.saveMetaLocked(edit)
+}
+
+// saveMetaLocked is saveMeta for callers holding b.metaMu.
+func (b *Broker) saveMetaLocked(edit func(*metaFile)) error {
+	m := b.metaSnapshot()
+	if edit != nil {
+		edit(&m)
 	}
 	sort.Slice(m.Topics, func(i, j int) bool { return m.Topics[i].Name < m.Topics[j].Name })
 	data, err := json.MarshalIndent(&m, "", "  ")
@@ -113,19 +123,57 @@ func (b *Broker) saveMeta() error {
 	return nil
 }
 
+// metaSnapshot is meta.json's content for the broker as it is. Caller
+// holds b.metaMu (b.meta's fields).
+func (b *Broker) metaSnapshot() metaFile {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	m := metaFile{Version: metaVersion, ClusterID: b.meta.clusterID, ProducerIDLimit: b.meta.producerIDLimit, BrokerConfigs: b.dynamic}
+	for _, t := range b.topics {
+		m.Topics = append(m.Topics, metaTopic{Name: t.name, ID: hex.EncodeToString(t.id[:]), Partitions: int32(len(t.partitions)), Configs: t.configs})
+	}
+	return m
+}
+
+// putTopic adds or replaces t's entry.
+func (m *metaFile) putTopic(t *topic) {
+	m.removeTopic(t.name)
+	m.Topics = append(m.Topics, metaTopic{Name: t.name, ID: hex.EncodeToString(t.id[:]), Partitions: int32(len(t.partitions)), Configs: t.configs})
+}
+
+// putTopicPartitions sets t's partition count to n.
+func (m *metaFile) putTopicPartitions(t *topic, n int32) {
+	for i := range m.Topics {
+		if m.Topics[i].Name == t.name {
+			m.Topics[i].Partitions = n
+		}
+	}
+}
+
+// putTopicConfigs sets t's config overrides.
+func (m *metaFile) putTopicConfigs(t *topic, cfgs map[string]string) {
+	for i := range m.Topics {
+		if m.Topics[i].Name == t.name {
+			m.Topics[i].Configs = cfgs
+		}
+	}
+}
+
+func (m *metaFile) removeTopic(name string) {
+	m.Topics = slices.DeleteFunc(m.Topics, func(mt metaTopic) bool { return mt.Name == name })
+}
+
 // allocProducerID hands out a new producer id, persisting a new block limit
 // first when the current block is used up.
 func (b *Broker) allocProducerID() (int64, error) {
-	b.pidMu.Lock()
-	defer b.pidMu.Unlock()
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
 	if b.meta.nextProducerID >= b.meta.producerIDLimit {
-		b.mu.Lock()
-		b.meta.producerIDLimit = b.meta.nextProducerID + producerIDBlock
-		err := b.saveMeta()
-		b.mu.Unlock()
-		if err != nil {
+		limit := b.meta.nextProducerID + producerIDBlock
+		if err := b.saveMetaLocked(func(m *metaFile) { m.ProducerIDLimit = limit }); err != nil {
 			return -1, err
 		}
+		b.meta.producerIDLimit = limit
 	}
 	id := b.meta.nextProducerID
 	b.meta.nextProducerID++

@@ -222,24 +222,24 @@ func TestProduceConfigFollowsConfigChanges(t *testing.T) {
 	if r := produce(); r.errCode != 0 || r.logAppendTime != -1 {
 		t.Fatalf("default configs: %+v", r)
 	}
-	b.mu.Lock()
-	if e := b.setTopicConfigs(b.topics["cfg"], map[string]string{"max.message.bytes": "100", "message.timestamp.type": "LogAppendTime"}); e != nil {
+	b.adminMu.Lock()
+	if e := b.setTopicConfigs(b.lookupTopic("cfg"), map[string]string{"max.message.bytes": "100", "message.timestamp.type": "LogAppendTime"}); e != nil {
 		t.Fatal(e)
 	}
-	b.mu.Unlock()
+	b.adminMu.Unlock()
 	if r := produce(); r.errCode != kerr.MessageTooLarge.Code {
 		t.Fatalf("max.message.bytes=100: %+v", r)
 	}
-	b.mu.Lock()
-	b.setTopicConfigs(b.topics["cfg"], map[string]string{"message.timestamp.type": "LogAppendTime"})
-	b.mu.Unlock()
+	b.adminMu.Lock()
+	b.setTopicConfigs(b.lookupTopic("cfg"), map[string]string{"message.timestamp.type": "LogAppendTime"})
+	b.adminMu.Unlock()
 	if r := produce(); r.errCode != 0 || r.logAppendTime <= 0 {
 		t.Fatalf("LogAppendTime: %+v", r)
 	}
-	b.mu.Lock()
-	b.setTopicConfigs(b.topics["cfg"], map[string]string{})
+	b.adminMu.Lock()
+	b.setTopicConfigs(b.lookupTopic("cfg"), map[string]string{})
 	b.setDynamicBrokerConfigs(map[string]string{"message.max.bytes": "150"})
-	b.mu.Unlock()
+	b.adminMu.Unlock()
 	if r := produce(); r.errCode != kerr.MessageTooLarge.Code {
 		t.Fatalf("dynamic message.max.bytes=150: %+v", r)
 	}

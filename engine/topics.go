@@ -1,9 +1,10 @@
 package engine
 
 import (
-	"crypto/rand"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -82,7 +83,7 @@ func validateTopicConfig(name, value string) *kerr.Error {
 }
 
 // topicConfig returns the effective value of a topic config and whether it
-// is a topic override. Caller holds b.mu (read).
+// is a topic override. Caller holds b.mu (read) or b.adminMu.
 func (b *Broker) topicConfig(t *topic, name string) (value string, override bool) {
 	if v, ok := t.configs[name]; ok {
 		return v, true
@@ -91,7 +92,8 @@ func (b *Broker) topicConfig(t *topic, name string) (value string, override bool
 	return b.brokerConfig(bk), false
 }
 
-// brokerConfig returns the effective broker config value (dynamic over static).
+// brokerConfig returns the effective broker config value (dynamic over
+// static). Caller holds b.mu (read) or b.adminMu.
 func (b *Broker) brokerConfig(key string) string {
 	if v, ok := b.dynamic[key]; ok {
 		return v
@@ -106,7 +108,15 @@ func (b *Broker) topicInt(t *topic, name string) int64 {
 	return n
 }
 
-// walOptions builds the log options of a topic's partitions. Caller holds b.mu.
+// walOptionsOf builds the log options of t's partitions under b.mu.
+func (b *Broker) walOptionsOf(t *topic) wal.Options {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.walOptions(t)
+}
+
+// walOptions builds the log options of a topic's partitions. Caller holds
+// b.mu (read).
 func (b *Broker) walOptions(t *topic) wal.Options {
 	return wal.Options{
 		SegmentBytes:       b.topicInt(t, "segment.bytes"),
@@ -123,93 +133,147 @@ func (b *Broker) walOptions(t *topic) wal.Options {
 // with the metadata state machine).
 func validTopicName(name string) bool { return raftmeta.ValidTopicName(name) }
 
-func newTopicID() [16]byte {
-	var id [16]byte
-	for id == ([16]byte{}) {
-		if _, err := rand.Read(id[:]); err != nil {
-			panic(err)
-		}
+// checkNewTopicName answers whether name may be created next to the local
+// topics: TOPIC_ALREADY_EXISTS, or INVALID_TOPIC_EXCEPTION when it differs
+// from an existing name only in '.' vs '_' (the state machine applies the
+// same rule, raftmeta.CollidingTopic). It takes b.mu for reading.
+func (b *Broker) checkNewTopicName(name string) *kerr.Error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if _, ok := b.topics[name]; ok {
+		return kerr.TopicAlreadyExists
 	}
-	return id
+	if _, collides := raftmeta.CollidingTopic(name, maps.Keys(b.topics)); collides {
+		return kerr.InvalidTopicException
+	}
+	return nil
 }
 
-// createTopic creates a topic with n partitions and the given overrides,
-// persisting metadata before the partitions are visible. Caller holds b.mu
-// (write) and has validated name, n and configs.
-func (b *Broker) createTopic(name string, n int32, configs map[string]string) (*topic, error) {
+// createTopic creates a local topic: its partition logs are opened and
+// meta.json names it before it becomes visible to requests. Caller holds
+// b.adminMu and has validated name, n and configs and checked that the
+// name is free.
+func (b *Broker) createTopic(name string, id [16]byte, n int32, configs map[string]string) (*topic, error) {
 	if configs == nil {
 		configs = map[string]string{}
 	}
-	t := &topic{name: name, id: newTopicID(), configs: configs}
-	if err := b.addPartitions(t, n); err != nil {
+	t := &topic{name: name, id: id, configs: configs}
+	ps, err := b.openPartitions(t, 0, n)
+	if err != nil {
 		return nil, err
 	}
+	t.partitions = ps
+	if err := b.saveMeta(func(m *metaFile) { m.putTopic(t) }); err != nil {
+		b.deletePartitions(ps)
+		return nil, err
+	}
+	b.mu.Lock()
 	b.topics[name] = t
 	b.topicIDs[t.id] = t
-	if err := b.saveMeta(); err != nil {
-		delete(b.topics, name)
-		delete(b.topicIDs, t.id)
-		for _, p := range t.partitions {
-			p.log.Delete()
-		}
-		return nil, err
-	}
+	b.mu.Unlock()
 	b.log.Info("topic created", "topic", name, "partitions", n)
 	return t, nil
 }
 
-// addPartitions opens partitions len(t.partitions)..n-1. Caller holds b.mu.
-func (b *Broker) addPartitions(t *topic, n int32) error {
-	ps := append([]*partition(nil), t.partitions...)
-	for i := int32(len(ps)); i < n; i++ {
-		p, err := b.openPartition(t, i)
+// growTopic opens partitions len(t.partitions)..n-1, persists the new count
+// and then publishes them. Caller holds b.adminMu.
+func (b *Broker) growTopic(t *topic, n int32) error {
+	old := b.topicPartitions(t)
+	ps, err := b.openPartitions(t, int32(len(old)), n)
+	if err != nil {
+		return err
+	}
+	if err := b.saveMeta(func(m *metaFile) { m.putTopicPartitions(t, n) }); err != nil {
+		b.deletePartitions(ps)
+		return err
+	}
+	b.mu.Lock()
+	t.partitions = append(slices.Clip(old), ps...) // a new array: readers keep the old slice
+	b.mu.Unlock()
+	return nil
+}
+
+// topicPartitions returns t's partition slice (copy-on-write: never
+// modified once published).
+func (b *Broker) topicPartitions(t *topic) []*partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return t.partitions
+}
+
+// openPartitions opens the logs of partitions from..to-1 of t, all or none.
+// No engine lock is held across the I/O.
+func (b *Broker) openPartitions(t *topic, from, to int32) ([]*partition, error) {
+	opts := b.walOptionsOf(t)
+	var ps []*partition
+	for i := from; i < to; i++ {
+		p, err := b.openPartition(t.name, i, opts)
 		if err != nil {
-			for _, q := range ps[len(t.partitions):] {
+			for _, q := range ps {
 				q.log.Close()
 			}
-			return err
+			return nil, err
 		}
 		ps = append(ps, p)
 	}
-	t.partitions = ps
-	return nil
+	return ps, nil
 }
 
 func (b *Broker) partitionDir(topic string, p int32) string {
 	return filepath.Join(b.cfg.DataDir, topic+"-"+strconv.Itoa(int(p)))
 }
 
-func (b *Broker) openPartition(t *topic, i int32) (*partition, error) {
-	dir := b.partitionDir(t.name, i)
-	l, err := wal.Open(b.fs, dir, b.walOptions(t))
+func (b *Broker) openPartition(topic string, i int32, opts wal.Options) (*partition, error) {
+	dir := b.partitionDir(topic, i)
+	l, err := wal.Open(b.fs, dir, opts)
 	if err != nil {
-		return nil, fmt.Errorf("open partition %s-%d: %w", t.name, i, err)
+		return nil, fmt.Errorf("open partition %s-%d: %w", topic, i, err)
 	}
-	p := newPartition(t.name, i, l)
+	p := newPartition(topic, i, l)
 	if err := p.rebuildProducers(); err != nil {
 		l.Close()
-		return nil, fmt.Errorf("rebuild producer state %s-%d: %w", t.name, i, err)
+		return nil, fmt.Errorf("rebuild producer state %s-%d: %w", topic, i, err)
 	}
 	return p, nil
 }
 
-// deleteTopic removes a topic and its files. Caller holds b.mu (write).
+// deleteTopic removes a topic: meta.json first, then the maps, then (with
+// no engine lock held but b.adminMu) its logs and their files. Caller holds
+// b.adminMu.
 func (b *Broker) deleteTopic(t *topic) error {
-	delete(b.topics, t.name)
-	delete(b.topicIDs, t.id)
-	if err := b.saveMeta(); err != nil {
-		b.topics[t.name] = t
-		b.topicIDs[t.id] = t
+	if err := b.saveMeta(func(m *metaFile) { m.removeTopic(t.name) }); err != nil {
 		return err
 	}
-	for _, p := range t.partitions {
+	b.mu.Lock()
+	delete(b.topics, t.name)
+	delete(b.topicIDs, t.id)
+	ps := t.partitions
+	b.mu.Unlock()
+	b.deletePartitions(ps)
+	b.log.Info("topic deleted", "topic", t.name)
+	return nil
+}
+
+// deletePartitions wakes the fetches parked on ps and deletes their logs.
+// Errors are logged: the topic is gone from the metadata already.
+func (b *Broker) deletePartitions(ps []*partition) {
+	for _, p := range ps {
 		p.wakeWaiters()
 		if err := p.log.Delete(); err != nil {
 			b.log.Warn("delete partition files", "partition", p.String(), "err", err)
 		}
 	}
-	b.log.Info("topic deleted", "topic", t.name)
-	return nil
+}
+
+// topicList returns every local topic (a snapshot under the read lock).
+func (b *Broker) topicList() []*topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	ts := make([]*topic, 0, len(b.topics))
+	for _, t := range b.topics {
+		ts = append(ts, t)
+	}
+	return ts
 }
 
 // lookupTopic returns a topic by name under the read lock.

@@ -73,11 +73,8 @@ func (n *Node) CreatePartitions(ctx context.Context, name string, total int32, m
 		return kerr.UnknownTopicOrPartition
 	}
 	have := int32(len(t.Partitions))
-	if total <= have {
-		return &ResultErr{Err: kerr.InvalidPartitions, Message: fmt.Sprintf("topic %s has %d partitions; %d is not more", name, have, total)}
-	}
-	if manual != nil && int32(len(manual)) != total-have {
-		return &ResultErr{Err: kerr.InvalidReplicaAssignment, Message: fmt.Sprintf("increasing the number of partitions by %d but %d assignments provided", total-have, len(manual))}
+	if err := CheckPartitionGrowth(have, total, manual); err != nil {
+		return err
 	}
 	as := manual
 	if as == nil {

@@ -3,6 +3,8 @@ package raftmeta
 import (
 	"fmt"
 	"io"
+	"iter"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -335,6 +337,42 @@ func ValidTopicName(name string) bool {
 	return true
 }
 
+// CollidingTopic returns the name among existing that name collides with:
+// Kafka refuses a topic whose name differs from an existing one only in
+// '.' versus '_' (metric names would clash). An identical name is not a
+// collision (that is TOPIC_ALREADY_EXISTS).
+func CollidingTopic(name string, existing iter.Seq[string]) (string, bool) {
+	norm := strings.ReplaceAll(name, ".", "_")
+	for other := range existing {
+		if other != name && strings.ReplaceAll(other, ".", "_") == norm {
+			return other, true
+		}
+	}
+	return "", false
+}
+
+// MaxNewPartitions bounds how many partitions one CreatePartitions may add
+// to a topic.
+const MaxNewPartitions = 10000
+
+// CheckPartitionGrowth applies CreatePartitions' checks on the counts, with
+// Kafka's messages: the new total must exceed the current count cur, grow
+// by at most MaxNewPartitions, and a manual assignment must list exactly
+// the new partitions.
+func CheckPartitionGrowth(cur, total int32, manual [][]int32) error {
+	switch {
+	case total == cur:
+		return &ResultErr{Err: kerr.InvalidPartitions, Message: fmt.Sprintf("topic already has %d partitions", cur)}
+	case total < cur:
+		return &ResultErr{Err: kerr.InvalidPartitions, Message: fmt.Sprintf("topic currently has %d partitions, which is higher than the requested %d", cur, total)}
+	case total-cur > MaxNewPartitions:
+		return &ResultErr{Err: kerr.InvalidPartitions, Message: fmt.Sprintf("cannot add more than %d partitions at once", MaxNewPartitions)}
+	case manual != nil && int32(len(manual)) != total-cur:
+		return &ResultErr{Err: kerr.InvalidReplicaAssignment, Message: fmt.Sprintf("increasing the number of partitions by %d but %d assignments provided", total-cur, len(manual))}
+	}
+	return nil
+}
+
 // newPartitions validates assignments (every replica registered, none twice
 // in a partition, the same count in every partition, equal to rf when rf >
 // 0, at least one live replica) and builds the partitions: ISR = live
@@ -379,11 +417,11 @@ func (a *applier) createTopic(x *CreateTopic) (int16, string) {
 	if x.ID == ([16]byte{}) || im.byID[x.ID] != nil {
 		return fail(kerr.InvalidRequest, "topic %q: zero or duplicate id", x.Name)
 	}
-	norm := strings.ReplaceAll(x.Name, ".", "_")
-	for other := range im.topics { // an existence check: map order cannot matter
-		if strings.ReplaceAll(other, ".", "_") == norm {
-			return fail(kerr.InvalidTopicException, "topic %q collides with %q", x.Name, other)
-		}
+	// An existence check: map order cannot change the outcome, only which
+	// colliding name the message shows, and names collide pairwise at most
+	// once (two existing topics cannot collide with each other).
+	if other, collides := CollidingTopic(x.Name, maps.Keys(im.topics)); collides {
+		return fail(kerr.InvalidTopicException, "topic %q collides with %q", x.Name, other)
 	}
 	if len(x.Assignments) == 0 {
 		return fail(kerr.InvalidPartitions, "topic %q: no partitions", x.Name)
