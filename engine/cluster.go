@@ -76,4 +76,3 @@ func (b *Broker) notLeader(topic string, partition int32) bool {
 	pl, ok := b.cluster().Partition(topic, partition)
 	return !ok || pl.Leader != b.cfg.NodeID
 }
-
