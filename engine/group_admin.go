@@ -50,7 +50,7 @@ func (c *groupCoordinator) deleteGroup(id string, done func(*kerr.Error)) *kerr.
 	default:
 		return kerr.NonEmptyGroup
 	}
-	recs := g.offsetTombstones(nil)
+	recs := g.offsetTombstones(g.committedPartitions())
 	recs = append(recs, logRecord{key: groupKey(g.id)})
 	g.unload()
 	c.forgetLocked(g)
@@ -58,19 +58,24 @@ func (c *groupCoordinator) deleteGroup(id string, done func(*kerr.Error)) *kerr.
 	return nil
 }
 
-// offsetTombstones removes the offsets of tps (all when tps is nil) from
-// memory, pending commits included, and returns their tombstones.
-func (g *group) offsetTombstones(tps []topicPartition) []logRecord {
-	if tps == nil {
-		for tp := range g.offsets {
+// committedPartitions lists every partition the group has an offset for,
+// committed or pending.
+func (g *group) committedPartitions() []topicPartition {
+	var tps []topicPartition
+	for tp := range g.offsets {
+		tps = append(tps, tp)
+	}
+	for tp := range g.pendingCommits {
+		if _, ok := g.offsets[tp]; !ok {
 			tps = append(tps, tp)
 		}
-		for tp := range g.pendingCommits {
-			if _, ok := g.offsets[tp]; !ok {
-				tps = append(tps, tp)
-			}
-		}
 	}
+	return tps
+}
+
+// offsetTombstones removes the offsets of tps from memory, pending commits
+// included, and returns their tombstones.
+func (g *group) offsetTombstones(tps []topicPartition) []logRecord {
 	var recs []logRecord
 	for _, tp := range tps {
 		_, committed := g.offsets[tp]
