@@ -9,6 +9,7 @@ import (
 	"sort"
 	"unicode/utf16"
 
+	"github.com/chronik/chronik/engine/compression"
 	"github.com/chronik/chronik/wal"
 )
 
@@ -87,7 +88,7 @@ var errBadRecord = errors.New("malformed record")
 // forEachRecord calls fn with the offset, key and value (nil for a null
 // value) of every record of one whole batch.
 func forEachRecord(h wal.BatchHeader, batch []byte, fn func(offset int64, key, value []byte) error) error {
-	body, err := decompress(h.Attributes&attrCompressionMask, batch[wal.BatchHeaderSize:h.Size()])
+	body, err := compression.Decompress(h.Attributes&attrCompressionMask, batch[wal.BatchHeaderSize:h.Size()])
 	if err != nil {
 		return fmt.Errorf("batch at %d: %w", h.BaseOffset, err)
 	}
