@@ -82,7 +82,7 @@ func TestDecompressBadInputIsAnError(t *testing.T) {
 	}{
 		{"unknown codec", 5, []byte("x")},
 		{"gzip garbage", Gzip, []byte("not gzip")},
-		{"snappy garbage", Snappy, []byte{0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"snappy garbage", Snappy, []byte{0x05, 0xff, 0xff}},
 		{"xerial header cut short", Snappy, append(append([]byte(nil), xerialHeader...), 0, 0)},
 		{"xerial block longer than the data", Snappy, append(xerial([]byte("abcd")), 0, 0, 0, 9, 1)},
 		{"zstd garbage", Zstd, []byte("not zstd")},
