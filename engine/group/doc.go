@@ -63,11 +63,13 @@
 // Coordinator; Host.CreateTopic (which may wait for a metadata commit, and
 // whose broker may call TopicsChanged meanwhile) and Host.PartitionExists
 // are called with no coordinator lock held. Log.Append is called with
-// group.mu and offsetsLog.mu held: a group's records reach the log in the
-// order its state changed, and the latest value per key matches the log;
-// it is one pwrite, the one I/O done under these locks. Loading a
-// partition replays its Log under Coordinator.mu (group requests wait for
-// the load, as they would get COORDINATOR_LOAD_IN_PROGRESS in Kafka). No
+// offsetsLog.mu held, and group.mu for a group's own records (not for a
+// compaction snapshot): a group's records reach the log in the order its
+// state changed, and the latest value per key matches the log. An Append
+// is one pwrite (and, on the first append of a new leader epoch, the
+// epoch checkpoint's fsync): the only writes made under these locks.
+// Loading a partition replays its Log under Coordinator.mu (group requests
+// wait for the load, where Kafka answers COORDINATOR_LOAD_IN_PROGRESS). No
 // lock is held while waiting for Commit.
 //
 // # __consumer_offsets records
