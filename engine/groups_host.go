@@ -49,10 +49,12 @@ func (b *Broker) closeGroups() {
 	}
 }
 
-// groupsHost is the broker as the coordinator sees it. Its methods take
-// b.mu for reading at most; the broker never calls into the coordinator
-// with b.mu or b.mirrorMu held, so the coordinator may call Topic and
-// Leader with its own lock held.
+// groupsHost is the broker as the coordinator sees it. Topic, Leader and
+// PartitionExists take b.mu for reading at most, and the broker never
+// calls into the coordinator with b.mu or b.mirrorMu held, so the
+// coordinator may call Topic and Leader with its own lock held.
+// CreateTopic commits through the Cluster (then b.mirrorMu, b.mu); the
+// coordinator calls it holding none of its locks.
 type groupsHost struct{ b *Broker }
 
 func (h groupsHost) Topic() (group.Topic, bool) {
