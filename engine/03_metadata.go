@@ -84,7 +84,7 @@ func (b *Broker) metadataForRequested(rt kmsg.MetadataRequestTopic, autoCreate b
 	}
 	if isInternalTopic(name) {
 		// Created as the group coordinator creates it, never with user defaults.
-		if kerrv := b.groups.ensureLogs(); kerrv != nil {
+		if kerrv := b.groups.EnsureTopic(); kerrv != nil {
 			st.ErrorCode = kerrv.Code
 			return st
 		}

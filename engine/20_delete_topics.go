@@ -87,7 +87,7 @@ func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	if len(deleted) > 0 {
-		b.groups.topicsChanged()
+		b.groups.TopicsChanged()
 	}
 	return resp, nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chronik/chronik/engine/group"
 	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -51,8 +52,8 @@ type Broker struct {
 	topicIDs map[[16]byte]*topic
 	dynamic  map[string]string // dynamic broker configs set by AlterConfigs; replaced, never modified
 
-	groups  *groupCoordinator // consumer groups (groups.go)
-	flusher *wal.FlushPool    // group commit shared by every partition log (flush.go)
+	groups  *group.Coordinator // consumer groups (engine/group, groups_host.go)
+	flusher *wal.FlushPool     // group commit shared by every partition log (flush.go)
 
 	advertisedAddr atomic.Pointer[string] // host:port for Metadata, set once bound
 

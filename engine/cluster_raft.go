@@ -34,7 +34,7 @@ func (b *Broker) JoinCluster(node *raftmeta.Node, clusterID string) error {
 		node.Unsubscribe(sub)
 		return fmt.Errorf("mirror cluster metadata: %w", err)
 	}
-	b.groups.topicsChanged()
+	b.groups.TopicsChanged()
 	b.bg.Add(1)
 	go func() {
 		defer b.bg.Done()
@@ -50,7 +50,7 @@ func (b *Broker) JoinCluster(node *raftmeta.Node, clusterID string) error {
 				if err := b.mirror(node.Image()); err != nil {
 					b.log.Error("mirror cluster metadata", "err", err)
 				}
-				b.groups.topicsChanged()
+				b.groups.TopicsChanged()
 			}
 		}
 	}()

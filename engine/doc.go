@@ -30,53 +30,25 @@
 //	<data>/<topic>-<p>/       one wal.Log per partition
 //	<data>/__consumer_offsets-<p>/  the internal log of groups and offsets
 //
-// Consumer groups (groups.go, group*.go)
+// # Consumer groups
 //
-// The classic group coordinator runs Kafka's state machine per group
-// (Empty -> PreparingRebalance -> CompletingRebalance -> Stable, Dead when
-// deleted). A group lives on partition abs(javaHash(id)) % n of the
-// internal topic __consumer_offsets (n = offsets.topic.num.partitions,
-// fixed once the topic exists; Utils.abs(MIN_VALUE) = 0); its coordinator
-// is that partition's leader. JoinGroup and SyncGroup park (handler returns
-// nil, respond is called later); session, rebalance, pending-sync and
-// initial-delay waits are time.AfterFunc timers that take group.mu and check
-// a sequence number, so a stale timer does nothing.
+// The group coordinator is package engine/group (its doc.go draws the
+// state machine, the timers, its lock order and the __consumer_offsets
+// record format). The handlers 08_offset_commit.go ... 47_offset_delete.go
+// decode, call the Coordinator and answer; groups_host.go is the broker as
+// the coordinator sees it (group.Host: the internal topic, leadership of
+// its partitions, topic creation through the Cluster, user partitions) and
+// each partition of __consumer_offsets as a group.Log (append stamped with
+// the leader epoch, Commit = wal Sync). Lock order across the two:
 //
-//	groupCoordinator.mu ─▶ group.mu ─▶ partition.mu (append to the internal log)
-//	wal flusher:  Sync callback ─▶ group.mu (apply commit / finish SyncGroup, respond)
-//	timers:       group.mu
-//	compaction:   partition.mu only (one goroutine per internal partition at a time)
+//	group.Coordinator.mu ─▶ group.mu ─▶ offsetsLog.mu ─▶ partition.mu (append)
+//	group.Coordinator.mu ─▶ Broker.mu (read: Host.Topic, Host.Leader)
 //
-// __consumer_offsets records (Kafka's own encodings, kmsg types; big-endian,
-// strings int16-length-prefixed), one v2 RecordBatch per request:
-//
-//	offset commit   key   int16 version=1 | string group | string topic | int32 partition
-//	                value int16 version=3 | int64 offset | int32 leaderEpoch
-//	                      | string metadata | int64 commitTimestamp
-//	group metadata  key   int16 version=2 | string group
-//	                value int16 version=3 | string protocolType | int32 generation
-//	                      | nullable string protocol | nullable string leader
-//	                      | int64 currentStateTimestamp | int32 n | n x member:
-//	                        string memberId | nullable string instanceId
-//	                        | string clientId | string clientHost
-//	                        | int32 rebalanceTimeout | int32 sessionTimeout
-//	                        | bytes subscription | bytes assignment
-//	tombstone       key as above, null value: the offset or the group is deleted
-//
-// A record is written under group.mu (so the log orders a group's records
-// as its state changed) and answered after wal Sync; OffsetFetch sees only
-// durable commits. Open replays every partition from its log start offset
-// (offsets.load.buffer.size bytes per read); groups with members come back
-// Stable with their session timers running.
-//
-// Compaction (copy-forward): each internal partition keeps the latest value
-// appended per key. When the log holds at least offsets.topic.segment.bytes
-// and at least log.cleaner.min.cleanable.ratio of its records since the log
-// start offset are superseded, the live values are appended again as a
-// snapshot at offset S; once the snapshot is durable the log start offset
-// moves to S and whole segments below it are deleted. A crash at any point
-// replays to the same state: before the start offset moves, the old records
-// are followed by a snapshot that repeats their latest values.
+// The broker never calls into the coordinator holding Broker.mu or
+// Broker.mirrorMu (TopicsChanged runs after a mirror and after
+// DeleteTopics; EnsureTopic from Metadata with no lock), and the
+// coordinator holds none of its locks while Host.CreateTopic waits for a
+// metadata commit.
 //
 // Standalone, the broker is node Config.NodeID, leader of every partition at
 // leader epoch 0, and the high watermark equals the log end offset (RF=1),
@@ -88,11 +60,11 @@
 // config changes go through the metadata shard (the standalone Cluster does
 // the same work locally: one path for the admin handlers) and a mirror
 // goroutine makes the local topics follow the image (lock order:
-// groupCoordinator.mu before Broker.mirrorMu before Broker.mu). Every
+// Broker.mirrorMu before Broker.mu). Every
 // broker opens a local log for every partition, but only the leader accepts
 // produce and fetch; the others answer NOT_LEADER_OR_FOLLOWER (replication
 // will fill followers). After each mirror the group coordinator loads the
 // groups of internal partitions this broker now leads and unloads the
-// others; group requests for a partition it does not lead get
-// NOT_COORDINATOR.
+// others (Coordinator.TopicsChanged); group requests for a partition it
+// does not lead get NOT_COORDINATOR.
 package engine

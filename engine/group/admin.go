@@ -1,43 +1,26 @@
-package engine
+package group
 
 import (
 	"strings"
-	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// pendingAnswers calls done once every one of n durable writes reported.
-type pendingAnswers struct {
-	mu   sync.Mutex
-	n    int
-	done func()
-}
-
-func (p *pendingAnswers) add() { p.mu.Lock(); p.n++; p.mu.Unlock() }
-
-func (p *pendingAnswers) finish() {
-	p.mu.Lock()
-	p.n--
-	last := p.n == 0
-	p.mu.Unlock()
-	if last {
-		p.done()
-	}
-}
-
-// deleteGroup deletes an Empty group: it goes Dead, leaves the map, and
+// DeleteGroup deletes an Empty group: it goes Dead, leaves the map, and
 // tombstones for its metadata and every offset are written. done is called
-// with the outcome once the tombstones are durable; it is not called when
+// with the outcome once the tombstones are committed; it is not called when
 // an error is returned.
-func (c *groupCoordinator) deleteGroup(id string, done func(*kerr.Error)) *kerr.Error {
-	if _, kerrv := c.logFor(id); kerrv != nil {
+func (c *Coordinator) DeleteGroup(id string, done func(*kerr.Error)) *kerr.Error {
+	if kerrv := c.EnsureTopic(); kerrv != nil {
 		return kerrv
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	g := c.groups[id]
+	g, kerrv := c.loadedGroupLocked(id)
+	if kerrv != nil {
+		return kerrv
+	}
 	if g == nil {
 		return kerr.GroupIDNotFound
 	}
@@ -50,27 +33,32 @@ func (c *groupCoordinator) deleteGroup(id string, done func(*kerr.Error)) *kerr.
 	default:
 		return kerr.NonEmptyGroup
 	}
-	recs := g.offsetTombstones(nil)
+	recs := g.offsetTombstones(g.committedPartitions())
 	recs = append(recs, logRecord{key: groupKey(g.id)})
 	g.unload()
 	c.forgetLocked(g)
-	g.appendDurable(recs, done)
+	g.appendCommitted(recs, done)
 	return nil
 }
 
-// offsetTombstones removes the offsets of tps (all when tps is nil) from
-// memory, pending commits included, and returns their tombstones.
-func (g *group) offsetTombstones(tps []topicPartition) []logRecord {
-	if tps == nil {
-		for tp := range g.offsets {
+// committedPartitions lists every partition the group has an offset for,
+// committed or pending.
+func (g *group) committedPartitions() []topicPartition {
+	var tps []topicPartition
+	for tp := range g.offsets {
+		tps = append(tps, tp)
+	}
+	for tp := range g.pendingCommits {
+		if _, ok := g.offsets[tp]; !ok {
 			tps = append(tps, tp)
 		}
-		for tp := range g.pendingCommits {
-			if _, ok := g.offsets[tp]; !ok {
-				tps = append(tps, tp)
-			}
-		}
 	}
+	return tps
+}
+
+// offsetTombstones removes the offsets of tps from memory, pending commits
+// included, and returns their tombstones.
+func (g *group) offsetTombstones(tps []topicPartition) []logRecord {
 	var recs []logRecord
 	for _, tp := range tps {
 		_, committed := g.offsets[tp]
@@ -85,22 +73,31 @@ func (g *group) offsetTombstones(tps []topicPartition) []logRecord {
 	return recs
 }
 
-// deleteOffsets serves OffsetDelete (Kafka's handleDeleteOffsets): an
+// DeleteOffsets serves OffsetDelete (Kafka's handleDeleteOffsets): an
 // Empty group loses the offsets; a consumer group that is rebalancing or
 // Stable keeps those of topics its members subscribe to
 // (GROUP_SUBSCRIBED_TO_TOPIC). An Empty group left without offsets is
 // deleted. It returns nil when respond will be called after the write.
-func (c *groupCoordinator) deleteOffsets(req *kmsg.OffsetDeleteRequest, respond func(kmsg.Response)) kmsg.Response {
+func (c *Coordinator) DeleteOffsets(req *kmsg.OffsetDeleteRequest, respond func(kmsg.Response)) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-	if _, kerrv := c.logFor(req.Group); kerrv != nil {
+	if kerrv := c.EnsureTopic(); kerrv != nil {
 		resp.ErrorCode = kerrv.Code
 		return resp
 	}
+	exists := make([][]bool, len(req.Topics)) // asked of the Host before any lock is taken
+	for i, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			exists[i] = append(exists[i], c.host.PartitionExists(rt.Topic, rp.Partition))
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	g := c.groups[req.Group]
-	if g == nil {
-		resp.ErrorCode = kerr.GroupIDNotFound.Code
+	g, kerrv := c.loadedGroupLocked(req.Group)
+	if kerrv == nil && g == nil {
+		kerrv = kerr.GroupIDNotFound
+	}
+	if kerrv != nil {
+		resp.ErrorCode = kerrv.Code
 		return resp
 	}
 	g.mu.Lock()
@@ -113,16 +110,38 @@ func (c *groupCoordinator) deleteOffsets(req *kmsg.OffsetDeleteRequest, respond 
 		resp.ErrorCode = kerr.NonEmptyGroup.Code
 		return resp
 	}
+	recs := g.offsetTombstones(g.offsetDeletions(req, resp, exists))
+	if len(recs) == 0 {
+		return resp
+	}
+	if g.state == groupEmpty && len(g.offsets) == 0 && len(g.pendingCommits) == 0 {
+		recs = append(recs, logRecord{key: groupKey(g.id)})
+		g.unload()
+		c.forgetLocked(g)
+	}
+	g.appendCommitted(recs, func(err *kerr.Error) {
+		if err != nil {
+			resp.ErrorCode = err.Code
+		}
+		respond(resp)
+	})
+	return nil
+}
+
+// offsetDeletions fills resp's topics for an OffsetDelete and returns the
+// partitions whose offsets may go: they exist (exists, by request topic
+// and partition) and no member subscribes to their topic. Caller holds
+// g.mu.
+func (g *group) offsetDeletions(req *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteResponse, exists [][]bool) []topicPartition {
 	var eligible []topicPartition
-	for _, rt := range req.Topics {
+	for i, rt := range req.Topics {
 		st := kmsg.NewOffsetDeleteResponseTopic()
 		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
+		for j, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			sp.Partition = rp.Partition
-			_, p := c.b.lookupPartition(rt.Topic, [16]byte{}, rp.Partition)
 			switch {
-			case p == nil:
+			case !exists[i][j]:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case g.state != groupEmpty && (g.subscribed == nil || g.subscribed[rt.Topic]):
 				sp.ErrorCode = kerr.GroupSubscribedToTopic.Code
@@ -133,26 +152,11 @@ func (c *groupCoordinator) deleteOffsets(req *kmsg.OffsetDeleteRequest, respond 
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	recs := g.offsetTombstones(eligible)
-	if len(recs) == 0 {
-		return resp
-	}
-	if g.state == groupEmpty && len(g.offsets) == 0 && len(g.pendingCommits) == 0 {
-		recs = append(recs, logRecord{key: groupKey(g.id)})
-		g.unload()
-		c.forgetLocked(g)
-	}
-	g.appendDurable(recs, func(err *kerr.Error) {
-		if err != nil {
-			resp.ErrorCode = err.Code
-		}
-		respond(resp)
-	})
-	return nil
+	return eligible
 }
 
-// describe fills one DescribeGroups entry.
-func (c *groupCoordinator) describe(id string, version int16, withOps bool) kmsg.DescribeGroupsResponseGroup {
+// Describe fills one DescribeGroups entry.
+func (c *Coordinator) Describe(id string, version int16, withOps bool) kmsg.DescribeGroupsResponseGroup {
 	dg := kmsg.NewDescribeGroupsResponseGroup()
 	dg.Group = id
 	if withOps {
@@ -199,9 +203,9 @@ func (c *groupCoordinator) describe(id string, version int16, withOps bool) kmsg
 // DESCRIBE_CONFIGS, ALTER_CONFIGS.
 const groupOperations = 1<<3 | 1<<6 | 1<<8 | 1<<10 | 1<<11
 
-// list returns the groups for ListGroups, filtered by state and type (both
+// List returns the groups for ListGroups, filtered by state and type (both
 // case-insensitive; every group here is of type "classic").
-func (c *groupCoordinator) list(states, types []string) []kmsg.ListGroupsResponseGroup {
+func (c *Coordinator) List(states, types []string) []kmsg.ListGroupsResponseGroup {
 	if len(types) > 0 && !containsFold(types, "classic") {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package engine
+package group
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -37,28 +37,28 @@ func (g *group) groupValue(assignments map[string][]byte) []byte {
 }
 
 // storeGroup appends the group's metadata and calls done under g.mu once it
-// is durable, or with the Kafka error for a write that failed
+// is committed, or with the Kafka error for a write that failed
 // (NOT_COORDINATOR, as Kafka maps storage errors). Caller holds g.mu.
 func (g *group) storeGroup(assignments map[string][]byte, done func(*kerr.Error)) {
 	rec := logRecord{key: groupKey(g.id), value: g.groupValue(assignments)}
-	g.appendDurable([]logRecord{rec}, done)
+	g.appendCommitted([]logRecord{rec}, done)
 }
 
-// appendDurable appends recs to the group's log partition and calls done
-// under g.mu once they are durable. Caller holds g.mu, which orders the
-// group's records in the log as its state changes.
-func (g *group) appendDurable(recs []logRecord, done func(*kerr.Error)) {
-	through, err := g.log.append(recs, g.c.b.now().UnixMilli())
+// appendCommitted appends recs to the group's log partition and calls done
+// under g.mu once Log.Commit reports them committed. Caller holds g.mu,
+// which orders the group's records in the log as its state changes.
+func (g *group) appendCommitted(recs []logRecord, done func(*kerr.Error)) {
+	through, err := g.log.append(recs, g.c.now().UnixMilli())
 	if err != nil {
-		g.c.b.log.Error("write internal log", "group", g.id, "err", err)
+		g.c.log.Error("write internal log", "group", g.id, "partition", g.log.name, "err", err)
 		done(kerr.NotCoordinator)
 		return
 	}
-	g.log.p.log.Sync(through, func(err error) {
+	g.log.log.Commit(through, func(err error) {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if err != nil {
-			g.c.b.log.Error("sync internal log", "group", g.id, "err", err)
+			g.c.log.Error("commit internal log", "group", g.id, "partition", g.log.name, "err", err)
 			done(kerr.NotCoordinator)
 			return
 		}

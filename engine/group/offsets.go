@@ -1,4 +1,4 @@
-package engine
+package group
 
 import (
 	"sort"
@@ -14,14 +14,14 @@ type commitEntry struct {
 	off committedOffset
 }
 
-// commit serves an OffsetCommit. Partitions of unknown topics get
+// Commit serves an OffsetCommit. Partitions of unknown topics get
 // UNKNOWN_TOPIC_OR_PARTITION; the rest are checked against the group as
-// Kafka's validateOffsetCommit does, written, and answered once durable.
-// It returns nil when respond will be called later.
-func (c *groupCoordinator) commit(req *kmsg.OffsetCommitRequest, respond func(kmsg.Response)) kmsg.Response {
+// Kafka's validateOffsetCommit does, written, and answered once committed
+// (Log.Commit). It returns nil when respond will be called later.
+func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest, respond func(kmsg.Response)) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	var entries []commitEntry
-	nowMs := c.b.now().UnixMilli()
+	nowMs := c.now().UnixMilli()
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetCommitResponseTopic()
 		st.Topic = rt.Topic
@@ -33,7 +33,7 @@ func (c *groupCoordinator) commit(req *kmsg.OffsetCommitRequest, respond func(km
 		resp.Topics = append(resp.Topics, st)
 		for i, rp := range rt.Partitions {
 			sp := &resp.Topics[len(resp.Topics)-1].Partitions[i]
-			if _, p := c.b.lookupPartition(rt.Topic, [16]byte{}, rp.Partition); p == nil {
+			if !c.host.PartitionExists(rt.Topic, rp.Partition) {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
@@ -104,9 +104,9 @@ func (g *group) validateCommit(req *kmsg.OffsetCommitRequest) *kerr.Error {
 }
 
 // writeCommits appends the commits whose metadata fits and answers once
-// they are durable. Caller holds g.mu.
+// they are committed. Caller holds g.mu.
 func (g *group) writeCommits(resp *kmsg.OffsetCommitResponse, entries []commitEntry, respond func(kmsg.Response)) kmsg.Response {
-	maxMeta := int(g.c.b.cfg.OffsetMetadataMaxBytes)
+	maxMeta := int(g.c.cfg.OffsetMetadataMaxBytes)
 	var recs []logRecord
 	var ok []commitEntry
 	for _, e := range entries {
@@ -125,7 +125,7 @@ func (g *group) writeCommits(resp *kmsg.OffsetCommitResponse, entries []commitEn
 	for _, e := range ok {
 		g.pendingCommits[e.tp] = seq
 	}
-	g.appendDurable(recs, func(err *kerr.Error) {
+	g.appendCommitted(recs, func(err *kerr.Error) {
 		for _, e := range ok {
 			if err != nil {
 				e.sp.ErrorCode = err.Code
@@ -143,10 +143,10 @@ func (g *group) writeCommits(resp *kmsg.OffsetCommitResponse, entries []commitEn
 	return nil
 }
 
-// fetchOffsets fills one group's part of an OffsetFetch: the requested
+// FetchOffsets fills one group's part of an OffsetFetch: the requested
 // partitions (-1 when nothing is committed) or, with topics nil, every
 // committed offset. A group that does not exist has no offsets.
-func (c *groupCoordinator) fetchOffsets(group string, topics map[string][]int32, all bool) ([]kmsg.OffsetFetchResponseGroupTopic, *kerr.Error) {
+func (c *Coordinator) FetchOffsets(group string, topics map[string][]int32, all bool) ([]kmsg.OffsetFetchResponseGroupTopic, *kerr.Error) {
 	g, kerrv := c.group(group, false)
 	if kerrv != nil {
 		return nil, kerrv

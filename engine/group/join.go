@@ -1,44 +1,46 @@
-package engine
+package group
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// joinCall is one JoinGroup as the coordinator sees it.
-type joinCall struct {
-	req        *kmsg.JoinGroupRequest
-	clientID   string
-	clientHost string
-	respond    func(kmsg.Response)
+// JoinRequest is one JoinGroup as the coordinator sees it: the decoded
+// request, the client's id and host (as Kafka reports it: "/127.0.0.1"),
+// and where its answer goes when the join is parked.
+type JoinRequest struct {
+	Req        *kmsg.JoinGroupRequest
+	ClientID   string
+	ClientHost string
+	Respond    func(kmsg.Response)
 }
 
-func (j joinCall) parked() *parked { return &parked{respond: j.respond, version: j.req.Version} }
+func (j JoinRequest) parked() *parked { return &parked{respond: j.Respond, version: j.Req.Version} }
 
-func (j joinCall) rebalanceMs() int32 {
-	if j.req.Version == 0 || j.req.RebalanceTimeoutMillis < 0 {
-		return j.req.SessionTimeoutMillis // v0 has no rebalance timeout
+func (j JoinRequest) rebalanceMs() int32 {
+	if j.Req.Version == 0 || j.Req.RebalanceTimeoutMillis < 0 {
+		return j.Req.SessionTimeoutMillis // v0 has no rebalance timeout
 	}
-	return j.req.RebalanceTimeoutMillis
+	return j.Req.RebalanceTimeoutMillis
 }
 
-func (j joinCall) newMember(id string) *member {
+func (j JoinRequest) newMember(id string) *member {
 	return &member{
-		id: id, instanceID: j.req.InstanceID, clientID: j.clientID, clientHost: j.clientHost,
-		protocolType: j.req.ProtocolType, protocols: j.req.Protocols,
-		rebalanceMs: j.rebalanceMs(), sessionMs: j.req.SessionTimeoutMillis,
+		id: id, instanceID: j.Req.InstanceID, clientID: j.ClientID, clientHost: j.ClientHost,
+		protocolType: j.Req.ProtocolType, protocols: j.Req.Protocols,
+		rebalanceMs: j.rebalanceMs(), sessionMs: j.Req.SessionTimeoutMillis,
 	}
 }
 
-// join serves a JoinGroup (Kafka's GroupCoordinator.handleJoinGroup). It
+// Join serves a JoinGroup (Kafka's GroupCoordinator.handleJoinGroup). It
 // returns the response, or nil when the member is parked until the join
-// phase completes and j.respond is called then.
-func (c *groupCoordinator) join(j joinCall) kmsg.Response {
-	req, cfg := j.req, c.b.cfg
+// phase completes and j.Respond is called then.
+func (c *Coordinator) Join(j JoinRequest) kmsg.Response {
+	req, cfg := j.Req, c.cfg
 	switch {
 	case !validGroupID(req.Group, false):
 		return joinError(req.Version, req.MemberID, kerr.InvalidGroupID)
-	case req.SessionTimeoutMillis < cfg.GroupMinSessionTimeoutMs || req.SessionTimeoutMillis > cfg.GroupMaxSessionTimeoutMs:
+	case req.SessionTimeoutMillis < cfg.MinSessionTimeoutMs || req.SessionTimeoutMillis > cfg.MaxSessionTimeoutMs:
 		return joinError(req.Version, req.MemberID, kerr.InvalidSessionTimeout)
 	}
 	unknown := req.MemberID == ""
@@ -57,7 +59,7 @@ func (c *groupCoordinator) join(j joinCall) kmsg.Response {
 		return joinError(req.Version, req.MemberID, kerr.CoordinatorNotAvailable)
 	case !g.supportsProtocols(req.ProtocolType, req.Protocols):
 		return joinError(req.Version, req.MemberID, kerr.InconsistentGroupProtocol)
-	case unknown && int64(len(g.members)+len(g.pending)) >= int64(cfg.GroupMaxSize):
+	case unknown && int64(len(g.members)+len(g.pending)) >= int64(cfg.MaxSize):
 		return joinError(req.Version, req.MemberID, kerr.GroupMaxSizeReached)
 	}
 	var resp kmsg.Response
@@ -71,15 +73,15 @@ func (c *groupCoordinator) join(j joinCall) kmsg.Response {
 }
 
 // joinNew handles a join without a member id.
-func (g *group) joinNew(j joinCall) kmsg.Response {
-	req := j.req
+func (g *group) joinNew(j JoinRequest) kmsg.Response {
+	req := j.Req
 	if req.InstanceID != nil {
 		if oldID, ok := g.static[*req.InstanceID]; ok {
 			return g.replaceStatic(oldID, j)
 		}
 		return g.addAndRebalance(j.newMember(newMemberID(*req.InstanceID)), j)
 	}
-	id := newMemberID(j.clientID)
+	id := newMemberID(j.ClientID)
 	if req.Version >= 4 {
 		// KIP-394: hand out the id; the member joins again with it.
 		g.addPending(id, req.SessionTimeoutMillis)
@@ -100,8 +102,8 @@ func (g *group) addPending(id string, sessionMs int32) {
 }
 
 // joinKnown handles a join with a member id.
-func (g *group) joinKnown(j joinCall) kmsg.Response {
-	req := j.req
+func (g *group) joinKnown(j JoinRequest) kmsg.Response {
+	req := j.Req
 	if t, ok := g.pending[req.MemberID]; ok {
 		t.Stop()
 		delete(g.pending, req.MemberID)
@@ -137,7 +139,7 @@ func (g *group) joinKnown(j joinCall) kmsg.Response {
 
 // addAndRebalance adds a new member parked in its join and starts (or
 // joins) a rebalance.
-func (g *group) addAndRebalance(m *member, j joinCall) kmsg.Response {
+func (g *group) addAndRebalance(m *member, j JoinRequest) kmsg.Response {
 	m.join = j.parked()
 	g.add(m)
 	if g.state == groupPreparingRebalance && g.generation == 0 {
@@ -158,9 +160,9 @@ func (g *group) maybePrepareRebalance(reason string) {
 // updateMember takes a member's new protocols and timeouts and parks it in
 // its join. An older join of the same member still parked is answered with
 // REBALANCE_IN_PROGRESS, so its connection's later responses are not held up.
-func (g *group) updateMember(m *member, j joinCall) {
-	m.protocols, m.protocolType = j.req.Protocols, j.req.ProtocolType
-	m.rebalanceMs, m.sessionMs = j.rebalanceMs(), j.req.SessionTimeoutMillis
+func (g *group) updateMember(m *member, j JoinRequest) {
+	m.protocols, m.protocolType = j.Req.Protocols, j.Req.ProtocolType
+	m.rebalanceMs, m.sessionMs = j.rebalanceMs(), j.Req.SessionTimeoutMillis
 	if m.join != nil {
 		m.join.respond(joinError(m.join.version, m.id, kerr.RebalanceInProgress))
 	} else {
@@ -172,8 +174,8 @@ func (g *group) updateMember(m *member, j joinCall) {
 // replaceStatic handles a static member rejoining without its member id
 // (KIP-345): it gets a new id, the old one is fenced, and in a Stable group
 // whose protocol would not change it carries on without a rebalance.
-func (g *group) replaceStatic(oldID string, j joinCall) kmsg.Response {
-	req := j.req
+func (g *group) replaceStatic(oldID string, j JoinRequest) kmsg.Response {
+	req := j.Req
 	old := g.members[oldID]
 	if old == nil {
 		delete(g.static, *req.InstanceID)
@@ -228,7 +230,7 @@ func (g *group) renameMember(m *member, newID string) {
 // join with the current generation (v9+: the leader is told to skip the
 // assignment; before v9 the old leader id is returned so that no member
 // assigns). On a write error the replacement is undone.
-func (g *group) storeStaticRejoin(m *member, prev member, prevLeader string, j joinCall) {
+func (g *group) storeStaticRejoin(m *member, prev member, prevLeader string, j JoinRequest) {
 	p := m.join
 	g.storeGroup(g.currentAssignments(), func(err *kerr.Error) {
 		if m.join != p || g.members[m.id] != m {
@@ -240,18 +242,18 @@ func (g *group) storeStaticRejoin(m *member, prev member, prevLeader string, j j
 			m.protocols, m.rebalanceMs, m.sessionMs = prev.protocols, prev.rebalanceMs, prev.sessionMs
 			g.renameMember(m, prev.id)
 			g.heartbeat(m)
-			resp := joinError(j.req.Version, "", err)
+			resp := joinError(j.Req.Version, "", err)
 			resp.Generation, resp.LeaderID = g.generation, prevLeader
 			p.respond(resp)
 			return
 		}
 		isLeader := g.leader == m.id
 		var resp *kmsg.JoinGroupResponse
-		if j.req.Version >= 9 {
-			resp = g.joinResponse(j.req.Version, m.id, isLeader, g.leader)
+		if j.Req.Version >= 9 {
+			resp = g.joinResponse(j.Req.Version, m.id, isLeader, g.leader)
 			resp.SkipAssignment = isLeader
 		} else {
-			resp = g.joinResponse(j.req.Version, m.id, false, prevLeader)
+			resp = g.joinResponse(j.Req.Version, m.id, false, prevLeader)
 		}
 		p.respond(resp)
 	})
@@ -267,7 +269,7 @@ func (g *group) currentAssignments() map[string][]byte {
 
 // dropIfUnused forgets a group that a failed first request created: no
 // members, no pending ids, no offsets, never a generation.
-func (c *groupCoordinator) dropIfUnused(g *group) {
+func (c *Coordinator) dropIfUnused(g *group) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g.mu.Lock()

@@ -1,13 +1,13 @@
-package engine
+package group
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// sync serves a SyncGroup (Kafka's handleSyncGroup). It returns nil when
-// the member is parked until the leader's assignment is durable.
-func (c *groupCoordinator) sync(req *kmsg.SyncGroupRequest, respond func(kmsg.Response)) kmsg.Response {
+// Sync serves a SyncGroup (Kafka's handleSyncGroup). It returns nil when
+// the member is parked until the leader's assignment is committed.
+func (c *Coordinator) Sync(req *kmsg.SyncGroupRequest, respond func(kmsg.Response)) kmsg.Response {
 	if !validGroupID(req.Group, false) {
 		return syncResponse(req.Version, kerr.InvalidGroupID)
 	}
@@ -66,7 +66,7 @@ func (g *group) syncOK(version int16, m *member) *kmsg.SyncGroupResponse {
 }
 
 // storeAssignment persists the leader's assignment with the group; once it
-// is durable every member parked in SyncGroup gets its part and the group
+// is committed every member parked in SyncGroup gets its part and the group
 // is Stable. Members the leader left out get an empty assignment.
 func (g *group) storeAssignment(req *kmsg.SyncGroupRequest) {
 	assignments := make(map[string][]byte, len(g.members))
@@ -101,8 +101,8 @@ func (g *group) storeAssignment(req *kmsg.SyncGroupRequest) {
 	})
 }
 
-// heartbeatReq serves a Heartbeat.
-func (c *groupCoordinator) heartbeatReq(req *kmsg.HeartbeatRequest) *kerr.Error {
+// Heartbeat serves a Heartbeat.
+func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kerr.Error {
 	if !validGroupID(req.Group, false) {
 		return kerr.InvalidGroupID
 	}
@@ -138,9 +138,9 @@ func (c *groupCoordinator) heartbeatReq(req *kmsg.HeartbeatRequest) *kerr.Error 
 	}
 }
 
-// leave serves a LeaveGroup: one member (v0-2) or a batch, each named by
+// Leave serves a LeaveGroup: one member (v0-2) or a batch, each named by
 // member id or, for an administrative removal, by instance id alone.
-func (c *groupCoordinator) leave(req *kmsg.LeaveGroupRequest) (*kerr.Error, []kmsg.LeaveGroupResponseMember) {
+func (c *Coordinator) Leave(req *kmsg.LeaveGroupRequest) (*kerr.Error, []kmsg.LeaveGroupResponseMember) {
 	members := req.Members
 	if req.Version < 3 {
 		members = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}

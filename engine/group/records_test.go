@@ -1,4 +1,4 @@
-package engine
+package group
 
 import (
 	"bytes"
@@ -24,8 +24,8 @@ func TestGroupPartitionMatchesKafka(t *testing.T) {
 		{"\U0001F600", math.MaxInt32, 55357*31 + 56832}, // a surrogate pair hashes as two units
 	}
 	for _, tt := range tests {
-		if got := groupPartition(tt.group, tt.n); got != tt.want {
-			t.Errorf("groupPartition(%q, %d) = %d, want %d", tt.group, tt.n, got, tt.want)
+		if got := Partition(tt.group, tt.n); got != tt.want {
+			t.Errorf("Partition(%q, %d) = %d, want %d", tt.group, tt.n, got, tt.want)
 		}
 	}
 }
