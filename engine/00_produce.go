@@ -1,11 +1,11 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
+	"github.com/chronik/chronik/engine/partition"
 	"reflect"
+	"time"
 
-	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -25,7 +25,9 @@ import (
 //     INVALID_TOPIC_EXCEPTION, as in Kafka.
 //   - acks=0: no response. acks=1: answered after the write. acks=-1:
 //     answered after the batch is fdatasync'd (group commit in wal), unless
-//     flush.policy=interval. Other acks: INVALID_REQUIRED_ACKS.
+//     flush.policy=interval; a partition still waiting after the request's
+//     timeout_ms (30 s when it is <= 0) answers REQUEST_TIMED_OUT. Other
+//     acks: INVALID_REQUIRED_ACKS.
 //
 // Version notes: v5 LogStartOffset; v8 per-record errors and ErrorMessage;
 // v9 flexible; v13 topic ids instead of names (KIP-516).
@@ -58,6 +60,9 @@ func handleProduce(b *Broker, r *Request, respond func(kmsg.Response)) error {
 		respond(nil)
 		return nil
 	}
+	if c.nWaits > 0 {
+		c.armTimeout(produceTimeout(c.req.timeoutMillis))
+	}
 	c.done()
 	return nil
 }
@@ -88,9 +93,25 @@ func (b *Broker) produceTopic(c *produceCall, ti int, durable bool) {
 		}
 		if durable && through > 0 {
 			c.pending.Add(1)
-			p.log.Sync(through, c.addWait(i).done)
+			c.refs.Add(1) // the wait's, until its callback
+			p.Log().Sync(through, c.addWait(i).done)
 		}
 	}
+}
+
+// defaultProduceTimeout bounds an acks=-1 wait when the request's
+// timeout_ms is 0 or negative: Kafka clients' default request.timeout.ms.
+const defaultProduceTimeout = 30 * time.Second
+
+// produceTimeout is how long an acks=-1 request may wait for its batches
+// to be durable before the partitions still waiting answer
+// REQUEST_TIMED_OUT (the outcome of those writes is then unknown to the
+// client; an idempotent retry is answered from the duplicate window).
+func produceTimeout(ms int32) time.Duration {
+	if ms <= 0 {
+		return defaultProduceTimeout
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // produceConfig is what the produce path reads of a topic's configs,
@@ -128,7 +149,7 @@ func sameMap(a, b map[string]string) bool {
 // lookupProducePartition is lookupPartition for a name that is a slice of
 // the request (the map lookup converts it without allocating), and the
 // topic's produce configs.
-func (b *Broker) lookupProducePartition(name []byte, id [16]byte, p int32) (*topic, *partition, *produceConfig) {
+func (b *Broker) lookupProducePartition(name []byte, id [16]byte, p int32) (*topic, *partition.Partition, *produceConfig) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	var t *topic
@@ -149,7 +170,7 @@ func (b *Broker) lookupProducePartition(name []byte, id [16]byte, p int32) (*top
 
 // produceOne validates and appends one partition's batch, filling res. It
 // returns the offset to sync through (0 when nothing new was written).
-func (b *Broker) produceOne(name []byte, id [16]byte, rp producePartReq, res *produceResult) (*partition, int64, *kerr.Error) {
+func (b *Broker) produceOne(name []byte, id [16]byte, rp producePartReq, res *produceResult) (*partition.Partition, int64, *kerr.Error) {
 	res.baseOffset, res.logAppendTime, res.logStartOffs = -1, -1, -1
 	t, p, pc := b.lookupProducePartition(name, id, rp.partition)
 	if t == nil && id != ([16]byte{}) {
@@ -174,44 +195,17 @@ func (b *Broker) produceOne(name []byte, id [16]byte, rp producePartReq, res *pr
 		res.logAppendTime = b.now().UnixMilli()
 		setLogAppendTime(batch, res.logAppendTime)
 	}
-	base, dup, err := b.appendChecked(p, h, batch)
+	base, dup, err := p.AppendProduced(h, batch)
 	if err != nil {
 		return nil, 0, err
 	}
 	res.baseOffset = base
-	res.logStartOffs = p.log.LogStartOffset()
+	res.logStartOffs = p.Log().LogStartOffset()
 	if !dup {
-		p.wakeWaiters()
 		b.ctr.producedBatches.Add(1)
 		b.ctr.producedRecords.Add(uint64(h.RecordCount))
 		b.afterAppend(p, int64(h.LastOffsetDelta)+1)
 	}
 	// A duplicate's original may not be durable yet; wait for it too.
 	return p, base + int64(h.LastOffsetDelta) + 1, nil
-}
-
-// appendChecked checks an idempotent batch's sequence and appends it,
-// unless it is a retry of a stored batch (dup: base is the original's).
-func (b *Broker) appendChecked(p *partition, h wal.BatchHeader, batch []byte) (base int64, dup bool, _ *kerr.Error) {
-	p.mu.Lock()
-	if h.ProducerID >= 0 {
-		dupBase, dup, err := p.checkSequence(h)
-		if err != nil || dup {
-			p.mu.Unlock()
-			return dupBase, dup, err
-		}
-	}
-	base, err := p.log.Append(batch, p.leaderEpoch())
-	if err == nil && h.ProducerID >= 0 {
-		p.recordProducerBatch(h, base)
-	}
-	p.mu.Unlock()
-	if err != nil {
-		b.log.Error("append failed", "partition", p.String(), "err", err)
-		if errors.Is(err, wal.ErrClosed) {
-			return 0, false, kerr.NotLeaderForPartition
-		}
-		return 0, false, kerr.KafkaStorageError
-	}
-	return base, false, nil
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"github.com/chronik/chronik/engine/partition"
 	"time"
 
 	"github.com/chronik/chronik/wal"
@@ -46,56 +47,103 @@ func handleFetch(b *Broker, c *call) (kmsg.Response, error) {
 		resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
 		return resp, nil
 	}
-	resp, n, errored := b.fetchOnce(req)
-	if errored || n >= int(req.MinBytes) || req.MaxWaitMillis <= 0 {
+	if req.MaxWaitMillis <= 0 || req.MinBytes <= 0 {
+		resp, _, _ := b.fetchOnce(req)
 		return resp, nil
 	}
-	resp.ReleaseBody()
-	b.parkFetch(req, c.respond)
+	f := newParkedFetch(b, req, c.respond)
+	if f.try() {
+		return nil, nil // answered
+	}
+	if testHookBeforePark != nil {
+		testHookBeforePark()
+	}
+	f.park()
 	return nil, nil
 }
 
-// parkFetch waits for data on any requested partition, answering once MinBytes
-// are there or MaxWaitMillis passed.
-func (b *Broker) parkFetch(req *kmsg.FetchRequest, respond func(kmsg.Response)) {
-	w := &fetchWaiter{notify: make(chan struct{}, 1)}
-	var parts []*partition
+// testHookBeforePark, when a test sets it, runs between a fetch's last look
+// and its registration: the window in which an append must not be lost.
+var testHookBeforePark func()
+
+// parkedFetch is a long-poll fetch: it is answered once MinBytes are
+// available, any partition has an error, or MaxWaitMillis passed.
+type parkedFetch struct {
+	b       *Broker
+	req     *kmsg.FetchRequest
+	respond func(kmsg.Response)
+	parts   []*partition.Partition // the requested partitions this broker holds
+	seen    []uint64               // their append counts before the last look
+	w       *partition.Waiter
+}
+
+func newParkedFetch(b *Broker, req *kmsg.FetchRequest, respond func(kmsg.Response)) *parkedFetch {
+	f := &parkedFetch{b: b, req: req, respond: respond}
 	for _, rt := range req.Topics {
 		for _, rp := range rt.Partitions {
 			if _, p := b.lookupPartition(rt.Topic, fetchTopicID(req, rt), rp.Partition); p != nil {
-				p.addWaiter(w)
-				parts = append(parts, p)
+				f.parts = append(f.parts, p)
 			}
 		}
 	}
-	go func() {
-		defer func() {
-			for _, p := range parts {
-				p.removeWaiter(w)
-			}
-		}()
-		timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
-		defer timer.Stop()
-		for {
-			select {
-			case <-w.notify:
-				resp, n, errored := b.fetchOnce(req)
-				if errored || n >= int(req.MinBytes) {
-					respond(resp)
-					return
-				}
-				resp.ReleaseBody()
-			case <-timer.C:
-				resp, _, _ := b.fetchOnce(req)
-				respond(resp)
-				return
-			case <-b.closed:
-				resp, _, _ := b.fetchOnce(req)
-				respond(resp)
-				return
-			}
+	f.seen = make([]uint64, len(f.parts))
+	return f
+}
+
+// try reads every partition once and answers if the fetch is satisfied.
+// The append counts are read before the look, so an append that lands
+// after it is seen by park.
+func (f *parkedFetch) try() bool {
+	for i, p := range f.parts {
+		f.seen[i] = p.AppendCount()
+	}
+	resp, n, errored := f.b.fetchOnce(f.req)
+	if errored || n >= int(f.req.MinBytes) {
+		f.respond(resp)
+		return true
+	}
+	resp.ReleaseBody()
+	return false
+}
+
+// park registers the fetch on its partitions and waits on a goroutine for
+// an append, the max wait or shutdown. Registration comes first, then the
+// check that nothing was appended since the last look (Watch's count):
+// an append between the two is never lost.
+func (f *parkedFetch) park() {
+	f.w = partition.NewWaiter()
+	for i, p := range f.parts {
+		if p.Watch(f.w) != f.seen[i] {
+			f.w.Notify()
+		}
+	}
+	go f.wait()
+}
+
+func (f *parkedFetch) wait() {
+	defer func() {
+		for _, p := range f.parts {
+			p.Unwatch(f.w)
 		}
 	}()
+	timer := time.NewTimer(time.Duration(f.req.MaxWaitMillis) * time.Millisecond)
+	defer timer.Stop()
+	for {
+		select {
+		case <-f.w.C:
+			if f.try() {
+				return
+			}
+		case <-timer.C:
+			resp, _, _ := f.b.fetchOnce(f.req)
+			f.respond(resp)
+			return
+		case <-f.b.closed:
+			resp, _, _ := f.b.fetchOnce(f.req)
+			f.respond(resp)
+			return
+		}
+	}
 }
 
 func fetchTopicID(req *kmsg.FetchRequest, rt kmsg.FetchRequestTopic) [16]byte {
@@ -150,17 +198,16 @@ func (b *Broker) fetchPartition(req *kmsg.FetchRequest, name string, id [16]byte
 	case b.notLeader(t.name, rp.Partition):
 		sp.errCode = kerr.NotLeaderForPartition.Code
 		return sp
-	case req.Version >= 9 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch():
-		sp.errCode = kerr.FencedLeaderEpoch.Code
-		return sp
-	case req.Version >= 9 && rp.CurrentLeaderEpoch > p.leaderEpoch():
-		sp.errCode = kerr.UnknownLeaderEpoch.Code
-		return sp
+	case req.Version >= 9:
+		if e := p.CheckLeaderEpoch(rp.CurrentLeaderEpoch); e != nil {
+			sp.errCode = e.Code
+			return sp
+		}
 	}
-	hw := p.highWatermark()
+	hw := p.HighWatermark()
 	sp.hw, sp.lastStable = hw, hw
-	sp.logStart = p.log.LogStartOffset()
-	if rp.FetchOffset < sp.logStart || rp.FetchOffset > p.log.LogEndOffset() {
+	sp.logStart = p.Log().LogStartOffset()
+	if rp.FetchOffset < sp.logStart || rp.FetchOffset > p.Log().LogEndOffset() {
 		sp.errCode = kerr.OffsetOutOfRange.Code
 		return sp
 	}
@@ -168,7 +215,7 @@ func (b *Broker) fetchPartition(req *kmsg.FetchRequest, name string, id [16]byte
 	if limit <= 0 && !first {
 		return sp
 	}
-	err := p.log.ReadView(rp.FetchOffset, int32(max(limit, 0)), hw, v)
+	err := p.Log().ReadView(rp.FetchOffset, int32(max(limit, 0)), hw, v)
 	switch {
 	case errors.Is(err, wal.ErrOffsetOutOfRange):
 		v.Release()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/chronik/chronik/engine/partition"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -50,21 +51,20 @@ func (b *Broker) listOffset(req *kmsg.ListOffsetsRequest, name string, rp kmsg.L
 	case b.notLeader(name, rp.Partition):
 		sp.ErrorCode = kerr.NotLeaderForPartition.Code
 		return
-	case req.Version >= 4 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch():
-		sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-		return
-	case req.Version >= 4 && rp.CurrentLeaderEpoch > p.leaderEpoch():
-		sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-		return
+	case req.Version >= 4:
+		if e := p.CheckLeaderEpoch(rp.CurrentLeaderEpoch); e != nil {
+			sp.ErrorCode = e.Code
+			return
+		}
 	}
-	sp.LeaderEpoch = p.leaderEpoch()
+	sp.LeaderEpoch = p.LeaderEpoch()
 	switch ts := rp.Timestamp; {
 	case ts == -1:
-		sp.Offset = p.highWatermark()
+		sp.Offset = p.HighWatermark()
 	case ts == -2 || (ts == -4 && req.Version >= 8):
-		sp.Offset = p.log.LogStartOffset()
+		sp.Offset = p.Log().LogStartOffset()
 	case ts == -3 && req.Version >= 7:
-		if off, mts, ok := p.log.MaxTimestamp(); ok {
+		if off, mts, ok := p.Log().MaxTimestamp(); ok {
 			sp.Offset, sp.Timestamp = off, mts
 		}
 	case ts < 0:
@@ -76,20 +76,20 @@ func (b *Broker) listOffset(req *kmsg.ListOffsetsRequest, name string, rp kmsg.L
 		}
 	}
 	if sp.Offset >= 0 && sp.LeaderEpoch < 0 {
-		sp.LeaderEpoch = p.leaderEpoch()
+		sp.LeaderEpoch = p.LeaderEpoch()
 	}
 }
 
 // offsetForTimestamp finds the first record at or after target: the time
 // index names the first batch whose max timestamp reaches it, then the
 // batch's records are searched (decompressing if needed).
-func (b *Broker) offsetForTimestamp(p *partition, target int64) (int64, int64, bool) {
-	hw := p.highWatermark()
-	base, _, ok := p.log.OffsetForTimestamp(target)
+func (b *Broker) offsetForTimestamp(p *partition.Partition, target int64) (int64, int64, bool) {
+	hw := p.HighWatermark()
+	base, _, ok := p.Log().OffsetForTimestamp(target)
 	if !ok || base >= hw {
 		return -1, -1, false
 	}
-	recs, err := p.log.Read(base, 1, hw)
+	recs, err := p.Log().Read(base, 1, hw)
 	if err != nil || len(recs) == 0 {
 		return -1, -1, false
 	}

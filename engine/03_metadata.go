@@ -119,8 +119,8 @@ func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 	st.IsInternal = isInternalTopic(t.name)
 	for _, p := range t.partitions {
 		sp := kmsg.NewMetadataResponseTopicPartition()
-		sp.Partition = p.index
-		pl, ok := b.cluster().Partition(t.name, p.index)
+		sp.Partition = p.Index()
+		pl, ok := b.cluster().Partition(t.name, p.Index())
 		if !ok || pl.Leader < 0 {
 			sp.ErrorCode = kerr.LeaderNotAvailable.Code
 			pl.Leader = -1

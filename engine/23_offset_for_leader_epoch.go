@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/chronik/chronik/engine/partition"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -31,14 +32,15 @@ func handleOffsetForLeaderEpoch(b *Broker, c *call) (kmsg.Response, error) {
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 			_, p := b.lookupPartition(rt.Topic, [16]byte{}, rp.Partition)
-			switch {
-			case p == nil:
+			current := int32(-1) // v0-1 carry no current leader epoch
+			if req.Version >= 2 {
+				current = rp.CurrentLeaderEpoch
+			}
+			if p == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case req.Version >= 2 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch():
-				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-			case req.Version >= 2 && rp.CurrentLeaderEpoch > p.leaderEpoch():
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			default:
+			} else if e := p.CheckLeaderEpoch(current); e != nil {
+				sp.ErrorCode = e.Code
+			} else {
 				sp.LeaderEpoch, sp.EndOffset = b.endOffsetForEpoch(p, rp.LeaderEpoch)
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -50,15 +52,15 @@ func handleOffsetForLeaderEpoch(b *Broker, c *call) (kmsg.Response, error) {
 
 // endOffsetForEpoch answers from the leader-epoch checkpoint. A log with no
 // batch yet knows only the current epoch, which ends at the log end.
-func (b *Broker) endOffsetForEpoch(p *partition, epoch int32) (int32, int64) {
-	if _, ok := p.log.LatestEpoch(); !ok {
-		if epoch >= p.leaderEpoch() {
-			return p.leaderEpoch(), p.log.LogEndOffset()
+func (b *Broker) endOffsetForEpoch(p *partition.Partition, epoch int32) (int32, int64) {
+	if _, ok := p.Log().LatestEpoch(); !ok {
+		if epoch >= p.LeaderEpoch() {
+			return p.LeaderEpoch(), p.Log().LogEndOffset()
 		}
 		return -1, -1
 	}
-	if epoch >= p.leaderEpoch() {
-		return p.leaderEpoch(), p.log.LogEndOffset()
+	if epoch >= p.LeaderEpoch() {
+		return p.LeaderEpoch(), p.Log().LogEndOffset()
 	}
-	return p.log.EndOffsetForEpoch(epoch)
+	return p.Log().EndOffsetForEpoch(epoch)
 }

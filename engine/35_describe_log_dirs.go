@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/chronik/chronik/engine/partition"
 	"path/filepath"
 	"sort"
 
@@ -42,7 +43,7 @@ func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 
 	type sel struct {
 		t  *topic
-		ps []*partition
+		ps []*partition.Partition
 	}
 	var sels []sel
 	b.mu.RLock()
@@ -81,8 +82,8 @@ func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 		rt.Topic = s.t.name
 		for _, p := range s.ps {
 			rp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
-			rp.Partition = p.index
-			rp.Size = p.log.Size()
+			rp.Partition = p.Index()
+			rp.Size = p.Log().Size()
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		dir.Topics = append(dir.Topics, rt)
@@ -91,9 +92,9 @@ func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 	return resp, nil
 }
 
-func hasPartition(ps []*partition, i int32) bool {
+func hasPartition(ps []*partition.Partition, i int32) bool {
 	for _, p := range ps {
-		if p.index == i {
+		if p.Index() == i {
 			return true
 		}
 	}

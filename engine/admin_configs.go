@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/chronik/chronik/engine/partition"
 	"strconv"
 	"strings"
 
@@ -168,7 +169,7 @@ func (b *Broker) brokerResourceOK(name string) bool {
 // broker config change. Caller holds b.adminMu, not b.mu.
 func (b *Broker) refreshLogOptions(ts ...*topic) {
 	type update struct {
-		ps   []*partition
+		ps   []*partition.Partition
 		opts wal.Options
 	}
 	var ups []update
@@ -184,7 +185,7 @@ func (b *Broker) refreshLogOptions(ts ...*topic) {
 	b.mu.RUnlock()
 	for _, u := range ups {
 		for _, p := range u.ps {
-			p.log.SetOptions(u.opts)
+			p.Log().SetOptions(u.opts)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"github.com/chronik/chronik/wal"
 	"hash/crc32"
 	"testing"
 
@@ -90,8 +91,8 @@ func TestValidateBatchRejectsWhatKafkaRejects(t *testing.T) {
 			return fixCRC(b)
 		}, 1 << 20, kerr.CorruptMessage},
 		{"bad codec", func(b []byte) []byte { b[22] |= 7; return fixCRC(b) }, 1 << 20, kerr.CorruptMessage},
-		{"control batch", func(b []byte) []byte { b[22] |= attrControl; return fixCRC(b) }, 1 << 20, kerr.InvalidRecord},
-		{"transactional", func(b []byte) []byte { b[22] |= attrTransactional; return fixCRC(b) }, 1 << 20, kerr.InvalidTxnState},
+		{"control batch", func(b []byte) []byte { b[22] |= wal.AttrControl; return fixCRC(b) }, 1 << 20, kerr.InvalidRecord},
+		{"transactional", func(b []byte) []byte { b[22] |= wal.AttrTransactional; return fixCRC(b) }, 1 << 20, kerr.InvalidTxnState},
 		{"record framing", func(b []byte) []byte { b[61] = 0x7e; return fixCRC(b) }, 1 << 20, kerr.CorruptMessage},
 	}
 	for _, tt := range tests {
@@ -111,7 +112,7 @@ func TestSetLogAppendTimeKeepsCRCValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after setLogAppendTime: %v", err)
 	}
-	if h.MaxTimestamp != 123456 || h.Attributes&attrLogAppendTime == 0 {
+	if h.MaxTimestamp != 123456 || h.Attributes&wal.AttrLogAppendTime == 0 {
 		t.Fatalf("header %+v", h)
 	}
 }

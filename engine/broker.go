@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"github.com/chronik/chronik/engine/partition"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -135,8 +136,8 @@ func (b *Broker) closeLogs() error {
 	defer b.adminMu.Unlock()
 	var errs []error
 	for _, p := range b.allPartitions() {
-		p.wakeWaiters()
-		if err := p.log.Close(); err != nil {
+		p.WakeWaiters()
+		if err := p.Log().Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", p, err))
 		}
 	}
@@ -201,21 +202,21 @@ func (b *Broker) background() {
 
 func (b *Broker) applyRetention() {
 	for _, p := range b.allPartitions() {
-		n, err := p.log.ApplyRetention()
+		n, err := p.Log().ApplyRetention()
 		if err != nil {
 			b.log.Warn("retention failed", "partition", p.String(), "err", err)
 			continue
 		}
 		if n > 0 {
-			b.log.Info("retention deleted segments", "partition", p.String(), "segments", n, "log_start_offset", p.log.LogStartOffset())
+			b.log.Info("retention deleted segments", "partition", p.String(), "segments", n, "log_start_offset", p.Log().LogStartOffset())
 		}
 	}
 }
 
-func (b *Broker) allPartitions() []*partition {
+func (b *Broker) allPartitions() []*partition.Partition {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	var ps []*partition
+	var ps []*partition.Partition
 	for _, t := range b.topics {
 		ps = append(ps, t.partitions...)
 	}

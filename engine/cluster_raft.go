@@ -119,7 +119,7 @@ func (b *Broker) mirrorTopic(it *raftmeta.Topic) error {
 	}
 	for i, p := range b.topicPartitions(t) {
 		if i < len(it.Partitions) {
-			p.epoch.Store(it.Partitions[i].LeaderEpoch)
+			p.SetLeaderEpoch(it.Partitions[i].LeaderEpoch)
 		}
 	}
 	return nil

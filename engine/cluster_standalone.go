@@ -29,7 +29,7 @@ func (s standalone) Partition(topic string, i int32) (PartitionLeadership, bool)
 		return PartitionLeadership{}, false
 	}
 	id := s.b.cfg.NodeID
-	return PartitionLeadership{Leader: id, LeaderEpoch: p.leaderEpoch(), Replicas: []int32{id}, ISR: []int32{id}}, true
+	return PartitionLeadership{Leader: id, LeaderEpoch: p.LeaderEpoch(), Replicas: []int32{id}, ISR: []int32{id}}, true
 }
 
 func (s standalone) ReplicaBrokers() int { return 1 }

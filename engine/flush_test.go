@@ -60,16 +60,16 @@ func TestIntervalPolicySyncsAfterFlushMessages(t *testing.T) {
 			t.Fatalf("produce: %v", kerr.ErrorForCode(c))
 		}
 	}
-	if d := p.log.DurableOffset(); d != 0 {
+	if d := p.Log().DurableOffset(); d != 0 {
 		t.Fatalf("durable offset %d after 9 records, below flush.messages=10: synced too early", d)
 	}
 	if c := produceCode(t, b, "iv", -1, 3); c != 0 {
 		t.Fatalf("produce: %v", kerr.ErrorForCode(c))
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for p.log.DurableOffset() != 12 {
+	for p.Log().DurableOffset() != 12 {
 		if time.Now().After(deadline) {
-			t.Fatalf("durable offset %d, want 12 after flush.messages was reached", p.log.DurableOffset())
+			t.Fatalf("durable offset %d, want 12 after flush.messages was reached", p.Log().DurableOffset())
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -88,9 +88,9 @@ func TestFlushIntervalSyncsAcksOneData(t *testing.T) {
 		t.Fatalf("produce: %v", kerr.ErrorForCode(c))
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for p.log.DurableOffset() != 4 {
+	for p.Log().DurableOffset() != 4 {
 		if time.Now().After(deadline) {
-			t.Fatalf("durable offset %d, want 4 after the flush tick", p.log.DurableOffset())
+			t.Fatalf("durable offset %d, want 4 after the flush tick", p.Log().DurableOffset())
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"github.com/chronik/chronik/engine/partition"
 	"strconv"
 
 	"github.com/chronik/chronik/engine/group"
@@ -73,7 +74,7 @@ func (h groupsHost) Leader(i int32) group.Log {
 		return nil
 	}
 	if _, p := h.b.lookupPartition(offsetsTopicName, [16]byte{}, i); p != nil {
-		return (*offsetsPartition)(p)
+		return offsetsPartition{p}
 	}
 	return nil
 }
@@ -112,36 +113,25 @@ func (b *Broker) offsetsTopicConfigs() map[string]string {
 }
 
 // offsetsPartition is a partition of __consumer_offsets as a group.Log.
-// Only the coordinator appends to it (Produce refuses internal topics); it
-// appends under partition.mu like any append (lock order: the
-// coordinator's locks, then partition.mu).
-type offsetsPartition partition
+// Only the coordinator appends to it (Produce refuses internal topics),
+// through AppendInternal (lock order: the coordinator's locks, then the
+// partition's).
+type offsetsPartition struct{ p *partition.Partition }
 
-func (o *offsetsPartition) p() *partition { return (*partition)(o) }
-
-func (o *offsetsPartition) Append(batch []byte) (int64, error) {
-	p := o.p()
-	p.mu.Lock()
-	base, err := p.log.Append(batch, p.leaderEpoch())
-	p.mu.Unlock()
-	if err == nil {
-		p.wakeWaiters()
-	}
-	return base, err
-}
+func (o offsetsPartition) Append(batch []byte) (int64, error) { return o.p.AppendInternal(batch) }
 
 // Commit waits for the fdatasync of the records below through: with RF=1
 // the high watermark is the log end, so durable here is committed.
-func (o *offsetsPartition) Commit(through int64, done func(error)) { o.p().log.Sync(through, done) }
+func (o offsetsPartition) Commit(through int64, done func(error)) { o.p.Log().Sync(through, done) }
 
-func (o *offsetsPartition) Read(offset int64, maxBytes int32, maxOffset int64) ([]byte, error) {
-	return o.p().log.Read(offset, maxBytes, maxOffset)
+func (o offsetsPartition) Read(offset int64, maxBytes int32, maxOffset int64) ([]byte, error) {
+	return o.p.Log().Read(offset, maxBytes, maxOffset)
 }
 
-func (o *offsetsPartition) DeleteRecordsBefore(offset int64) error {
-	return o.p().log.DeleteRecordsBefore(offset)
+func (o offsetsPartition) DeleteRecordsBefore(offset int64) error {
+	return o.p.Log().DeleteRecordsBefore(offset)
 }
 
-func (o *offsetsPartition) LogStartOffset() int64 { return o.p().log.LogStartOffset() }
-func (o *offsetsPartition) LogEndOffset() int64   { return o.p().log.LogEndOffset() }
-func (o *offsetsPartition) Size() int64           { return o.p().log.Size() }
+func (o offsetsPartition) LogStartOffset() int64 { return o.p.Log().LogStartOffset() }
+func (o offsetsPartition) LogEndOffset() int64   { return o.p.Log().LogEndOffset() }
+func (o offsetsPartition) Size() int64           { return o.p.Log().Size() }

@@ -45,7 +45,7 @@ func (b *Broker) Metrics() Metrics {
 	b.mu.RUnlock()
 	for _, p := range b.allPartitions() {
 		m.Partitions++
-		s := p.log.Stats()
+		s := p.Log().Stats()
 		m.WAL.Appends += s.Appends
 		m.WAL.AppendedBytes += s.AppendedBytes
 		m.WAL.Rolls += s.Rolls

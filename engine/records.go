@@ -15,10 +15,10 @@ func firstRecordAtOrAfter(recs []byte, target int64) (int64, int64, bool) {
 	if err != nil || h.Size() > int64(len(recs)) {
 		return -1, -1, false
 	}
-	if h.Attributes&attrLogAppendTime != 0 {
+	if h.Attributes&wal.AttrLogAppendTime != 0 {
 		return h.BaseOffset, h.MaxTimestamp, h.MaxTimestamp >= target
 	}
-	body, err := compression.Decompress(h.Attributes&attrCompressionMask, recs[wal.BatchHeaderSize:h.Size()])
+	body, err := compression.Decompress(h.Attributes&wal.AttrCompressionMask, recs[wal.BatchHeaderSize:h.Size()])
 	if err != nil {
 		return -1, -1, false
 	}

@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"fmt"
+	"github.com/chronik/chronik/engine/partition"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -20,7 +20,7 @@ import (
 type topic struct {
 	name       string
 	id         [16]byte
-	partitions []*partition
+	partitions []*partition.Partition
 	configs    map[string]string // overrides; effective values via topicConfig
 
 	produceCfg atomic.Pointer[produceConfig] // parsed for the produce path (00_produce.go)
@@ -195,7 +195,7 @@ func (b *Broker) growTopic(t *topic, n int32) error {
 
 // topicPartitions returns t's partition slice (copy-on-write: never
 // modified once published).
-func (b *Broker) topicPartitions(t *topic) []*partition {
+func (b *Broker) topicPartitions(t *topic) []*partition.Partition {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return t.partitions
@@ -203,14 +203,14 @@ func (b *Broker) topicPartitions(t *topic) []*partition {
 
 // openPartitions opens the logs of partitions from..to-1 of t, all or none.
 // No engine lock is held across the I/O.
-func (b *Broker) openPartitions(t *topic, from, to int32) ([]*partition, error) {
+func (b *Broker) openPartitions(t *topic, from, to int32) ([]*partition.Partition, error) {
 	opts := b.walOptionsOf(t)
-	var ps []*partition
+	var ps []*partition.Partition
 	for i := from; i < to; i++ {
 		p, err := b.openPartition(t.name, i, opts)
 		if err != nil {
 			for _, q := range ps {
-				q.log.Close()
+				q.Log().Close()
 			}
 			return nil, err
 		}
@@ -223,18 +223,8 @@ func (b *Broker) partitionDir(topic string, p int32) string {
 	return filepath.Join(b.cfg.DataDir, topic+"-"+strconv.Itoa(int(p)))
 }
 
-func (b *Broker) openPartition(topic string, i int32, opts wal.Options) (*partition, error) {
-	dir := b.partitionDir(topic, i)
-	l, err := wal.Open(b.fs, dir, opts)
-	if err != nil {
-		return nil, fmt.Errorf("open partition %s-%d: %w", topic, i, err)
-	}
-	p := newPartition(topic, i, l)
-	if err := p.rebuildProducers(); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("rebuild producer state %s-%d: %w", topic, i, err)
-	}
-	return p, nil
+func (b *Broker) openPartition(topic string, i int32, opts wal.Options) (*partition.Partition, error) {
+	return partition.Open(b.fs, b.partitionDir(topic, i), topic, i, opts, b.log)
 }
 
 // deleteTopic removes a topic: meta.json first, then the maps, then (with
@@ -256,10 +246,10 @@ func (b *Broker) deleteTopic(t *topic) error {
 
 // deletePartitions wakes the fetches parked on ps and deletes their logs.
 // Errors are logged: the topic is gone from the metadata already.
-func (b *Broker) deletePartitions(ps []*partition) {
+func (b *Broker) deletePartitions(ps []*partition.Partition) {
 	for _, p := range ps {
-		p.wakeWaiters()
-		if err := p.log.Delete(); err != nil {
+		p.WakeWaiters()
+		if err := p.Log().Delete(); err != nil {
 			b.log.Warn("delete partition files", "partition", p.String(), "err", err)
 		}
 	}
@@ -285,7 +275,7 @@ func (b *Broker) lookupTopic(name string) *topic {
 
 // lookupPartition resolves a topic (by id when id is non-zero, else by name)
 // and a partition.
-func (b *Broker) lookupPartition(name string, id [16]byte, p int32) (*topic, *partition) {
+func (b *Broker) lookupPartition(name string, id [16]byte, p int32) (*topic, *partition.Partition) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	var t *topic

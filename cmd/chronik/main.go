@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/engine"
+	"github.com/chronik/chronik/internal/serve"
 	"github.com/chronik/chronik/netio"
 )
 
@@ -34,7 +35,7 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "serve":
-		if err := serve(os.Args[2:]); err != nil {
+		if err := runServe(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "chronik:", err)
 			os.Exit(1)
 		}
@@ -103,7 +104,7 @@ func loadConfig(args []string) (engine.Config, clusterFlags, error) {
 	return cfg, cf, cfg.Validate()
 }
 
-func serve(args []string) error {
+func runServe(args []string) error {
 	cfg, cf, err := loadConfig(args)
 	if err != nil {
 		return err
@@ -124,15 +125,9 @@ func serve(args []string) error {
 		node.Close()
 		return err
 	}
-	srv := netio.NewServer(netio.Options{
-		Addr:              cfg.Listen,
-		MaxRequestBytes:   cfg.SocketRequestMaxBytes,
-		MaxQueuedRequests: int(cfg.QueuedMaxRequests),
-		MaxQueuedBytes:    cfg.QueuedMaxBytes,
-		IdleTimeout:       time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
-		Multicore:         true,
-		Logger:            log,
-	}, netio.BrokerHandler(b))
+	opts := serve.Options(cfg)
+	opts.Logger = log
+	srv := netio.NewServer(opts, serve.Handler(b))
 	if err := srv.Start(); err != nil {
 		b.Close()
 		node.Close()

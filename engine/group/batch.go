@@ -12,9 +12,6 @@ import (
 	"github.com/chronik/chronik/wal"
 )
 
-// attrCompressionMask selects a batch's compression codec in its attributes.
-const attrCompressionMask = 0x07
-
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // maxOffsetsBatchBytes bounds one batch of the internal log (a compaction
@@ -85,7 +82,7 @@ var errBadRecord = errors.New("malformed record")
 // forEachRecord calls fn with the offset, key and value (nil for a null
 // value) of every record of one whole batch.
 func forEachRecord(h wal.BatchHeader, batch []byte, fn func(offset int64, key, value []byte) error) error {
-	body, err := compression.Decompress(h.Attributes&attrCompressionMask, batch[wal.BatchHeaderSize:h.Size()])
+	body, err := compression.Decompress(h.Attributes&wal.AttrCompressionMask, batch[wal.BatchHeaderSize:h.Size()])
 	if err != nil {
 		return fmt.Errorf("batch at %d: %w", h.BaseOffset, err)
 	}

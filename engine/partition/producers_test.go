@@ -1,4 +1,4 @@
-package engine
+package partition
 
 import (
 	"math"
@@ -9,7 +9,7 @@ import (
 )
 
 func TestIdempotentSequenceChecks(t *testing.T) {
-	p := &partition{producers: map[int64]*producerState{}}
+	p := &Partition{producers: map[int64]*producerState{}}
 	hdr := func(epoch int16, seq int32, n int32) wal.BatchHeader {
 		return wal.BatchHeader{ProducerID: 9, ProducerEpoch: epoch, BaseSequence: seq, LastOffsetDelta: n - 1, RecordCount: n}
 	}
@@ -46,7 +46,7 @@ func TestSequenceWrapsAtInt32Max(t *testing.T) {
 	if nextSeq(math.MaxInt32) != 0 {
 		t.Fatal("nextSeq must wrap to 0")
 	}
-	p := &partition{producers: map[int64]*producerState{}}
+	p := &Partition{producers: map[int64]*producerState{}}
 	h := wal.BatchHeader{ProducerID: 1, BaseSequence: 0, LastOffsetDelta: 0}
 	p.recordProducerBatch(h, 0)
 	p.producers[1].batches[0].lastSeq = math.MaxInt32

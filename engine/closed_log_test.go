@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chronik/chronik/wal"
@@ -24,7 +27,7 @@ func TestFetchOfAClosedLogAnswersNotLeader(t *testing.T) {
 		t.Fatal(kerrv)
 	}
 	_, p := b.lookupPartition("c", [16]byte{}, 0)
-	if err := p.log.Close(); err != nil {
+	if err := p.Log().Close(); err != nil {
 		t.Fatal(err)
 	}
 	req := kmsg.NewPtrFetchRequest()
@@ -59,4 +62,50 @@ func decodeFetchResponse(t *testing.T, r kmsg.Response, version int16) *kmsg.Fet
 		t.Fatalf("decode fetch response: %v", err)
 	}
 	return resp
+}
+
+// lockedBuffer is a log sink safe for the broker's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A produce that meets a log closed under it (shutdown, topic deletion)
+// answers NOT_LEADER_OR_FOLLOWER without logging an ERROR: nothing failed
+// on this broker, the client just has to look the partition up again.
+func TestProduceToAClosedLogAnswersNotLeaderWithoutAnError(t *testing.T) {
+	var logs lockedBuffer
+	cfg := DefaultConfig()
+	cfg.DataDir = "/data"
+	b, err := Open(cfg, wal.NewMemFS(), slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, kerrv := b.createTopicChecked("c", 1, -1, nil, false); kerrv != nil {
+		t.Fatal(kerrv)
+	}
+	_, p := b.lookupPartition("c", [16]byte{}, 0)
+	if err := p.Log().Close(); err != nil {
+		t.Fatal(err)
+	}
+	resp := asProduceResponse(t, handleSync(t, b, produceReq("c", 1, map[int32][]byte{0: makeBatch(testBatch{values: [][]byte{[]byte("v")}})})))
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("produce to a closed log: %v, want NOT_LEADER_OR_FOLLOWER", kerr.ErrorForCode(code))
+	}
+	if out := logs.String(); strings.Contains(out, "level=ERROR") {
+		t.Fatalf("a produce racing a close logged an error:\n%s", out)
+	}
 }

@@ -1,4 +1,4 @@
-package engine
+package partition
 
 import (
 	"math"
@@ -54,7 +54,7 @@ func lastSequence(first, lastOffsetDelta int32) int32 {
 // checkSequence decides what to do with an idempotent batch. It returns
 // (duplicateBaseOffset, true, nil) for a retried batch that is already in the
 // log, or an error for a fenced epoch or a sequence gap. Caller holds p.mu.
-func (p *partition) checkSequence(h wal.BatchHeader) (int64, bool, *kerr.Error) {
+func (p *Partition) checkSequence(h wal.BatchHeader) (int64, bool, *kerr.Error) {
 	first := h.BaseSequence
 	last := lastSequence(first, h.LastOffsetDelta)
 	s := p.producers[h.ProducerID]
@@ -87,7 +87,7 @@ func (p *partition) checkSequence(h wal.BatchHeader) (int64, bool, *kerr.Error) 
 
 // recordProducerBatch updates producer state after an append of h at base.
 // Caller holds p.mu (or is rebuilding at open).
-func (p *partition) recordProducerBatch(h wal.BatchHeader, base int64) {
+func (p *Partition) recordProducerBatch(h wal.BatchHeader, base int64) {
 	s := p.producers[h.ProducerID]
 	if s == nil {
 		s = &producerState{}
@@ -103,9 +103,9 @@ func (p *partition) recordProducerBatch(h wal.BatchHeader, base int64) {
 // rebuildProducers restores idempotent-producer state from the batch
 // headers in the log, so that a producer retrying across a restart is
 // still de-duplicated.
-func (p *partition) rebuildProducers() error {
+func (p *Partition) rebuildProducers() error {
 	return p.log.ScanBatches(p.log.LogStartOffset(), func(h wal.BatchHeader) bool {
-		if h.ProducerID >= 0 && h.Attributes&0x20 == 0 {
+		if h.ProducerID >= 0 && !h.IsControl() {
 			p.recordProducerBatch(h, h.BaseOffset)
 		}
 		return true
