@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/chronik/chronik/wal"
+	"github.com/chronik/chronik/wal/vfs/memfs"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -15,7 +15,7 @@ import (
 func TestFetchOfAClosedLogAnswersNotLeader(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.DataDir = "/data"
-	b, err := Open(cfg, wal.NewMemFS(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b, err := Open(cfg, memfs.New(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,13 +7,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chronik/chronik/wal/vfs/memfs"
 )
 
 func BenchmarkAppend(b *testing.B) {
 	for _, fsName := range []string{"mem", "os"} {
 		for _, size := range []int{100, 1 << 10, 16 << 10, 256 << 10} {
 			b.Run(fmt.Sprintf("fs=%s/size=%d", fsName, size), func(b *testing.B) {
-				var fsys FS = NewMemFS()
+				var fsys FS = memfs.New()
 				dir := "/bench"
 				if fsName == "os" {
 					fsys, dir = OSFS(), filepath.Join(b.TempDir(), "p")

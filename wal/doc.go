@@ -5,10 +5,11 @@
 // sparse offset index and a time index beside it. Batches are written with
 // pwrite at a tracked position; durability is explicit (Sync registers a
 // waiter that a single flusher goroutine releases after fdatasync). Every
-// disk operation goes through the FS interface so tests can inject errors
-// and simulate crashes (MemFS).
+// disk operation goes through the FS interface (package vfs; OSFS is the
+// real one) so tests can inject errors and simulate crashes with memfs.FS
+// (package vfs/memfs, test support the shipped binaries do not link).
 //
-// wal imports no other package of Chronik's.
+// wal imports no other package of Chronik's but its own vfs.
 //
 // # Directory
 //

@@ -28,12 +28,6 @@ func (m FlushMode) String() string {
 	return "each-log"
 }
 
-// FileSystemSyncer is implemented by FSs that can flush a whole file
-// system in one call (syncfs(2) for OSFS; MemFS syncs every file).
-type FileSystemSyncer interface {
-	SyncFS(dir string) error
-}
-
 // FlushPoolOptions configure a FlushPool.
 type FlushPoolOptions struct {
 	Workers int       // goroutines running flush rounds; default 4

@@ -5,6 +5,8 @@ import (
 	"hash/crc32"
 	"testing"
 	"time"
+
+	"github.com/chronik/chronik/wal/vfs/memfs"
 )
 
 // makeBatch builds a valid uncompressed v2 RecordBatch of n records with
@@ -47,10 +49,10 @@ type fakeClock struct{ ms int64 }
 
 func (c *fakeClock) now() time.Time { return time.UnixMilli(c.ms) }
 
-// openMem opens a log in a fresh MemFS.
-func openMem(t testing.TB, opts Options) (*Log, *MemFS) {
+// openMem opens a log in a fresh memfs.FS.
+func openMem(t testing.TB, opts Options) (*Log, *memfs.FS) {
 	t.Helper()
-	fsys := NewMemFS()
+	fsys := memfs.New()
 	l, err := Open(fsys, "/data/t-0", opts)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package wal
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/chronik/chronik/wal/vfs/memfs"
 )
 
 // FuzzIndexLookup builds offset and time indexes from arbitrary increasing
@@ -14,7 +16,7 @@ func FuzzIndexLookup(f *testing.F) {
 	f.Add([]byte{}, uint32(0), int64(0))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1, 1, 1, 1}, uint32(1<<31), int64(-1))
 	f.Fuzz(func(t *testing.T, deltas []byte, probe uint32, probeTs int64) {
-		fsys := NewMemFS()
+		fsys := memfs.New()
 		fsys.MkdirAll("/x", 0o755)
 		const maxBytes = 64 * timeEntrySize
 		idx, err := openIndex(fsys, "/x/i", offsetEntrySize, maxBytes, true)

@@ -3,11 +3,13 @@ package wal
 import (
 	"errors"
 	"testing"
+
+	"github.com/chronik/chronik/wal/vfs/memfs"
 )
 
 // segmentedLog makes a log of 10 segments, each with 4 one-record batches
 // whose timestamps are the segment number times 1000.
-func segmentedLog(t *testing.T, clk *fakeClock) (*Log, *MemFS) {
+func segmentedLog(t *testing.T, clk *fakeClock) (*Log, *memfs.FS) {
 	t.Helper()
 	b := makeBatch(1, 50, 0)
 	l, fsys := openMem(t, Options{SegmentBytes: int64(4 * len(b)), Now: clk.now})
