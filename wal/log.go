@@ -34,7 +34,7 @@ type Log struct {
 
 	segs     atomic.Pointer[[]*segment] // copy-on-write, ascending; last is active
 	leo      atomic.Int64
-	lso      atomic.Int64
+	logStart atomic.Int64
 	durable  atomic.Int64
 	size     atomic.Int64
 	readMu   sync.RWMutex
@@ -149,7 +149,7 @@ func (l *Log) DurableOffset() int64 { return l.durable.Load() }
 func (l *Log) LogEndOffset() int64 { return l.leo.Load() }
 
 // LogStartOffset is the first readable offset.
-func (l *Log) LogStartOffset() int64 { return l.lso.Load() }
+func (l *Log) LogStartOffset() int64 { return l.logStart.Load() }
 
 // Size is the number of batch bytes across all segments.
 func (l *Log) Size() int64 { return l.size.Load() }

@@ -73,8 +73,8 @@ func (l *Log) advanceStart(offset int64, pick func([]*segment) int) (int, error)
 	}
 	segs := l.segments()
 	n := min(pick(segs), len(segs)-1)
-	newStart := max(l.lso.Load(), offset, segs[n].base)
-	if newStart == l.lso.Load() && n == 0 {
+	newStart := max(l.logStart.Load(), offset, segs[n].base)
+	if newStart == l.logStart.Load() && n == 0 {
 		l.mu.Unlock()
 		return 0, nil
 	}
@@ -89,7 +89,7 @@ func (l *Log) advanceStart(offset int64, pick func([]*segment) int) (int, error)
 			return 0, fmt.Errorf("advance start %s to %d: %w", l.dir, newStart, err)
 		}
 	}
-	l.lso.Store(newStart)
+	l.logStart.Store(newStart)
 	if err := l.dropSegments(segs[:n]); err != nil {
 		return 0, fmt.Errorf("advance start %s to %d: %w", l.dir, newStart, err)
 	}

@@ -33,7 +33,7 @@ func TestRetentionByTime(t *testing.T) {
 	}
 	// Segments with max timestamp 0..4000 are older than 7500-3000.
 	if n != 5 || l.LogStartOffset() != 20 || l.NumSegments() != 5 {
-		t.Fatalf("deleted %d, lso %d, segments %d", n, l.LogStartOffset(), l.NumSegments())
+		t.Fatalf("deleted %d, log start %d, segments %d", n, l.LogStartOffset(), l.NumSegments())
 	}
 	if _, err := l.Read(19, 100, 40); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("read below start: %v", err)
@@ -44,7 +44,7 @@ func TestRetentionByTime(t *testing.T) {
 	l2 := reopen(t, fsys, l, Options{})
 	defer l2.Close()
 	if l2.LogStartOffset() != 20 {
-		t.Fatalf("lso %d after reopen", l2.LogStartOffset())
+		t.Fatalf("log start %d after reopen", l2.LogStartOffset())
 	}
 }
 
@@ -56,7 +56,7 @@ func TestRetentionByBytesNeverDeletesActive(t *testing.T) {
 	l.SetOptions(Options{RetentionMs: -1, RetentionBytes: 3 * segBytes, SegmentBytes: segBytes, Now: clk.now})
 	n, err := l.ApplyRetention()
 	if err != nil || n != 7 || l.Size() != 3*segBytes || l.LogStartOffset() != 28 {
-		t.Fatalf("deleted %d err %v size %d lso %d", n, err, l.Size(), l.LogStartOffset())
+		t.Fatalf("deleted %d err %v size %d log start %d", n, err, l.Size(), l.LogStartOffset())
 	}
 	l.SetOptions(Options{RetentionMs: -1, RetentionBytes: 1, SegmentBytes: segBytes, Now: clk.now})
 	if n, _ := l.ApplyRetention(); n != 2 || l.NumSegments() != 1 {
@@ -77,14 +77,14 @@ func TestDeleteRecordsBefore(t *testing.T) {
 	}
 	// Segments [0,4) and [4,8) go; [8,12) holds offset 9 and stays.
 	if l.LogStartOffset() != 9 || l.NumSegments() != 8 {
-		t.Fatalf("lso %d segments %d", l.LogStartOffset(), l.NumSegments())
+		t.Fatalf("log start %d segments %d", l.LogStartOffset(), l.NumSegments())
 	}
 	got, err := l.Read(9, 1, 40)
 	if err != nil || batchOffsets(t, got)[0] != 9 {
 		t.Fatalf("read at start: %v", err)
 	}
 	if err := l.DeleteRecordsBefore(5); err != nil || l.LogStartOffset() != 9 {
-		t.Fatalf("lower offset must be a no-op: %v lso %d", err, l.LogStartOffset())
+		t.Fatalf("lower offset must be a no-op: %v log start %d", err, l.LogStartOffset())
 	}
 	if err := l.DeleteRecordsBefore(40); err != nil || l.NumSegments() != 1 || l.LogStartOffset() != 40 {
 		t.Fatalf("delete all: %v segments %d", err, l.NumSegments())
@@ -99,7 +99,7 @@ func TestDeleteRecordsBefore(t *testing.T) {
 	l2 := reopen(t, fsys, nil, Options{})
 	defer l2.Close()
 	if l2.LogStartOffset() != 40 || l2.LogEndOffset() != 40 {
-		t.Fatalf("after crash lso %d leo %d", l2.LogStartOffset(), l2.LogEndOffset())
+		t.Fatalf("after crash log start %d leo %d", l2.LogStartOffset(), l2.LogEndOffset())
 	}
 }
 

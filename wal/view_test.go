@@ -72,7 +72,7 @@ func TestViewOutlivesDeletedSegmentAndIsUnmappedOnRelease(t *testing.T) {
 	clk.ms = 1 << 40
 	n, err := l.ApplyRetention()
 	if err != nil || n == 0 || l.LogStartOffset() == 0 {
-		t.Fatalf("retention deleted %d segments (lso %d): %v", n, l.LogStartOffset(), err)
+		t.Fatalf("retention deleted %d segments (log start %d): %v", n, l.LogStartOffset(), err)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
