@@ -194,7 +194,7 @@ func (b *Broker) background() {
 
 func (b *Broker) applyRetention() {
 	for _, p := range b.allPartitions() {
-		n, err := p.log.ApplyRetention()
+		n, err := p.log.ApplyRetention(p.highWatermark())
 		if err != nil {
 			b.log.Warn("retention failed", "partition", p.String(), "err", err)
 			continue

@@ -8,7 +8,7 @@ import (
 // TestReadersAppendersAndRetentionRunTogether is for the race detector:
 // reads never see a partial batch and never use a deleted segment.
 func TestReadersAppendersAndRetentionRunTogether(t *testing.T) {
-	l, _ := openMem(t, Options{SegmentBytes: 2000, IndexIntervalBytes: 128, RetentionMs: -1, RetentionBytes: 8000})
+	l, _ := openMem(t, Options{SegmentBytes: 2000, IndexIntervalBytes: 128, RetentionMs: Retain(-1), RetentionBytes: Retain(8000)})
 	defer l.Close()
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -49,7 +49,7 @@ func TestReadersAppendersAndRetentionRunTogether(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := l.ApplyRetention(); err != nil {
+			if _, err := l.ApplyRetention(l.LogEndOffset()); err != nil {
 				t.Error(err)
 			}
 		}
@@ -63,7 +63,7 @@ func TestReadersAppendersAndRetentionRunTogether(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	if _, err := l.ApplyRetention(); err != nil {
+	if _, err := l.ApplyRetention(l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
 	if l.Size() > 8000+2000 {

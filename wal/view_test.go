@@ -60,7 +60,7 @@ func TestReadViewServesTheSameBytesAsRead(t *testing.T) {
 func TestViewOutlivesDeletedSegmentAndIsUnmappedOnRelease(t *testing.T) {
 	base := liveMappings.Load()
 	clk := &fakeClock{ms: 1000}
-	l := openOS(t, Options{SegmentBytes: 1000, RetentionMs: 10, Now: clk.now})
+	l := openOS(t, Options{SegmentBytes: 1000, RetentionMs: Retain(10), Now: clk.now})
 	for i := range 30 {
 		mustAppend(t, l, makeBatch(2, 50, int64(i)), 0)
 	}
@@ -70,7 +70,7 @@ func TestViewOutlivesDeletedSegmentAndIsUnmappedOnRelease(t *testing.T) {
 	}
 	want := bytes.Clone(joinView(&v))
 	clk.ms = 1 << 40
-	n, err := l.ApplyRetention()
+	n, err := l.ApplyRetention(l.LogEndOffset())
 	if err != nil || n == 0 || l.LogStartOffset() == 0 {
 		t.Fatalf("retention deleted %d segments (log start %d): %v", n, l.LogStartOffset(), err)
 	}
