@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
 	"sort"
 	"unicode/utf16"
@@ -78,7 +77,7 @@ func encodeRecordBatch(recs []logRecord, nowMs int64) []byte {
 	be.PutUint32(out[53:], math.MaxUint32) // base sequence -1
 	be.PutUint32(out[57:], uint32(len(recs)))
 	out = append(out, body...)
-	be.PutUint32(out[17:], crc32.Checksum(out[21:], crc32c))
+	be.PutUint32(out[17:], wal.CRC32C(out[21:]))
 	return out
 }
 

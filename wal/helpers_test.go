@@ -2,7 +2,6 @@ package wal
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 	"testing"
 	"time"
 
@@ -40,7 +39,7 @@ func makeBatch(n int, valueSize int, ts int64) []byte {
 	be.PutUint32(b[offBaseSequence:], 0xffffffff)
 	be.PutUint32(b[offRecordCount:], uint32(n))
 	b = append(b, recs...)
-	be.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+	be.PutUint32(b[offCRC:], CRC32C(b[offAttributes:]))
 	return b
 }
 
