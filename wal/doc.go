@@ -19,7 +19,7 @@
 //	  00000000000000000000.timeindex   its time index
 //	  00000000000000001200.log         active segment: batches [1200, LEO),
 //	                                   then a preallocated zero tail
-//	  00000000000000001200.index       preallocated to MaxIndexBytes, mmap'd rw
+//	  00000000000000001200.index       sized (sparse) to MaxIndexBytes, mmap'd rw
 //	  00000000000000001200.timeindex
 //	  leader-epoch-checkpoint          epoch -> start offset
 //	  log-start-offset-checkpoint      first readable offset
@@ -75,9 +75,11 @@
 // increase. To find timestamp t: the last entry with timestamp < t; every
 // batch up to it is older than t; walk headers from there.
 //
-// Indexes are preallocated and mapped while their segment is active (with
-// an FS whose files implement Mmapper; otherwise kept in memory and written
-// through), trimmed on roll and Close. They are never fsync'd on the append
+// While their segment is active, indexes are sized (sparse, ftruncate) to
+// MaxIndexBytes and mapped (with an FS whose files implement Mmapper;
+// otherwise kept in memory and written through); they are trimmed to
+// their entries when the segment is sealed (by the flusher after a roll,
+// or at Close). They are never fsync'd on the append
 // path: after an unclean stop they are rebuilt from the segment, and at any
 // Open an index that fails its sanity check is rebuilt.
 //
@@ -94,7 +96,8 @@
 // With .clean present, files are trusted: indexes are sanity-checked and the
 // active segment's tail after its last index entry is walked to find the
 // LEO. Without it, every segment from the recovery point on is read batch by
-// batch (length, magic 2, non-decreasing offsets, CRC32C), its indexes are
+// batch (length, magic 2, each base offset at or after the previous
+// batch's next offset, CRC32C), its indexes are
 // rebuilt, leader epochs found in batches are added to the cache, and the
 // log is cut at the first bad batch; later segments are dropped, as they
 // are when a segment ends before the next one's base. A zero tail is the
@@ -123,6 +126,15 @@
 // pending response stays mapped until the response is released, and only
 // bytes below the size published after the pwrite are served.
 //
+// # Retention
+//
+// ApplyRetention(highWatermark) follows Kafka's UnifiedLog.deleteOldSegments:
+// oldest segments first, by retention.bytes, then by retention.ms (-1
+// unlimited, 0 keeps nothing), never a segment with an offset at or above
+// the high watermark. A non-empty active segment that is due is rolled
+// and deleted with the rest. The log-start-offset checkpoint is written
+// before files are removed; a segment a View maps stays mapped.
+//
 // # Prepared segments
 //
 // See prepare.go: once the active segment is half full (from the start of
@@ -150,6 +162,7 @@
 //	                  holds readMu shared, takes mu briefly
 //	Close, Delete     once; wait for the flusher, the prepare step and readers
 //
-// Lock order: ckptMu, readMu, mu, an index's mutex; the waiter queue's fmu,
-// a segment's mapping mutex and FlushPool.mu are never held with another.
+// Lock order: ckptMu, readMu, mu, then the leaves: a segment's allocMu, an
+// index's mutex, a segment's mapping mutex, the waiter queue's fmu and
+// FlushPool.mu. No lock is taken while a leaf is held.
 package wal

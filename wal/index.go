@@ -21,8 +21,8 @@ const (
 )
 
 // index is one sparse, append-only file of fixed-size big-endian entries.
-// With an FS whose files implement Mmapper, the file is preallocated to its
-// capacity and mapped while entries are appended, then trimmed to its used
+// With an FS whose files implement Mmapper, the file is sized (sparse) to
+// its capacity and mapped while entries are appended, then trimmed to its used
 // size and remapped read-only when sealed. Otherwise entries live in a heap
 // buffer and are written through with WriteAt. mu guards buf and n: the
 // appender (under Log.mu) takes it to write, readers to look up.

@@ -15,8 +15,9 @@ import (
 // is held shared by readers and the flusher while they use segment files,
 // and exclusively by whoever closes or removes segment files, so a segment
 // is never closed under a reader. ckptMu serialises checkpoint writes. fmu
-// guards the Sync waiter queue. Lock order: ckptMu, readMu, mu, then a
-// segment index's own mutex; fmu is never held with another.
+// guards the Sync waiter queue. Lock order: ckptMu, readMu, mu, then the
+// leaves: a segment's allocMu, an index's mutex, a segment's mapping mutex,
+// fmu and FlushPool.mu; no lock is taken while a leaf is held.
 type Log struct {
 	fsys FS
 	dir  string

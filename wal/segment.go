@@ -31,9 +31,13 @@ const (
 // noTimestamp marks a segment without batches.
 const noTimestamp = math.MinInt64
 
-// segment is one log file and its two indexes. base, log and the index
-// pointers never change. size, next and maxTs are written by the appender
-// (under Log.mu) and read by anyone; the other fields belong to Log.mu.
+// segment is one log file and its two indexes. log and the index pointers
+// never change; base and the file names change only when a prepared
+// segment is adopted, before anyone else sees it. size, next, maxTs and
+// maxTsBase are written by the appender (under Log.mu) or by recovery;
+// size, next and maxTs are read by anyone. bytesSinceIndex and created
+// belong to Log.mu, deleted to Log.readMu, trimmed and the allocation to
+// allocMu, mp to its own mutex.
 type segment struct {
 	base int64
 	log  File
