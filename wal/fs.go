@@ -8,14 +8,20 @@ import (
 	"github.com/chronik/chronik/wal/vfs"
 )
 
-// The file system the log runs on (package vfs): every disk operation
-// goes through FS. Tests pass a memfs.FS to inject errors and crash.
+// The file system the log runs on, from package vfs: every disk operation
+// goes through an FS. Tests pass a memfs.FS to inject errors and crash.
 type (
-	FS               = vfs.FS
-	File             = vfs.File
-	Mmapper          = vfs.Mmapper
-	Allocator        = vfs.Allocator
-	Fder             = vfs.Fder
+	// FS is vfs.FS: directory and file operations.
+	FS = vfs.FS
+	// File is vfs.File: an open file, positional reads and writes.
+	File = vfs.File
+	// Mmapper is vfs.Mmapper: a File that can be memory-mapped.
+	Mmapper = vfs.Mmapper
+	// Allocator is vfs.Allocator: a File that can reserve space (fallocate).
+	Allocator = vfs.Allocator
+	// Fder is vfs.Fder: a File backed by a kernel file descriptor.
+	Fder = vfs.Fder
+	// FileSystemSyncer is vfs.FileSystemSyncer: an FS with syncfs(2).
 	FileSystemSyncer = vfs.FileSystemSyncer
 )
 

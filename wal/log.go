@@ -165,8 +165,9 @@ func (l *Log) Options() Options {
 	return l.opts
 }
 
-// SetOptions replaces segment and retention options; they apply to the
-// next append, roll or ApplyRetention. MaxIndexBytes applies to segments
+// SetOptions replaces the options (all but Flusher, fixed at Open); they
+// apply to the next append, roll, preallocation or ApplyRetention.
+// MaxIndexBytes and SegmentBytes' mapping reserve apply to segments
 // created afterwards.
 func (l *Log) SetOptions(opts Options) {
 	l.mu.Lock()
