@@ -2,6 +2,7 @@ package wal
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -93,4 +94,18 @@ func batchOffsets(t testing.TB, buf []byte) []int64 {
 		t.Fatal(err)
 	}
 	return offs
+}
+
+// crashOpen cuts the power under l (memfs Reboot, tearing unsynced writes
+// with tear if not nil), closes the abandoned l and opens the log in what
+// the crash left. It returns the new log and its file system.
+func crashOpen(t testing.TB, fsys *memfs.FS, l *Log, opts Options, tear *rand.Rand) (*Log, *memfs.FS) {
+	t.Helper()
+	after := fsys.Reboot(tear)
+	l.Close()
+	l2, err := Open(after, "/data/t-0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l2, after
 }

@@ -137,11 +137,11 @@ func (x *index) reset(maxBytes int) error {
 	return x.load()
 }
 
-// full reports whether another entry would not fit.
-func (x *index) full() bool {
+// room returns how many more entries fit (0 once sealed).
+func (x *index) room() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.n >= x.capacity
+	return max(x.capacity-x.n, 0)
 }
 
 // append adds one entry; false if the index is full or sealed.

@@ -30,7 +30,7 @@ func FuzzIndexLookup(f *testing.F) {
 		var rels, poss []uint32
 		var tss []int64
 		rel, pos, ts := uint32(0), uint32(0), int64(-1<<40)
-		for i := 0; i+4 <= len(deltas) && !idx.full() && !tidx.full(); i += 4 {
+		for i := 0; i+4 <= len(deltas) && idx.room() > 0 && tidx.room() > 0; i += 4 {
 			d := binary.BigEndian.Uint16(deltas[i:])
 			rel, pos, ts = rel+uint32(d)+1, pos+uint32(deltas[i+2])+1, ts+int64(deltas[i+3])+1
 			if _, err := idx.append(offsetEntry(rel, pos)); err != nil {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Log is one partition's log: a directory of segments, the leader-epoch
@@ -32,6 +33,10 @@ type Log struct {
 	spare   *segment   // the next segment, prepared ahead of a roll (prepare.go)
 	eager   bool       // a roll found no spare: prepare each next one at once
 	maxTs   maxTimestamp
+	// truncating is set while TruncateTo replaces segment files; appends
+	// wait on truncated (signalled with mu) until it is done.
+	truncating bool
+	truncated  sync.Cond
 
 	segs     atomic.Pointer[[]*segment] // copy-on-write, ascending; last is active
 	leo      atomic.Int64
@@ -224,6 +229,7 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (baseOffset int64, err err
 }
 
 func (l *Log) appendLocked(batch []byte, h BatchHeader, epoch int32) (int64, bool, error) {
+	l.waitTruncationLocked()
 	base := l.leo.Load()
 	switch {
 	case l.closed:
@@ -231,12 +237,13 @@ func (l *Log) appendLocked(batch []byte, h BatchHeader, epoch int32) (int64, boo
 	case l.werr != nil:
 		return base, false, l.werr
 	}
-	if l.shouldRoll(l.active(), h) {
+	seg := l.active()
+	if l.rollDue(seg, seg.size.Load(), h.Size(), base+int64(h.LastOffsetDelta), indexForecast{}, l.opts.Now()) {
 		if err := l.roll(); err != nil {
 			return base, false, l.fail(err)
 		}
 	}
-	seg := l.active()
+	seg = l.active()
 	SetBaseOffset(batch, base)
 	SetLeaderEpoch(batch, epoch)
 	h.BaseOffset, h.PartitionLeaderEpoch = base, epoch
@@ -249,25 +256,33 @@ func (l *Log) appendLocked(batch []byte, h BatchHeader, epoch int32) (int64, boo
 	}
 	l.size.Add(h.Size())
 	l.leo.Store(h.NextOffset())
-	if h.MaxTimestamp > l.maxTs.ts || !l.maxTs.ok {
-		l.maxTs = maxTimestamp{ts: h.MaxTimestamp, lastOffset: h.LastOffset(), ok: true}
-	}
+	l.noteMaxTimestamp(h)
 	l.stats.appends.Add(1)
 	l.stats.appendedBytes.Add(h.Size())
 	return base, l.epochs.assign(epoch, base), nil
 }
 
-// shouldRoll reports whether h must go to a new segment.
-func (l *Log) shouldRoll(seg *segment, h BatchHeader) bool {
-	size := seg.size.Load()
-	if size == 0 {
+// noteMaxTimestamp records h as the batch with the largest timestamp if it
+// is (KIP-734: the first batch holding it). Callers hold mu.
+func (l *Log) noteMaxTimestamp(h BatchHeader) {
+	if h.MaxTimestamp > l.maxTs.ts || !l.maxTs.ok {
+		l.maxTs = maxTimestamp{ts: h.MaxTimestamp, lastOffset: h.LastOffset(), ok: true}
+	}
+}
+
+// rollDue reports whether a batch of batchBytes whose last offset is
+// lastOffset must start a new segment rather than go at pos in seg, with
+// the index entries of pend still to be added to seg before it (a replica
+// append's earlier batches of the same run). An empty segment takes any
+// batch. Callers hold mu.
+func (l *Log) rollDue(seg *segment, pos, batchBytes, lastOffset int64, pend indexForecast, now time.Time) bool {
+	if pos == 0 {
 		return false
 	}
-	lastRel := l.leo.Load() + int64(h.LastOffsetDelta) - seg.base
-	return size+h.Size() > l.opts.SegmentBytes ||
-		l.opts.Now().Sub(seg.created) > l.opts.SegmentMs ||
-		seg.idx.full() || seg.tidx.full() ||
-		lastRel > math.MaxUint32
+	return pos+batchBytes > l.opts.SegmentBytes ||
+		now.Sub(seg.created) > l.opts.SegmentMs ||
+		seg.idx.room() <= pend.offsets || seg.tidx.room() <= pend.times ||
+		lastOffset-seg.base > math.MaxUint32
 }
 
 // roll starts a new segment at the LEO: the prepared one renamed into

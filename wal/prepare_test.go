@@ -46,12 +46,7 @@ func TestZeroTailAfterCrashIsNotCorruption(t *testing.T) {
 	l, fsys := openMem(t, opts)
 	want := bytes.Join(fillLog(t, l, 6, 30), nil)
 	syncNow(t, l)
-	after := fsys.Reboot(nil)
-	l.Close()
-	l2, err := Open(after, "/data/t-0", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2, after := crashOpen(t, fsys, l, opts, nil)
 	defer l2.Close()
 	rs := l2.Stats().Recovery
 	if rs.CleanShutdown || rs.TruncatedBytes != 0 || rs.TruncatedAtOffset != -1 || rs.ZeroTailBytes != 8<<10-int64(len(want)) {

@@ -223,12 +223,7 @@ func TestRetentionDeletionsSurviveACrash(t *testing.T) {
 		t.Fatalf("retention deleted %d: %v", n, err)
 	}
 	left := l.NumSegments()
-	after := fsys.Reboot(nil)
-	l.Close()
-	l2, err := Open(after, "/data/t-0", Options{SegmentBytes: 500})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2, _ := crashOpen(t, fsys, l, Options{SegmentBytes: 500}, nil)
 	defer l2.Close()
 	if l2.NumSegments() != left || before == left {
 		t.Fatalf("segments: %d before retention, %d after, %d after a crash", before, left, l2.NumSegments())
