@@ -124,17 +124,37 @@ func (x *index) unload() error {
 }
 
 // reset empties the index and makes it writable with maxBytes of room.
-func (x *index) reset(maxBytes int) error {
+func (x *index) reset(maxBytes int) error { return x.truncate(0, maxBytes) }
+
+// truncate keeps the first n entries and makes the index writable with
+// maxBytes of room (at least those n), as for the active segment. On
+// error the index is left empty and sealed (a sparse index may lack
+// entries; the next unclean Open rebuilds it).
+func (x *index) truncate(n, maxBytes int) (err error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	defer func() {
+		if err != nil {
+			x.buf, x.mapped, x.n, x.capacity = nil, false, 0, 0
+		}
+	}()
 	if err := x.unload(); err != nil {
 		return err
 	}
-	if err := x.f.Truncate(0); err != nil {
-		return fmt.Errorf("reset index %s: %w", x.name, err)
+	n = min(n, x.n)
+	if err := x.f.Truncate(int64(n * x.entrySize)); err != nil {
+		return fmt.Errorf("truncate index %s to %d entries: %w", x.name, n, err)
 	}
-	x.n, x.capacity = 0, maxBytes/x.entrySize
+	x.n, x.capacity = n, max(maxBytes/x.entrySize, n)
 	return x.load()
+}
+
+// countBelow returns how many leading entries have key(entry) < limit;
+// key must not decrease along the index (positions, relative offsets).
+func (x *index) countBelow(limit int64, key func(i int) int64) int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return sort.Search(x.n, func(i int) bool { return key(i) >= limit })
 }
 
 // room returns how many more entries fit (0 once sealed).

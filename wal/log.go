@@ -37,6 +37,9 @@ type Log struct {
 	// wait on truncated (signalled with mu) until it is done.
 	truncating bool
 	truncated  sync.Cond
+	// truncations counts TruncateTo calls; bumped under readMu (exclusive)
+	// and mu, so a flush round planned before one can tell (flush.go).
+	truncations atomic.Int64
 
 	segs     atomic.Pointer[[]*segment] // copy-on-write, ascending; last is active
 	leo      atomic.Int64
@@ -68,6 +71,7 @@ type Log struct {
 		appends, appendedBytes, rolls, syncs, syncedWaiters atomic.Int64
 		syncedAppends                                       atomic.Int64
 		preparedRolls, prepareErrors                        atomic.Int64
+		truncations, truncationCopies                       atomic.Int64
 		syncLatency                                         latencyRecorder
 	}
 }
@@ -99,6 +103,11 @@ type Stats struct {
 	// preparations and preallocations that failed (the roll then creates
 	// the segment itself; appends are not affected).
 	PreparedRolls, PrepareErrors int64
+
+	// Truncations counts TruncateTo calls that removed batches;
+	// TruncationCopies those that had to copy the kept part of a segment
+	// into a new file because a View or Ranges pinned bytes past the cut.
+	Truncations, TruncationCopies int64
 }
 
 // AppendsPerSync is SyncedAppends/Syncs, 0 before the first sync.
@@ -133,6 +142,9 @@ func (l *Log) Stats() Stats {
 		SyncLatency:   l.stats.syncLatency.snapshot(),
 		PreparedRolls: l.stats.preparedRolls.Load(),
 		PrepareErrors: l.stats.prepareErrors.Load(),
+
+		Truncations:      l.stats.truncations.Load(),
+		TruncationCopies: l.stats.truncationCopies.Load(),
 	}
 }
 

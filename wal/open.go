@@ -372,7 +372,7 @@ func (l *Log) finishLoad(logStart int64, clean bool) error {
 		}
 	}
 	l.recomputeMaxTimestamp(segs)
-	l.extendActive(active)
+	l.extendActive(active, l.opts)
 	if !clean {
 		if err := l.syncRecovered(active); err != nil {
 			return err

@@ -17,10 +17,16 @@ import (
 func leaderLog(t testing.TB, opts Options, n int) (*Log, []byte) {
 	t.Helper()
 	l, _ := openMem(t, opts)
+	fillLeader(t, l, n)
+	return l, readAll(t, l)
+}
+
+// fillLeader appends leaderLog's n batches to l.
+func fillLeader(t testing.TB, l *Log, n int) {
+	t.Helper()
 	for i := range n {
 		mustAppend(t, l, makeBatch(1+i%3, 20+(i*37)%200, int64(1000+i)), int32(i/10*2))
 	}
-	return l, readAll(t, l)
 }
 
 // splitBatches cuts buf into runs of at most per whole batches.

@@ -157,22 +157,7 @@ func (l *Log) dropSegments(drop []*segment) error {
 
 	l.readMu.Lock()
 	defer l.readMu.Unlock()
-	var first error
-	for _, s := range drop {
-		s.deleted = true
-		if err := s.close(); err != nil && first == nil {
-			first = err
-		}
-		if err := s.remove(l.fsys, l.dir); err != nil && first == nil {
-			first = err
-		}
-	}
-	if first == nil { // deletions durable too: no deleted segment reappears after a crash
-		if err := l.fsys.SyncDir(l.dir); err != nil {
-			first = fmt.Errorf("sync dir %s: %w", l.dir, err)
-		}
-	}
-	return first
+	return l.deleteSegmentsLocked(drop)
 }
 
 // recomputeMaxTimestamp finds the log's largest timestamp after segments
