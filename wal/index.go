@@ -200,16 +200,22 @@ func (x *index) seal() error {
 	return x.load()
 }
 
-// close seals, syncs and closes the file.
-func (x *index) close() error {
-	err := x.seal()
+// close closes the file; with keep (the index stays on disk) it seals
+// and syncs it first.
+func (x *index) close(keep bool) error {
+	var err error
+	if keep {
+		err = x.seal()
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if uerr := x.unload(); err == nil {
 		err = uerr
 	}
-	if serr := x.f.Sync(); err == nil && serr != nil {
-		err = fmt.Errorf("sync index %s: %w", x.name, serr)
+	if keep {
+		if serr := x.f.Sync(); err == nil && serr != nil {
+			err = fmt.Errorf("sync index %s: %w", x.name, serr)
+		}
 	}
 	if cerr := x.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close index %s: %w", x.name, cerr)

@@ -65,8 +65,8 @@ func FuzzIndexLookup(f *testing.F) {
 			}
 		}
 		check("appended")
-		idx.close()
-		tidx.close()
+		idx.close(true)
+		tidx.close(true)
 		if idx, err = openIndex(fsys, "/x/i", offsetEntrySize, maxBytes, false); err != nil {
 			t.Fatal(err)
 		}

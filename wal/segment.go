@@ -271,14 +271,20 @@ func (s *segment) syncAll() error {
 
 // close releases every file of the segment, returning the first error.
 // A segment whose creation failed midway has nil indexes.
-func (s *segment) close() error {
+func (s *segment) close() error { return s.release(true) }
+
+// discard is close for a segment about to be deleted: its indexes are
+// neither sealed nor synced.
+func (s *segment) discard() error { return s.release(false) }
+
+func (s *segment) release(keep bool) error {
 	s.unmap()
 	var first error
 	for _, x := range []*index{s.idx, s.tidx} {
 		if x == nil {
 			continue
 		}
-		if err := x.close(); err != nil && first == nil {
+		if err := x.close(keep); err != nil && first == nil {
 			first = err
 		}
 	}

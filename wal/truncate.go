@@ -149,7 +149,9 @@ func (t *truncation) locate(seg *segment) error {
 	}
 	t.pos, t.leo = pos, t.offset
 	if pos < seg.size.Load() {
-		h, _, err := newScanner(seg.log, pos, seg.size.Load()).next()
+		sc := newScanner(seg.log, pos, seg.size.Load())
+		sc.chunk = BatchHeaderSize
+		h, _, err := sc.next()
 		if err != nil {
 			return fmt.Errorf("truncate %s at %d: %w", seg.name, pos, err)
 		}
@@ -270,7 +272,7 @@ func (l *Log) deleteSegmentsLocked(drop []*segment) error {
 	var first error
 	for _, s := range drop {
 		s.deleted.Store(true)
-		if err := s.close(); err != nil && first == nil {
+		if err := s.discard(); err != nil && first == nil {
 			first = err
 		}
 		if err := s.remove(l.fsys, l.dir); err != nil && first == nil {
@@ -334,27 +336,31 @@ func (s *segment) cutTo(pos, next int64, opts Options) error {
 	if err := s.tidx.truncate(nTime, opts.MaxIndexBytes); err != nil {
 		return err
 	}
-	s.bytesSinceIndex = pos
+	lastIndexed := int64(0) // position of the last kept offset index entry
 	if nOff > 0 {
 		s.idx.mu.RLock()
 		_, p := s.idx.offsetAt(nOff - 1)
 		s.idx.mu.RUnlock()
-		s.bytesSinceIndex = pos - int64(p)
+		lastIndexed = int64(p)
 	}
-	return s.findMaxTimestamp(pos)
+	s.bytesSinceIndex = pos - lastIndexed
+	return s.findMaxTimestamp(lastIndexed, pos)
 }
 
 // findMaxTimestamp sets maxTs from the last time index entry and the
-// batches after the one it names, up to end.
-func (s *segment) findMaxTimestamp(end int64) error {
+// batches from position from (the last offset index entry) to end. That
+// is enough: when the batch at from was indexed, the time index got the
+// largest timestamp up to it (segment.track), and the entries kept name
+// kept batches, so only batches after from can hold a larger one. The
+// walk is at most an index interval and a batch long.
+func (s *segment) findMaxTimestamp(from, end int64) error {
 	s.maxTs.Store(noTimestamp)
-	from := int64(0)
 	if ts, rel, ok := s.tidx.lastTime(); ok {
 		s.maxTs.Store(ts)
 		s.maxTsBase = s.base + int64(rel)
-		from = s.idx.lookupOffset(rel)
 	}
 	sc := newScanner(s.log, from, end)
+	sc.chunk = locateChunkBytes
 	for {
 		h, _, err := sc.next()
 		if errors.Is(err, io.EOF) {
