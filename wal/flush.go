@@ -14,15 +14,18 @@ type syncWaiter struct {
 }
 
 // Sync registers done to be called once every batch with an offset below
-// through is durable (fdatasync'd), or with an error wrapping ErrStorage or
-// ErrClosed. done is always called exactly once and always from another
-// goroutine than the caller's: the flusher, or for a Sync after Close a new
-// goroutine. So done may take locks the caller holds. Waiters are released
-// in registration order within a flush round; done must not block long, as
-// it delays the waiters behind it.
+// through is durable (fdatasync'd), or with an error wrapping ErrStorage,
+// ErrClosed, or ErrTruncated (a TruncateTo removed offsets below through
+// before they were released). done is always called exactly once and
+// always from another goroutine than the caller's: the flusher, or for a
+// Sync after Close or a truncation a new goroutine. So done may take locks
+// the caller holds. Waiters are released in registration order within a
+// flush round; done must not block long, as it delays the waiters behind
+// it.
 //
 // through is normally <= LogEndOffset (e.g. baseOffset+lastOffsetDelta+1
-// after an Append); a larger value waits until later appends reach it.
+// after an Append, or the LEO after an AppendReplica); a larger value
+// waits until later appends reach it.
 func (l *Log) Sync(through int64, done func(err error)) {
 	l.fmu.Lock()
 	if l.stopped {

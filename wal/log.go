@@ -17,8 +17,11 @@ import (
 // and exclusively by whoever closes or removes segment files, so a segment
 // is never closed under a reader. ckptMu serialises checkpoint writes. fmu
 // guards the Sync waiter queue. Lock order: ckptMu, readMu, mu, then the
-// leaves: a segment's allocMu, an index's mutex, a segment's mapping mutex,
-// fmu and FlushPool.mu; no lock is taken while a leaf is held.
+// leaves: a segment's allocMu, an index's mutex, a segment's mapping mutex
+// (then a mapping's pinSet), a file's pinSet, fmu and FlushPool.mu; no
+// other lock is taken while a leaf is held. TruncateTo holds ckptMu and
+// readMu exclusively and marks the log truncating under mu; appends wait
+// on truncated meanwhile.
 type Log struct {
 	fsys FS
 	dir  string
@@ -207,7 +210,7 @@ func (l *Log) fail(err error) error {
 // the LEO. It does not fsync: use Sync. Any goroutine may call it. If
 // leaderEpoch is newer than the latest known epoch, the epoch starts at the
 // returned offset and the leader-epoch checkpoint is rewritten (fsync'd)
-// before Append returns.
+// before Append returns. It waits for a TruncateTo in progress.
 func (l *Log) Append(batch []byte, leaderEpoch int32) (baseOffset int64, err error) {
 	h, err := ParseBatchHeader(batch)
 	if err == nil {

@@ -12,25 +12,28 @@ import (
 //
 // A segment's .log file is mapped read-only (shared) the first time a
 // ReadView touches it; a View hands out slices of that mapping, so record
-// bytes reach a socket (writev) straight from the page cache. Lifetime:
+// bytes reach a socket (writev) straight from the page cache. Lifetime
+// (pin.go):
 //
-//	mapping.refs = 1 (the segment's own)  + 1 per View slice pinning it
-//	segment.close (retention, delete, Close) drops the segment's ref
-//	View.Release drops the View's refs; the last ref munmaps
+//	mapping references = the segment's own + 1 per View slice pinning it
+//	segment.close (retention, truncation, delete, Close) drops the segment's
+//	View.Release drops the View's pins; the last reference munmaps
 //
 // So a segment deleted while a response still references it is unlinked
 // at once but stays mapped until the response is written: never a SIGBUS.
 // Reads cover only bytes below the segment size published after the
 // pwrite completed, so never a torn read. Nothing truncates a segment
-// file below a byte a View may reference (recovery cuts before any read;
+// file below a byte a View may reference: recovery cuts before any read;
 // a roll truncates only a fresh segment; the flusher trims a rolled
-// segment's preallocated tail, beyond every byte a View can reach: Views
-// end at the published size); a future truncation (replica
-// divergence) must first replace the segment and let its mapping retire.
+// segment's preallocated tail, beyond every byte a View can reach (Views
+// end at the published size); TruncateTo shrinks a file in place only
+// when no pin reaches past the cut, and otherwise replaces the file,
+// letting the pinned mappings of the old one retire (truncate.go).
 //
 // The active segment is mapped once with room for SegmentBytes (address
 // space only), so appends do not force a remap; a read past the mapped
-// length maps the segment again and retires the old mapping the same way.
+// length maps the segment again and retires the old mapping the same way
+// (kept in segMap.retired while Views pin it, so TruncateTo sees them).
 
 // mapping is one mmap of a segment file, pinned by Views (pin.go).
 type mapping struct {
