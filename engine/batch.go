@@ -2,13 +2,10 @@ package engine
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 
 	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
-
-var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // validateBatch checks a produced partition's records field: exactly one
 // v2 RecordBatch, length, magic, CRC32C, attributes, record count and (for
@@ -82,5 +79,5 @@ func setLogAppendTime(b []byte, nowMs int64) {
 	attrs := binary.BigEndian.Uint16(b[21:23])
 	binary.BigEndian.PutUint16(b[21:23], attrs|wal.AttrLogAppendTime)
 	binary.BigEndian.PutUint64(b[35:43], uint64(nowMs))
-	binary.BigEndian.PutUint32(b[17:21], crc32.Checksum(b[21:], crc32c))
+	binary.BigEndian.PutUint32(b[17:21], wal.CRC32C(b[21:]))
 }

@@ -2,10 +2,9 @@ package engine
 
 import (
 	"encoding/binary"
-	"github.com/chronik/chronik/wal"
-	"hash/crc32"
 	"testing"
 
+	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -58,12 +57,12 @@ func makeBatch(b testBatch) []byte {
 	be.PutUint32(out[53:], uint32(b.baseSeq))
 	be.PutUint32(out[57:], uint32(n))
 	out = append(out, recs...)
-	be.PutUint32(out[17:], crc32.Checksum(out[21:], crc32c))
+	be.PutUint32(out[17:], wal.CRC32C(out[21:]))
 	return out
 }
 
 func fixCRC(b []byte) []byte {
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32c))
+	binary.BigEndian.PutUint32(b[17:], wal.CRC32C(b[21:]))
 	return b
 }
 

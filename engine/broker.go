@@ -202,7 +202,7 @@ func (b *Broker) background() {
 
 func (b *Broker) applyRetention() {
 	for _, p := range b.allPartitions() {
-		n, err := p.Log().ApplyRetention()
+		n, err := p.Log().ApplyRetention(p.HighWatermark())
 		if err != nil {
 			b.log.Warn("retention failed", "partition", p.String(), "err", err)
 			continue

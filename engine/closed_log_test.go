@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/chronik/chronik/wal"
+	"github.com/chronik/chronik/wal/vfs/memfs"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -18,7 +18,7 @@ import (
 func TestFetchOfAClosedLogAnswersNotLeader(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.DataDir = "/data"
-	b, err := Open(cfg, wal.NewMemFS(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b, err := Open(cfg, memfs.New(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestProduceToAClosedLogAnswersNotLeaderWithoutAnError(t *testing.T) {
 	var logs lockedBuffer
 	cfg := DefaultConfig()
 	cfg.DataDir = "/data"
-	b, err := Open(cfg, wal.NewMemFS(), slog.New(slog.NewTextHandler(&logs, nil)))
+	b, err := Open(cfg, memfs.New(), slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronik/chronik/wal"
+	"github.com/chronik/chronik/wal/vfs/memfs"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -14,7 +14,7 @@ import (
 // and the check in the old order (look, then register, no check) the fetch
 // below waits its whole 60 s MaxWait and the test fails at 20 s.
 func TestLongPollFetchSeesAnAppendBeforeItParked(t *testing.T) {
-	b := openMemBroker(t, wal.NewMemFS())
+	b := openMemBroker(t, memfs.New())
 	defer b.Close()
 	if _, kerrv := b.createTopicChecked("w", 1, -1, nil, false); kerrv != nil {
 		t.Fatal(kerrv)

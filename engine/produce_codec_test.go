@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/chronik/chronik/wal"
+	"github.com/chronik/chronik/wal/vfs/memfs"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -207,7 +207,7 @@ func TestProduceResponseEncodingMatchesKmsg(t *testing.T) {
 // recomputed when the topic's overrides or the dynamic broker layer are
 // replaced, as AlterConfigs does.
 func TestProduceConfigFollowsConfigChanges(t *testing.T) {
-	b := openMemBroker(t, wal.NewMemFS())
+	b := openMemBroker(t, memfs.New())
 	defer b.Close()
 	if _, kerrv := b.createTopicChecked("cfg", 1, -1, nil, false); kerrv != nil {
 		t.Fatal(kerrv)

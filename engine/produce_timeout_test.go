@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronik/chronik/wal"
+	"github.com/chronik/chronik/wal/vfs/memfs"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -27,7 +27,7 @@ func produceReqTimeout(topic string, acks int16, timeoutMs int32, batch []byte) 
 // the request's timeout_ms, while the sync is still running, instead of
 // waiting for the disk (before: it waited as long as the fsync took).
 func TestAcksAllProduceTimesOutWhileTheSyncHangs(t *testing.T) {
-	fsys := wal.NewMemFS()
+	fsys := memfs.New()
 	b := openMemBroker(t, fsys)
 	defer b.Close()
 	if _, kerrv := b.createTopicChecked("slow", 1, -1, nil, false); kerrv != nil {
@@ -51,7 +51,7 @@ func TestAcksAllProduceTimesOutWhileTheSyncHangs(t *testing.T) {
 // success (durable in time) or REQUEST_TIMED_OUT, and the race detector
 // sees the late callbacks.
 func TestLateSyncCallbacksDoNotCorruptLaterProduces(t *testing.T) {
-	fsys := wal.NewMemFS()
+	fsys := memfs.New()
 	b := openMemBroker(t, fsys)
 	defer b.Close()
 	if _, kerrv := b.createTopicChecked("late", 1, -1, nil, false); kerrv != nil {

@@ -122,8 +122,8 @@ func (b *Broker) walOptions(t *topic) wal.Options {
 		SegmentBytes:       b.topicInt(t, "segment.bytes"),
 		SegmentMs:          time.Duration(b.topicInt(t, "segment.ms")) * time.Millisecond,
 		IndexIntervalBytes: int(b.cfg.IndexIntervalBytes),
-		RetentionMs:        b.topicInt(t, "retention.ms"),
-		RetentionBytes:     b.topicInt(t, "retention.bytes"),
+		RetentionMs:        wal.Retain(b.topicInt(t, "retention.ms")),
+		RetentionBytes:     wal.Retain(b.topicInt(t, "retention.bytes")),
 		Now:                b.now,
 		Flusher:            b.flusher,
 	}

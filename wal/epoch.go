@@ -75,17 +75,17 @@ func (c *epochCache) truncateFromEnd(leo int64) bool {
 	return changed
 }
 
-// truncateFromStart drops epochs wholly below lso and moves the start of
-// the epoch containing lso up to it.
-func (c *epochCache) truncateFromStart(lso int64) bool {
+// truncateFromStart drops epochs wholly below logStart and moves the start
+// of the epoch containing logStart up to it.
+func (c *epochCache) truncateFromStart(logStart int64) bool {
 	i := 0
-	for i+1 < len(c.entries) && c.entries[i+1].StartOffset <= lso {
+	for i+1 < len(c.entries) && c.entries[i+1].StartOffset <= logStart {
 		i++
 	}
 	changed := i > 0
 	c.entries = c.entries[i:]
-	if len(c.entries) > 0 && c.entries[0].StartOffset < lso {
-		c.entries[0].StartOffset = lso
+	if len(c.entries) > 0 && c.entries[0].StartOffset < logStart {
+		c.entries[0].StartOffset = logStart
 		changed = true
 	}
 	return changed

@@ -28,12 +28,6 @@ func (m FlushMode) String() string {
 	return "each-log"
 }
 
-// FileSystemSyncer is implemented by FSs that can flush a whole file
-// system in one call (syncfs(2) for OSFS; MemFS syncs every file).
-type FileSystemSyncer interface {
-	SyncFS(dir string) error
-}
-
 // FlushPoolOptions configure a FlushPool.
 type FlushPoolOptions struct {
 	Workers int       // goroutines running flush rounds; default 4
@@ -241,7 +235,7 @@ func (p *FlushPool) syncFSRound(ls []*Log) {
 		}
 		plans[i] = l.planFlush()
 		if plans[i].needed() && plans[i].err == nil {
-			plans[i].err = l.finishRolled(plans[i].rolled)
+			plans[i].err = l.finishRolled(plans[i])
 		}
 		need = need || (plans[i].needed() && plans[i].err == nil)
 	}
@@ -280,11 +274,14 @@ func (p *FlushPool) syncFSRound(ls []*Log) {
 
 // finishRolled seals and trims the rolled segments of a plan before a
 // syncfs makes them durable.
-func (l *Log) finishRolled(rolled []*segment) error {
+func (l *Log) finishRolled(p flushPlan) error {
 	l.readMu.RLock()
 	defer l.readMu.RUnlock()
-	for _, s := range rolled {
-		if s.deleted {
+	if p.gen != l.truncations.Load() {
+		return errStaleFlush
+	}
+	for _, s := range p.rolled {
+		if s.deleted.Load() {
 			continue
 		}
 		if err := s.seal(); err != nil {
@@ -302,5 +299,8 @@ func (l *Log) finishRolled(rolled []*segment) error {
 func (l *Log) afterSyncFS(p flushPlan) error {
 	l.readMu.RLock()
 	defer l.readMu.RUnlock()
+	if p.gen != l.truncations.Load() {
+		return errStaleFlush
+	}
 	return l.afterSync(p.rolled, p.active)
 }

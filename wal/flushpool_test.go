@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chronik/chronik/wal/vfs/memfs"
 )
 
 var poolModes = []FlushMode{FlushEachLog, FlushSyncFS}
@@ -40,7 +42,7 @@ func openLogs(t testing.TB, fsys FS, n int, opts Options) []*Log {
 func TestFlushPoolCommitsManyLogsWithFewerSyscallsThanWaiters(t *testing.T) {
 	for _, mode := range poolModes {
 		t.Run(mode.String(), func(t *testing.T) {
-			fsys := NewMemFS()
+			fsys := memfs.New()
 			fsys.MkdirAll("/data", 0o755)
 			fsys.SetSyncDelay(200 * time.Microsecond) // disk-like: batching must not hang on the scheduler
 			pool := newPool(t, fsys, mode, 2)
@@ -101,7 +103,7 @@ func TestFlushPoolCommitsManyLogsWithFewerSyscallsThanWaiters(t *testing.T) {
 func TestFlushPoolSyncErrorIsStickyPerLog(t *testing.T) {
 	for _, mode := range poolModes {
 		t.Run(mode.String(), func(t *testing.T) {
-			fsys := NewMemFS()
+			fsys := memfs.New()
 			fsys.MkdirAll("/data", 0o755)
 			pool := newPool(t, fsys, mode, 2)
 			defer pool.Close()
@@ -113,7 +115,7 @@ func TestFlushPoolSyncErrorIsStickyPerLog(t *testing.T) {
 				sub = "/data" // syncfs fails for the whole file system
 			}
 			mustAppend(t, logs[0], makeBatch(1, 1, 0), 0)
-			fsys.InjectError(OpSync, sub, errors.New("EIO"))
+			fsys.InjectError(memfs.OpSync, sub, errors.New("EIO"))
 			done := make(chan error, 1)
 			logs[0].Sync(1, func(err error) { done <- err })
 			if err := <-done; !errors.Is(err, ErrStorage) {
@@ -146,7 +148,7 @@ func TestAckedBatchesSurviveCrashesAcrossLogs(t *testing.T) {
 }
 
 func crashRound(t *testing.T, rng *rand.Rand, mode FlushMode) {
-	fsys := NewMemFS()
+	fsys := memfs.New()
 	fsys.MkdirAll("/data", 0o755)
 	pool := newPool(t, fsys, mode, 3)
 	opts := Options{SegmentBytes: 2000, IndexIntervalBytes: 200, Flusher: pool}
@@ -196,7 +198,7 @@ func crashRound(t *testing.T, rng *rand.Rand, mode FlushMode) {
 	checkAckedRecovered(t, after, acked, len(logs), mode)
 }
 
-func checkAckedRecovered(t *testing.T, fsys *MemFS, acked map[string]map[int64][]byte, n int, mode FlushMode) {
+func checkAckedRecovered(t *testing.T, fsys *memfs.FS, acked map[string]map[int64][]byte, n int, mode FlushMode) {
 	t.Helper()
 	pool := newPool(t, fsys, mode, 1)
 	defer pool.Close()

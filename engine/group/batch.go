@@ -4,15 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
 	"unicode/utf16"
 
 	"github.com/chronik/chronik/engine/compression"
 	"github.com/chronik/chronik/wal"
 )
-
-var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // maxOffsetsBatchBytes bounds one batch of the internal log (a compaction
 // snapshot is cut into batches of about this size).
@@ -73,7 +70,7 @@ func encodeRecordBatch(recs []logRecord, nowMs int64) []byte {
 	be.PutUint32(out[53:], math.MaxUint32) // base sequence -1
 	be.PutUint32(out[57:], uint32(len(recs)))
 	out = append(out, body...)
-	be.PutUint32(out[17:], crc32.Checksum(out[21:], crc32c))
+	be.PutUint32(out[17:], wal.CRC32C(out[21:]))
 	return out
 }
 

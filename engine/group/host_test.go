@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/wal"
+	"github.com/chronik/chronik/wal/vfs/memfs"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// walLog is the tests' Log: a real wal.Log on a wal.MemFS, so appends,
+// walLog is the tests' Log: a real wal.Log on a memfs.FS, so appends,
 // reads, commits (fdatasync), compaction and crashes behave as on disk.
 // Commit may be held back (hold) or failed (commitErr); DeleteRecordsBefore
 // may be failed (deleteErr).
@@ -88,7 +89,7 @@ type testHost struct {
 	segBytes   int64
 
 	mu        sync.Mutex
-	fs        *wal.MemFS
+	fs        *memfs.FS
 	id        [16]byte
 	logs      []*walLog // nil: no topic
 	led       []bool
@@ -101,7 +102,7 @@ type testHost struct {
 }
 
 func newTestHost(t testing.TB, partitions int32) *testHost {
-	h := &testHost{t: t, partitions: partitions, segBytes: 1 << 20, fs: wal.NewMemFS(), user: map[string]int32{"t": 4}}
+	h := &testHost{t: t, partitions: partitions, segBytes: 1 << 20, fs: memfs.New(), user: map[string]int32{"t": 4}}
 	t.Cleanup(h.closeLogs)
 	return h
 }
@@ -119,7 +120,7 @@ func (h *testHost) createLocked() {
 
 func (h *testHost) openLocked(i int32) *walLog {
 	dir := fmt.Sprintf("/data/%x/%s-%d", h.id[:4], TopicName, i)
-	l, err := wal.Open(h.fs, dir, wal.Options{SegmentBytes: h.segBytes, PreallocateBytes: -1, RetentionMs: -1})
+	l, err := wal.Open(h.fs, dir, wal.Options{SegmentBytes: h.segBytes, PreallocateBytes: -1, RetentionMs: wal.Retain(-1)})
 	if err != nil {
 		h.t.Fatalf("open %s: %v", dir, err)
 	}

@@ -1,4 +1,9 @@
-package wal
+// Package memfs is an in-memory vfs.FS for tests (package wal's and
+// others'): error injection per operation and path, crash and reboot that
+// keep only what was made durable (optionally tearing the last writes), a
+// sync delay to make group commit observable, and a sync counter. It is
+// test support: shipped binaries must not link it.
+package memfs
 
 import (
 	"bytes"
@@ -14,17 +19,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chronik/chronik/wal/vfs"
 )
 
-// MemFS is an in-memory FS for tests, here and in other packages. It keeps,
-// per file, the bytes written and the bytes made durable by the last Sync,
-// and per directory the entries made durable by the last SyncDir. Crash
+// FS is an in-memory vfs.FS. It keeps, per file, the bytes written and the
+// bytes made durable by the last Sync, and per directory the entries made
+// durable by the last SyncDir. Crash
 // throws away everything not durable, as a power cut would. Directories
 // themselves (MkdirAll) are durable at once, and so is RemoveAll.
 //
 // Errors can be injected per operation and path (InjectError). Every method
 // is safe for concurrent use; one mutex serialises them all.
-type MemFS struct {
+type FS struct {
 	mu      sync.Mutex
 	gen     uint64 // bumped by Crash; handles from older generations fail
 	dirs    map[string]bool
@@ -37,10 +44,10 @@ type MemFS struct {
 	syncDelay atomic.Int64 // nanoseconds every Sync takes, like a disk's fdatasync
 }
 
-// SetSyncDelay makes every file Sync take at least d (outside the MemFS
+// SetSyncDelay makes every file Sync take at least d (outside the FS
 // lock), as fdatasync does on a real disk. Tests use it so that group commit
 // is observable whatever the scheduler does.
-func (m *MemFS) SetSyncDelay(d time.Duration) { m.syncDelay.Store(int64(d)) }
+func (m *FS) SetSyncDelay(d time.Duration) { m.syncDelay.Store(int64(d)) }
 
 // memNode is one file. Its size may exceed len(data): the bytes between
 // are zeros not materialised (a Truncate or Allocate that grew the file),
@@ -98,10 +105,10 @@ type memFault struct {
 	err               error
 }
 
-// ErrCrashed is returned by MemFS file handles opened before a Crash.
+// ErrCrashed is returned by FS file handles opened before a Crash.
 var ErrCrashed = errors.New("memfs: file handle from before crash")
 
-// Operation names accepted by MemFS.InjectError.
+// Operation names accepted by FS.InjectError.
 const (
 	OpOpen     = "open"
 	OpRead     = "read"
@@ -118,9 +125,9 @@ const (
 	OpAllocate = "allocate"
 )
 
-// NewMemFS returns an empty MemFS holding only the root directory "/".
-func NewMemFS() *MemFS {
-	return &MemFS{
+// New returns an empty FS holding only the root directory "/".
+func New() *FS {
+	return &FS{
 		dirs:    map[string]bool{"/": true, ".": true},
 		files:   map[string]*memNode{},
 		durable: map[string]*memNode{},
@@ -129,21 +136,21 @@ func NewMemFS() *MemFS {
 
 // InjectError makes every later op (one of the Op* names) on a path
 // containing pathSubstring fail with err, until ClearErrors.
-func (m *MemFS) InjectError(op, pathSubstring string, err error) {
+func (m *FS) InjectError(op, pathSubstring string, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.faults = append(m.faults, memFault{op: op, pathSubstring: pathSubstring, err: err})
 }
 
 // ClearErrors removes every injected error.
-func (m *MemFS) ClearErrors() {
+func (m *FS) ClearErrors() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.faults = nil
 }
 
 // Syncs counts successful File.Sync calls so far.
-func (m *MemFS) Syncs() int64 {
+func (m *FS) Syncs() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.syncs
@@ -152,7 +159,7 @@ func (m *MemFS) Syncs() int64 {
 // Crash simulates a power cut: every file reverts to its bytes as of its
 // last Sync, every directory to its entries as of its last SyncDir, and all
 // open handles start failing with ErrCrashed.
-func (m *MemFS) Crash() {
+func (m *FS) Crash() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.gen++
@@ -166,17 +173,17 @@ func (m *MemFS) Crash() {
 // Reboot simulates a power cut and a restart: m is dead from then on
 // (every operation on it or its open files fails with ErrCrashed, so
 // goroutines of the abandoned process cannot touch the successor), and the
-// returned MemFS holds what a crash leaves: for every entry made durable
+// returned FS holds what a crash leaves: for every entry made durable
 // by SyncDir, its bytes as of its last Sync. With tear non-nil, each file
 // that was written to (not shrunk) since that Sync also keeps a random
 // prefix of the bytes written since, counted from the first byte that
 // differs, as when writeback had started: the last write torn at any
 // byte, in a preallocated zero tail as well as past the end. Injected errors are not carried over.
-func (m *MemFS) Reboot(tear *rand.Rand) *MemFS {
+func (m *FS) Reboot(tear *rand.Rand) *FS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.dead = true
-	n := NewMemFS()
+	n := New()
 	maps.Copy(n.dirs, m.dirs)
 	for name, node := range m.durable {
 		c := node.torn(tear)
@@ -186,7 +193,7 @@ func (m *MemFS) Reboot(tear *rand.Rand) *MemFS {
 }
 
 // fault returns the injected error for op on name, if any. Callers hold mu.
-func (m *MemFS) fault(op, name string) error {
+func (m *FS) fault(op, name string) error {
 	if m.dead {
 		return &os.PathError{Op: op, Path: name, Err: ErrCrashed}
 	}
@@ -200,8 +207,8 @@ func (m *MemFS) fault(op, name string) error {
 
 func clean(name string) string { return path.Clean(name) }
 
-// OpenFile implements FS.
-func (m *MemFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+// OpenFile implements vfs.FS.
+func (m *FS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name = clean(name)
@@ -227,8 +234,8 @@ func (m *MemFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) 
 		writable: flag&(os.O_WRONLY|os.O_RDWR) != 0}, nil
 }
 
-// Remove implements FS.
-func (m *MemFS) Remove(name string) error {
+// Remove implements vfs.FS.
+func (m *FS) Remove(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name = clean(name)
@@ -251,8 +258,8 @@ func (m *MemFS) Remove(name string) error {
 	return &os.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
 }
 
-// RemoveAll implements FS. It is durable at once.
-func (m *MemFS) RemoveAll(name string) error {
+// RemoveAll implements vfs.FS. It is durable at once.
+func (m *FS) RemoveAll(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name = clean(name)
@@ -275,8 +282,8 @@ func (m *MemFS) RemoveAll(name string) error {
 	return nil
 }
 
-// Rename implements FS.
-func (m *MemFS) Rename(oldpath, newpath string) error {
+// Rename implements vfs.FS.
+func (m *FS) Rename(oldpath, newpath string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	oldpath, newpath = clean(oldpath), clean(newpath)
@@ -295,8 +302,8 @@ func (m *MemFS) Rename(oldpath, newpath string) error {
 	return nil
 }
 
-// MkdirAll implements FS.
-func (m *MemFS) MkdirAll(name string, perm os.FileMode) error {
+// MkdirAll implements vfs.FS.
+func (m *FS) MkdirAll(name string, perm os.FileMode) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name = clean(name)
@@ -312,8 +319,8 @@ func (m *MemFS) MkdirAll(name string, perm os.FileMode) error {
 	return nil
 }
 
-// ReadDir implements FS.
-func (m *MemFS) ReadDir(name string) ([]string, error) {
+// ReadDir implements vfs.FS.
+func (m *FS) ReadDir(name string) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name = clean(name)
@@ -338,8 +345,8 @@ func (m *MemFS) ReadDir(name string) ([]string, error) {
 	return names, nil
 }
 
-// Stat implements FS.
-func (m *MemFS) Stat(name string) (fs.FileInfo, error) {
+// Stat implements vfs.FS.
+func (m *FS) Stat(name string) (fs.FileInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name = clean(name)
@@ -355,8 +362,8 @@ func (m *MemFS) Stat(name string) (fs.FileInfo, error) {
 	return nil, &os.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
 }
 
-// SyncDir implements FS: the entries of directory name become durable.
-func (m *MemFS) SyncDir(name string) error {
+// SyncDir implements vfs.FS: the entries of directory name become durable.
+func (m *FS) SyncDir(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name = clean(name)
@@ -379,9 +386,9 @@ func (m *MemFS) SyncDir(name string) error {
 	return nil
 }
 
-// SyncFS implements FileSystemSyncer: every file and directory of the
-// MemFS becomes durable, as syncfs(2) does for a real file system.
-func (m *MemFS) SyncFS(dir string) error {
+// SyncFS implements vfs.FileSystemSyncer: every file and directory of the
+// FS becomes durable, as syncfs(2) does for a real file system.
+func (m *FS) SyncFS(dir string) error {
 	if d := m.syncDelay.Load(); d > 0 {
 		time.Sleep(time.Duration(d))
 	}
@@ -422,7 +429,7 @@ func (i memInfo) Mode() fs.FileMode {
 }
 
 type memFile struct {
-	fs       *MemFS
+	fs       *FS
 	node     *memNode
 	name     string
 	gen      uint64
@@ -538,7 +545,7 @@ func (f *memFile) Close() error {
 	return nil
 }
 
-// Allocate implements Allocator: the file grows to size with a zero tail
+// Allocate implements vfs.Allocator: the file grows to size with a zero tail
 // (kept as a size, not as bytes), as fallocate(2) mode 0 does.
 func (f *memFile) Allocate(size int64) error {
 	f.fs.mu.Lock()
