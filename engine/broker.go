@@ -26,8 +26,9 @@ type Request struct {
 	RemoteAddr    string // the client's host:port (group member client host)
 }
 
-// Broker is a standalone Chronik broker's engine. All methods are safe for
-// concurrent use.
+// Broker is one Chronik broker's engine: standalone (the default) or, after
+// JoinCluster, a member of a cluster. All methods are safe for concurrent
+// use.
 type Broker struct {
 	cfg    Config
 	fs     wal.FS

@@ -13,16 +13,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// A fetch that meets a log closed under it (shutdown, topic deletion) sends
-// the client back to metadata instead of reporting a storage error.
-func TestFetchOfAClosedLogAnswersNotLeader(t *testing.T) {
+// brokerWithClosedLog opens a broker logging to w with topic "c" whose one
+// partition's log is closed under it, as shutdown or deletion leave it for
+// a request in flight. It is closed at cleanup.
+func brokerWithClosedLog(t *testing.T, w io.Writer) *Broker {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.DataDir = "/data"
-	b, err := Open(cfg, memfs.New(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b, err := Open(cfg, memfs.New(), slog.New(slog.NewTextHandler(w, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	t.Cleanup(func() { b.Close() })
 	if _, kerrv := b.createTopicChecked("c", 1, -1, nil, false); kerrv != nil {
 		t.Fatal(kerrv)
 	}
@@ -30,6 +32,13 @@ func TestFetchOfAClosedLogAnswersNotLeader(t *testing.T) {
 	if err := p.Log().Close(); err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+// A fetch that meets a log closed under it (shutdown, topic deletion) sends
+// the client back to metadata instead of reporting a storage error.
+func TestFetchOfAClosedLogAnswersNotLeader(t *testing.T) {
+	b := brokerWithClosedLog(t, io.Discard)
 	req := kmsg.NewPtrFetchRequest()
 	req.Version, req.MaxBytes, req.SessionEpoch = 12, 1<<20, -1
 	rt := kmsg.NewFetchRequestTopic()
@@ -87,20 +96,7 @@ func (l *lockedBuffer) String() string {
 // on this broker, the client just has to look the partition up again.
 func TestProduceToAClosedLogAnswersNotLeaderWithoutAnError(t *testing.T) {
 	var logs lockedBuffer
-	cfg := DefaultConfig()
-	cfg.DataDir = "/data"
-	b, err := Open(cfg, memfs.New(), slog.New(slog.NewTextHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if _, kerrv := b.createTopicChecked("c", 1, -1, nil, false); kerrv != nil {
-		t.Fatal(kerrv)
-	}
-	_, p := b.lookupPartition("c", [16]byte{}, 0)
-	if err := p.Log().Close(); err != nil {
-		t.Fatal(err)
-	}
+	b := brokerWithClosedLog(t, &logs)
 	resp := asProduceResponse(t, handleSync(t, b, produceReq("c", 1, map[int32][]byte{0: makeBatch(testBatch{values: [][]byte{[]byte("v")}})})))
 	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("produce to a closed log: %v, want NOT_LEADER_OR_FOLLOWER", kerr.ErrorForCode(code))

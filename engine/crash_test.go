@@ -37,8 +37,13 @@ func openMemBroker(t *testing.T, fsys wal.FS, mutate ...func(*Config)) *Broker {
 
 // produceReq encodes a Produce v9 request of one batch per listed partition.
 func produceReq(topic string, acks int16, parts map[int32][]byte) *Request {
+	return produceReqTimeout(topic, acks, 30000, parts)
+}
+
+// produceReqTimeout is produceReq with the request's timeout_ms.
+func produceReqTimeout(topic string, acks int16, timeoutMs int32, parts map[int32][]byte) *Request {
 	req := kmsg.NewPtrProduceRequest()
-	req.Version, req.Acks, req.TimeoutMillis = 9, acks, 30000
+	req.Version, req.Acks, req.TimeoutMillis = 9, acks, timeoutMs
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	for p, batch := range parts {

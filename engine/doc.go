@@ -1,9 +1,12 @@
 // Package engine is Chronik's Kafka request processor: one handler per API
-// key (00_produce.go, 01_fetch.go, ...), the topic and partition state
-// (log end offset, high watermark, leader epoch, idempotent-producer state),
-// the purgatory where acks=-1 produces and long-poll fetches wait, and the
-// broker's persisted metadata. It knows nothing of sockets: netio decodes
-// frames and calls Broker.Handle; the response goes back through a callback.
+// key (00_produce.go, 01_fetch.go, ...), the broker's topics and their
+// persisted metadata, and the Cluster it belongs to. Partition state (log,
+// leader epoch, high watermark, idempotent producers, parked fetches) is
+// package engine/partition; the consumer-group coordinator is engine/group.
+// acks=-1 produces wait on wal Sync callbacks and long-poll fetches on
+// partition waiters; nothing else parks. The engine knows nothing of
+// sockets: internal/serve hands it netio's framed requests (Broker.Handle)
+// and the response goes back through a callback.
 //
 // Goroutines and state
 //
@@ -16,12 +19,35 @@
 //	          write. acks=-1: wal.Log.Sync callback (a FlushPool worker) answers
 //	        fetch: encoded by hand (fetchresp.go) around wal.Views of mapped
 //	          segments; netio writes it with writev and releases the views
-//	        fetch long poll: a waiter goroutine answers on data or max wait
+//	        fetch long poll: a goroutine per parked fetch answers on an
+//	          append (partition.Waiter), the max wait or shutdown
+//	        acks=-1 timeout: a timer per produceCall answers the partitions
+//	          still waiting REQUEST_TIMED_OUT
 //
-// Lock order: Broker.mu (topic map, metadata file) before partition.mu
-// (producer state + append). No lock is held while waiting for an fsync;
-// partition.mu is held across the pwrite of one append so producer-state
-// checks and the append are atomic.
+// # Lock order
+//
+// Every lock of the broker, in the only order in which one may be taken
+// while another is held (a lock never taken with another is not listed):
+//
+//	group.Coordinator.mu ─▶ group.mu ─▶ offsetsLog.mu     (engine/group)
+//	  ─▶ Broker.adminMu    topic and broker-config changes with their I/O
+//	  ─▶ Broker.metaMu     meta.json writes, cluster id, producer-id block
+//	  ─▶ Broker.mu         topic maps, dynamic configs: memory only
+//	  ─▶ partition.mu      producer state + the append's pwrite
+//	  ─▶ the wal's locks   (wal/doc.go)
+//
+// Rules: Broker.mu is never held across I/O, a Cluster call (a Raft
+// commit) or a call into another package, and no path takes it twice (Go's
+// RWMutex forbids recursive read locks: a writer queued between two read
+// locks blocks the second). No engine lock is held while waiting for an
+// fsync. The broker calls into the group coordinator with none of its own
+// locks held. Callbacks run by the wal's flushers (acks=-1 answers, group
+// commits) take at most group.mu and Broker.mu for reading, never
+// adminMu or metaMu, and nothing holding Broker.mu waits for a flusher: so
+// closing a log under adminMu (which waits for its flush round) cannot
+// deadlock.
+// TestConcurrentClientsAreAllAnswered (stress_test.go) drives every admin
+// and data request at once with a stall watchdog.
 //
 // Data layout under the data dir:
 //
@@ -39,16 +65,12 @@
 // the coordinator sees it (group.Host: the internal topic, leadership of
 // its partitions, topic creation through the Cluster, user partitions) and
 // each partition of __consumer_offsets as a group.Log (append stamped with
-// the leader epoch, Commit = wal Sync). Lock order across the two:
-//
-//	group.Coordinator.mu ─▶ group.mu ─▶ offsetsLog.mu ─▶ partition.mu (append)
-//	group.Coordinator.mu ─▶ Broker.mu (read: Host.Topic, Host.Leader)
-//
-// The broker never calls into the coordinator holding Broker.mu or
-// Broker.mirrorMu (TopicsChanged runs after a mirror and after
-// DeleteTopics; EnsureTopic from Metadata with no lock), and the
-// coordinator holds none of its locks while Host.CreateTopic waits for a
-// metadata commit.
+// the leader epoch, Commit = wal Sync). The coordinator may read the
+// broker's maps (Host.Topic, Host.Leader: Broker.mu for reading) under its
+// own locks; it holds none of them while Host.CreateTopic waits for a
+// metadata commit (which takes Broker.adminMu). The broker calls
+// TopicsChanged after a mirror and after DeleteTopics, and EnsureTopic
+// from Metadata, with no lock held.
 //
 // Standalone, the broker is node Config.NodeID, leader of every partition at
 // leader epoch 0, and the high watermark equals the log end offset (RF=1),
@@ -59,8 +81,8 @@
 // from the raftmeta image; topic creation, deletion, growth and topic
 // config changes go through the metadata shard (the standalone Cluster does
 // the same work locally: one path for the admin handlers) and a mirror
-// goroutine makes the local topics follow the image (lock order:
-// Broker.mirrorMu before Broker.mu). Every
+// goroutine makes the local topics follow the image (under
+// Broker.adminMu, like any topic change). Every
 // broker opens a local log for every partition, but only the leader accepts
 // produce and fetch; the others answer NOT_LEADER_OR_FOLLOWER (replication
 // will fill followers). After each mirror the group coordinator loads the

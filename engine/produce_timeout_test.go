@@ -7,21 +7,7 @@ import (
 
 	"github.com/chronik/chronik/wal/vfs/memfs"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
-
-// produceReqTimeout is produceReq with the request's timeout_ms set.
-func produceReqTimeout(topic string, acks int16, timeoutMs int32, batch []byte) *Request {
-	req := kmsg.NewPtrProduceRequest()
-	req.Version, req.Acks, req.TimeoutMillis = 9, acks, timeoutMs
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = batch
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	return &Request{Key: 0, Version: 9, Body: req.AppendTo(nil)}
-}
 
 // An acks=-1 produce whose fsync hangs is answered REQUEST_TIMED_OUT after
 // the request's timeout_ms, while the sync is still running, instead of
@@ -36,7 +22,7 @@ func TestAcksAllProduceTimesOutWhileTheSyncHangs(t *testing.T) {
 	_, p := b.lookupPartition("slow", [16]byte{}, 0)
 	fsys.SetSyncDelay(time.Second)
 	defer fsys.SetSyncDelay(0)
-	resp := asProduceResponse(t, handleSync(t, b, produceReqTimeout("slow", -1, 100, makeBatch(testBatch{values: [][]byte{[]byte("a")}}))))
+	resp := asProduceResponse(t, handleSync(t, b, produceReqTimeout("slow", -1, 100, map[int32][]byte{0: makeBatch(testBatch{values: [][]byte{[]byte("a")}})})))
 	pr := resp.Topics[0].Partitions[0]
 	if pr.ErrorCode != kerr.RequestTimedOut.Code || pr.BaseOffset != -1 {
 		t.Fatalf("hung fsync: error %v base %d, want REQUEST_TIMED_OUT, -1", kerr.ErrorForCode(pr.ErrorCode), pr.BaseOffset)
@@ -67,7 +53,7 @@ func TestLateSyncCallbacksDoNotCorruptLaterProduces(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			timeout := int32(1 + i%4) // 1-4 ms against a 3 ms sync: both outcomes
-			resp := asProduceResponse(t, handleSync(t, b, produceReqTimeout("late", -1, timeout, makeBatch(testBatch{values: [][]byte{[]byte("x")}}))))
+			resp := asProduceResponse(t, handleSync(t, b, produceReqTimeout("late", -1, timeout, map[int32][]byte{0: makeBatch(testBatch{values: [][]byte{[]byte("x")}})})))
 			pr := resp.Topics[0].Partitions[0]
 			mu.Lock()
 			defer mu.Unlock()

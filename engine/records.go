@@ -18,7 +18,7 @@ func firstRecordAtOrAfter(recs []byte, target int64) (int64, int64, bool) {
 	if h.Attributes&wal.AttrLogAppendTime != 0 {
 		return h.BaseOffset, h.MaxTimestamp, h.MaxTimestamp >= target
 	}
-	body, err := compression.Decompress(h.Attributes&wal.AttrCompressionMask, recs[wal.BatchHeaderSize:h.Size()])
+	body, err := compression.Decompress(h.Attributes&wal.AttrCompressionMask, recs[wal.BatchHeaderSize:h.Size()], compression.MaxDecodedBytes)
 	if err != nil {
 		return -1, -1, false
 	}

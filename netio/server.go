@@ -38,7 +38,7 @@ type Responder func(resp kmsg.Response)
 // Handler serves requests. Handle is called on the connection's worker
 // goroutine (never on a gnet loop goroutine), one request at a time per
 // connection in arrival order; it may call respond later from another
-// goroutine (purgatory), so that the next request of the connection is
+// goroutine (a parked request), so that the next request of the connection is
 // handled before the previous is answered. A non-nil error closes the
 // connection (broken/undecodable request, unsupported version) after
 // responses already queued ahead of it are written.

@@ -31,10 +31,23 @@ const (
 // xerialHeader starts snappy data in the xerial framing some producers use.
 var xerialHeader = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
+// MaxDecodedBytes bounds what Decompress produces from one batch: a few
+// bytes of produced data may declare gigabytes of output (a decompression
+// bomb), and the broker must not allocate them. Real batches are at most
+// message.max.bytes compressed; 128 MiB of records leaves room for
+// compression ratios far beyond what record data reaches.
+const MaxDecodedBytes = 128 << 20
+
+// ErrTooLarge is returned for data that decodes to more than the limit.
+var ErrTooLarge = errors.New("compression: decoded records over the size limit")
+
 // Decompress returns the records of a batch compressed with codec: data
 // itself for None, else a new slice (snappy raw or xerial-framed, lz4
-// frame). Any goroutine may call it; it allocates, so keep it off hot paths.
-func Decompress(codec int16, data []byte) ([]byte, error) {
+// frame) of at most limit bytes (ErrTooLarge beyond: checked before
+// allocating where the format declares its size, by reading at most
+// limit+1 bytes otherwise). Any goroutine may call it; it allocates, so
+// keep it off hot paths.
+func Decompress(codec int16, data []byte, limit int) ([]byte, error) {
 	switch codec {
 	case None:
 		return data, nil
@@ -43,28 +56,54 @@ func Decompress(codec int16, data []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return io.ReadAll(r)
+		return readLimited(r, limit)
 	case Snappy:
 		if !bytes.HasPrefix(data, xerialHeader) {
-			return s2.Decode(nil, data)
+			return snappyBlock(data, limit)
 		}
-		return xerialDecode(data)
+		return xerialDecode(data, limit)
 	case LZ4:
-		return io.ReadAll(lz4.NewReader(bytes.NewReader(data)))
+		return readLimited(lz4.NewReader(bytes.NewReader(data)), limit)
 	case Zstd:
-		d, err := zstd.NewReader(nil)
+		d, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(uint64(limit)), zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			return nil, err
 		}
 		defer d.Close()
-		return d.DecodeAll(data, nil)
+		out, err := d.DecodeAll(data, nil)
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
+			return nil, ErrTooLarge
+		}
+		return out, err
 	}
 	return nil, fmt.Errorf("unknown compression codec %d", codec)
 }
 
+// readLimited reads r to its end, failing once it yields over limit bytes.
+func readLimited(r io.Reader, limit int) ([]byte, error) {
+	out, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err == nil && len(out) > limit {
+		return nil, ErrTooLarge
+	}
+	return out, err
+}
+
+// snappyBlock decodes one raw snappy block whose declared length is within
+// limit.
+func snappyBlock(data []byte, limit int) ([]byte, error) {
+	n, err := s2.DecodedLen(data)
+	if err != nil {
+		return nil, err
+	}
+	if n > limit {
+		return nil, ErrTooLarge
+	}
+	return s2.Decode(nil, data)
+}
+
 // xerialDecode decodes xerial-framed snappy: the 8-byte header, two int32
 // versions, then blocks of int32 length + raw snappy.
-func xerialDecode(data []byte) ([]byte, error) {
+func xerialDecode(data []byte, limit int) ([]byte, error) {
 	if len(data) < 16 {
 		return nil, errors.New("xerial: short header")
 	}
@@ -77,7 +116,7 @@ func xerialDecode(data []byte) ([]byte, error) {
 		if n > len(data)-4 {
 			return nil, errors.New("xerial: short block")
 		}
-		blk, err := s2.Decode(nil, data[4:4+n])
+		blk, err := snappyBlock(data[4:4+n], limit-len(out))
 		if err != nil {
 			return nil, err
 		}

@@ -65,7 +65,7 @@ func TestDecompressEveryCodecRoundTrips(t *testing.T) {
 		{"lz4", LZ4, lz4Framed(t, records)},
 		{"zstd", Zstd, zstded(t, records)},
 	} {
-		got, err := Decompress(tt.codec, tt.data)
+		got, err := Decompress(tt.codec, tt.data, MaxDecodedBytes)
 		if err != nil || !bytes.Equal(got, records) {
 			t.Errorf("%s: %d bytes, err %v; want the %d original bytes", tt.name, len(got), err, len(records))
 		}
@@ -87,7 +87,7 @@ func TestDecompressBadInputIsAnError(t *testing.T) {
 		{"xerial block longer than the data", Snappy, append(xerial([]byte("abcd")), 0, 0, 0, 9, 1)},
 		{"zstd garbage", Zstd, []byte("not zstd")},
 	} {
-		if _, err := Decompress(tt.codec, tt.data); err == nil {
+		if _, err := Decompress(tt.codec, tt.data, MaxDecodedBytes); err == nil {
 			t.Errorf("%s: decompressed without an error", tt.name)
 		}
 	}
@@ -102,6 +102,38 @@ func FuzzDecompress(f *testing.F) {
 	f.Add(int16(LZ4), lz4Framed(f, records))
 	f.Add(int16(Zstd), zstded(f, records))
 	f.Fuzz(func(t *testing.T, codec int16, data []byte) {
-		Decompress(codec&7, data)
+		Decompress(codec&7, data, 1<<20)
 	})
+}
+
+// A small input that declares (or inflates to) more than the limit is
+// refused without allocating the declared size: a 5-byte snappy block
+// claiming 4 GiB, and real data of every codec that inflates past a small
+// limit.
+func TestDecompressRefusesOutputOverTheLimit(t *testing.T) {
+	bomb := binary.AppendUvarint(nil, 1<<32-1) // raw snappy: declared length only
+	bomb = append(bomb, 0)
+	if _, err := Decompress(Snappy, bomb, MaxDecodedBytes); err != ErrTooLarge {
+		t.Errorf("snappy block declaring 4 GiB: err %v, want ErrTooLarge", err)
+	}
+	big := bytes.Repeat([]byte{'z'}, 1<<20)
+	const limit = 64 << 10
+	for _, tt := range []struct {
+		name  string
+		codec int16
+		data  []byte
+	}{
+		{"gzip", Gzip, gzipped(t, big)},
+		{"snappy", Snappy, s2.EncodeSnappy(nil, big)},
+		{"xerial", Snappy, xerial(big)},
+		{"lz4", LZ4, lz4Framed(t, big)},
+		{"zstd", Zstd, zstded(t, big)},
+	} {
+		if _, err := Decompress(tt.codec, tt.data, limit); err != ErrTooLarge {
+			t.Errorf("%s: 1 MiB of output with a 64 KiB limit: err %v, want ErrTooLarge", tt.name, err)
+		}
+		if out, err := Decompress(tt.codec, tt.data, len(big)); err != nil || !bytes.Equal(out, big) {
+			t.Errorf("%s: at the limit: %d bytes, err %v", tt.name, len(out), err)
+		}
+	}
 }

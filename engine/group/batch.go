@@ -79,7 +79,7 @@ var errBadRecord = errors.New("malformed record")
 // forEachRecord calls fn with the offset, key and value (nil for a null
 // value) of every record of one whole batch.
 func forEachRecord(h wal.BatchHeader, batch []byte, fn func(offset int64, key, value []byte) error) error {
-	body, err := compression.Decompress(h.Attributes&wal.AttrCompressionMask, batch[wal.BatchHeaderSize:h.Size()])
+	body, err := compression.Decompress(h.Attributes&wal.AttrCompressionMask, batch[wal.BatchHeaderSize:h.Size()], compression.MaxDecodedBytes)
 	if err != nil {
 		return fmt.Errorf("batch at %d: %w", h.BaseOffset, err)
 	}
