@@ -19,9 +19,10 @@ import (
 // guards the Sync waiter queue. Lock order: ckptMu, readMu, mu, then the
 // leaves: a segment's allocMu, an index's mutex, a segment's mapping mutex
 // (then a mapping's pinSet), a file's pinSet, fmu and FlushPool.mu; no
-// other lock is taken while a leaf is held. TruncateTo holds ckptMu and
-// readMu exclusively and marks the log truncating under mu; appends wait
-// on truncated meanwhile.
+// other lock is taken while a leaf is held. TruncateTo and
+// TruncateFullyAndStartAt hold ckptMu and readMu exclusively and mark the
+// log truncating under mu, BeginEpoch holds ckptMu and marks it beginning;
+// appends wait on appendable meanwhile.
 type Log struct {
 	fsys FS
 	dir  string
@@ -36,12 +37,16 @@ type Log struct {
 	spare   *segment   // the next segment, prepared ahead of a roll (prepare.go)
 	eager   bool       // a roll found no spare: prepare each next one at once
 	maxTs   maxTimestamp
-	// truncating is set while TruncateTo replaces segment files; appends
-	// wait on truncated (signalled with mu) until it is done.
+	// truncating is set while TruncateTo or TruncateFullyAndStartAt
+	// replaces segment files, beginning while BeginEpoch makes a new
+	// epoch durable; appends wait on appendable (signalled with mu) until
+	// both are clear.
 	truncating bool
-	truncated  sync.Cond
-	// truncations counts TruncateTo calls; bumped under readMu (exclusive)
-	// and mu, so a flush round planned before one can tell (flush.go).
+	beginning  bool
+	appendable sync.Cond
+	// truncations counts TruncateTo and TruncateFullyAndStartAt calls;
+	// bumped under readMu (exclusive) and mu, so a flush round planned
+	// before one can tell (flush.go).
 	truncations atomic.Int64
 
 	segs     atomic.Pointer[[]*segment] // copy-on-write, ascending; last is active
@@ -244,7 +249,7 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (baseOffset int64, err err
 }
 
 func (l *Log) appendLocked(batch []byte, h BatchHeader, epoch int32) (int64, bool, error) {
-	l.waitTruncationLocked()
+	l.waitAppendableLocked()
 	base := l.leo.Load()
 	switch {
 	case l.closed:
@@ -318,40 +323,6 @@ func (l *Log) roll() error {
 	l.newDirs = true
 	l.stats.rolls.Add(1)
 	return nil
-}
-
-// persistEpochs rewrites the leader-epoch checkpoint from the cache.
-func (l *Log) persistEpochs() error {
-	l.ckptMu.Lock()
-	defer l.ckptMu.Unlock()
-	l.mu.Lock()
-	lines := l.epochs.lines()
-	l.mu.Unlock()
-	if err := writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, lines); err != nil {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return l.fail(err)
-	}
-	return nil
-}
-
-// LatestEpoch returns the newest leader epoch that wrote to the log.
-func (l *Log) LatestEpoch() (epoch int32, ok bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e, ok := l.epochs.latest()
-	return e.Epoch, ok
-}
-
-// EndOffsetForEpoch answers OffsetForLeaderEpoch with Kafka's semantics:
-// for the latest epoch, (epoch, LEO); otherwise the largest known epoch <=
-// epoch and the start offset of the first epoch above it; for an epoch
-// below every known one, (epoch, start of the first known epoch); for an
-// epoch above every known one, or with no epochs, (-1, -1).
-func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.epochs.endOffsetFor(epoch, l.leo.Load())
 }
 
 // MaxTimestamp returns the batch with the largest max timestamp (KIP-734):

@@ -26,7 +26,7 @@ func Open(fsys FS, dir string, opts Options) (*Log, error) {
 		quit:      make(chan struct{}),
 		flushDone: make(chan struct{}),
 	}
-	l.truncated.L = &l.mu
+	l.appendable.L = &l.mu
 	l.setSegments(nil)
 	l.recovery.TruncatedAtOffset = -1
 	if err := l.load(); err != nil {

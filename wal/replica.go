@@ -108,7 +108,7 @@ func checkReplicaBatches(buf []byte, hs []BatchHeader) ([]BatchHeader, error) {
 // the log end, one pwrite per run of batches that share a segment, and
 // reports whether the epoch cache changed. Callers hold mu.
 func (l *Log) appendReplicaLocked(buf []byte, hs []BatchHeader) (newEpoch bool, err error) {
-	l.waitTruncationLocked()
+	l.waitAppendableLocked()
 	switch {
 	case l.closed:
 		return false, ErrClosed
@@ -198,10 +198,10 @@ func (l *Log) writeRun(seg *segment, b []byte, hs []BatchHeader, pos int64) erro
 	return nil
 }
 
-// waitTruncationLocked waits (releasing mu) while a TruncateTo replaces
-// segment files. Callers hold mu.
-func (l *Log) waitTruncationLocked() {
-	for l.truncating {
-		l.truncated.Wait()
+// waitAppendableLocked waits (releasing mu) while a truncation replaces
+// segment files or BeginEpoch persists a new epoch. Callers hold mu.
+func (l *Log) waitAppendableLocked() {
+	for l.truncating || l.beginning {
+		l.appendable.Wait()
 	}
 }

@@ -73,7 +73,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	err = l.truncate(t)
 	l.mu.Lock()
 	l.truncating = false
-	l.truncated.Broadcast()
+	l.appendable.Broadcast()
 	if err != nil {
 		err = l.fail(err)
 	}
