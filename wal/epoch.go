@@ -86,14 +86,7 @@ func (l *Log) BeginEpoch(epoch int32) (started bool, err error) {
 	lines := l.epochs.lines()
 	l.mu.Unlock()
 	err = writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, lines)
-	l.mu.Lock()
-	l.beginning = false
-	l.appendable.Broadcast()
-	if err != nil {
-		err = l.fail(err)
-	}
-	l.mu.Unlock()
-	if err != nil {
+	if err := l.resumeAppends(&l.beginning, err); err != nil {
 		return false, fmt.Errorf("begin epoch %d in %s at %d: %w", epoch, l.dir, leo, err)
 	}
 	return true, nil

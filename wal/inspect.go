@@ -71,7 +71,7 @@ func InspectDir(fsys FS, dir string, each func(BatchInfo)) (DirReport, error) {
 		switch n {
 		case cleanMarker:
 			rep.CleanMarker = true
-		case leaderEpochCheckpoint, logStartOffsetCheckpoint, recoveryPointCheckpoint:
+		case leaderEpochCheckpoint, logStartOffsetCheckpoint, recoveryPointCheckpoint, restartCheckpoint:
 			lines, err := readCheckpoint(fsys, dir, n)
 			if err != nil {
 				rep.Problems = append(rep.Problems, fmt.Sprintf("%s: %v", n, err))

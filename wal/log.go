@@ -79,7 +79,7 @@ type Log struct {
 		appends, appendedBytes, rolls, syncs, syncedWaiters atomic.Int64
 		syncedAppends                                       atomic.Int64
 		preparedRolls, prepareErrors                        atomic.Int64
-		truncations, truncationCopies                       atomic.Int64
+		truncations, truncationCopies, fullTruncations      atomic.Int64
 		syncLatency                                         latencyRecorder
 	}
 }
@@ -116,6 +116,8 @@ type Stats struct {
 	// TruncationCopies those that had to copy the kept part of a segment
 	// into a new file because a View or Ranges pinned bytes past the cut.
 	Truncations, TruncationCopies int64
+	// FullTruncations counts TruncateFullyAndStartAt calls that finished.
+	FullTruncations int64
 }
 
 // AppendsPerSync is SyncedAppends/Syncs, 0 before the first sync.
@@ -135,6 +137,9 @@ type RecoveryStats struct {
 	TruncatedAtOffset int64 // LEO after the cut, -1 if nothing was cut
 	ZeroTailBytes     int64 // preallocated (zero) tail cut after the last batch: not corruption
 	SegmentsDropped   int   // whole segments removed because they followed a cut
+	// FinishedRestart: a TruncateFullyAndStartAt a crash interrupted after
+	// its commit point was finished (the log restarted empty).
+	FinishedRestart bool
 }
 
 // Stats returns a snapshot of the counters.
@@ -153,6 +158,7 @@ func (l *Log) Stats() Stats {
 
 		Truncations:      l.stats.truncations.Load(),
 		TruncationCopies: l.stats.truncationCopies.Load(),
+		FullTruncations:  l.stats.fullTruncations.Load(),
 	}
 }
 
@@ -246,6 +252,20 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (baseOffset int64, err err
 		l.kick()
 	}
 	return baseOffset, nil
+}
+
+// resumeAppends clears flag (truncating or beginning), which made appends
+// wait, wakes them, and makes err, if not nil, the sticky storage error,
+// which it returns.
+func (l *Log) resumeAppends(flag *bool, err error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	*flag = false
+	l.appendable.Broadcast()
+	if err != nil {
+		return l.fail(err)
+	}
+	return nil
 }
 
 func (l *Log) appendLocked(batch []byte, h BatchHeader, epoch int32) (int64, bool, error) {

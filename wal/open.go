@@ -52,6 +52,10 @@ func (l *Log) load() error {
 	if err != nil {
 		return err
 	}
+	if l.recovery.FinishedRestart, err = finishRestart(l.fsys, l.dir); err != nil {
+		return err
+	}
+	clean = clean && !l.recovery.FinishedRestart
 	bases, err := l.listSegments()
 	if err != nil {
 		return err

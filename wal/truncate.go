@@ -70,15 +70,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err != nil || t == nil {
 		return err
 	}
-	err = l.truncate(t)
-	l.mu.Lock()
-	l.truncating = false
-	l.appendable.Broadcast()
-	if err != nil {
-		err = l.fail(err)
-	}
-	l.mu.Unlock()
-	if err != nil {
+	if err := l.resumeAppends(&l.truncating, l.truncate(t)); err != nil {
 		return fmt.Errorf("truncate %s to %d: %w", l.dir, offset, err)
 	}
 	l.failWaitersAbove(t.leo)
