@@ -10,7 +10,9 @@ import (
 //
 // Behaviour, per partition timestamp:
 //   - -1 latest: the high watermark (read_uncommitted) or last stable offset
-//     (read_committed; the same without transactions).
+//     (read_committed; the same without transactions); the log end offset
+//     for a follower (ReplicaID >= 0). A new leader whose high watermark
+//     has not reached the start of its epoch answers OFFSET_NOT_AVAILABLE.
 //   - -2 earliest and -4 earliest-local (KIP-405): the log start offset.
 //   - -3 max timestamp (KIP-734, v7+): the offset and time of the record with
 //     the largest timestamp.
@@ -43,12 +45,12 @@ func handleListOffsets(b *Broker, c *call) (kmsg.Response, error) {
 
 func (b *Broker) listOffset(req *kmsg.ListOffsetsRequest, name string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-	_, p := b.lookupPartition(name, [16]byte{}, rp.Partition)
+	_, p, kerrv := b.partitionFor(name, [16]byte{}, rp.Partition)
 	switch {
-	case p == nil:
-		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+	case kerrv != nil:
+		sp.ErrorCode = kerrv.Code
 		return
-	case b.notLeader(name, rp.Partition):
+	case !p.IsLeader():
 		sp.ErrorCode = kerr.NotLeaderForPartition.Code
 		return
 	case req.Version >= 4:
@@ -57,8 +59,18 @@ func (b *Broker) listOffset(req *kmsg.ListOffsetsRequest, name string, rp kmsg.L
 			return
 		}
 	}
+	replica := req.ReplicaID >= 0 // a follower: the log end, not the high watermark
+	if !replica && rp.Timestamp == -1 && p.HighWatermark() < p.LeaderEpochStart() {
+		// A new leader whose high watermark has not reached its epoch's
+		// start cannot tell where committed data ends yet (Kafka: the
+		// client retries).
+		sp.ErrorCode = kerr.OffsetNotAvailable.Code
+		return
+	}
 	sp.LeaderEpoch = p.LeaderEpoch()
 	switch ts := rp.Timestamp; {
+	case ts == -1 && replica:
+		sp.Offset = p.Log().LogEndOffset()
 	case ts == -1:
 		sp.Offset = p.HighWatermark()
 	case ts == -2 || (ts == -4 && req.Version >= 8):

@@ -117,10 +117,10 @@ func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 	st.Topic = strp(t.name)
 	st.TopicID = t.id
 	st.IsInternal = isInternalTopic(t.name)
-	for _, p := range t.partitions {
+	for i := range b.topicPartitions(t) {
 		sp := kmsg.NewMetadataResponseTopicPartition()
-		sp.Partition = p.Index()
-		pl, ok := b.cluster().Partition(t.name, p.Index())
+		sp.Partition = int32(i)
+		pl, ok := b.cluster().Partition(t.name, int32(i))
 		if !ok || pl.Leader < 0 {
 			sp.ErrorCode = kerr.LeaderNotAvailable.Code
 			pl.Leader = -1

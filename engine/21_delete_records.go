@@ -57,11 +57,11 @@ func (b *Broker) deleteRecords(name string, idx int32, offset int64) (int64, *ke
 	if isInternalTopic(name) {
 		return -1, kerr.InvalidTopicException
 	}
-	_, p := b.lookupPartition(name, [16]byte{}, idx)
-	if p == nil {
-		return -1, kerr.UnknownTopicOrPartition
+	_, p, kerrv := b.partitionFor(name, [16]byte{}, idx)
+	if kerrv != nil {
+		return -1, kerrv
 	}
-	if b.notLeader(name, idx) {
+	if !p.IsLeader() {
 		return -1, kerr.NotLeaderForPartition
 	}
 	hw := p.HighWatermark()

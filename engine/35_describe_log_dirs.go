@@ -49,7 +49,7 @@ func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 	b.mu.RLock()
 	if req.Topics == nil {
 		for _, t := range b.topics {
-			sels = append(sels, sel{t, t.partitions})
+			sels = append(sels, sel{t, localOnly(t.partitions)})
 		}
 		sort.Slice(sels, func(i, j int) bool { return sels[i].t.name < sels[j].t.name })
 	} else {
@@ -66,7 +66,7 @@ func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 				sels = append(sels, sel{t: t})
 			}
 			for _, p := range rt.Partitions {
-				if p >= 0 && int(p) < len(t.partitions) && !hasPartition(sels[i].ps, p) {
+				if p >= 0 && int(p) < len(t.partitions) && t.partitions[p] != nil && !hasPartition(sels[i].ps, p) {
 					sels[i].ps = append(sels[i].ps, t.partitions[p])
 				}
 			}
@@ -90,6 +90,17 @@ func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	resp.Dirs = append(resp.Dirs, dir)
 	return resp, nil
+}
+
+// localOnly drops the nil entries (partitions with no replica here).
+func localOnly(ps []*partition.Partition) []*partition.Partition {
+	var out []*partition.Partition
+	for _, p := range ps {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func hasPartition(ps []*partition.Partition, i int32) bool {

@@ -185,7 +185,9 @@ func (b *Broker) refreshLogOptions(ts ...*topic) {
 	b.mu.RUnlock()
 	for _, u := range ups {
 		for _, p := range u.ps {
-			p.Log().SetOptions(u.opts)
+			if p != nil {
+				p.Log().SetOptions(u.opts)
+			}
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/engine/group"
+	"github.com/chronik/chronik/replicate"
 	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -60,7 +61,14 @@ type Broker struct {
 	advertisedAddr atomic.Pointer[string] // host:port for Metadata, set once bound
 
 	clusterImpl atomic.Pointer[Cluster] // standalone, or raftCluster after JoinCluster
-	ctr         counters                // request counters for Metrics (metrics.go)
+
+	pidMu sync.Mutex // the cluster producer-id block (meta.go)
+	pids  struct{ next, limit int64 }
+
+	replicas      *replicate.Manager // follower fetchers; nil standalone (JoinCluster starts it)
+	mirroredIndex uint64             // the last metadata image mirrored; guarded by adminMu
+	hwAtStart     map[string]int64   // checkpointed high watermarks read at Open ("topic-p")
+	ctr           counters           // request counters for Metrics (metrics.go)
 }
 
 // Open loads the broker state from cfg.DataDir through fsys, recovering
@@ -90,6 +98,10 @@ func Open(cfg Config, fsys wal.FS, logger *slog.Logger) (*Broker, error) {
 	b.clusterImpl.Store(&c)
 	start := time.Now()
 	if err := b.openFlusher(); err != nil {
+		return nil, err
+	}
+	if err := b.loadHWCheckpoint(); err != nil {
+		b.closeFlusher()
 		return nil, err
 	}
 	if err := b.load(); err != nil {
@@ -125,11 +137,15 @@ func (b *Broker) Close() error {
 	default:
 	}
 	close(b.closed)
+	if b.replicas != nil {
+		b.replicas.Close() // no fetcher writes a log from now on
+	}
 	b.bg.Wait()
 	b.closeGroups()
+	errHW := b.writeHWCheckpoint()
 	err := b.closeLogs()
 	b.closeFlusher()
-	return err
+	return errors.Join(errHW, err)
 }
 
 func (b *Broker) closeLogs() error {
@@ -137,7 +153,7 @@ func (b *Broker) closeLogs() error {
 	defer b.adminMu.Unlock()
 	var errs []error
 	for _, p := range b.allPartitions() {
-		p.WakeWaiters()
+		p.Abandon()
 		if err := p.Log().Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", p, err))
 		}
@@ -182,13 +198,18 @@ func (b *Broker) Handle(r *Request, respond func(kmsg.Response)) error {
 	return nil
 }
 
-// background runs retention and periodic flushes (flush.go).
+// background runs retention, periodic flushes (flush.go), the ISR shrink
+// check and the high-watermark checkpoint (replication.go).
 func (b *Broker) background() {
 	defer b.bg.Done()
 	retention := time.NewTicker(time.Duration(max(b.cfg.RetentionCheckMs, 10)) * time.Millisecond)
 	defer retention.Stop()
 	flush := time.NewTicker(time.Duration(max(b.cfg.FlushMs, 1)) * time.Millisecond)
 	defer flush.Stop()
+	isr := time.NewTicker(b.cfg.Replication.lagTimeMax() / 2)
+	defer isr.Stop()
+	hw := time.NewTicker(time.Duration(b.cfg.Replication.HWCheckpointIntervalMs) * time.Millisecond)
+	defer hw.Stop()
 	for {
 		select {
 		case <-b.closed:
@@ -197,6 +218,12 @@ func (b *Broker) background() {
 			b.applyRetention()
 		case <-flush.C:
 			b.flushTick()
+		case <-isr.C:
+			b.checkISRs()
+		case <-hw.C:
+			if err := b.writeHWCheckpoint(); err != nil {
+				b.log.Warn("high watermark checkpoint", "err", err)
+			}
 		}
 	}
 }
@@ -214,12 +241,17 @@ func (b *Broker) applyRetention() {
 	}
 }
 
+// allPartitions returns every local replica.
 func (b *Broker) allPartitions() []*partition.Partition {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	var ps []*partition.Partition
 	for _, t := range b.topics {
-		ps = append(ps, t.partitions...)
+		for _, p := range t.partitions {
+			if p != nil {
+				ps = append(ps, p)
+			}
+		}
 	}
 	return ps
 }

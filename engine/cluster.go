@@ -66,13 +66,3 @@ func (b *Broker) clustered() bool {
 
 // cluster returns the current Cluster implementation.
 func (b *Broker) cluster() Cluster { return *b.clusterImpl.Load() }
-
-// notLeader reports whether this broker must refuse produce/fetch for a
-// partition it holds locally because another broker leads it.
-func (b *Broker) notLeader(topic string, partition int32) bool {
-	if !b.clustered() {
-		return false
-	}
-	pl, ok := b.cluster().Partition(topic, partition)
-	return !ok || pl.Leader != b.cfg.NodeID
-}

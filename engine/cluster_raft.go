@@ -3,10 +3,11 @@ package engine
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
+	"time"
 
 	"github.com/chronik/chronik/raftmeta"
+	"github.com/chronik/chronik/replicate"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -23,12 +24,29 @@ type raftCluster struct {
 // JoinCluster makes the broker a member of a cluster: metadata comes from
 // node from now on. Call it once, after node.Registered() is closed (the
 // node has applied the whole committed log) and before serving requests.
-// Local topics the metadata does not know are deleted, topics it has and
-// the broker does not are created (see mirror).
+// Local topics the metadata does not know are deleted, replicas this
+// broker holds are opened and given their leadership, and the follower
+// fetchers start (see mirror).
 func (b *Broker) JoinCluster(node *raftmeta.Node, clusterID string) error {
 	rc := &raftCluster{b: b, node: node, clusterID: clusterID}
 	var c Cluster = rc
 	b.clusterImpl.Store(&c)
+	o := b.cfg.Replication
+	b.replicas = replicate.NewManager(replicate.Options{
+		Self:        b.cfg.NodeID,
+		BrokerEpoch: func() int64 { return int64(node.BrokerEpoch()) },
+		LeaderAddr: func(id int32) (string, bool) {
+			br, ok := node.Image().Broker(id)
+			return br.ReplicationAddr, ok && br.ReplicationAddr != ""
+		},
+		MaxWait:           time.Duration(o.FetchWaitMaxMs) * time.Millisecond,
+		MinBytes:          o.FetchMinBytes,
+		PartitionMaxBytes: o.FetchMaxBytes,
+		ResponseMaxBytes:  o.FetchResponseMaxBytes,
+		Backoff:           time.Duration(o.FetchBackoffMs) * time.Millisecond,
+		Fsync:             o.FsyncEnable,
+		Logger:            b.log,
+	})
 	sub := node.Subscribe(mirrorEventLimit) // before the first mirror: no change slips between
 	if err := b.mirror(node.Image()); err != nil {
 		node.Unsubscribe(sub)
@@ -36,25 +54,36 @@ func (b *Broker) JoinCluster(node *raftmeta.Node, clusterID string) error {
 	}
 	b.groups.TopicsChanged()
 	b.bg.Add(1)
-	go func() {
-		defer b.bg.Done()
-		defer node.Unsubscribe(sub)
-		for {
-			select {
-			case <-b.closed:
-				return
-			case <-sub.Ready():
-			}
-			evs, reset := sub.Drain()
-			if reset || slices.ContainsFunc(evs, func(e raftmeta.Event) bool { return e.Kind != raftmeta.EventHeartbeat }) {
-				if err := b.mirror(node.Image()); err != nil {
-					b.log.Error("mirror cluster metadata", "err", err)
-				}
-				b.groups.TopicsChanged()
-			}
-		}
-	}()
+	go b.followMetadata(node, sub)
 	return nil
+}
+
+// mirrorRetry is how soon a failed mirror is tried again.
+const mirrorRetry = time.Second
+
+// followMetadata mirrors every metadata change until Close.
+func (b *Broker) followMetadata(node *raftmeta.Node, sub *raftmeta.Subscription) {
+	defer b.bg.Done()
+	defer node.Unsubscribe(sub)
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		select {
+		case <-b.closed:
+			return
+		case <-sub.Ready():
+			evs, reset := sub.Drain()
+			if !reset && !slices.ContainsFunc(evs, func(e raftmeta.Event) bool { return e.Kind != raftmeta.EventHeartbeat }) {
+				continue
+			}
+		case <-retry.C:
+		}
+		if err := b.mirror(node.Image()); err != nil {
+			b.log.Error("mirror cluster metadata; retrying", "err", err, "in", mirrorRetry)
+			retry.Reset(mirrorRetry)
+		}
+		b.groups.TopicsChanged()
+	}
 }
 
 // remirror brings the local topics up to the cluster metadata now; a no-op
@@ -71,57 +100,21 @@ func (b *Broker) remirror() error {
 // it the subscription resets and the mirror re-reads the image.
 const mirrorEventLimit = 4096
 
-// mirror makes the local topics match the image: topics created (a local
-// log for every partition; only the leader's receives records until
-// replication exists), grown, reconfigured or deleted, and each partition's
-// leader epoch. It is idempotent. It takes b.adminMu (serialising it with
-// every other topic change) and holds b.mu only to read or publish maps.
+// mirror makes the local replicas match the image, applying images in log
+// order only (an image at or below the last applied one is skipped: a
+// caller may have read it before a newer one was mirrored). It takes
+// b.adminMu, serialising it with every other topic change; see
+// mirror_replicas.go for the steps.
 func (b *Broker) mirror(im *raftmeta.Image) error {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
-	for _, t := range b.topicList() {
-		if it := im.Topic(t.name); it == nil || it.ID != t.id {
-			if err := b.deleteTopic(t); err != nil {
-				return err
-			}
-		}
+	if im.Index <= b.mirroredIndex {
+		return nil
 	}
-	for _, name := range im.TopicNames() {
-		if err := b.mirrorTopic(im.Topic(name)); err != nil {
-			return err
-		}
+	if err := b.mirrorLocked(im); err != nil {
+		return err
 	}
-	return nil
-}
-
-// mirrorTopic brings one local topic up to it. Caller holds b.adminMu.
-func (b *Broker) mirrorTopic(it *raftmeta.Topic) error {
-	t := b.lookupTopic(it.Name)
-	if t == nil {
-		var err error
-		if t, err = b.createTopic(it.Name, it.ID, int32(len(it.Partitions)), maps.Clone(it.Configs)); err != nil {
-			return err
-		}
-	}
-	if !maps.Equal(t.configs, it.Configs) {
-		cfgs := maps.Clone(it.Configs)
-		if cfgs == nil {
-			cfgs = map[string]string{}
-		}
-		if e := b.setTopicConfigs(t, cfgs); e != nil {
-			return fmt.Errorf("topic %s configs: %w", it.Name, e)
-		}
-	}
-	if n := int32(len(it.Partitions)); int32(len(b.topicPartitions(t))) < n {
-		if err := b.growTopic(t, n); err != nil {
-			return err
-		}
-	}
-	for i, p := range b.topicPartitions(t) {
-		if i < len(it.Partitions) {
-			p.SetLeaderEpoch(it.Partitions[i].LeaderEpoch)
-		}
-	}
+	b.mirroredIndex = im.Index
 	return nil
 }
 

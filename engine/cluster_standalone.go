@@ -41,7 +41,7 @@ func (s standalone) CreateTopic(_ context.Context, name string, nparts int32, _ 
 	if e := b.checkNewTopicName(name); e != nil {
 		return e
 	}
-	if _, err := b.createTopic(name, raftmeta.NewTopicID(), nparts, configs); err != nil {
+	if _, err := b.createTopic(name, raftmeta.NewTopicID(), nparts, configs, allLocal); err != nil {
 		b.log.Error("create topic failed", "topic", name, "err", err)
 		return kerr.KafkaStorageError
 	}
@@ -68,7 +68,7 @@ func (s standalone) CreatePartitions(_ context.Context, name string, total int32
 	if validateOnly {
 		return nil
 	}
-	if err := b.growTopic(t, total); err != nil {
+	if err := b.growTopic(t, total, allLocal); err != nil {
 		b.log.Error("create partitions failed", "topic", name, "err", err)
 		return errWithMessage(kerr.KafkaStorageError, "%v", err)
 	}

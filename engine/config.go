@@ -43,6 +43,13 @@ type Config struct {
 	BrokerHeartbeatMs       int64  // broker.heartbeat.interval.ms (cluster: heartbeats to the controller)
 	BrokerSessionTimeoutMs  int64  // broker.session.timeout.ms (cluster: fenced after this without heartbeats)
 
+	Replication ReplicationConfig // replica.* (config_replication.go)
+
+	// Clustered is set by the binary when the broker will join a cluster
+	// (--cluster): partitions then wait for the metadata's leadership
+	// instead of leading at once. Not a config key.
+	Clustered bool
+
 	// Consumer groups and __consumer_offsets.
 	GroupMinSessionTimeoutMs int32   // group.min.session.timeout.ms
 	GroupMaxSessionTimeoutMs int32   // group.max.session.timeout.ms
@@ -98,6 +105,8 @@ func DefaultConfig() Config {
 		OffsetsTopicSegmentBytes: 100 * 1024 * 1024,
 		OffsetsLoadBufferSize:    5 * 1024 * 1024,
 		CleanerMinCleanableRatio: 0.5,
+
+		Replication: defaultReplicationConfig(),
 	}
 }
 
@@ -297,6 +306,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("debug.append.delay.ms must be >= 0, got %d", c.DebugAppendDelayMs)
 	}
 	if err := c.validateGroups(); err != nil {
+		return err
+	}
+	if err := c.Replication.validate(); err != nil {
 		return err
 	}
 	if c.AdvertisedListener == "" {

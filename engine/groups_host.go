@@ -70,11 +70,8 @@ func (h groupsHost) Topic() (group.Topic, bool) {
 }
 
 func (h groupsHost) Leader(i int32) group.Log {
-	if h.b.notLeader(offsetsTopicName, i) {
-		return nil
-	}
-	if _, p := h.b.lookupPartition(offsetsTopicName, [16]byte{}, i); p != nil {
-		return offsetsPartition{p}
+	if t, p := h.b.lookupPartition(offsetsTopicName, [16]byte{}, i); p != nil && p.IsLeader() {
+		return offsetsPartition{p: p, b: h.b, t: t}
 	}
 	return nil
 }
@@ -96,9 +93,11 @@ func (h groupsHost) CreateTopic() error {
 	return b.remirror()
 }
 
+// PartitionExists asks the topics (every partition counts, whether or not
+// this broker holds a replica of it).
 func (h groupsHost) PartitionExists(topic string, partition int32) bool {
-	_, p := h.b.lookupPartition(topic, [16]byte{}, partition)
-	return p != nil
+	_, _, kerrv := h.b.partitionFor(topic, [16]byte{}, partition)
+	return kerrv == nil || kerrv == kerr.NotLeaderForPartition
 }
 
 // offsetsTopicConfigs are the overrides of __consumer_offsets: compacted by
@@ -116,13 +115,29 @@ func (b *Broker) offsetsTopicConfigs() map[string]string {
 // Only the coordinator appends to it (Produce refuses internal topics),
 // through AppendInternal (lock order: the coordinator's locks, then the
 // partition's).
-type offsetsPartition struct{ p *partition.Partition }
+type offsetsPartition struct {
+	p *partition.Partition
+	b *Broker
+	t *topic
+}
 
 func (o offsetsPartition) Append(batch []byte) (int64, error) { return o.p.AppendInternal(batch) }
 
-// Commit waits for the fdatasync of the records below through: with RF=1
-// the high watermark is the log end, so durable here is committed.
-func (o offsetsPartition) Commit(through int64, done func(error)) { o.p.Log().Sync(through, done) }
+// Commit waits until the records below through are durable here and on
+// every ISR member (the high watermark past them), with the topic's
+// min.insync.replicas, as an acks=-1 produce does.
+func (o offsetsPartition) Commit(through int64, done func(error)) {
+	o.b.mu.RLock()
+	minISR := int(o.b.topicInt(o.t, "min.insync.replicas"))
+	o.b.mu.RUnlock()
+	o.p.AwaitCommit(through, minISR, true, func(e *kerr.Error) {
+		if e != nil {
+			done(e)
+			return
+		}
+		done(nil)
+	})
+}
 
 func (o offsetsPartition) Read(offset int64, maxBytes int32, maxOffset int64) ([]byte, error) {
 	return o.p.Log().Read(offset, maxBytes, maxOffset)

@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/chronik/chronik/engine/partition"
+	"github.com/chronik/chronik/raftmeta"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,7 +36,28 @@ type metaTopic struct {
 	ID         string            `json:"id"`
 	Partitions int32             `json:"partitions"`
 	Configs    map[string]string `json:"configs,omitempty"`
+	// Local lists the partitions this broker holds a replica of; absent:
+	// all of them (standalone, and files written before replication).
+	Local *[]int32 `json:"local,omitempty"`
 }
+
+// newMetaTopic describes t with its partitions ps.
+func newMetaTopic(t *topic, ps []*partition.Partition) metaTopic {
+	mt := metaTopic{Name: t.name, ID: hex.EncodeToString(t.id[:]), Partitions: int32(len(ps)), Configs: t.configs}
+	if countLocal(ps) != len(ps) {
+		local := []int32{}
+		for i, p := range ps {
+			if p != nil {
+				local = append(local, int32(i))
+			}
+		}
+		mt.Local = &local
+	}
+	return mt
+}
+
+// isLocal is the local-replica predicate a metaTopic records.
+func (mt metaTopic) isLocal(i int32) bool { return mt.Local == nil || slices.Contains(*mt.Local, i) }
 
 // metaStore tracks what is persisted beside the topics.
 type metaStore struct {
@@ -84,7 +108,7 @@ func (b *Broker) load() error {
 			cfgs = map[string]string{}
 		}
 		t := &topic{name: mt.Name, id: id, configs: cfgs}
-		ps, err := b.openPartitions(t, 0, mt.Partitions)
+		ps, err := b.openPartitions(t, 0, mt.Partitions, mt.isLocal)
 		if err != nil {
 			return err
 		}
@@ -130,7 +154,7 @@ func (b *Broker) metaSnapshot() metaFile {
 	defer b.mu.RUnlock()
 	m := metaFile{Version: metaVersion, ClusterID: b.meta.clusterID, ProducerIDLimit: b.meta.producerIDLimit, BrokerConfigs: b.dynamic}
 	for _, t := range b.topics {
-		m.Topics = append(m.Topics, metaTopic{Name: t.name, ID: hex.EncodeToString(t.id[:]), Partitions: int32(len(t.partitions)), Configs: t.configs})
+		m.Topics = append(m.Topics, newMetaTopic(t, t.partitions))
 	}
 	return m
 }
@@ -138,14 +162,17 @@ func (b *Broker) metaSnapshot() metaFile {
 // putTopic adds or replaces t's entry.
 func (m *metaFile) putTopic(t *topic) {
 	m.removeTopic(t.name)
-	m.Topics = append(m.Topics, metaTopic{Name: t.name, ID: hex.EncodeToString(t.id[:]), Partitions: int32(len(t.partitions)), Configs: t.configs})
+	m.Topics = append(m.Topics, newMetaTopic(t, t.partitions))
 }
 
-// putTopicPartitions sets t's partition count to n.
-func (m *metaFile) putTopicPartitions(t *topic, n int32) {
+// putTopicPartitions records t with the partitions ps (a new count, or
+// replicas opened or dropped).
+func (m *metaFile) putTopicPartitions(t *topic, ps []*partition.Partition) {
 	for i := range m.Topics {
 		if m.Topics[i].Name == t.name {
-			m.Topics[i].Partitions = n
+			cfgs := m.Topics[i].Configs
+			m.Topics[i] = newMetaTopic(t, ps)
+			m.Topics[i].Configs = cfgs
 		}
 	}
 }
@@ -163,9 +190,13 @@ func (m *metaFile) removeTopic(name string) {
 	m.Topics = slices.DeleteFunc(m.Topics, func(mt metaTopic) bool { return mt.Name == name })
 }
 
-// allocProducerID hands out a new producer id, persisting a new block limit
-// first when the current block is used up.
+// allocProducerID hands out a new producer id: standalone from blocks
+// persisted in meta.json, in a cluster from blocks the metadata shard
+// allocates (unique across brokers).
 func (b *Broker) allocProducerID() (int64, error) {
+	if rc, ok := b.cluster().(*raftCluster); ok {
+		return b.allocClusterProducerID(rc)
+	}
 	b.metaMu.Lock()
 	defer b.metaMu.Unlock()
 	if b.meta.nextProducerID >= b.meta.producerIDLimit {
@@ -188,4 +219,24 @@ func newClusterID() string {
 		panic(err)
 	}
 	return base64.RawURLEncoding.EncodeToString(id[:])
+}
+
+// allocClusterProducerID hands out an id from this broker's block,
+// asking the metadata shard for the next block when it is used up. It
+// takes b.pidMu (held across that commit: only InitProducerID waits).
+func (b *Broker) allocClusterProducerID(rc *raftCluster) (int64, error) {
+	b.pidMu.Lock()
+	defer b.pidMu.Unlock()
+	if b.pids.next >= b.pids.limit {
+		ctx, cancel := context.WithTimeout(context.Background(), clusterCommitTimeout)
+		defer cancel()
+		first, err := rc.node.AllocateProducerIDs(ctx)
+		if err != nil {
+			return -1, err
+		}
+		b.pids.next, b.pids.limit = first, first+raftmeta.ProducerIDBlockSize
+	}
+	id := b.pids.next
+	b.pids.next++
+	return id, nil
 }

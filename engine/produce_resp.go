@@ -73,7 +73,7 @@ type produceResult struct {
 type produceWait struct {
 	c     *produceCall
 	part  int // index in results
-	done  func(error)
+	done  func(*kerr.Error)
 	state atomic.Int32 // waitPending, then waitSynced or waitTimedOut
 }
 
@@ -118,15 +118,16 @@ func (c *produceCall) addWait(part int) *produceWait {
 	return w
 }
 
-// synced is a Sync callback: a sync error turns the partition's answer into
-// KAFKA_STORAGE_ERROR; the last wait to settle answers. After a timeout
-// settled the wait it only drops its reference.
-func (w *produceWait) synced(err error) {
+// synced is the AwaitCommit callback: an error (storage, leadership
+// lost, ISR too small) becomes the partition's answer; the last wait to
+// settle answers. After a timeout settled the wait it only drops its
+// reference.
+func (w *produceWait) synced(err *kerr.Error) {
 	c := w.c
 	if w.state.CompareAndSwap(waitPending, waitSynced) {
 		if err != nil {
 			r := &c.results[w.part]
-			r.errCode, r.hasMsg, r.baseOffset = kerr.KafkaStorageError.Code, false, -1
+			r.errCode, r.hasMsg, r.baseOffset = err.Code, false, -1
 		}
 		c.done()
 	}

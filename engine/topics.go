@@ -149,16 +149,17 @@ func (b *Broker) checkNewTopicName(name string) *kerr.Error {
 	return nil
 }
 
-// createTopic creates a local topic: its partition logs are opened and
-// meta.json names it before it becomes visible to requests. Caller holds
-// b.adminMu and has validated name, n and configs and checked that the
-// name is free.
-func (b *Broker) createTopic(name string, id [16]byte, n int32, configs map[string]string) (*topic, error) {
+// createTopic creates a local topic of n partitions whose replicas on
+// this broker are those local reports (standalone: all): their logs are
+// opened and meta.json names the topic before it becomes visible to
+// requests. Caller holds b.adminMu and has validated name, n and configs
+// and checked that the name is free.
+func (b *Broker) createTopic(name string, id [16]byte, n int32, configs map[string]string, local func(int32) bool) (*topic, error) {
 	if configs == nil {
 		configs = map[string]string{}
 	}
 	t := &topic{name: name, id: id, configs: configs}
-	ps, err := b.openPartitions(t, 0, n)
+	ps, err := b.openPartitions(t, 0, n, local)
 	if err != nil {
 		return nil, err
 	}
@@ -171,47 +172,56 @@ func (b *Broker) createTopic(name string, id [16]byte, n int32, configs map[stri
 	b.topics[name] = t
 	b.topicIDs[t.id] = t
 	b.mu.Unlock()
-	b.log.Info("topic created", "topic", name, "partitions", n)
+	b.log.Info("topic created", "topic", name, "partitions", n, "local_replicas", countLocal(ps))
 	return t, nil
 }
 
-// growTopic opens partitions len(t.partitions)..n-1, persists the new count
-// and then publishes them. Caller holds b.adminMu.
-func (b *Broker) growTopic(t *topic, n int32) error {
+// growTopic opens the local replicas among partitions
+// len(t.partitions)..n-1, persists the new count and then publishes them.
+// Caller holds b.adminMu.
+func (b *Broker) growTopic(t *topic, n int32, local func(int32) bool) error {
 	old := b.topicPartitions(t)
-	ps, err := b.openPartitions(t, int32(len(old)), n)
+	ps, err := b.openPartitions(t, int32(len(old)), n, local)
 	if err != nil {
 		return err
 	}
-	if err := b.saveMeta(func(m *metaFile) { m.putTopicPartitions(t, n) }); err != nil {
+	grown := append(slices.Clip(old), ps...) // a new array: readers keep the old slice
+	if err := b.saveMeta(func(m *metaFile) { m.putTopicPartitions(t, grown) }); err != nil {
 		b.deletePartitions(ps)
 		return err
 	}
 	b.mu.Lock()
-	t.partitions = append(slices.Clip(old), ps...) // a new array: readers keep the old slice
+	t.partitions = grown
 	b.mu.Unlock()
 	return nil
 }
 
-// topicPartitions returns t's partition slice (copy-on-write: never
-// modified once published).
+// topicPartitions returns t's partition slice: one entry per partition, nil
+// where this broker holds no replica (copy-on-write: never modified once
+// published).
 func (b *Broker) topicPartitions(t *topic) []*partition.Partition {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return t.partitions
 }
 
-// openPartitions opens the logs of partitions from..to-1 of t, all or none.
-// No engine lock is held across the I/O.
-func (b *Broker) openPartitions(t *topic, from, to int32) ([]*partition.Partition, error) {
+// allLocal is the local-replica predicate of a standalone broker.
+func allLocal(int32) bool { return true }
+
+// openPartitions opens the logs of the local replicas among partitions
+// from..to-1 of t (nil entries for the others), all or none. No engine
+// lock is held across the I/O.
+func (b *Broker) openPartitions(t *topic, from, to int32, local func(int32) bool) ([]*partition.Partition, error) {
 	opts := b.walOptionsOf(t)
-	var ps []*partition.Partition
+	ps := make([]*partition.Partition, 0, to-from)
 	for i := from; i < to; i++ {
+		if !local(i) {
+			ps = append(ps, nil)
+			continue
+		}
 		p, err := b.openPartition(t.name, i, opts)
 		if err != nil {
-			for _, q := range ps {
-				q.Log().Close()
-			}
+			b.closePartitions(ps)
 			return nil, err
 		}
 		ps = append(ps, p)
@@ -223,8 +233,35 @@ func (b *Broker) partitionDir(topic string, p int32) string {
 	return filepath.Join(b.cfg.DataDir, topic+"-"+strconv.Itoa(int(p)))
 }
 
+// openPartition opens one local replica. Standalone it leads at once
+// (epoch 0, the only replica); in a cluster it waits for the metadata's
+// leadership (the mirror sets it).
 func (b *Broker) openPartition(topic string, i int32, opts wal.Options) (*partition.Partition, error) {
-	return partition.Open(b.fs, b.partitionDir(topic, i), topic, i, opts, b.log)
+	p, err := partition.Open(b.fs, b.partitionDir(topic, i), topic, i, opts, b.log)
+	if err != nil {
+		return nil, err
+	}
+	p.SetSettings(b.partitionSettings())
+	p.RestoreHighWatermark(b.checkpointedHW(topic, i))
+	if !b.cfg.Clustered {
+		self := b.cfg.NodeID
+		if err := p.SetLeadership(partition.Leadership{Leader: self, Replicas: []int32{self}, ISR: []int32{self}}); err != nil {
+			p.Log().Close()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// closePartitions closes the logs of ps (nil entries skipped), keeping
+// their files.
+func (b *Broker) closePartitions(ps []*partition.Partition) {
+	for _, p := range ps {
+		if p != nil {
+			p.Abandon()
+			p.Log().Close()
+		}
+	}
 }
 
 // deleteTopic removes a topic: meta.json first, then the maps, then (with
@@ -244,15 +281,30 @@ func (b *Broker) deleteTopic(t *topic) error {
 	return nil
 }
 
-// deletePartitions wakes the fetches parked on ps and deletes their logs.
-// Errors are logged: the topic is gone from the metadata already.
+// deletePartitions gives up ps (nil entries skipped: acks=-1 waiters get
+// NOT_LEADER_OR_FOLLOWER, parked fetches look again) and deletes their
+// logs. Errors are logged: the topic is gone from the metadata already.
 func (b *Broker) deletePartitions(ps []*partition.Partition) {
 	for _, p := range ps {
-		p.WakeWaiters()
+		if p == nil {
+			continue
+		}
+		p.Abandon()
 		if err := p.Log().Delete(); err != nil {
 			b.log.Warn("delete partition files", "partition", p.String(), "err", err)
 		}
 	}
+}
+
+// countLocal counts the non-nil entries of ps.
+func countLocal(ps []*partition.Partition) int {
+	n := 0
+	for _, p := range ps {
+		if p != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // topicList returns every local topic (a snapshot under the read lock).
@@ -274,7 +326,8 @@ func (b *Broker) lookupTopic(name string) *topic {
 }
 
 // lookupPartition resolves a topic (by id when id is non-zero, else by name)
-// and a partition.
+// and a partition: nil when the partition does not exist or this broker
+// holds no replica of it (partitionFor tells the two apart).
 func (b *Broker) lookupPartition(name string, id [16]byte, p int32) (*topic, *partition.Partition) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
@@ -291,4 +344,29 @@ func (b *Broker) lookupPartition(name string, id [16]byte, p int32) (*topic, *pa
 		return t, nil
 	}
 	return t, t.partitions[p]
+}
+
+// partitionFor resolves a request's partition to the local replica, or to
+// the Kafka error for it: UNKNOWN_TOPIC_ID for an unknown id,
+// UNKNOWN_TOPIC_OR_PARTITION for an unknown name or partition,
+// NOT_LEADER_OR_FOLLOWER when the partition exists but this broker holds
+// no replica of it (the client looks the leader up again).
+func (b *Broker) partitionFor(name string, id [16]byte, idx int32) (*topic, *partition.Partition, *kerr.Error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var t *topic
+	if id != ([16]byte{}) {
+		t = b.topicIDs[id]
+	} else {
+		t = b.topics[name]
+	}
+	switch {
+	case t == nil && id != ([16]byte{}):
+		return nil, nil, kerr.UnknownTopicID
+	case t == nil, idx < 0 || int(idx) >= len(t.partitions):
+		return t, nil, kerr.UnknownTopicOrPartition
+	case t.partitions[idx] == nil:
+		return t, nil, kerr.NotLeaderForPartition
+	}
+	return t, t.partitions[idx], nil
 }

@@ -64,12 +64,12 @@ func partitionDirsOf(t *testing.T, dataDir, topic string) []string {
 func testTopicDeletedThroughBroker3IsGoneEverywhere(t *testing.T, c *testbed.Cluster) {
 	ctx := testContext(t, 60*time.Second)
 	const topic, parts = "doomed", 6
-	createTopic(t, ctx, c.Node(1).KafkaAddr, topic, parts, 1)
+	createTopic(t, ctx, c.Node(1).KafkaAddr, topic, parts, 3) // RF=3: every broker holds every partition
 	waitAllKnow(t, ctx, c, topic, parts)
 	produceValues(t, ctx, c.Node(2).KafkaAddr, topic, "d", 0, 60, parts)
 	for _, n := range c.Nodes {
 		if got := len(partitionDirsOf(t, n.DataDir, topic)); got != parts {
-			t.Fatalf("broker %d holds %d partition dirs of %s before deletion, want %d", n.ID, got, topic, parts)
+			t.Fatalf("broker %d holds %d partition dirs of %s (RF=3) before deletion, want %d", n.ID, got, topic, parts)
 		}
 	}
 

@@ -148,6 +148,7 @@ func testSpreadsLeadersAndServesEveryPartition(t *testing.T, c *testbed.Cluster)
 func testTopicCreatedThroughOneBrokerIsVisibleFromAnother(t *testing.T, c *testbed.Cluster) {
 	ctx := testContext(t, 30*time.Second)
 	createTopic(t, ctx, c.Node(2).KafkaAddr, "via-2", 4, 3)
+	waitAllKnow(t, ctx, c, "via-2", 4) // brokers apply the commit on their own time, as in Kafka
 	l2 := leadersOf(t, ctx, c.Node(2).KafkaAddr, "via-2")
 	l3 := leadersOf(t, ctx, c.Node(3).KafkaAddr, "via-2")
 	if len(l3) != 4 || fmt.Sprint(l2) != fmt.Sprint(l3) {

@@ -16,15 +16,16 @@ const commandVersion = 1
 type CmdType uint8
 
 const (
-	CmdRegisterBroker   CmdType = 1
-	CmdHeartbeat        CmdType = 2
-	CmdFenceBroker      CmdType = 3
-	CmdCreateTopic      CmdType = 4
-	CmdDeleteTopic      CmdType = 5
-	CmdCreatePartitions CmdType = 6
-	CmdAlterConfigs     CmdType = 7
-	CmdChangeISR        CmdType = 8
-	CmdElectLeader      CmdType = 9
+	CmdRegisterBroker      CmdType = 1
+	CmdHeartbeat           CmdType = 2
+	CmdFenceBroker         CmdType = 3
+	CmdCreateTopic         CmdType = 4
+	CmdDeleteTopic         CmdType = 5
+	CmdCreatePartitions    CmdType = 6
+	CmdAlterConfigs        CmdType = 7
+	CmdChangeISR           CmdType = 8
+	CmdElectLeader         CmdType = 9
+	CmdAllocateProducerIDs CmdType = 10
 )
 
 func (t CmdType) String() string {
@@ -47,6 +48,8 @@ func (t CmdType) String() string {
 		return "ChangeISR"
 	case CmdElectLeader:
 		return "ElectLeader"
+	case CmdAllocateProducerIDs:
+		return "AllocateProducerIDs"
 	}
 	return fmt.Sprintf("CmdType(%d)", uint8(t))
 }
@@ -54,16 +57,17 @@ func (t CmdType) String() string {
 // Command is one metadata change. Exactly one of the pointer fields matching
 // Type is set.
 type Command struct {
-	Type             CmdType
-	RegisterBroker   *RegisterBroker
-	Heartbeat        *Heartbeat
-	FenceBroker      *FenceBroker
-	CreateTopic      *CreateTopic
-	DeleteTopic      *DeleteTopic
-	CreatePartitions *CreatePartitions
-	AlterConfigs     *AlterConfigs
-	ChangeISR        *ChangeISR
-	ElectLeader      *ElectLeader
+	Type                CmdType
+	RegisterBroker      *RegisterBroker
+	Heartbeat           *Heartbeat
+	FenceBroker         *FenceBroker
+	CreateTopic         *CreateTopic
+	DeleteTopic         *DeleteTopic
+	CreatePartitions    *CreatePartitions
+	AlterConfigs        *AlterConfigs
+	ChangeISR           *ChangeISR
+	ElectLeader         *ElectLeader
+	AllocateProducerIDs *AllocateProducerIDs
 }
 
 // RegisterBroker adds a broker or re-registers it after a restart. The
@@ -147,6 +151,21 @@ type ElectLeader struct {
 	Type      int8
 }
 
+// ProducerIDBlockSize is how many producer ids one AllocateProducerIDs
+// hands a broker (Kafka's KIP-730 uses 1000 too).
+const ProducerIDBlockSize = 1000
+
+// AllocateProducerIDs reserves the next block of ProducerIDBlockSize
+// producer ids for a broker (KIP-730): ids are unique cluster-wide, so two
+// idempotent producers that initialised through different brokers never
+// share one. The result's Data is the block's first id (8 bytes,
+// big-endian). A retried proposal applied twice reserves two blocks; the
+// first is simply never used.
+type AllocateProducerIDs struct {
+	BrokerID    int32
+	BrokerEpoch uint64 // the registration epoch; stale -> STALE_BROKER_EPOCH
+}
+
 // Encode returns the command's log entry.
 func (c *Command) Encode() ([]byte, error) {
 	w := &writer{b: make([]byte, 0, 64)}
@@ -202,6 +221,9 @@ func (c *Command) Encode() ([]byte, error) {
 		w.str(x.Topic)
 		w.i32(x.Partition)
 		w.u8(uint8(x.Type))
+	case CmdAllocateProducerIDs:
+		w.i32(c.AllocateProducerIDs.BrokerID)
+		w.u64(c.AllocateProducerIDs.BrokerEpoch)
 	default:
 		return nil, fmt.Errorf("encode command: unknown type %d", c.Type)
 	}
@@ -264,6 +286,8 @@ func DecodeCommand(b []byte) (*Command, error) {
 		c.ChangeISR = &ChangeISR{Topic: r.str(), Partition: r.i32(), Leader: r.i32(), LeaderEpoch: r.i32(), PartitionEpoch: r.i32(), ISR: r.i32s()}
 	case CmdElectLeader:
 		c.ElectLeader = &ElectLeader{Topic: r.str(), Partition: r.i32(), Type: int8(r.u8())}
+	case CmdAllocateProducerIDs:
+		c.AllocateProducerIDs = &AllocateProducerIDs{BrokerID: r.i32(), BrokerEpoch: r.u64()}
 	default:
 		if r.err == nil {
 			return nil, fmt.Errorf("decode command: unknown type %d", c.Type)

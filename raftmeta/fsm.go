@@ -1,6 +1,7 @@
 package raftmeta
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"iter"
@@ -171,6 +172,8 @@ func (a *applier) apply(cmd []byte) (int16, string) {
 		return a.changeISR(c.ChangeISR)
 	case CmdElectLeader:
 		return a.electLeader(c.ElectLeader)
+	case CmdAllocateProducerIDs:
+		return a.allocateProducerIDs(c.AllocateProducerIDs)
 	}
 	return kerr.InvalidRequest.Code, "unknown command"
 }
@@ -318,6 +321,18 @@ func (a *applier) electLeaderless() {
 			im.putTopic(nt)
 		}
 	}
+}
+
+// allocateProducerIDs hands the broker the next block of producer ids;
+// the block's first id is the result's data (8 bytes, big-endian).
+func (a *applier) allocateProducerIDs(x *AllocateProducerIDs) (int16, string) {
+	if _, code, msg := a.brokerIndex(x.BrokerID, x.BrokerEpoch); code != 0 {
+		return code, msg
+	}
+	im := a.mut()
+	first := im.nextProducerID
+	im.nextProducerID += ProducerIDBlockSize
+	return 0, string(binary.BigEndian.AppendUint64(nil, uint64(first)))
 }
 
 // ---- topics
@@ -539,6 +554,9 @@ func (a *applier) changeISR(x *ChangeISR) (int16, string) {
 		return code, msg
 	}
 	p := t.Partitions[x.Partition]
+	if x.Leader == p.Leader && x.LeaderEpoch == p.LeaderEpoch && sameMembers(x.ISR, p.ISR) {
+		return ok() // already the ISR: this very change, applied before (a retried proposal)
+	}
 	switch {
 	case x.LeaderEpoch < p.LeaderEpoch || x.Leader != p.Leader:
 		return fail(kerr.FencedLeaderEpoch, "%s-%d: leader %d epoch %d, current leader %d epoch %d", x.Topic, x.Partition, x.Leader, x.LeaderEpoch, p.Leader, p.LeaderEpoch)
@@ -561,6 +579,11 @@ func (a *applier) changeISR(x *ChangeISR) (int16, string) {
 	a.mut().putTopic(nt)
 	a.evs = append(a.evs, partitionEvent(a.index, nt, x.Partition))
 	return ok()
+}
+
+// sameMembers reports whether a and b hold the same brokers.
+func sameMembers(a, b []int32) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(r int32) bool { return !slices.Contains(b, r) })
 }
 
 func (a *applier) electLeader(x *ElectLeader) (int16, string) {

@@ -252,9 +252,16 @@ func (n *Node) IsLeader() bool {
 // retried command may be applied twice, so commands are written to make the
 // second application a successful no-op (see doc.go).
 func (n *Node) Propose(ctx context.Context, c *Command) error {
+	_, err := n.ProposeResult(ctx, c)
+	return err
+}
+
+// ProposeResult is Propose returning the data of an applied command's
+// result (AllocateProducerIDs' block).
+func (n *Node) ProposeResult(ctx context.Context, c *Command) ([]byte, error) {
 	data, err := c.Encode()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var res sm.Result
 	err = n.retry(ctx, "propose "+c.Type.String(), func(actx context.Context) error {
@@ -263,9 +270,12 @@ func (n *Node) Propose(ctx context.Context, c *Command) error {
 		return perr
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return ResultError(res)
+	if err := ResultError(res); err != nil {
+		return nil, err
+	}
+	return res.Data, nil
 }
 
 // Sync waits until the local image holds every change committed before the

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/engine"
+	"github.com/chronik/chronik/internal/serve"
+	"github.com/chronik/chronik/netio"
 	"github.com/chronik/chronik/raftmeta"
 )
 
@@ -62,6 +64,7 @@ func (cf *clusterFlags) apply(cfg *engine.Config, listenFlag, advFlag string) er
 		return fmt.Errorf("--node-id %d is not in %s", *cf.nodeID, *cf.file)
 	}
 	cfg.NodeID = cf.self.ID
+	cfg.Clustered = true
 	if listenFlag == "" {
 		cfg.Listen = cf.self.KafkaAddr
 	}
@@ -136,4 +139,29 @@ func clusterID(ms []raftmeta.Member) string {
 // signalContext is cancelled by SIGINT or SIGTERM.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+}
+
+// startReplicationListener serves Kafka on this node's replication address
+// (cluster config) for the followers' fetches: the same engine and
+// handler as the client listener, so one fetch path serves consumers and
+// followers. nil standalone.
+func startReplicationListener(cf clusterFlags, opts netio.Options, b *engine.Broker, log *slog.Logger) (*netio.Server, error) {
+	if !cf.on() || cf.self.ReplicationAddr == "" || cf.self.ReplicationAddr == cf.self.KafkaAddr {
+		return nil, nil
+	}
+	opts.Addr = cf.self.ReplicationAddr
+	srv := netio.NewServer(opts, serve.Handler(b))
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("replication listener %s: %w", opts.Addr, err)
+	}
+	log.Info("replication listener", "addr", srv.Addr())
+	return srv, nil
+}
+
+// stopServer stops srv if there is one.
+func stopServer(ctx context.Context, srv *netio.Server) error {
+	if srv == nil {
+		return nil
+	}
+	return srv.Stop(ctx)
 }

@@ -136,6 +136,12 @@ func runServe(args []string) error {
 	if !userAdvertised {
 		b.SetAdvertisedListener(srv.Addr())
 	}
+	repl, err := startReplicationListener(cf, opts, b, log)
+	if err != nil {
+		err = errors.Join(err, srv.Stop(context.Background()), b.Close())
+		node.Close()
+		return err
+	}
 	var admin *adminServer
 	if cf.adminAddr != "" {
 		if admin, err = startAdmin(cf.adminAddr, b, srv, log); err != nil {
@@ -153,10 +159,11 @@ func runServe(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	errAdmin := admin.stop(ctx)
+	errRepl := stopServer(ctx, repl)
 	errStop := srv.Stop(ctx)
 	errClose := b.Close()
 	node.Close()
-	if err := errors.Join(errAdmin, errStop, errClose); err != nil {
+	if err := errors.Join(errAdmin, errRepl, errStop, errClose); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("shutdown clean")

@@ -17,19 +17,21 @@ func (w *Waiter) Notify() {
 	}
 }
 
-// AppendCount is how many appends the partition has taken: a fetch reads
-// it before it looks at the log, and compares it with what Watch returns.
-func (p *Partition) AppendCount() uint64 { return p.appends.Load() }
+// ChangeCount counts the partition's appends and high watermark moves: a
+// fetch reads it before it looks at the log, and compares it with what
+// Watch returns.
+func (p *Partition) ChangeCount() uint64 { return p.changes.Load() }
 
-// Watch registers w to be notified of every later append and returns the
-// append count at registration: if it differs from the AppendCount read
-// before the fetch's last look, data may have arrived unseen and the
-// fetch must look again.
+// Watch registers w to be notified of every later change (append, high
+// watermark move, leadership change) and returns the change count at
+// registration: if it differs from the ChangeCount read before the
+// fetch's last look, something changed unseen and the fetch must look
+// again.
 func (p *Partition) Watch(w *Waiter) uint64 {
 	p.wmu.Lock()
 	p.waiters[w] = struct{}{}
 	p.wmu.Unlock()
-	return p.appends.Load()
+	return p.changes.Load()
 }
 
 // Unwatch removes w.
@@ -40,7 +42,7 @@ func (p *Partition) Unwatch(w *Waiter) {
 }
 
 // WakeWaiters tells every parked fetch on this partition to look again
-// (after an append; before the log is closed or deleted).
+// (after a change; before the log is closed or deleted).
 func (p *Partition) WakeWaiters() {
 	p.wmu.Lock()
 	for w := range p.waiters {
