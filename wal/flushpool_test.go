@@ -132,10 +132,10 @@ func TestFlushPoolSyncErrorIsStickyPerLog(t *testing.T) {
 	}
 }
 
-// A follower's cycle: appends to many logs, then one SyncLogs. Its done
-// runs once, when every log is durable through the LEO it had; in syncfs
-// mode one syncfs covers every log of the cycle, in each-log mode each log
-// gets one round.
+// A follower's cycle: a few batches appended to each of many logs, then
+// one SyncLogs. Its done runs once, when every log is durable through the
+// LEO it had; in syncfs mode one syncfs covers every log of the cycle, in
+// each-log mode each log gets one round (fdatasync): nothing per batch.
 func TestSyncLogsMakesEveryLogDurableInOneRound(t *testing.T) {
 	for _, mode := range poolModes {
 		t.Run(mode.String(), func(t *testing.T) {
@@ -147,16 +147,18 @@ func TestSyncLogsMakesEveryLogDurableInOneRound(t *testing.T) {
 			pool := newPool(t, fsys, mode, 4)
 			defer pool.Close()
 			logs := openLogs(t, fsys, 24, Options{Flusher: pool})
-			const cycles = 20
+			const cycles, batchesPerLog = 20, 3
 			before := pool.Stats()
 			for c := range cycles {
 				for _, l := range logs {
-					mustAppend(t, l, makeBatch(1, 10, int64(c)), 0)
+					for range batchesPerLog { // still one round per log, not per batch
+						mustAppend(t, l, makeBatch(1, 10, int64(c)), 0)
+					}
 				}
 				done := make(chan error, 2)
 				pool.SyncLogs(logs, func(err error) {
 					for _, l := range logs {
-						if l.DurableOffset() < int64(c+1) {
+						if l.DurableOffset() < int64(batchesPerLog*(c+1)) {
 							err = fmt.Errorf("%s durable through %d in cycle %d", l.Dir(), l.DurableOffset(), c)
 						}
 					}
