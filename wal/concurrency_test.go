@@ -85,15 +85,7 @@ func TestFollowerTruncationsRunWithReadersAndSyncs(t *testing.T) {
 	base := liveMappings.Load()
 	leader, raw := leaderLog(t, Options{}, 300)
 	defer leader.Close()
-	at := map[int64]int{} // base offset -> position in raw
-	var bases []int64
-	pos := 0
-	ForEachBatch(raw, func(h BatchHeader, b []byte) bool {
-		at[h.BaseOffset] = pos
-		bases = append(bases, h.BaseOffset)
-		pos += len(b)
-		return true
-	})
+	at, bases := batchPositions(raw)
 	f := openOS(t, Options{SegmentBytes: 8 << 10, IndexIntervalBytes: 512})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -107,30 +99,7 @@ func TestFollowerTruncationsRunWithReadersAndSyncs(t *testing.T) {
 		}
 	}
 	for r := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(r), 1))
-			var v View
-			var rs Ranges
-			for !stopped(stop) {
-				start := f.LogStartOffset()
-				n := f.LogEndOffset() - start + 1
-				if n < 1 { // a restart moved the log down between the two loads
-					continue
-				}
-				off := start + rng.Int64N(n)
-				if f.ReadView(off, 3000, f.LogEndOffset(), &v) == nil {
-					runtime.Gosched() // hold the view while the log moves
-					check(joinView(&v))
-				}
-				v.Release()
-				if f.ReadRanges(off, 3000, f.LogEndOffset(), &rs) == nil {
-					check(joinRanges(t, &rs))
-				}
-				rs.Release()
-			}
-		}()
+		wg.Go(func() { readWhileItMoves(t, f, uint64(r), stop, check) })
 	}
 	wg.Add(1)
 	go func() {
@@ -173,14 +142,7 @@ func TestFollowerTruncationsRunWithReadersAndSyncs(t *testing.T) {
 	if !bytes.Equal(readAll(t, f), raw[at[f.LogStartOffset()]:]) {
 		t.Fatalf("the follower does not hold the leader's log from %d", f.LogStartOffset())
 	}
-	first, _ := f.epochsFrom()
-	for e := first; e < 12; e++ {
-		fe, fo := f.EndOffsetForEpoch(e)
-		le, lo := leader.EndOffsetForEpoch(e)
-		if fe != le || fo != lo {
-			t.Fatalf("epoch %d: (%d,%d), the leader's (%d,%d)", e, fe, fo, le, lo)
-		}
-	}
+	checkSameEpochsFrom(t, f, leader)
 	if st := f.Stats(); st.Truncations == 0 || st.FullTruncations == 0 {
 		t.Fatal("no truncation ran")
 	} else {
@@ -194,14 +156,62 @@ func TestFollowerTruncationsRunWithReadersAndSyncs(t *testing.T) {
 	}
 }
 
-// epochsFrom returns the first epoch of l's cache.
-func (l *Log) epochsFrom() (int32, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.epochs.entries) == 0 {
-		return 0, false
+// readWhileItMoves reads l with ReadView and ReadRanges at random offsets,
+// holding each a moment, until stop; check judges the bytes.
+func readWhileItMoves(t *testing.T, l *Log, seed uint64, stop <-chan struct{}, check func([]byte)) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var v View
+	var rs Ranges
+	for !stopped(stop) {
+		start := l.LogStartOffset()
+		n := l.LogEndOffset() - start + 1
+		if n < 1 { // a restart moved the log down between the two loads
+			continue
+		}
+		off := start + rng.Int64N(n)
+		if l.ReadView(off, 3000, l.LogEndOffset(), &v) == nil {
+			runtime.Gosched() // hold the view while the log moves
+			check(joinView(&v))
+		}
+		v.Release()
+		if l.ReadRanges(off, 3000, l.LogEndOffset(), &rs) == nil {
+			check(joinRanges(t, &rs))
+		}
+		rs.Release()
 	}
-	return l.epochs.entries[0].Epoch, true
+}
+
+// batchPositions maps the base offset of every batch of raw to its
+// position, and lists the base offsets.
+func batchPositions(raw []byte) (at map[int64]int, bases []int64) {
+	at = map[int64]int{}
+	pos := 0
+	ForEachBatch(raw, func(h BatchHeader, b []byte) bool {
+		at[h.BaseOffset] = pos
+		bases = append(bases, h.BaseOffset)
+		pos += len(b)
+		return true
+	})
+	return at, bases
+}
+
+// checkSameEpochsFrom is checkSameEpochs for the epochs from f's first
+// one on: f restarted later than leader's log start.
+func checkSameEpochsFrom(t *testing.T, f, leader *Log) {
+	t.Helper()
+	f.mu.Lock()
+	first := int32(0)
+	if len(f.epochs.entries) > 0 {
+		first = f.epochs.entries[0].Epoch
+	}
+	f.mu.Unlock()
+	for e := first; e < 12; e++ {
+		fe, fo := f.EndOffsetForEpoch(e)
+		le, lo := leader.EndOffsetForEpoch(e)
+		if fe != le || fo != lo {
+			t.Fatalf("epoch %d: (%d,%d), the leader's (%d,%d)", e, fe, fo, le, lo)
+		}
+	}
 }
 
 func stopped(stop <-chan struct{}) bool {

@@ -24,6 +24,10 @@
 //	  leader-epoch-checkpoint          epoch -> start offset
 //	  log-start-offset-checkpoint      first readable offset
 //	  recovery-point-offset-checkpoint segments below it are known fsync'd
+//	  truncate-fully-checkpoint        present only while TruncateFullyAndStartAt
+//	                                   runs (or a crash interrupted it): the
+//	                                   offset the log restarts empty at; Open
+//	                                   finishes the restart first
 //	  .clean                           present only between Close and Open
 //	  *.tmp                            half-written checkpoint, or the copy of a
 //	                                   pinned segment TruncateTo renames over
@@ -95,19 +99,29 @@
 //	  0 0          epoch start    1200
 //	  3 1450
 //
+// recovery-point-offset-checkpoint and truncate-fully-checkpoint have the
+// format of log-start-offset-checkpoint. An epoch enters the leader-epoch
+// checkpoint when its first batch is appended, or before any when a new
+// leader calls BeginEpoch (its start is then the LEO); Open drops entries
+// starting at or after the LEO, as Kafka's LogLoader does, so a leader
+// calls BeginEpoch again after a restart.
+//
 // # Recovery
 //
-// With .clean present, files are trusted: indexes are sanity-checked and the
-// active segment's tail after its last index entry is walked to find the
-// LEO. Without it, every segment from the recovery point on is read batch by
-// batch (length, magic 2, each base offset at or after the previous
-// batch's next offset, CRC32C), its indexes are
+// First a truncate-fully-checkpoint a crash left is acted on: every
+// segment file is removed and the checkpoints say empty at its offset
+// (restart.go). With .clean present, files are trusted: indexes are
+// sanity-checked and the active segment's tail after its last index entry
+// is walked to find the LEO. Without it, every segment from the recovery
+// point on is read batch by batch (length, magic 2, each base offset at
+// or after the previous batch's next offset, CRC32C), its indexes are
 // rebuilt, leader epochs found in batches are added to the cache, and the
 // log is cut at the first bad batch; later segments are dropped, as they
 // are when a segment ends before the next one's base. A zero tail is the
 // logical end, not a cut (Stats().Recovery.ZeroTailBytes): it is trimmed,
-// and the active segment preallocated again. What
-// survives is then fsync'd, so DurableOffset starts at the LEO.
+// and the active segment preallocated again. What survives is then
+// fsync'd, so DurableOffset starts at the LEO. The epochs starting at or
+// after the LEO are dropped (Kafka's LogLoader: truncateFromEnd(LEO)).
 //
 // # Group commit
 //
@@ -117,7 +131,13 @@
 // default): a log with waiters is queued once, one of the pool's workers
 // runs its round (FlushEachLog: fdatasync of its files) or takes every
 // queued log at once and runs one syncfs(2) for all (FlushSyncFS), and a
-// log is never flushed by two workers at a time. Stats report appends per
+// log is never flushed by two workers at a time. A follower's fetch cycle
+// touches many logs and must report its fetch offsets only once all are
+// durable: FlushPool.SyncLogs queues every log's waiter in one step and
+// calls back once, so one syncfs covers the cycle (a loop of Sync calls
+// gives one fdatasync per log in each-log mode too, but in syncfs mode
+// up to 1.14 syncfs per cycle of 64 logs: the first worker to wake takes
+// the logs queued by then; BenchmarkFollowerCycle). Stats report appends per
 // sync and a sync latency histogram. A write or sync error is sticky: the
 // log refuses appends with ErrStorage from then on.
 //
@@ -155,6 +175,17 @@
 // replaced when a View or Ranges pins bytes past the cut) and becomes the
 // active one, later segments are deleted, the epochs cut; each step is
 // durable before the next, so a crash leaves the old log or the new one.
+// A follower whose LEO is below its leader's log start offset (or whose
+// log must go) calls TruncateFullyAndStartAt (restart.go): a durable
+// commit point first, then every segment removed, the checkpoints
+// rewritten and one empty segment created at the offset; Open finishes a
+// restart a crash interrupted. A new leader calls BeginEpoch before it
+// accepts produce: its epoch starts at the LEO, durably.
+//
+// Replicas are compared with CompareDirs (compare.go; chronik wal
+// compare): batch by batch from each one's log start offset, the first
+// difference named by field, and the offsets only one side holds. It
+// reads files only, like InspectDir.
 //
 // # Retention
 //
@@ -178,7 +209,10 @@
 //
 //	Append,           any goroutine; serialised by Log.mu; pwrite, no fsync
 //	AppendReplica     (except the leader-epoch checkpoint on a new epoch);
-//	                  wait on Log.truncated while a TruncateTo runs
+//	                  wait on Log.appendable while a TruncateTo,
+//	                  TruncateFullyAndStartAt or BeginEpoch runs
+//	BeginEpoch        any goroutine; holds ckptMu across its checkpoint
+//	                  write, mu only to assign the epoch and switch state
 //	Sync              any goroutine; never blocks; done runs on the flusher
 //	flusher           a FlushPool worker, or one goroutine per Log without a
 //	                  pool: takes every waiter queued, fdatasyncs rolled
@@ -190,9 +224,13 @@
 //	OffsetForTimestamp  reads); View and Ranges Release on any goroutine
 //	DeleteRecordsBefore, ApplyRetention, SetOptions
 //	                  any goroutine; deletion waits for readers of the segments
-//	TruncateTo        any goroutine; holds ckptMu and readMu exclusively
-//	                  across its I/O (readers wait), mu only to switch state;
-//	                  flush rounds planned before it make nothing durable
+//	TruncateTo,       any goroutine; hold ckptMu and readMu exclusively
+//	TruncateFully-    across their I/O (readers wait), mu only to switch
+//	AndStartAt        state (the restart takes fmu inside mu to fail the
+//	                  waiters); flush rounds planned before make nothing
+//	                  durable
+//	FlushPool.SyncLogs
+//	                  any goroutine; each log's fmu, then FlushPool.mu once
 //	prepare           one goroutine at a time per log, started by Append;
 //	                  holds readMu shared, takes mu briefly
 //	Close, Delete     once; wait for the flusher, the prepare step and readers

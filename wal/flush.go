@@ -27,16 +27,24 @@ type syncWaiter struct {
 // after an Append, or the LEO after an AppendReplica); a larger value
 // waits until later appends reach it.
 func (l *Log) Sync(through int64, done func(err error)) {
+	if l.addWaiter(through, done) {
+		l.kick()
+	}
+}
+
+// addWaiter queues a Sync waiter without waking the flusher, or, after
+// Close, calls done with ErrClosed on a new goroutine and reports false.
+func (l *Log) addWaiter(through int64, done func(err error)) bool {
 	l.fmu.Lock()
 	if l.stopped {
 		l.fmu.Unlock()
 		go done(fmt.Errorf("sync %s: %w", l.dir, ErrClosed))
-		return
+		return false
 	}
 	l.waiters = append(l.waiters, syncWaiter{through: through, done: done})
 	l.nWaiting.Add(1)
 	l.fmu.Unlock()
-	l.kick()
+	return true
 }
 
 // kick wakes the flusher without blocking: the log's own goroutine, or the

@@ -4,6 +4,7 @@
 //	              [--advertised-listener HOST:PORT] [--config FILE]
 //	              [--cluster FILE --node-id N] [--admin-listen 127.0.0.1:PORT]
 //	chronik wal dump|verify <dir>
+//	chronik wal compare <dirA> <dirB>
 //
 // With no flags it is a standalone broker on 127.0.0.1:9092 with its data in
 // ./data. With --cluster it is node N of the cluster the file lists (see
@@ -52,7 +53,8 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage: chronik serve [flags]   run a standalone broker (see chronik serve -h)
-       chronik wal dump|verify <dir>   inspect or check log segments offline`)
+       chronik wal dump|verify <dir>   inspect or check log segments offline
+       chronik wal compare <dirA> <dirB>   compare two replicas batch by batch`)
 }
 
 // loadConfig builds the config from defaults, the config file, then flags.
