@@ -25,6 +25,7 @@ type Request struct {
 	ClientID      string
 	Body          []byte
 	RemoteAddr    string // the client's host:port (group member client host)
+	ConnID        uint64 // the connection it came on (netio's id; 0 in process)
 }
 
 // Broker is one Chronik broker's engine: standalone (the default) or, after

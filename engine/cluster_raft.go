@@ -22,8 +22,9 @@ type raftCluster struct {
 }
 
 // JoinCluster makes the broker a member of a cluster: metadata comes from
-// node from now on. Call it once, after node.Registered() is closed (the
-// node has applied the whole committed log) and before serving requests.
+// node from now on. Call it once, after node.Sync (the node has applied
+// every committed change), before serving requests and before the broker
+// registers (it must be ready to lead before it is eligible).
 // Local topics the metadata does not know are deleted, replicas this
 // broker holds are opened and given their leadership, and the follower
 // fetchers start (see mirror).

@@ -93,8 +93,8 @@ func DefaultConfig() Config {
 		QueuedMaxBytes:          100 * 1024 * 1024,
 		ConnectionsMaxIdleMs:    10 * 60 * 1000,
 		GroupInitialRebalanceMs: 3000,
-		BrokerHeartbeatMs:       2000,
-		BrokerSessionTimeoutMs:  9000,
+		BrokerHeartbeatMs:       100,
+		BrokerSessionTimeoutMs:  1000,
 
 		GroupMinSessionTimeoutMs: 6000,
 		GroupMaxSessionTimeoutMs: 1800000,

@@ -16,6 +16,15 @@ type ReplicationConfig struct {
 	FetchBackoffMs         int64 // replica.fetch.backoff.ms: after a fetch error (Kafka: 1000)
 	FsyncEnable            bool  // replica.fsync.enable: followers report offsets only once fdatasync'd (Chronik)
 	HWCheckpointIntervalMs int64 // replica.high.watermark.checkpoint.interval.ms
+
+	// Leadership (the controller's; every broker may become it).
+	AutoLeaderRebalance         bool  // auto.leader.rebalance.enable
+	LeaderImbalanceCheckSeconds int64 // leader.imbalance.check.interval.seconds (Kafka: 300)
+	ControlledShutdown          bool  // controlled.shutdown.enable: SIGTERM moves leaderships away first
+	// UncleanLeaderElection is the broker default of the topic config
+	// unclean.leader.election.enable; only false is accepted here: set it
+	// per topic (the metadata shard applies the topic's value).
+	UncleanLeaderElection bool
 }
 
 func defaultReplicationConfig() ReplicationConfig {
@@ -28,6 +37,10 @@ func defaultReplicationConfig() ReplicationConfig {
 		FetchBackoffMs:         100,
 		FsyncEnable:            true,
 		HWCheckpointIntervalMs: 5000,
+
+		AutoLeaderRebalance:         true,
+		LeaderImbalanceCheckSeconds: 5,
+		ControlledShutdown:          true,
 	}
 }
 
@@ -41,6 +54,10 @@ func (r ReplicationConfig) validate() error {
 		return fmt.Errorf("replica.fetch.max.bytes (%d) must be >= 1024 and <= replica.fetch.response.max.bytes (%d)", r.FetchMaxBytes, r.FetchResponseMaxBytes)
 	case r.FetchBackoffMs < 1 || r.HWCheckpointIntervalMs < 10:
 		return fmt.Errorf("replica.fetch.backoff.ms and replica.high.watermark.checkpoint.interval.ms too small")
+	case r.LeaderImbalanceCheckSeconds < 1:
+		return fmt.Errorf("leader.imbalance.check.interval.seconds must be >= 1, got %d", r.LeaderImbalanceCheckSeconds)
+	case r.UncleanLeaderElection:
+		return fmt.Errorf("unclean.leader.election.enable=true is a topic config in Chronik: set it on the topics that may lose data for availability")
 	}
 	return nil
 }
@@ -70,6 +87,10 @@ func init() {
 		"replica.fetch.backoff.ms":                      intKey64(func(c *Config) *int64 { return &c.Replication.FetchBackoffMs }),
 		"replica.fsync.enable":                          boolKey(func(c *Config) *bool { return &c.Replication.FsyncEnable }),
 		"replica.high.watermark.checkpoint.interval.ms": intKey64(func(c *Config) *int64 { return &c.Replication.HWCheckpointIntervalMs }),
+		"auto.leader.rebalance.enable":                  boolKey(func(c *Config) *bool { return &c.Replication.AutoLeaderRebalance }),
+		"leader.imbalance.check.interval.seconds":       intKey64(func(c *Config) *int64 { return &c.Replication.LeaderImbalanceCheckSeconds }),
+		"controlled.shutdown.enable":                    boolKey(func(c *Config) *bool { return &c.Replication.ControlledShutdown }),
+		"unclean.leader.election.enable":                boolKey(func(c *Config) *bool { return &c.Replication.UncleanLeaderElection }),
 	} {
 		brokerKeys[k] = v
 	}

@@ -37,6 +37,7 @@ var topicConfigDefs = []struct{ name, brokerKey string }{
 	{"retention.ms", "log.retention.ms"},
 	{"segment.bytes", "log.segment.bytes"},
 	{"segment.ms", "log.roll.ms"},
+	{"unclean.leader.election.enable", "unclean.leader.election.enable"},
 }
 
 func topicConfigDef(name string) (brokerKey string, ok bool) {
@@ -61,6 +62,10 @@ func validateTopicConfig(name, value string) *kerr.Error {
 		}
 	case "message.timestamp.type":
 		if value != "CreateTime" && value != "LogAppendTime" {
+			return kerr.InvalidConfig
+		}
+	case "unclean.leader.election.enable":
+		if value != "true" && value != "false" {
 			return kerr.InvalidConfig
 		}
 	case "max.message.bytes", "min.insync.replicas":

@@ -26,7 +26,7 @@ type Request struct {
 	Body          []byte
 	Size          int // frame size (the size field: header + body), for accounting
 	RemoteAddr    string
-	ConnID        uint64
+	ConnID        uint64 // unique among every Server's connections in the process
 }
 
 // Responder sends the response of one request. It must be called exactly
@@ -44,6 +44,19 @@ type Responder func(resp kmsg.Response)
 // responses already queued ahead of it are written.
 type Handler interface {
 	Handle(req *Request, respond Responder) error
+}
+
+// nextConnID numbers connections across every Server of the process, so a
+// ConnID names one connection even when a Handler serves several
+// listeners (a broker's client and replication listeners).
+var nextConnID atomic.Uint64
+
+// ConnCloser is implemented by Handlers that want to know when a
+// connection is gone: ConnClosed(id) is called once per connection, on its
+// worker goroutine after its last request was handled (never on an event
+// loop), with the ConnID its requests carried.
+type ConnCloser interface {
+	ConnClosed(connID uint64)
 }
 
 // Options configures a Server. Zero values take the defaults listed.
@@ -130,7 +143,6 @@ type Server struct {
 	stopping   atomic.Bool
 	stopOnce   sync.Once
 	janitorEnd chan struct{}
-	nextConnID atomic.Uint64
 	workers    sync.WaitGroup
 
 	mu    sync.Mutex

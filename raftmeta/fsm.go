@@ -174,6 +174,10 @@ func (a *applier) apply(cmd []byte) (int16, string) {
 		return a.electLeader(c.ElectLeader)
 	case CmdAllocateProducerIDs:
 		return a.allocateProducerIDs(c.AllocateProducerIDs)
+	case CmdShutdownBroker:
+		return a.shutdownBroker(c.ShutdownBroker)
+	case CmdElectPreferredLeaders:
+		return a.electPreferredLeaders(c.ElectPreferredLeaders)
 	}
 	return kerr.InvalidRequest.Code, "unknown command"
 }
@@ -194,16 +198,18 @@ func (a *applier) registerBroker(x *RegisterBroker) (int16, string) {
 	nb := BrokerInfo{ID: x.ID, KafkaAddr: x.KafkaAddr, ReplicationAddr: x.ReplicationAddr,
 		RaftAddr: x.RaftAddr, Rack: x.Rack, Epoch: a.index}
 	i, found := slices.BinarySearchFunc(im.brokers, x.ID, func(b BrokerInfo, id int32) int { return int(b.ID) - int(id) })
-	wasFenced := found && im.brokers[i].Fenced
 	if found {
+		// A new incarnation (a restart, maybe on an empty disk): the old
+		// one leaves every ISR it is not the last member of and every
+		// leadership, as if fenced; the new one rejoins ISRs only by
+		// catching up (KIP-903).
+		a.removeFromPartitions(x.ID)
 		im.brokers[i] = nb
 	} else {
 		im.brokers = slices.Insert(im.brokers, i, nb)
 	}
 	a.evs = append(a.evs, Event{Kind: EventBroker, Index: a.index, BrokerID: x.ID})
-	if wasFenced {
-		a.electLeaderless()
-	}
+	a.electLeaderless()
 	return ok()
 }
 
@@ -244,37 +250,111 @@ func (a *applier) fenceBroker(x *FenceBroker) (int16, string) {
 	im := a.mut()
 	im.brokers[i].Fenced = true
 	a.evs = append(a.evs, Event{Kind: EventBroker, Index: a.index, BrokerID: x.ID})
+	a.removeFromPartitions(x.ID)
+	return ok()
+}
+
+// removeFromPartitions takes broker id out of every ISR it is not the
+// last member of and moves every leadership it holds (withoutBroker), in
+// one entry for all partitions.
+func (a *applier) removeFromPartitions(id int32) {
+	im := a.mut()
 	for _, name := range im.TopicNames() {
 		var nt *Topic
-		for pi, p := range im.topics[name].Partitions {
-			if p.Leader != x.ID && !slices.Contains(p.ISR, x.ID) {
+		t := im.topics[name]
+		for pi, p := range t.Partitions {
+			if p.Leader != id && !slices.Contains(p.ISR, id) {
 				continue
 			}
 			if nt == nil {
-				nt = copyTopic(im.topics[name])
+				nt = copyTopic(t)
 			}
-			nt.Partitions[pi] = a.withoutBroker(p, x.ID)
+			nt.Partitions[pi] = a.withoutBroker(p, id, uncleanAllowed(t))
 			a.evs = append(a.evs, partitionEvent(a.index, nt, int32(pi)))
 		}
 		if nt != nil {
 			im.putTopic(nt)
 		}
 	}
+}
+
+// shutdownBroker moves a broker's leaderships to other in-sync replicas
+// and takes it out of the ISRs (controlled shutdown); it stays registered
+// and unfenced until its process stops.
+func (a *applier) shutdownBroker(x *ShutdownBroker) (int16, string) {
+	i, code, msg := a.brokerIndex(x.ID, x.Epoch)
+	if code != 0 {
+		return code, msg
+	}
+	if a.img().brokers[i].ShuttingDown {
+		return ok() // applied before
+	}
+	im := a.mut()
+	im.brokers[i].ShuttingDown = true
+	a.evs = append(a.evs, Event{Kind: EventBroker, Index: a.index, BrokerID: x.ID})
+	a.removeFromPartitions(x.ID)
+	return ok()
+}
+
+// electPreferredLeaders moves each listed partition's leadership to its
+// preferred replica where that is possible; the rest are left alone.
+func (a *applier) electPreferredLeaders(x *ElectPreferredLeaders) (int16, string) {
+	for _, tp := range x.Partitions {
+		t := a.img().topics[tp.Topic]
+		if t == nil || tp.Partition < 0 || int(tp.Partition) >= len(t.Partitions) {
+			continue
+		}
+		p := t.Partitions[tp.Partition]
+		pref := p.Replicas[0]
+		if p.Leader == pref || !slices.Contains(p.ISR, pref) || !a.live(pref) {
+			continue
+		}
+		nt := copyTopic(t)
+		p.Leader = pref
+		p.LeaderEpoch++
+		p.PartitionEpoch++
+		nt.Partitions[tp.Partition] = p
+		a.mut().putTopic(nt)
+		a.evs = append(a.evs, partitionEvent(a.index, nt, tp.Partition))
+	}
 	return ok()
 }
 
 // withoutBroker takes a fenced broker out of a partition's ISR (unless it
 // is the last member, which keeps its place so it can lead again) and, if
-// it led, elects the next live ISR member or none.
-func (a *applier) withoutBroker(p Partition, id int32) Partition {
+// it led, elects the next live ISR member, or (unclean allowed) a live
+// replica outside the ISR, or none.
+func (a *applier) withoutBroker(p Partition, id int32, unclean bool) Partition {
 	if len(p.ISR) > 1 {
 		p.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(r int32) bool { return r == id })
 	}
 	if p.Leader == id {
 		p.Leader = a.pickLeader(p)
+		if p.Leader == -1 && unclean {
+			p = a.uncleanElection(p)
+		}
 		p.LeaderEpoch++
 	}
 	p.PartitionEpoch++
+	return p
+}
+
+// uncleanLeaderElection is the topic config that lets a replica outside
+// the ISR lead when no ISR member can (unclean.leader.election.enable,
+// default false): availability over the records only the lost ISR held.
+const uncleanLeaderElection = "unclean.leader.election.enable"
+
+func uncleanAllowed(t *Topic) bool { return t.Configs[uncleanLeaderElection] == "true" }
+
+// uncleanElection makes the first live replica leader and the only ISR
+// member (Kafka's unclean election), or leaves the partition leaderless.
+func (a *applier) uncleanElection(p Partition) Partition {
+	for _, r := range p.Replicas {
+		if a.live(r) {
+			p.Leader, p.ISR = r, []int32{r}
+			return p
+		}
+	}
 	return p
 }
 
@@ -289,9 +369,11 @@ func (a *applier) pickLeader(p Partition) int32 {
 	return -1
 }
 
+// live reports whether a broker may lead or join an ISR: registered, not
+// fenced, not shutting down.
 func (a *applier) live(id int32) bool {
 	b, ok := a.img().Broker(id)
-	return ok && !b.Fenced
+	return ok && !b.Fenced && !b.ShuttingDown
 }
 
 // electLeaderless gives every leaderless partition a leader if a live ISR
@@ -300,16 +382,21 @@ func (a *applier) electLeaderless() {
 	im := a.mut()
 	for _, name := range im.TopicNames() {
 		var nt *Topic
-		for pi, p := range im.topics[name].Partitions {
+		t := im.topics[name]
+		for pi, p := range t.Partitions {
 			if p.Leader != -1 {
 				continue
 			}
 			l := a.pickLeader(p)
+			if l == -1 && uncleanAllowed(t) {
+				p = a.uncleanElection(p)
+				l = p.Leader
+			}
 			if l == -1 {
 				continue
 			}
 			if nt == nil {
-				nt = copyTopic(im.topics[name])
+				nt = copyTopic(t)
 			}
 			p.Leader = l
 			p.LeaderEpoch++
@@ -570,6 +657,11 @@ func (a *applier) changeISR(x *ChangeISR) (int16, string) {
 	for i, r := range x.ISR {
 		if !slices.Contains(p.Replicas, r) || slices.Contains(x.ISR[:i], r) || !a.live(r) {
 			return fail(kerr.IneligibleReplica, "%s-%d: replica %d", x.Topic, x.Partition, r)
+		}
+		if i < len(x.BrokerEpochs) && x.BrokerEpochs[i] >= 0 {
+			if b, _ := a.img().Broker(r); uint64(x.BrokerEpochs[i]) != b.Epoch {
+				return fail(kerr.IneligibleReplica, "%s-%d: replica %d at broker epoch %d, registered at %d", x.Topic, x.Partition, r, x.BrokerEpochs[i], b.Epoch)
+			}
 		}
 	}
 	nt := copyTopic(t)

@@ -16,6 +16,9 @@ type BrokerInfo struct {
 	Rack            string
 	Epoch           uint64 // registration epoch: Raft index of the latest registration
 	Fenced          bool
+	// ShuttingDown: in controlled shutdown (ShutdownBroker) until it
+	// registers anew; never elected leader nor added to an ISR meanwhile.
+	ShuttingDown bool
 }
 
 // Partition is one partition's assignment and leadership.
@@ -123,8 +126,8 @@ func copyTopic(t *Topic) *Topic {
 // snapshotMagic starts every snapshot; snapshotVersion follows it.
 const (
 	snapshotMagic = 0x43524d53 // "CRMS"
-	// snapshotVersion 2 appends the producer-id counter; version 1
-	// snapshots (without it) still decode, with the counter at 0.
+	// snapshotVersion 2 adds each broker's shutting-down flag and, at the
+	// end, the producer-id counter; version 1 snapshots still decode.
 	snapshotVersion = 2
 )
 
@@ -145,6 +148,7 @@ func (im *Image) encode() []byte {
 		w.str(b.Rack)
 		w.u64(b.Epoch)
 		w.bool(b.Fenced)
+		w.bool(b.ShuttingDown) // v2
 	}
 	names := im.TopicNames()
 	w.u32(uint32(len(names)))
@@ -183,8 +187,12 @@ func decodeImage(b []byte) (*Image, error) {
 		if r.err != nil {
 			break
 		}
-		im.brokers = append(im.brokers, BrokerInfo{ID: r.i32(), KafkaAddr: r.str(), ReplicationAddr: r.str(),
-			RaftAddr: r.str(), Rack: r.str(), Epoch: r.u64(), Fenced: r.bool()})
+		b := BrokerInfo{ID: r.i32(), KafkaAddr: r.str(), ReplicationAddr: r.str(),
+			RaftAddr: r.str(), Rack: r.str(), Epoch: r.u64(), Fenced: r.bool()}
+		if v >= 2 {
+			b.ShuttingDown = r.bool()
+		}
+		im.brokers = append(im.brokers, b)
 	}
 	nt := r.count(maxListLen)
 	for range nt {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/chronik/chronik/internal/kwire"
 	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -113,10 +115,10 @@ func (f *fetcher) stop() {
 // run is the fetcher goroutine: fetch, apply, sync, repeat.
 func (f *fetcher) run() {
 	defer close(f.done)
-	var c *conn
+	var c *kwire.Conn
 	defer func() {
 		if c != nil {
-			c.close()
+			c.Close()
 		}
 	}()
 	backoff := f.m.opts.Backoff
@@ -142,7 +144,7 @@ func (f *fetcher) run() {
 		}
 		resp, err := f.exchange(c, req)
 		if err != nil {
-			c.close()
+			c.Close()
 			c = nil
 			f.m.stats.errors.Add(1)
 			f.m.log.Debug("fetch from leader", "leader", f.leader, "err", err)
@@ -171,12 +173,12 @@ func (f *fetcher) sleep(d time.Duration) bool {
 	return true
 }
 
-func (f *fetcher) dial() (*conn, error) {
+func (f *fetcher) dial() (*kwire.Conn, error) {
 	addr, ok := f.m.opts.LeaderAddr(f.leader)
 	if !ok {
 		return nil, fmt.Errorf("no replication address for broker %d", f.leader)
 	}
-	return dial(f.ctx, addr, f.m.opts.DialTimeout, f.m.opts.Self)
+	return kwire.Dial(f.ctx, addr, f.m.opts.DialTimeout, "chronik-replica-"+strconv.Itoa(int(f.m.opts.Self)))
 }
 
 // request builds the next Fetch over every partition not backing off. It
@@ -229,10 +231,10 @@ func (f *fetcher) request() (*kmsg.FetchRequest, map[tpKey]Target, time.Duration
 }
 
 // exchange sends req and reads its response.
-func (f *fetcher) exchange(c *conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
+func (f *fetcher) exchange(c *kwire.Conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
 	deadline := time.Now().Add(f.m.opts.MaxWait + 10*time.Second)
 	resp := kmsg.NewPtrFetchResponse()
-	n, err := c.roundTrip(f.ctx, req, resp, deadline)
+	n, err := c.RoundTrip(f.ctx, req, resp, deadline)
 	f.bytesRead.Add(int64(n))
 	f.m.stats.bytesRead.Add(int64(n))
 	if err != nil {
@@ -247,7 +249,7 @@ func (f *fetcher) exchange(c *conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse
 // apply writes a response into the partitions still followed at the
 // epoch they were fetched at, then makes the appended records durable
 // before the next fetch reports them.
-func (f *fetcher) apply(c *conn, resp *kmsg.FetchResponse, sent map[tpKey]Target) {
+func (f *fetcher) apply(c *kwire.Conn, resp *kmsg.FetchResponse, sent map[tpKey]Target) {
 	f.cycle.Lock()
 	defer f.cycle.Unlock()
 	var touched []*wal.Log
@@ -303,7 +305,7 @@ var errRetriable = errors.New("retriable")
 
 // applyPartition handles one partition's answer: an error, a divergence,
 // or records to append. It reports whether it appended anything.
-func (f *fetcher) applyPartition(c *conn, t Target, rp *kmsg.FetchResponseTopicPartition) (bool, error) {
+func (f *fetcher) applyPartition(c *kwire.Conn, t Target, rp *kmsg.FetchResponseTopicPartition) (bool, error) {
 	r := t.Replica
 	switch code := rp.ErrorCode; {
 	case code == kerr.OffsetOutOfRange.Code:

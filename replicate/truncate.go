@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chronik/chronik/internal/kwire"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -47,7 +48,7 @@ func (f *fetcher) truncate(r Replica, leaderEpoch int32, leaderEnd int64) error 
 // the follower's fetch offset is above the leader's log end (and epochs
 // could not tell: truncate to the leader's end) or below its log start
 // (restart the log at the leader's start).
-func (f *fetcher) outOfRange(c *conn, t Target) error {
+func (f *fetcher) outOfRange(c *kwire.Conn, t Target) error {
 	leaderEnd, err := f.listOffset(c, t, -1)
 	if err != nil {
 		return err
@@ -73,7 +74,7 @@ func (f *fetcher) outOfRange(c *conn, t Target) error {
 
 // listOffset asks the leader, as a replica (its log end, not the high
 // watermark), for the latest (-1) or earliest (-2) offset of t.
-func (f *fetcher) listOffset(c *conn, t Target, ts int64) (int64, error) {
+func (f *fetcher) listOffset(c *kwire.Conn, t Target, ts int64) (int64, error) {
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.Version = 7
 	req.ReplicaID = f.m.opts.Self
@@ -84,7 +85,7 @@ func (f *fetcher) listOffset(c *conn, t Target, ts int64) (int64, error) {
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp := kmsg.NewPtrListOffsetsResponse()
-	if _, err := c.roundTrip(f.ctx, req, resp, time.Now().Add(10*time.Second)); err != nil {
+	if _, err := c.RoundTrip(f.ctx, req, resp, time.Now().Add(10*time.Second)); err != nil {
 		return 0, fmt.Errorf("list offsets: %w", err)
 	}
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,6 +34,9 @@ type Config struct {
 	Racks      []string          // optional, one per node
 	Properties map[string]string // broker properties, the same for every node
 	ExtraArgs  []string          // appended to every serve command line
+	// Admin gives every node an admin listener (--admin-listen) on a free
+	// loopback port: /metrics and /debug/pprof (Node.AdminAddr).
+	Admin bool
 
 	ReadyTimeout time.Duration // default 60s
 }
@@ -39,8 +44,9 @@ type Config struct {
 // Node is one broker of the cluster.
 type Node struct {
 	raftmeta.Member
-	DataDir string
-	Proc    *Proc
+	DataDir   string
+	AdminAddr string // with Config.Admin: the node's admin listener
+	Proc      *Proc
 }
 
 // Cluster is a set of chronik processes sharing one cluster config. Its
@@ -113,6 +119,12 @@ func New(cfg Config) (*Cluster, error) {
 		args := []string{"serve", "--cluster", c.ConfigPath, "--node-id", strconv.Itoa(int(m.ID)), "--data-dir", n.DataDir}
 		if props != "" {
 			args = append(args, "--config", props)
+		}
+		if cfg.Admin {
+			if n.AdminAddr, err = FreeAddr(); err != nil {
+				return nil, err
+			}
+			args = append(args, "--admin-listen", n.AdminAddr)
 		}
 		n.Proc = &Proc{Bin: cfg.Bin, Args: append(args, cfg.ExtraArgs...), LogPath: filepath.Join(dir, "broker.log")}
 		c.Nodes = append(c.Nodes, n)
@@ -342,4 +354,23 @@ func (c *Cluster) Logs() string {
 		fmt.Fprintf(&b, "----- node %d (%s) %s\n%s\n", n.ID, n.KafkaAddr, n.Proc.LogPath, n.Proc.LogTail())
 	}
 	return b.String()
+}
+
+// Metrics returns node id's /metrics text (Config.Admin must be set).
+func (c *Cluster) Metrics(ctx context.Context, id int32) (string, error) {
+	n := c.Node(id)
+	if n.AdminAddr == "" {
+		return "", errors.New("testbed: the cluster was started without admin listeners")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.AdminAddr+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err
 }

@@ -230,3 +230,28 @@ func (f *blockSyncFile) Sync() error {
 	}
 	return f.File.Sync()
 }
+
+// A leader that began an epoch and lost leadership before appending keeps
+// the batchless epoch in its cache; as a follower it must drop it when
+// its new leader says its history ends at its LEO, or it would report that
+// epoch as its last fetched one, and be told the same divergence, forever.
+func TestTruncateToTheLEODropsABatchlessEpoch(t *testing.T) {
+	fsys := memfs.New()
+	l := epochLog(t, fsys)
+	defer l.Close()
+	if _, err := l.BeginEpoch(5); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := l.LatestEpoch(); e != 5 {
+		t.Fatalf("latest epoch %d after BeginEpoch(5)", e)
+	}
+	if err := l.TruncateTo(l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := l.LatestEpoch(); e != 1 {
+		t.Fatalf("latest epoch %d after truncating to the LEO, want 1 (epoch 5 has no batch)", e)
+	}
+	if got := epochLines(t, fsys); len(got) != 2 {
+		t.Fatalf("checkpoint after the trim: %q, want epochs 0 and 1", got)
+	}
+}

@@ -47,7 +47,8 @@ type truncation struct {
 
 // TruncateTo removes every batch at or after offset, as a follower does
 // before it fetches from a new leader. offset must be within
-// [LogStartOffset, LogEndOffset]; at the LEO it is a no-op. The log is cut
+// [LogStartOffset, LogEndOffset]; at the LEO no batch goes, but epoch
+// entries starting at the LEO do (see trimEpochsAtEnd). The log is cut
 // at batch boundaries (as Kafka's is): a batch holding offset goes whole,
 // so the new LogEndOffset is that batch's base offset, <= offset. The epoch
 // entries starting at or after the new LEO are dropped, DurableOffset and
@@ -67,8 +68,11 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.readMu.Lock()
 	defer l.readMu.Unlock()
 	t, err := l.beginTruncation(offset)
-	if err != nil || t == nil {
+	if err != nil {
 		return err
+	}
+	if t == nil {
+		return l.trimEpochsAtEnd()
 	}
 	if err := l.resumeAppends(&l.truncating, l.truncate(t)); err != nil {
 		return fmt.Errorf("truncate %s to %d: %w", l.dir, offset, err)
@@ -76,6 +80,29 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.failWaitersAbove(t.leo)
 	if l.nWaiting.Load() > 0 {
 		l.kick()
+	}
+	return nil
+}
+
+// trimEpochsAtEnd drops epoch entries that start at the LEO (no batch of
+// theirs in the log), persisting the checkpoint if any went: a truncation
+// to the LEO still removes them, as Kafka's truncateTo does, because this
+// broker may have begun an epoch as leader and lost leadership before
+// appending; a follower keeping it would report it as its last fetched
+// epoch and its leader would answer the same divergence forever. Callers
+// hold ckptMu and readMu exclusively.
+func (l *Log) trimEpochsAtEnd() error {
+	l.mu.Lock()
+	changed := l.epochs.truncateFromEnd(l.leo.Load())
+	lines := l.epochs.lines()
+	l.mu.Unlock()
+	if !changed {
+		return nil
+	}
+	if err := writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, lines); err != nil {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.fail(err)
 	}
 	return nil
 }

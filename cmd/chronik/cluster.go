@@ -89,12 +89,14 @@ func (cf *clusterFlags) startNode(cfg engine.Config, log *slog.Logger) (*raftmet
 	}
 	start := time.Now()
 	node, err := raftmeta.Start(raftmeta.Options{
-		NodeID:            cf.self.ID,
-		Members:           cf.members,
-		Dir:               raftDir,
-		HeartbeatInterval: time.Duration(cfg.BrokerHeartbeatMs) * time.Millisecond,
-		SessionTimeout:    time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond,
-		Logger:            log,
+		NodeID:                       cf.self.ID,
+		Members:                      cf.members,
+		Dir:                          raftDir,
+		HeartbeatInterval:            time.Duration(cfg.BrokerHeartbeatMs) * time.Millisecond,
+		SessionTimeout:               time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond,
+		AutoLeaderRebalance:          cfg.Replication.AutoLeaderRebalance,
+		LeaderImbalanceCheckInterval: time.Duration(cfg.Replication.LeaderImbalanceCheckSeconds) * time.Second,
+		Logger:                       log,
 	})
 	if err != nil {
 		return nil, err
@@ -103,9 +105,11 @@ func (cf *clusterFlags) startNode(cfg engine.Config, log *slog.Logger) (*raftmet
 	return node, nil
 }
 
-// join waits until this broker is registered in the metadata (a quorum of
-// the cluster is up; the whole committed log is applied) and hands the
-// metadata to the engine. It waits as long as it takes: a broker of a
+// join waits until this broker's metadata node has applied every committed
+// change (a quorum of the cluster is up) and hands the metadata to the
+// engine: it opens its replicas, takes their leaderships and starts
+// following the others. The broker is not yet eligible to lead anything
+// new (register does that). It waits as long as it takes: a broker of a
 // cluster without quorum has nothing to serve. SIGINT/SIGTERM abort it.
 func (cf *clusterFlags) join(b *engine.Broker, node *raftmeta.Node, log *slog.Logger) error {
 	if node == nil {
@@ -114,19 +118,64 @@ func (cf *clusterFlags) join(b *engine.Broker, node *raftmeta.Node, log *slog.Lo
 	start := time.Now()
 	ctx, stop := signalContext()
 	defer stop()
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
 	for {
-		select {
-		case <-node.Registered():
-			log.Info("joined cluster", "node", cf.self.ID, "waited", time.Since(start))
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := node.Sync(sctx)
+		cancel()
+		if err == nil {
+			log.Info("metadata caught up", "node", cf.self.ID, "waited", time.Since(start))
 			return b.JoinCluster(node, clusterID(cf.members))
-		case <-tick.C:
-			log.Info("waiting for a metadata quorum", "node", cf.self.ID, "waited", time.Since(start).Round(time.Second))
-		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
 			return errors.New("interrupted while waiting for a metadata quorum")
 		}
+		log.Info("waiting for a metadata quorum", "node", cf.self.ID, "waited", time.Since(start).Round(time.Second), "err", err)
 	}
+}
+
+// registerBroker makes this broker eligible to lead (a new registration epoch)
+// and starts its heartbeats to the controller.
+func (cf *clusterFlags) registerBroker(node *raftmeta.Node, log *slog.Logger) error {
+	if node == nil {
+		return nil
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	start := time.Now()
+	if err := node.Register(ctx); err != nil {
+		return err
+	}
+	log.Info("joined cluster", "node", cf.self.ID, "registration", time.Since(start))
+	return nil
+}
+
+// controlledShutdownTimeout bounds how long SIGTERM waits for the
+// controller to move this broker's leaderships away before stopping anyway.
+const controlledShutdownTimeout = 30 * time.Second
+
+// controlledShutdown asks the controller to move this broker's
+// leaderships to other in-sync replicas and take it out of the ISRs, and
+// waits until it leads nothing (clients and followers move over while it
+// still serves). A second signal stops at once.
+func (cf *clusterFlags) controlledShutdown(node *raftmeta.Node, sig <-chan os.Signal, log *slog.Logger) {
+	if node == nil {
+		return
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), controlledShutdownTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-sig:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := node.ControlledShutdown(ctx); err != nil {
+		log.Warn("controlled shutdown incomplete; stopping anyway", "err", err, "waited", time.Since(start))
+		return
+	}
+	log.Info("controlled shutdown: leaderships moved", "took", time.Since(start))
 }
 
 // clusterID derives the Kafka cluster id from the cluster config, so every

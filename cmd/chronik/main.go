@@ -127,6 +127,8 @@ func runServe(args []string) error {
 		node.Close()
 		return err
 	}
+	// Listen before registering: a broker is eligible to lead only once
+	// its logs are recovered and clients and followers can reach it.
 	opts := serve.Options(cfg)
 	opts.Logger = log
 	srv := netio.NewServer(opts, serve.Handler(b))
@@ -152,12 +154,20 @@ func runServe(args []string) error {
 			return err
 		}
 	}
+	if err := cf.registerBroker(node, log); err != nil {
+		err = errors.Join(err, admin.stop(context.Background()), stopServer(context.Background(), repl), srv.Stop(context.Background()), b.Close())
+		node.Close()
+		return err
+	}
 	log.Info("chronik serving", "listen", srv.Addr(), "data_dir", cfg.DataDir)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	s := <-sig
 	log.Info("shutting down", "signal", s.String())
+	if cfg.Replication.ControlledShutdown {
+		cf.controlledShutdown(node, sig, log)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	errAdmin := admin.stop(ctx)

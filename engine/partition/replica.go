@@ -157,6 +157,14 @@ func (p *Partition) becomeLeaderLocked(l Leadership) error {
 	if !sameEpoch {
 		p.ls = &leaderState{since: p.settings.Now(), epochStart: p.log.LogEndOffset(), followers: map[int32]*followerState{}}
 	}
+	for id, f := range p.ls.followers {
+		if slices.Contains(p.lead.ISR, id) && !slices.Contains(l.ISR, id) {
+			// Out of the ISR (fenced, shut down, lagging): it holds the high
+			// watermark back again only once it has caught up anew (Kafka
+			// also requires it to be eligible: a fenced broker never is).
+			f.lastCaughtUp = time.Time{}
+		}
+	}
 	p.lead = l
 	p.ls.lead = l
 	if p.ls.pending != nil && l.PartitionEpoch > p.ls.pending.PartitionEpoch {
@@ -172,6 +180,9 @@ func (p *Partition) becomeLeaderLocked(l Leadership) error {
 	p.role.Store(RoleLeader)
 	ready := p.advanceHWLocked()
 	p.rmu.Unlock()
+	if !sameEpoch {
+		p.lg.Info("leading partition", "partition", p.String(), "epoch", l.LeaderEpoch, "isr", l.ISR, "epoch_start", p.log.LogEndOffset())
+	}
 	p.finishWaiters(ready)
 	p.changed()
 	return nil
@@ -180,6 +191,9 @@ func (p *Partition) becomeLeaderLocked(l Leadership) error {
 // becomeFollowerLocked applies a leadership led by another broker (or by
 // none). Caller holds p.mu.
 func (p *Partition) becomeFollowerLocked(l Leadership) {
+	if p.role.Load() != RoleFollower || p.epoch.Load() != l.LeaderEpoch {
+		p.lg.Info("following partition", "partition", p.String(), "leader", l.Leader, "epoch", l.LeaderEpoch)
+	}
 	p.rmu.Lock()
 	p.lead = l
 	p.ls = nil

@@ -263,3 +263,27 @@ func TestBecomingLeaderRecordsTheEpochStart(t *testing.T) {
 		t.Fatalf("first batch of the new epoch stamped %d, want 3", got)
 	}
 }
+
+// A follower the controller took out of the ISR (fenced: its broker died)
+// must not hold the high watermark back as a caught-up would-be member:
+// the appends waiting on it are answered once the ISR no longer holds it.
+func TestAFollowerLeavingTheISRStopsHoldingTheHighWatermark(t *testing.T) {
+	h := newLeaderHarness(t, []int32{1, 2, 3})
+	leo := h.produce(2)
+	h.p.UpdateFollower(2, 1, leo)
+	h.p.UpdateFollower(3, 1, leo) // 3 caught up now, then its broker dies
+	leo = h.produce(2)
+	h.p.UpdateFollower(2, 1, leo)
+	got := make(chan *kerr.Error, 1)
+	h.p.AwaitCommit(leo, 2, true, func(e *kerr.Error) { got <- e })
+	time.Sleep(20 * time.Millisecond)
+	h.lead(0, 1, []int32{1, 2}) // fenced: out of the ISR
+	select {
+	case e := <-got:
+		if e != nil {
+			t.Fatalf("commit: %v", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("append still waiting on follower 3 after it left the ISR (HW %d, LEO %d)", h.p.HighWatermark(), leo)
+	}
+}

@@ -27,8 +27,9 @@ type importRule struct {
 var importRules = []importRule{
 	{"netio", nil, "netio frames requests and knows nothing of topics: it imports no package of ours"},
 	{"wal", []string{"wal"}, "wal imports no other package of ours"},
-	{"raftmeta", nil, "raftmeta holds metadata only and imports no package of ours"},
-	{"replicate", []string{"wal", "raftmeta", "replicate"}, "replicate imports wal and raftmeta, never engine"},
+	{"raftmeta", []string{"internal/kwire"}, "raftmeta holds metadata only and imports no package of ours but the wire client"},
+	{"replicate", []string{"wal", "raftmeta", "replicate", "internal/kwire"}, "replicate imports wal and raftmeta, never engine"},
+	{"internal/kwire", nil, "the wire client is a leaf"},
 	{"engine/partition", []string{"wal", "engine/partition"}, "partition state knows the log, not the broker"},
 	{"engine/group", []string{"wal", "engine/group", "engine/compression"}, "the group coordinator reaches the broker only through group.Host"},
 	{"engine/compression", nil, "codecs only"},

@@ -26,8 +26,12 @@ func (h brokerHandler) Handle(r *netio.Request, respond netio.Responder) error {
 		ClientID:      r.ClientID,
 		Body:          r.Body,
 		RemoteAddr:    r.RemoteAddr,
+		ConnID:        r.ConnID,
 	}, respond)
 }
+
+// ConnClosed implements netio.ConnCloser.
+func (h brokerHandler) ConnClosed(connID uint64) { h.b.ConnClosed(connID) }
 
 // Options returns the server options for cfg's listener and bounds
 // (socket.request.max.bytes, queued.max.requests, queued.max.request.bytes,

@@ -1,4 +1,9 @@
-package replicate
+// Package kwire is a minimal Kafka wire client for broker-to-broker
+// traffic: one connection, Kafka framing (4-byte size, request header
+// v1/v2, response header v0/v1), one request at a time, kmsg for the
+// bodies. Followers fetch with it (replicate) and brokers heartbeat the
+// controller with it (raftmeta): any Kafka tool can read what it sends.
+package kwire
 
 import (
 	"context"
@@ -6,20 +11,18 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// maxResponseBytes bounds a response frame a follower reads (the leader
-// honours the request's MaxBytes, except that one batch may exceed it).
+// maxResponseBytes bounds a response frame a client reads (a leader
+// honours a fetch's MaxBytes, except that one batch may exceed it).
 const maxResponseBytes = 256 << 20
 
-// conn is a follower's connection to one leader: Kafka framing (4-byte
-// size, request header v1/v2, response header v0/v1), one request at a
-// time. It is used by one fetcher goroutine only.
-type conn struct {
+// Conn is a connection to one broker. It is not safe for concurrent use:
+// one goroutine owns it.
+type Conn struct {
 	nc       net.Conn
 	clientID string
 	corr     int32
@@ -30,7 +33,8 @@ type conn struct {
 	fbuf, obuf []byte
 }
 
-func dial(ctx context.Context, addr string, timeout time.Duration, self int32) (*conn, error) {
+// Dial connects to addr; clientID names this side in request headers.
+func Dial(ctx context.Context, addr string, timeout time.Duration, clientID string) (*Conn, error) {
 	d := net.Dialer{Timeout: timeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -39,15 +43,18 @@ func dial(ctx context.Context, addr string, timeout time.Duration, self int32) (
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	return &conn{nc: nc, clientID: "chronik-replica-" + strconv.Itoa(int(self))}, nil
+	return &Conn{nc: nc, clientID: clientID}, nil
 }
 
-func (c *conn) close() { c.nc.Close() }
+// Close closes the connection.
+func (c *Conn) Close() { c.nc.Close() }
 
-// roundTrip writes req and decodes the response into resp (whose version
-// it sets). It returns the bytes read. resp may alias the connection's
-// read buffer until the next roundTrip. Cancelling ctx unblocks it.
-func (c *conn) roundTrip(ctx context.Context, req kmsg.Request, resp kmsg.Response, deadline time.Time) (int, error) {
+// RoundTrip writes req and decodes the response into resp (whose version
+// it sets). It returns the bytes read. A Fetch response may alias the
+// connection's fetch buffer until the next Fetch; other responses the
+// other buffer until the next non-Fetch request. Cancelling ctx unblocks
+// it.
+func (c *Conn) RoundTrip(ctx context.Context, req kmsg.Request, resp kmsg.Response, deadline time.Time) (int, error) {
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if err := c.nc.SetDeadline(deadline); err != nil {
@@ -73,7 +80,7 @@ func (c *conn) roundTrip(ctx context.Context, req kmsg.Request, resp kmsg.Respon
 }
 
 // write frames req with a request header v1 (v2 when flexible).
-func (c *conn) write(req kmsg.Request) error {
+func (c *Conn) write(req kmsg.Request) error {
 	b := append(c.wbuf[:0], 0, 0, 0, 0)
 	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
 	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
@@ -92,7 +99,7 @@ func (c *conn) write(req kmsg.Request) error {
 
 // read reads one response frame and returns its body (after the response
 // header: correlation id, plus tags when flexible).
-func (c *conn) read(buf *[]byte, flexible bool) (int, []byte, error) {
+func (c *Conn) read(buf *[]byte, flexible bool) (int, []byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(c.nc, size[:]); err != nil {
 		return 0, nil, err
