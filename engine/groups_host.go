@@ -147,6 +147,7 @@ func (o offsetsPartition) DeleteRecordsBefore(offset int64) error {
 	return o.p.Log().DeleteRecordsBefore(offset)
 }
 
+func (o offsetsPartition) LeaderEpoch() int32    { return o.p.LeaderEpoch() }
 func (o offsetsPartition) LogStartOffset() int64 { return o.p.Log().LogStartOffset() }
 func (o offsetsPartition) LogEndOffset() int64   { return o.p.Log().LogEndOffset() }
 func (o offsetsPartition) Size() int64           { return o.p.Log().Size() }

@@ -41,6 +41,11 @@ type Log interface {
 	// DeleteRecordsBefore durably raises the log start offset to offset
 	// (<= LogEndOffset) and deletes the segments wholly below it.
 	DeleteRecordsBefore(offset int64) error
+	// LeaderEpoch is the leader epoch this broker leads the partition at:
+	// a different one than at load means leadership was lost and regained
+	// (possibly with records written elsewhere meanwhile), so the
+	// coordinator loads the partition again.
+	LeaderEpoch() int32
 	// LogStartOffset is the first offset of the log.
 	LogStartOffset() int64
 	// LogEndOffset is the offset the next Append gets.

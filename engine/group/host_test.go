@@ -21,6 +21,7 @@ import (
 // may be failed (deleteErr).
 type walLog struct {
 	*wal.Log
+	epoch atomic.Int32 // the leader epoch the test says this broker leads at
 
 	mu        sync.Mutex
 	hold      bool
@@ -30,6 +31,8 @@ type walLog struct {
 }
 
 func (l *walLog) Append(batch []byte) (int64, error) { return l.Log.Append(batch, 0) }
+
+func (l *walLog) LeaderEpoch() int32 { return l.epoch.Load() }
 
 func (l *walLog) Commit(through int64, done func(error)) {
 	l.mu.Lock()

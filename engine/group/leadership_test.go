@@ -124,3 +124,25 @@ func TestInternalTopicThatCannotBeCreatedIsCoordinatorNotAvailable(t *testing.T)
 		t.Fatalf("find coordinator once the topic can be created: %d %v", p, err)
 	}
 }
+
+// Leadership lost and regained between two metadata passes (another
+// leader epoch) while another broker wrote a commit to the partition: the
+// groups are loaded again from the log, so the other broker's commit is
+// seen instead of the stale in-memory offset.
+func TestLeadershipRegainedAtAnotherEpochReloadsTheGroups(t *testing.T) {
+	h := newTestHost(t, 1)
+	c := startCoordinator(t, h)
+	commit(t, c, "g", nil, 0, 42)
+	// Meanwhile, at leader epoch 1, another broker led the partition and
+	// committed 99 (its record replicated here), and this broker leads again.
+	l := h.log(0)
+	rec := logRecord{key: offsetKey("g", topicPartition{"t", 0}), value: offsetValue(committedOffset{offset: 99, leaderEpoch: -1})}
+	if _, err := l.Log.Append(encodeRecordBatch([]logRecord{rec}, 1), 1); err != nil {
+		t.Fatal(err)
+	}
+	l.epoch.Store(1)
+	c.TopicsChanged()
+	if got := committed(t, c, "g"); !maps.Equal(got, map[int32]int64{0: 99}) {
+		t.Fatalf("offsets after leadership returned at epoch 1: %v, want the other leader's 99", got)
+	}
+}

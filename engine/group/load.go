@@ -136,6 +136,13 @@ func (c *Coordinator) syncLeadershipLocked(n int32, moved bool) error {
 // leadership; moved logs a load. Caller holds c.mu.
 func (c *Coordinator) syncPartitionLocked(i int32, moved bool) error {
 	l := c.host.Leader(i)
+	if o := c.logs[i]; l != nil && o != nil && l.LeaderEpoch() != o.epoch {
+		// Led again at another epoch: what this broker holds in memory may
+		// predate records another leader wrote meanwhile.
+		c.unloadLocked(o)
+		c.logs[i] = nil
+		c.log.Info("consumer groups reloaded: the partition's leader epoch changed", "partition", o.name, "from", o.epoch, "to", l.LeaderEpoch())
+	}
 	switch o := c.logs[i]; {
 	case l != nil && o == nil:
 		o = newOffsetsLog(l, i)

@@ -14,8 +14,9 @@ import (
 // it: the Log, and the latest value appended per key, which compaction
 // rewrites.
 type offsetsLog struct {
-	log  Log
-	name string // __consumer_offsets-<partition>, for errors and logs
+	log   Log
+	name  string // __consumer_offsets-<partition>, for errors and logs
+	epoch int32  // the leader epoch it was loaded at
 
 	mu         sync.Mutex        // serialises appends, so latest follows the log's order
 	latest     map[string][]byte // key -> latest value appended (tombstones delete)
@@ -25,7 +26,7 @@ type offsetsLog struct {
 }
 
 func newOffsetsLog(l Log, partition int32) *offsetsLog {
-	return &offsetsLog{log: l, name: TopicName + "-" + strconv.Itoa(int(partition)), latest: make(map[string][]byte)}
+	return &offsetsLog{log: l, name: TopicName + "-" + strconv.Itoa(int(partition)), epoch: l.LeaderEpoch(), latest: make(map[string][]byte)}
 }
 
 // appendLocked writes recs (cut into batches) and returns the offset to
