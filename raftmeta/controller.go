@@ -41,7 +41,10 @@ func (n *Node) HandleHeartbeat(connID uint64, req *kmsg.BrokerHeartbeatRequest) 
 		c.conns[connID] = b.ID
 	}
 	if req.WantShutdown {
-		c.shutdown[b.ID] = true
+		// Only this incarnation: one restarted after its controlled
+		// shutdown heartbeats with a new epoch and must not be shut down
+		// again on the old one's request.
+		c.shutdown[b.ID] = b.Epoch
 	}
 	if b.Fenced {
 		c.unfence[b.ID] = true // a fenced broker that heartbeats is alive again
@@ -114,9 +117,6 @@ func (n *Node) control(now time.Time) {
 	}
 	im := n.Image()
 	for _, b := range im.Brokers() {
-		if b.ID == n.self.ID {
-			continue
-		}
 		n.decide(c, b, now)
 	}
 	if n.opts.AutoLeaderRebalance && c.rebalanceDue(now, n.opts.LeaderImbalanceCheckInterval) {
@@ -137,6 +137,9 @@ func (c *controller) rebalanceDue(now time.Time, every time.Duration) bool {
 }
 
 // decide fences, unfences or shuts down one broker as its heartbeats say.
+// The controller's own broker is never fenced (it is alive by definition:
+// it is deciding) but is unfenced and shut down like any other, so that a
+// SIGTERM to it moves its leaderships away too.
 func (n *Node) decide(c *controller, b BrokerInfo, now time.Time) {
 	c.mu.Lock()
 	deadline, known := c.deadline[b.ID]
@@ -145,7 +148,8 @@ func (n *Node) decide(c *controller, b BrokerInfo, now time.Time) {
 		c.deadline[b.ID] = deadline
 	}
 	beat := c.lastBeat[b.ID]
-	wantShutdown := c.shutdown[b.ID]
+	askedAt, asked := c.shutdown[b.ID]
+	wantShutdown := asked && askedAt == b.Epoch
 	busy := c.inflight[b.ID]
 	alive := c.unfence[b.ID]
 	if busy || b.Fenced {
@@ -156,7 +160,7 @@ func (n *Node) decide(c *controller, b BrokerInfo, now time.Time) {
 		return
 	}
 	switch {
-	case !b.Fenced && now.After(deadline):
+	case !b.Fenced && now.After(deadline) && b.ID != n.self.ID:
 		n.log.Warn("broker heartbeats stopped; fencing", "broker", b.ID, "last_heartbeat", sinceOrNever(now, beat))
 		n.proposeFor(c, b.ID, &Command{Type: CmdFenceBroker, FenceBroker: &FenceBroker{ID: b.ID, Epoch: b.Epoch}})
 	case b.Fenced && alive && !wantShutdown && !b.ShuttingDown:
