@@ -29,8 +29,22 @@ func (b *Broker) partitionSettings() partition.Settings {
 		Self:       b.cfg.NodeID,
 		LagTimeMax: b.cfg.Replication.lagTimeMax(),
 		ProposeISR: b.proposeISR,
+		Eligible:   b.isrEligible,
 		Now:        b.now,
 	}
+}
+
+// isrEligible reports whether broker id, fetching at brokerEpoch, may join
+// an ISR: registered at that epoch (when known), neither fenced nor
+// shutting down, as this broker's metadata says. Standalone brokers have
+// no followers.
+func (b *Broker) isrEligible(id int32, brokerEpoch int64) bool {
+	rc, ok := b.cluster().(*raftCluster)
+	if !ok {
+		return false
+	}
+	br, ok := rc.node.Image().Broker(id)
+	return ok && !br.Fenced && !br.ShuttingDown && (brokerEpoch <= 0 || uint64(brokerEpoch) == br.Epoch)
 }
 
 // isrProposeTimeout bounds one ISR change commit.
@@ -51,7 +65,7 @@ func (b *Broker) proposeISR(p *partition.Partition, c partition.ISRChange, done 
 		ctx, cancel := context.WithTimeout(context.Background(), isrProposeTimeout)
 		defer cancel()
 		err := rc.node.ChangeISR(ctx, raftmeta.ChangeISR{Topic: p.Topic(), Partition: p.Index(), Leader: b.cfg.NodeID,
-			LeaderEpoch: c.LeaderEpoch, PartitionEpoch: c.PartitionEpoch, ISR: c.ISR})
+			LeaderEpoch: c.LeaderEpoch, PartitionEpoch: c.PartitionEpoch, ISR: c.ISR, BrokerEpochs: c.BrokerEpochs})
 		switch {
 		case err != nil:
 			b.log.Info("ISR change not committed", "partition", p.String(), "isr", c.ISR, "err", err)

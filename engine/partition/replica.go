@@ -34,6 +34,11 @@ type ISRChange struct {
 	LeaderEpoch    int32
 	PartitionEpoch int32
 	ISR            []int32
+	// BrokerEpochs, one per ISR member: the registration epoch of a
+	// replica being added, as its fetches carried it, so the controller
+	// refuses the change if that broker registered again since (KIP-903);
+	// -1 for the others.
+	BrokerEpochs []int64
 }
 
 // Settings of a partition's replication.
@@ -45,7 +50,15 @@ type Settings struct {
 	// with the outcome. The committed change comes back through
 	// SetLeadership from the metadata; done only clears the pending mark.
 	ProposeISR func(p *Partition, c ISRChange, done func(error))
-	Now        func() time.Time
+	// Eligible reports whether a follower may join the ISR, or hold the
+	// high watermark back while it catches up outside it (Kafka's
+	// isReplicaIsrEligible, KIP-841): its broker is registered at
+	// brokerEpoch (the epoch its fetches carry; <= 0 unknown), not fenced
+	// and not in controlled shutdown. Nil: every follower is. Called under
+	// the partition's replication lock: it must not block or take locks
+	// that may be held while calling into the partition.
+	Eligible func(replica int32, brokerEpoch int64) bool
+	Now      func() time.Time
 }
 
 // leaderState is the leader's view of its followers. Guarded by rmu.
@@ -347,7 +360,7 @@ func (p *Partition) advanceHWLocked() []hwWaiter {
 		for id, f := range ls.followers {
 			counts := slices.Contains(ls.lead.ISR, id) ||
 				(ls.pending != nil && slices.Contains(ls.pending.ISR, id)) ||
-				p.caughtUp(f, leo, now)
+				(p.caughtUp(f, leo, now) && p.eligible(id, f))
 			if counts && f.leo < hw {
 				hw = f.leo
 			}
@@ -360,6 +373,12 @@ func (p *Partition) advanceHWLocked() []hwWaiter {
 	return p.readyWaitersLocked()
 }
 
+// eligible reports whether follower id, as its last fetch showed it, may
+// join the ISR (Settings.Eligible).
+func (p *Partition) eligible(id int32, f *followerState) bool {
+	return p.settings.Eligible == nil || p.settings.Eligible(id, f.brokerEpoch)
+}
+
 // caughtUp is Kafka's ReplicaState.isCaughtUp: at the leader's LEO, or
 // caught up within replica.lag.time.max.ms.
 func (p *Partition) caughtUp(f *followerState, leaderLEO int64, now time.Time) bool {
@@ -367,19 +386,26 @@ func (p *Partition) caughtUp(f *followerState, leaderLEO int64, now time.Time) b
 }
 
 // expansionLocked returns the ISR change that adds replica, if it is out of
-// the ISR, has reached the high watermark and the start of this leader
-// epoch, and no change is pending. Caller holds rmu.
+// the ISR, eligible, has reached the high watermark and the start of this
+// leader epoch, and no change is pending. Caller holds rmu.
 func (p *Partition) expansionLocked(replica int32, f *followerState) *ISRChange {
 	ls := p.ls
 	if ls.pending != nil || slices.Contains(ls.lead.ISR, replica) {
 		return nil
 	}
-	if f.leo < p.hw.Load() || f.leo < ls.epochStart {
+	if f.leo < p.hw.Load() || f.leo < ls.epochStart || !p.eligible(replica, f) {
 		return nil
 	}
 	isr := append(slices.Clone(ls.lead.ISR), replica)
 	slices.Sort(isr)
-	ls.pending = &ISRChange{LeaderEpoch: ls.lead.LeaderEpoch, PartitionEpoch: ls.lead.PartitionEpoch, ISR: isr}
+	epochs := make([]int64, len(isr))
+	for i, r := range isr {
+		epochs[i] = -1
+		if r == replica && f.brokerEpoch > 0 {
+			epochs[i] = f.brokerEpoch
+		}
+	}
+	ls.pending = &ISRChange{LeaderEpoch: ls.lead.LeaderEpoch, PartitionEpoch: ls.lead.PartitionEpoch, ISR: isr, BrokerEpochs: epochs}
 	return ls.pending
 }
 

@@ -287,3 +287,51 @@ func TestAFollowerLeavingTheISRStopsHoldingTheHighWatermark(t *testing.T) {
 		t.Fatalf("append still waiting on follower 3 after it left the ISR (HW %d, LEO %d)", h.p.HighWatermark(), leo)
 	}
 }
+
+// A follower the controller took out of the ISR for a controlled shutdown
+// keeps fetching (its broker still runs until it leads nothing) and is
+// caught up, but it is not eligible: it must neither hold the high
+// watermark back as a would-be member (the acks=-1 appends would then
+// wait for a broker that is about to stop, until replica.lag.time.max.ms)
+// nor be proposed back into the ISR. Once eligible again (a new
+// registration) it does both, and the expansion carries the broker epoch
+// its fetches showed.
+func TestAnIneligibleCaughtUpFollowerDoesNotHoldTheHighWatermark(t *testing.T) {
+	h := newLeaderHarness(t, []int32{1, 2, 3})
+	eligible := map[int32]bool{2: true, 3: true}
+	var mu sync.Mutex
+	h.p.settings.Eligible = func(r int32, _ int64) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return eligible[r]
+	}
+	mu.Lock()
+	eligible[3] = false // shutting down: out of the ISR at a new partition epoch
+	mu.Unlock()
+	h.lead(0, 1, []int32{1, 2})
+	leo := h.produce(2)
+	h.p.UpdateFollower(3, 7, leo) // still fetching, caught up
+	leo = h.produce(2)
+	got := make(chan *kerr.Error, 1)
+	h.p.AwaitCommit(leo, 2, true, func(e *kerr.Error) { got <- e })
+	h.p.UpdateFollower(2, 5, leo)
+	select {
+	case e := <-got:
+		if e != nil {
+			t.Fatalf("commit: %v", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("append waits on follower 3, shutting down and out of the ISR (HW %d, LEO %d)", h.p.HighWatermark(), leo)
+	}
+	if c, ok := h.lastProposal(); ok {
+		t.Fatalf("proposed %+v for an ineligible follower", c)
+	}
+	mu.Lock()
+	eligible[3] = true // registered again
+	mu.Unlock()
+	h.p.UpdateFollower(3, 9, leo)
+	c, ok := h.lastProposal()
+	if !ok || !slices.Equal(c.ISR, []int32{1, 2, 3}) || !slices.Equal(c.BrokerEpochs, []int64{-1, -1, 9}) {
+		t.Fatalf("expansion once eligible: %+v %v, want ISR [1 2 3] with broker epochs [-1 -1 9]", c, ok)
+	}
+}
