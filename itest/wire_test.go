@@ -145,9 +145,15 @@ func (c *rawConn) roundTrip(req kmsg.Request, resp kmsg.Response) {
 // the partition's answer.
 func (c *rawConn) produce(topic string, batch []byte) kmsg.ProduceResponseTopicPartition {
 	c.t.Helper()
+	return c.produceAcks(topic, batch, -1)
+}
+
+// produceAcks is produce with the given acks.
+func (c *rawConn) produceAcks(topic string, batch []byte, acks int16) kmsg.ProduceResponseTopicPartition {
+	c.t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.Version = 7
-	req.Acks = -1
+	req.Acks = acks
 	req.TimeoutMillis = 10_000
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic

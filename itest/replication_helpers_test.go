@@ -1,0 +1,639 @@
+package itest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chronik/chronik/testbed"
+	"github.com/chronik/chronik/wal"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Helpers of the replication tests (replication_test.go): values that
+// carry (producer, seq), a book of acknowledged records, a checker of
+// what readers read against it, a read-only byte comparison of replica
+// logs on disk, and Metadata's view of leaders and ISRs.
+
+// clusterProps are the broker properties of the test clusters: 200 ms
+// heartbeats and a 2 s session (a killed or stopped broker is fenced in
+// ~2 s), a quick first rebalance and a small __consumer_offsets; extra
+// overrides or adds to them.
+func clusterProps(extra map[string]string) map[string]string {
+	props := map[string]string{
+		"broker.heartbeat.interval.ms":     "200",
+		"broker.session.timeout.ms":        "2000",
+		"group.initial.rebalance.delay.ms": "100",
+		"offsets.topic.num.partitions":     "10",
+	}
+	for k, v := range extra {
+		props[k] = v
+	}
+	return props
+}
+
+// startClusterWith starts a 3-broker cluster with props, each broker also
+// serving /metrics on its own loopback --admin-listen address when
+// adminListen is set (returned by broker index, else nil). Every process
+// is reaped by pid at the end; the logs are printed if the test failed.
+func startClusterWith(t testing.TB, props map[string]string, adminListen bool) (*testbed.Cluster, []string) {
+	t.Helper()
+	c, err := testbed.New(testbed.Config{Bin: binaryPath(t), Nodes: 3, Dir: filepath.Join(t.TempDir(), "cluster"), Properties: props})
+	if err != nil {
+		t.Fatalf("prepare cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close cluster: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("cluster logs:\n%s", c.Logs())
+		}
+	})
+	var admins []string
+	for _, n := range c.Nodes {
+		if adminListen {
+			a := freeAddr(t)
+			admins = append(admins, a)
+			n.Proc.Args = append(n.Proc.Args, "--admin-listen", a)
+		}
+		if err := n.Proc.Start(); err != nil {
+			t.Fatalf("start broker %d: %v", n.ID, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatalf("cluster not ready: %v", err)
+	}
+	return c, admins
+}
+
+// pauseBroker freezes broker id with SIGSTOP and returns the function
+// that resumes it (SIGCONT); the test's cleanup resumes it if the test
+// did not.
+func pauseBroker(t testing.TB, c *testbed.Cluster, id int32) func() {
+	t.Helper()
+	if err := c.Pause(id); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	resume := func() {
+		once.Do(func() {
+			if err := c.Continue(id); err != nil {
+				t.Errorf("continue broker %d: %v", id, err)
+			}
+		})
+	}
+	t.Cleanup(resume)
+	return resume
+}
+
+// pairValueSize is the size of the values pairValue makes.
+const pairValueSize = 100
+
+// pairValue is a pairValueSize-byte value carrying (producer, seq), with
+// padding derived from both so that a torn or mixed-up value is detected.
+func pairValue(producer, seq int) []byte {
+	v := make([]byte, pairValueSize)
+	n := copy(v, fmt.Sprintf("p=%04d s=%010d|", producer, seq))
+	for i := n; i < len(v); i++ {
+		v[i] = 'a' + byte((producer*7+seq+i)%26)
+	}
+	return v
+}
+
+// parsePair returns the (producer, seq) of a value made by pairValue, or
+// an error if the value is not exactly what pairValue would have made.
+func parsePair(v []byte) (pairKey, error) {
+	var k pairKey
+	if len(v) != pairValueSize || !bytes.HasPrefix(v, []byte("p=")) {
+		return k, fmt.Errorf("value %.24q (%d bytes) is not a pair value", v, len(v))
+	}
+	p, err1 := strconv.Atoi(string(v[2:6]))
+	s, err2 := strconv.Atoi(string(v[9:19]))
+	if err := errors.Join(err1, err2); err != nil {
+		return k, fmt.Errorf("value %.24q: %w", v, err)
+	}
+	k.producer, k.seq = p, s
+	if !bytes.Equal(pairValue(k.producer, k.seq), v) {
+		return k, fmt.Errorf("value of producer %d seq %d has corrupt padding", k.producer, k.seq)
+	}
+	return k, nil
+}
+
+type pairKey struct{ producer, seq int }
+
+// placed is where a record was acknowledged (or read).
+type placed struct {
+	partition int32
+	offset    int64
+}
+
+// ackBook records what the broker acknowledged: (producer, seq) ->
+// partition and offset, and the produce errors. Safe for concurrent use.
+type ackBook struct {
+	mu       sync.Mutex
+	acked    map[pairKey]placed
+	nAcked   atomic.Int64
+	nErrs    int
+	firstErr []string
+	inFlight sync.WaitGroup
+}
+
+func newAckBook() *ackBook { return &ackBook{acked: map[pairKey]placed{}} }
+
+// produce sends (producer, seq) to partition asynchronously and books the
+// outcome.
+func (a *ackBook) produce(ctx context.Context, cl *kgo.Client, topic string, partition int32, producer, seq int) {
+	a.inFlight.Add(1)
+	r := &kgo.Record{Topic: topic, Partition: partition, Value: pairValue(producer, seq)}
+	cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+		defer a.inFlight.Done()
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if err != nil {
+			a.nErrs++
+			if len(a.firstErr) < 5 {
+				a.firstErr = append(a.firstErr, fmt.Sprintf("producer %d seq %d: %v", producer, seq, err))
+			}
+			return
+		}
+		a.acked[pairKey{producer, seq}] = placed{r.Partition, r.Offset}
+		a.nAcked.Add(1)
+	})
+}
+
+// wait waits for every produce's outcome, failing the test at ctx's end
+// or on any produce error (the clients retry until they succeed).
+func (a *ackBook) wait(t testing.TB, ctx context.Context) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { a.inFlight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatalf("only %d records acknowledged before the deadline", a.nAcked.Load())
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.nErrs > 0 {
+		t.Fatalf("%d records failed to produce, first: %v", a.nErrs, a.firstErr)
+	}
+}
+
+// snapshot copies the acknowledged set.
+func (a *ackBook) snapshot() map[pairKey]placed {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[pairKey]placed, len(a.acked))
+	for k, v := range a.acked {
+		out[k] = v
+	}
+	return out
+}
+
+// waitAcked waits until at least n records are acknowledged.
+func (a *ackBook) waitAcked(t testing.TB, ctx context.Context, n int64, what string) {
+	t.Helper()
+	for a.nAcked.Load() < n {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %d records acknowledged, want %d", what, a.nAcked.Load(), n)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// readRec is one record as some reader (franz-go, kcat, librdkafka,
+// kafkajs) returned it.
+type readRec struct {
+	partition int32
+	offset    int64
+	value     []byte
+}
+
+// streamProblems checks records read from every partition of a topic
+// from its start (recs in read order) against what was acknowledged:
+// offsets dense from 0 up to ends[p] (when ends is not nil), every
+// acknowledged record present exactly once at its acknowledged partition
+// and offset, nothing else but pair values of producers in the book (a
+// record not acknowledged may be there, once), and each producer's
+// records in seq order within a partition. It returns one line per kind
+// of problem.
+func streamProblems(recs []readRec, acked map[pairKey]placed, ends map[int32]int64) []string {
+	var gaps, dups, foreign, reorders, lost, moved []string
+	add := func(l *[]string, format string, args ...any) {
+		if len(*l) < 5 {
+			*l = append(*l, fmt.Sprintf(format, args...))
+		}
+	}
+	next := map[int32]int64{}    // next offset expected per partition
+	seen := map[pairKey]placed{} // where each record was read
+	last := map[[2]int]int{}     // (producer, partition) -> last seq
+	producers := map[int]bool{}
+	for k := range acked {
+		producers[k.producer] = true
+	}
+	nDup := 0
+	for _, r := range recs {
+		if r.offset != next[r.partition] {
+			add(&gaps, "partition %d: offset %d after %d", r.partition, r.offset, next[r.partition]-1)
+		}
+		next[r.partition] = r.offset + 1
+		k, err := parsePair(r.value)
+		if err == nil && !producers[k.producer] {
+			err = fmt.Errorf("producer %d wrote nothing acknowledged", k.producer)
+		}
+		if err != nil {
+			add(&foreign, "partition %d offset %d: %v", r.partition, r.offset, err)
+			continue
+		}
+		if prev, dup := seen[k]; dup {
+			nDup++
+			add(&dups, "producer %d seq %d at %d/%d and %d/%d", k.producer, k.seq, prev.partition, prev.offset, r.partition, r.offset)
+			continue
+		}
+		seen[k] = placed{r.partition, r.offset}
+		pp := [2]int{k.producer, int(r.partition)}
+		if s, ok := last[pp]; ok && k.seq <= s {
+			add(&reorders, "partition %d offset %d: producer %d seq %d after seq %d", r.partition, r.offset, k.producer, k.seq, s)
+		}
+		last[pp] = k.seq
+	}
+	for p, end := range ends {
+		if next[p] != end {
+			add(&gaps, "partition %d read up to offset %d, its end is %d", p, next[p], end)
+		}
+	}
+	for k, at := range acked {
+		got, ok := seen[k]
+		switch {
+		case !ok:
+			add(&lost, "producer %d seq %d (acknowledged at %d/%d)", k.producer, k.seq, at.partition, at.offset)
+		case got != at:
+			add(&moved, "producer %d seq %d acknowledged at %d/%d, read at %d/%d", k.producer, k.seq, at.partition, at.offset, got.partition, got.offset)
+		}
+	}
+	return streamReport(nDup, dups, lost, moved, gaps, reorders, foreign)
+}
+
+// checkStream fails the test with every problem streamProblems finds.
+func checkStream(t testing.TB, reader string, recs []readRec, acked map[pairKey]placed, ends map[int32]int64) {
+	t.Helper()
+	for _, p := range streamProblems(recs, acked, ends) {
+		t.Errorf("%s: %s", reader, p)
+	}
+}
+
+// partState is a partition as Metadata describes it.
+type partState struct {
+	Leader, LeaderEpoch int32
+	Replicas, ISR       []int32
+}
+
+// partitionsAt asks broker addr itself (not any broker the client knows)
+// for topic's partitions.
+func partitionsAt(ctx context.Context, addr, topic string) (map[int32]partState, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(rctx, cl.SeedBrokers()[0])
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
+		return nil, fmt.Errorf("metadata of %s from %s: %+v", topic, addr, resp.Topics)
+	}
+	out := map[int32]partState{}
+	for _, p := range resp.Topics[0].Partitions {
+		isr := slices.Clone(p.ISR)
+		slices.Sort(isr)
+		out[p.Partition] = partState{Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: isr}
+	}
+	return out, nil
+}
+
+// waitPartitions polls addr's Metadata of topic until cond holds,
+// failing the test with the last answer at ctx's end.
+func waitPartitions(t testing.TB, ctx context.Context, addr, topic, what string, cond func(map[int32]partState) bool) map[int32]partState {
+	t.Helper()
+	var last map[int32]partState
+	var err error
+	for {
+		last, err = partitionsAt(ctx, addr, topic)
+		if err == nil && cond(last) {
+			return last
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %s as %s sees it: %+v (err %v)", what, topic, addr, last, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// fullISR reports whether every partition has a leader and every replica
+// in its ISR.
+func fullISR(ps map[int32]partState) bool {
+	for _, p := range ps {
+		if p.Leader < 0 || len(p.ISR) != len(p.Replicas) {
+			return false
+		}
+	}
+	return len(ps) > 0
+}
+
+// createTopicWith creates topic through addr with configs and, when
+// assignment is not nil, those replicas per partition (the first live one
+// leads).
+func createTopicWith(t testing.TB, ctx context.Context, addr, topic string, parts int32, rf int16, configs map[string]string, assignment [][]int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 15000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, parts, rf
+	if assignment != nil {
+		rt.NumPartitions, rt.ReplicationFactor = -1, -1
+		for i, reps := range assignment {
+			a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			a.Partition, a.Replicas = int32(i), reps
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+		}
+	}
+	keys := make([]string, 0, len(configs))
+	for k := range configs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, kmsg.StringPtr(configs[k])
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = append(req.Topics, rt)
+	cl := newClient(t, addr)
+	resp, err := req.RequestWith(ctx, cl)
+	if err == nil && (len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0) {
+		err = fmt.Errorf("%+v", resp.Topics)
+	}
+	if err != nil {
+		t.Fatalf("create %s through %s: %v", topic, addr, err)
+	}
+}
+
+// replicaBatch is one batch of a replica's log on disk: its header and
+// its bytes.
+type replicaBatch struct {
+	h   wal.BatchHeader
+	raw []byte
+}
+
+// readReplicaLog reads the batches of a partition directory without
+// opening the log (wal.Open would recover, and so change, a live broker's
+// directory): wal.InspectDir checks and lists them, and the segment files
+// are read for their bytes.
+func readReplicaLog(dir string) ([]replicaBatch, error) {
+	var infos []wal.BatchInfo
+	rep, err := wal.InspectDir(wal.OSFS(), dir, func(b wal.BatchInfo) { infos = append(infos, b) })
+	if err != nil {
+		return nil, err
+	}
+	if !rep.OK() {
+		return nil, fmt.Errorf("%s: %v %+v", dir, rep.Problems, rep.Segments)
+	}
+	files := map[int64][]byte{}
+	for _, s := range rep.Segments {
+		if files[s.Base], err = os.ReadFile(s.Path); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]replicaBatch, 0, len(infos))
+	for _, b := range infos {
+		f := files[b.Segment]
+		end := b.Pos + b.Header.Size()
+		if end > int64(len(f)) {
+			return nil, fmt.Errorf("%s: batch at %d of segment %d ends past the file", dir, b.Pos, b.Segment)
+		}
+		out = append(out, replicaBatch{h: b.Header, raw: f[b.Pos:end]})
+	}
+	return out, nil
+}
+
+// sameReplicaLogs compares two replicas' logs batch by batch (offset,
+// length, leader epoch, CRC, bytes) and returns the first difference.
+func sameReplicaLogs(dirA, dirB string) error {
+	a, err := readReplicaLog(dirA)
+	if err != nil {
+		return err
+	}
+	b, err := readReplicaLog(dirB)
+	if err != nil {
+		return err
+	}
+	for i := range min(len(a), len(b)) {
+		x, y := a[i].h, b[i].h
+		if x.BaseOffset != y.BaseOffset || x.BatchLength != y.BatchLength || x.PartitionLeaderEpoch != y.PartitionLeaderEpoch ||
+			x.CRC != y.CRC || !bytes.Equal(a[i].raw, b[i].raw) {
+			return fmt.Errorf("batch %d differs: %s has offset %d length %d epoch %d crc %08x, %s offset %d length %d epoch %d crc %08x",
+				i, dirA, x.BaseOffset, x.BatchLength, x.PartitionLeaderEpoch, x.CRC, dirB, y.BaseOffset, y.BatchLength, y.PartitionLeaderEpoch, y.CRC)
+		}
+	}
+	if len(a) != len(b) {
+		return fmt.Errorf("%s has %d batches (end %d), %s has %d (end %d)", dirA, len(a), logEnd(a), dirB, len(b), logEnd(b))
+	}
+	return nil
+}
+
+func logEnd(bs []replicaBatch) int64 {
+	if len(bs) == 0 {
+		return 0
+	}
+	return bs[len(bs)-1].h.NextOffset()
+}
+
+// partitionDir is broker n's directory of topic-p.
+func partitionDir(n *testbed.Node, topic string, p int32) string {
+	return filepath.Join(n.DataDir, topic+"-"+strconv.Itoa(int(p)))
+}
+
+// waitReplicasEqual waits until, for every partition of topic, every
+// replica's log is byte-identical to its leader's and ends at or past
+// minEnd[p]; it returns the partitions' states. Brokers that are not
+// replicas must hold no directory of the partition.
+func waitReplicasEqual(t testing.TB, ctx context.Context, c *testbed.Cluster, topic string, minEnd map[int32]int64) map[int32]partState {
+	t.Helper()
+	var last error
+	tries := 0
+	for {
+		ps, err := partitionsAt(ctx, c.Node(1).KafkaAddr, topic)
+		if err == nil {
+			err = replicasEqual(c, topic, ps, minEnd)
+		}
+		if err == nil {
+			if tries > 0 {
+				t.Logf("replicas of %s identical after %d polls; the last difference: %v", topic, tries, last)
+			}
+			return ps
+		}
+		last = err
+		tries++
+		select {
+		case <-ctx.Done():
+			t.Fatalf("replicas of %s never became identical: %v", topic, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func replicasEqual(c *testbed.Cluster, topic string, ps map[int32]partState, minEnd map[int32]int64) error {
+	for p, st := range ps {
+		if st.Leader < 1 {
+			return fmt.Errorf("%s-%d has no leader", topic, p)
+		}
+		lead := partitionDir(c.Node(st.Leader), topic, p)
+		leadLog, err := readReplicaLog(lead)
+		if err != nil {
+			return err
+		}
+		if end := logEnd(leadLog); end < minEnd[p] {
+			return fmt.Errorf("%s-%d: the leader's log ends at %d, want >= %d", topic, p, end, minEnd[p])
+		}
+		for _, n := range c.Nodes {
+			dir := partitionDir(n, topic, p)
+			_, statErr := os.Stat(dir)
+			switch {
+			case !slices.Contains(st.Replicas, n.ID):
+				if !errors.Is(statErr, os.ErrNotExist) {
+					return fmt.Errorf("broker %d is no replica of %s-%d but holds %s (%v)", n.ID, topic, p, dir, statErr)
+				}
+			case n.ID != st.Leader:
+				if err := sameReplicaLogs(lead, dir); err != nil {
+					return fmt.Errorf("%s-%d: %w", topic, p, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// consumeTopic reads every partition of topic from the start to the end
+// offsets the brokers list now, through a client seeded with addr only.
+func consumeTopic(t testing.TB, ctx context.Context, addr, topic string) ([]readRec, map[int32]int64) {
+	t.Helper()
+	cl := newClient(t, addr)
+	ends := map[int32]int64{}
+	offs, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("list end offsets of %s: %v", topic, err)
+	}
+	offs.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			t.Fatalf("end offset of %s-%d: %v", topic, o.Partition, o.Err)
+		}
+		ends[o.Partition] = o.Offset
+	})
+	cl.Close()
+	starts := map[int32]kgo.Offset{}
+	for p := range ends {
+		starts[p] = kgo.NewOffset().AtStart()
+	}
+	cons := newClient(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: starts}), kgo.FetchMaxWait(500*time.Millisecond))
+	defer cons.Close()
+	var recs []readRec
+	got := map[int32]int64{}
+	for !reached(got, ends) {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consume %s: read %v of %v: %v", topic, got, ends, ctx.Err())
+		}
+		fs.EachError(func(_ string, p int32, err error) {
+			if !errors.Is(err, kerr.NotLeaderForPartition) {
+				t.Fatalf("consume %s-%d: %v", topic, p, err)
+			}
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			recs = append(recs, readRec{r.Partition, r.Offset, r.Value})
+			got[r.Partition] = r.Offset + 1
+		})
+	}
+	return recs, ends
+}
+
+// reached reports whether every partition was read up to its end.
+func reached(got, ends map[int32]int64) bool {
+	for p, end := range ends {
+		if got[p] < end {
+			return false
+		}
+	}
+	return true
+}
+
+// parseReadLines parses "partition offset value" lines, as the interop
+// readers print them.
+func parseReadLines(out string) ([]readRec, error) {
+	var recs []readRec
+	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.SplitN(line, " ", 3)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("line %q: want partition offset value", line)
+		}
+		p, err1 := strconv.ParseInt(f[0], 10, 32)
+		o, err2 := strconv.ParseInt(f[1], 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("line %.60q: %w", line, err)
+		}
+		recs = append(recs, readRec{int32(p), o, []byte(f[2])})
+	}
+	return recs, nil
+}
+
+// leaderLEO asks addr (the leader) for the log end offset of topic-p as a
+// replica would (ListOffsets with a replica id answers the log end, not
+// the high watermark), and for the high watermark as a consumer.
+func leaderOffsets(t *testing.T, addr, topic string, p int32, replica int32) (leo, hw int64) {
+	t.Helper()
+	ask := func(replicaID int32) int64 {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.Version, req.ReplicaID = 7, replicaID
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p, -1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := kmsg.NewPtrListOffsetsResponse()
+		dialRaw(t, addr).roundTrip(req, resp)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("list offsets of %s-%d at %s (replica id %d): %+v", topic, p, addr, replicaID, resp.Topics)
+		}
+		return resp.Topics[0].Partitions[0].Offset
+	}
+	return ask(replica), ask(-1)
+}
