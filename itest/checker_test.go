@@ -1,8 +1,13 @@
 package itest
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chronik/chronik/wal"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -145,6 +150,43 @@ func checkProblems(t *testing.T, name string, problems, want []string) {
 	for i, w := range want {
 		if !strings.Contains(problems[i], w) {
 			t.Errorf("%s: problem %d = %q, want it to mention %q", name, i, problems[i], w)
+		}
+	}
+}
+
+// TestReplicaLogComparisonFindsEveryDifference keeps waitReplicasEqual
+// honest: sameReplicaLogs passes two logs with the same batches and names
+// a log with a changed record, another leader epoch or a missing batch.
+func TestReplicaLogComparisonFindsEveryDifference(t *testing.T) {
+	write := func(name string, epochs []int32, values ...int) string {
+		dir := filepath.Join(t.TempDir(), name)
+		l, err := wal.Open(wal.OSFS(), dir, wal.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range values {
+			r := kmsg.NewRecord()
+			r.Value = pairValue(0, v)
+			if _, err := l.Append(recordBatch(time.UnixMilli(1000), r), epochs[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	base := write("base", []int32{0, 0, 1}, 1, 2, 3)
+	if err := sameReplicaLogs(base, write("same", []int32{0, 0, 1}, 1, 2, 3)); err != nil {
+		t.Fatalf("identical logs: %v", err)
+	}
+	for name, dir := range map[string]string{
+		"changed record": write("changed", []int32{0, 0, 1}, 1, 7, 3),
+		"other epoch":    write("epoch", []int32{0, 0, 0}, 1, 2, 3),
+		"missing batch":  write("short", []int32{0, 0}, 1, 2),
+	} {
+		if err := sameReplicaLogs(base, dir); err == nil {
+			t.Errorf("%s: no difference found", name)
 		}
 	}
 }
