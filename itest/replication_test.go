@@ -36,6 +36,7 @@ func TestReplication(t *testing.T) {
 		{"OnlyReplicasHoldPartitionFiles", testOnlyReplicasHoldPartitionFiles},
 		{"IdempotentProducersOnEveryBrokerAllStoredOnce", testIdempotentProducersOnEveryBroker},
 		{"StoppedFollowerLeavesISRAndCatchesUp", testStoppedFollowerLeavesISRAndCatchesUp},
+		{"LeadersStoppedInTurnRejoinAsFollowers", testLeadersStoppedInTurnRejoinAsFollowers},
 		{"AckedRecordsSurviveKill9OfTwoBrokersInTurn", testAckedRecordsSurviveKill9OfTwoBrokers},
 	} {
 		if !t.Run(sc.name, func(t *testing.T) { sc.run(t, c) }) {
@@ -277,6 +278,42 @@ func testStoppedFollowerLeavesISRAndCatchesUp(t *testing.T, c *testbed.Cluster) 
 func sorted(ids ...int32) []int32 {
 	slices.Sort(ids)
 	return ids
+}
+
+// testLeadersStoppedInTurnRejoinAsFollowers: the leader is frozen past
+// its session, fenced, replaced, and resumed as a follower; then its
+// successor, which led an epoch without taking a record, is frozen and
+// resumed the same way. Each rejoins the ISR (the successor's epoch
+// without batches must not look like a divergence forever), and the
+// records from before and after are all there, once, on every replica.
+func testLeadersStoppedInTurnRejoinAsFollowers(t *testing.T, c *testbed.Cluster) {
+	ctx := testContext(t, 2*time.Minute)
+	const topic = "stopped-leaders"
+	createTopicWith(t, ctx, c.Node(1).KafkaAddr, topic, 1, 0, replicatedTopicConfigs, [][]int32{{1, 2, 3}})
+	ps := waitPartitions(t, ctx, c.Node(1).KafkaAddr, topic, "created", func(ps map[int32]partState) bool { return ps[0].Leader == 1 && fullISR(ps) })
+	book := newAckBook()
+	produceRoundRobin(ctx, book, newClient(t, c.Node(2).KafkaAddr, kgo.RecordPartitioner(kgo.ManualPartitioner())), topic, 0, 0, 1000, 1)
+	book.wait(t, ctx)
+	for range 2 {
+		stopped, epoch := ps[0].Leader, ps[0].LeaderEpoch
+		watch := c.Node(stopped%3 + 1).KafkaAddr
+		resume := pauseBroker(t, c, stopped)
+		ps = waitPartitions(t, ctx, watch, topic, fmt.Sprintf("leader %d fenced and replaced", stopped), func(ps map[int32]partState) bool {
+			return ps[0].Leader > 0 && ps[0].Leader != stopped && ps[0].LeaderEpoch > epoch && !slices.Contains(ps[0].ISR, stopped)
+		})
+		resume()
+		rejoin, cancel := context.WithTimeout(ctx, 30*time.Second) // well past a catch-up of 1,000 records
+		ps = waitPartitions(t, rejoin, watch, topic, fmt.Sprintf("broker %d back in the ISR as a follower", stopped), fullISR)
+		cancel()
+		t.Logf("broker %d stopped, replaced by %d at epoch %d, back in the ISR", stopped, ps[0].Leader, ps[0].LeaderEpoch)
+	}
+	produceRoundRobin(ctx, book, newClient(t, c.Node(3).KafkaAddr, kgo.RecordPartitioner(kgo.ManualPartitioner())), topic, 1, 0, 1000, 1)
+	book.wait(t, ctx)
+	acked := book.snapshot()
+	ends := endsOf(acked)
+	waitReplicasEqual(t, ctx, c, topic, ends)
+	recs, listed := consumeTopic(t, ctx, c.Node(1).KafkaAddr, topic)
+	checkStream(t, "franz-go", recs, acked, listed)
 }
 
 // produceUntil produces (producer, 0, 1, ...) round-robin over parts
