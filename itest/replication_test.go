@@ -359,7 +359,10 @@ func testAckedRecordsSurviveKill9OfTwoBrokers(t *testing.T, c *testbed.Cluster) 
 	stop := make(chan struct{})
 	var loads sync.WaitGroup
 	for producer, seed := range []string{c.Node(1).KafkaAddr, c.Node(2).KafkaAddr, c.Node(3).KafkaAddr} {
-		cl := newClient(t, seed, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(2000))
+		// A short metadata min age: the clients find the new leaders at once
+		// (kgo's default waits 5 s between refreshes).
+		cl := newClient(t, seed, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(2000),
+			kgo.MetadataMinAge(250*time.Millisecond))
 		loads.Add(1)
 		go func() { defer loads.Done(); produceUntil(ctx, book, cl, topic, parts, producer, stop) }()
 	}
