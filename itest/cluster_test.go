@@ -23,8 +23,7 @@ import (
 // pid at test end; the logs of every broker are printed if the test fails.
 func startCluster(t *testing.T) *testbed.Cluster {
 	t.Helper()
-	c, _ := startClusterWith(t, clusterProps(nil), false)
-	return c
+	return startClusterWith(t, clusterProps(nil), false)
 }
 
 func admin(t *testing.T, addr string) *kadm.Client {

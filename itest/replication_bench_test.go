@@ -1,10 +1,8 @@
 package itest
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,7 +27,7 @@ func BenchmarkReplicatedProduce(b *testing.B) {
 	const parts, perOp = 9, 20_000
 	ctx := context.Background()
 	single := StartBroker(b, Options{})
-	c, admins := startClusterWith(b, clusterProps(nil), true)
+	c := startClusterWith(b, clusterProps(nil), true)
 	const topic = "bench-replicated"
 	createTopicWith(b, ctx, single.Addr(), topic, parts, 1, nil, nil)
 	createTopicWith(b, ctx, c.Node(1).KafkaAddr, topic, parts, 3, replicatedTopicConfigs, nil)
@@ -42,7 +40,7 @@ func BenchmarkReplicatedProduce(b *testing.B) {
 	produceTimed(b, ctx, singleCl, topic, parts, 0, 1000)
 	produceTimed(b, ctx, clusterCl, topic, parts, 0, 1000)
 	ps := waitReplicasEqual(b, ctx, c, topic, nil)
-	recvBefore := receivedBytes(b, admins)
+	recvBefore := receivedBytes(b, ctx, c)
 	ownedBefore := map[int32]int64{}
 	for _, n := range c.Nodes {
 		ownedBefore[n.ID] = followedBytes(b, n, topic, ps)
@@ -69,7 +67,7 @@ func BenchmarkReplicatedProduce(b *testing.B) {
 	if after := waitReplicasEqual(b, ctx, c, topic, nil); fmt.Sprint(after) != fmt.Sprint(ps) {
 		b.Fatalf("leadership moved during the run: %v, then %v", ps, after)
 	}
-	recvAfter := receivedBytes(b, admins)
+	recvAfter := receivedBytes(b, ctx, c)
 	worst := 0.0
 	for _, n := range c.Nodes {
 		owned := followedBytes(b, n, topic, ps) - ownedBefore[n.ID]
@@ -94,17 +92,15 @@ func produceTimed(b *testing.B, ctx context.Context, cl *kgo.Client, topic strin
 
 // receivedBytes sums chronik_replication_received_bytes_total (bytes read
 // from leaders' replication sockets) of each broker's /metrics.
-func receivedBytes(b *testing.B, admins []string) map[int32]int64 {
+func receivedBytes(b *testing.B, ctx context.Context, c *testbed.Cluster) map[int32]int64 {
 	b.Helper()
 	out := map[int32]int64{}
-	for i, a := range admins {
-		resp, err := http.Get("http://" + a + "/metrics")
+	for _, n := range c.Nodes {
+		text, err := c.Metrics(ctx, n.ID)
 		if err != nil {
-			b.Fatalf("metrics of broker %d: %v", i+1, err)
+			b.Fatalf("metrics of broker %d: %v", n.ID, err)
 		}
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			line := sc.Text()
+		for _, line := range strings.Split(text, "\n") {
 			if !strings.HasPrefix(line, "chronik_replication_received_bytes_total{") {
 				continue
 			}
@@ -113,9 +109,8 @@ func receivedBytes(b *testing.B, admins []string) map[int32]int64 {
 			if err != nil {
 				b.Fatalf("metrics line %q: %v", line, err)
 			}
-			out[int32(i+1)] += int64(v)
+			out[n.ID] += int64(v)
 		}
-		resp.Body.Close()
 	}
 	return out
 }
@@ -129,12 +124,8 @@ func followedBytes(b *testing.B, n *testbed.Node, topic string, ps map[int32]par
 		if st.Leader == n.ID || !slices.Contains(st.Replicas, n.ID) {
 			continue
 		}
-		rep, err := wal.InspectDir(wal.OSFS(), partitionDir(n, topic, p), nil)
-		if err != nil {
+		if _, err := eachBatch(partitionDir(n, topic, p), func(h wal.BatchHeader) { total += h.Size() }); err != nil {
 			b.Fatal(err)
-		}
-		for _, s := range rep.Segments {
-			total += s.ValidBytes
 		}
 	}
 	if total == 0 {

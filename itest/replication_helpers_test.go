@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,15 +47,16 @@ func clusterProps(extra map[string]string) map[string]string {
 	return props
 }
 
-// startClusterWith starts a 3-broker cluster with props, each broker also
-// serving /metrics on its own loopback --admin-listen address when
-// adminListen is set (returned by broker index, else nil). Every process
-// is reaped by pid at the end; the logs are printed if the test failed.
-func startClusterWith(t testing.TB, props map[string]string, adminListen bool) (*testbed.Cluster, []string) {
+// startClusterWith starts a 3-broker cluster with props (each broker
+// also serving /metrics on a loopback admin listener when adminListen is
+// set: testbed.Cluster.Metrics). Every process is reaped by pid at the
+// end; the logs are printed if the test failed.
+func startClusterWith(t testing.TB, props map[string]string, adminListen bool) *testbed.Cluster {
 	t.Helper()
-	c, err := testbed.New(testbed.Config{Bin: binaryPath(t), Nodes: 3, Dir: filepath.Join(t.TempDir(), "cluster"), Properties: props})
+	c, err := testbed.Start(testbed.Config{Bin: binaryPath(t), Nodes: 3, Dir: filepath.Join(t.TempDir(), "cluster"),
+		Properties: props, Admin: adminListen})
 	if err != nil {
-		t.Fatalf("prepare cluster: %v", err)
+		t.Fatalf("start cluster: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
@@ -64,23 +66,7 @@ func startClusterWith(t testing.TB, props map[string]string, adminListen bool) (
 			t.Logf("cluster logs:\n%s", c.Logs())
 		}
 	})
-	var admins []string
-	for _, n := range c.Nodes {
-		if adminListen {
-			a := freeAddr(t)
-			admins = append(admins, a)
-			n.Proc.Args = append(n.Proc.Args, "--admin-listen", a)
-		}
-		if err := n.Proc.Start(); err != nil {
-			t.Fatalf("start broker %d: %v", n.ID, err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := c.WaitReady(ctx); err != nil {
-		t.Fatalf("cluster not ready: %v", err)
-	}
-	return c, admins
+	return c
 }
 
 // pauseBroker freezes broker id with SIGSTOP and returns the function
@@ -404,74 +390,41 @@ func createTopicWith(t testing.TB, ctx context.Context, addr, topic string, part
 	}
 }
 
-// replicaBatch is one batch of a replica's log on disk: its header and
-// its bytes.
-type replicaBatch struct {
-	h   wal.BatchHeader
-	raw []byte
-}
-
-// readReplicaLog reads the batches of a partition directory without
-// opening the log (wal.Open would recover, and so change, a live broker's
-// directory): wal.InspectDir checks and lists them, and the segment files
-// are read for their bytes.
-func readReplicaLog(dir string) ([]replicaBatch, error) {
-	var infos []wal.BatchInfo
-	rep, err := wal.InspectDir(wal.OSFS(), dir, func(b wal.BatchInfo) { infos = append(infos, b) })
-	if err != nil {
-		return nil, err
-	}
-	if !rep.OK() {
-		return nil, fmt.Errorf("%s: %v %+v", dir, rep.Problems, rep.Segments)
-	}
-	files := map[int64][]byte{}
-	for _, s := range rep.Segments {
-		if files[s.Base], err = os.ReadFile(s.Path); err != nil {
-			return nil, err
-		}
-	}
-	out := make([]replicaBatch, 0, len(infos))
-	for _, b := range infos {
-		f := files[b.Segment]
-		end := b.Pos + b.Header.Size()
-		if end > int64(len(f)) {
-			return nil, fmt.Errorf("%s: batch at %d of segment %d ends past the file", dir, b.Pos, b.Segment)
-		}
-		out = append(out, replicaBatch{h: b.Header, raw: f[b.Pos:end]})
-	}
-	return out, nil
-}
-
-// sameReplicaLogs compares two replicas' logs batch by batch (offset,
-// length, leader epoch, CRC, bytes) and returns the first difference.
+// sameReplicaLogs compares two replicas of a partition read-only
+// (wal.ComparePartition: never wal.Open, which would recover, and so
+// change, a live broker's directory) and returns the difference, if any.
 func sameReplicaLogs(dirA, dirB string) error {
-	a, err := readReplicaLog(dirA)
-	if err != nil {
+	pc, err := wal.ComparePartition(wal.OSFS(), dirA, dirB)
+	switch {
+	case err != nil:
 		return err
-	}
-	b, err := readReplicaLog(dirB)
-	if err != nil {
-		return err
-	}
-	for i := range min(len(a), len(b)) {
-		x, y := a[i].h, b[i].h
-		if x.BaseOffset != y.BaseOffset || x.BatchLength != y.BatchLength || x.PartitionLeaderEpoch != y.PartitionLeaderEpoch ||
-			x.CRC != y.CRC || !bytes.Equal(a[i].raw, b[i].raw) {
-			return fmt.Errorf("batch %d differs: %s has offset %d length %d epoch %d crc %08x, %s offset %d length %d epoch %d crc %08x",
-				i, dirA, x.BaseOffset, x.BatchLength, x.PartitionLeaderEpoch, x.CRC, dirB, y.BaseOffset, y.BatchLength, y.PartitionLeaderEpoch, y.CRC)
-		}
-	}
-	if len(a) != len(b) {
-		return fmt.Errorf("%s has %d batches (end %d), %s has %d (end %d)", dirA, len(a), logEnd(a), dirB, len(b), logEnd(b))
+	case pc.StoppedA != "" || pc.StoppedB != "" || pc.BadCRCA+pc.BadCRCB > 0:
+		return fmt.Errorf("%s / %s: unreadable tail (%q / %q) or %d+%d bad CRCs", dirA, dirB, pc.StoppedA, pc.StoppedB, pc.BadCRCA, pc.BadCRCB)
+	case !pc.Equal():
+		return fmt.Errorf("%s (%d..%d, %d batches) and %s (%d..%d, %d batches) differ: first difference %+v, offsets only in the first %v, only in the second %v",
+			dirA, pc.LogStartA, pc.EndA, pc.BatchesA, dirB, pc.LogStartB, pc.EndB, pc.BatchesB, pc.Diff, pc.OnlyA, pc.OnlyB)
 	}
 	return nil
 }
 
-func logEnd(bs []replicaBatch) int64 {
-	if len(bs) == 0 {
-		return 0
+// eachBatch calls fn for every batch of the partition directory dir, read
+// only, and returns the log end offset.
+func eachBatch(dir string, fn func(wal.BatchHeader)) (int64, error) {
+	d, err := wal.OpenDirBatches(wal.OSFS(), dir)
+	if err != nil {
+		return 0, err
 	}
-	return bs[len(bs)-1].h.NextOffset()
+	defer d.Close()
+	for {
+		h, _, _, err := d.Next()
+		if errors.Is(err, io.EOF) {
+			return d.NextOffset(), nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", dir, err)
+		}
+		fn(h)
+	}
 }
 
 // partitionDir is broker n's directory of topic-p.
@@ -514,11 +467,11 @@ func replicasEqual(c *testbed.Cluster, topic string, ps map[int32]partState, min
 			return fmt.Errorf("%s-%d has no leader", topic, p)
 		}
 		lead := partitionDir(c.Node(st.Leader), topic, p)
-		leadLog, err := readReplicaLog(lead)
+		end, err := eachBatch(lead, func(wal.BatchHeader) {})
 		if err != nil {
 			return err
 		}
-		if end := logEnd(leadLog); end < minEnd[p] {
+		if end < minEnd[p] {
 			return fmt.Errorf("%s-%d: the leader's log ends at %d, want >= %d", topic, p, end, minEnd[p])
 		}
 		for _, n := range c.Nodes {

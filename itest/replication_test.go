@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/testbed"
+	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,7 +28,7 @@ var replicatedTopicConfigs = map[string]string{"min.insync.replicas": "2"}
 // order that leaves it whole after each: all three brokers up, every ISR
 // full.
 func TestReplication(t *testing.T) {
-	c, _ := startClusterWith(t, clusterProps(nil), false)
+	c := startClusterWith(t, clusterProps(nil), false)
 	for _, sc := range []struct {
 		name string
 		run  func(*testing.T, *testbed.Cluster)
@@ -178,15 +179,13 @@ func testIdempotentProducersOnEveryBroker(t *testing.T, c *testbed.Cluster) {
 // producerIDsOf lists the producer ids in broker n's log of topic-p.
 func producerIDsOf(t *testing.T, n *testbed.Node, topic string, p int32) []int64 {
 	t.Helper()
-	bs, err := readReplicaLog(partitionDir(n, topic, p))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ids []int64
-	for _, b := range bs {
-		if !slices.Contains(ids, b.h.ProducerID) {
-			ids = append(ids, b.h.ProducerID)
+	if _, err := eachBatch(partitionDir(n, topic, p), func(h wal.BatchHeader) {
+		if !slices.Contains(ids, h.ProducerID) {
+			ids = append(ids, h.ProducerID)
 		}
+	}); err != nil {
+		t.Fatal(err)
 	}
 	slices.Sort(ids)
 	return ids
