@@ -38,14 +38,19 @@ func TestReplicationLaggingFollower(t *testing.T) {
 // stopped (still in the ISR) the leader's log end grows under acks=1
 // produces while the high watermark stays; Fetch returns nothing at or
 // above it, ListOffsets latest is it, a franz-go consumer reads only
-// below it. After SIGCONT everything becomes visible.
+// below it. After SIGCONT everything becomes visible. The controller
+// leads the partition: stopping it would elect another controller, which
+// gives brokers it has not heard from only a short grace (not a session)
+// and so would fence the stopped follower at once.
 func testConsumersNeverReadAtOrAboveTheHighWatermark(t *testing.T, c *testbed.Cluster) {
 	ctx := testContext(t, 2*time.Minute)
-	const topic, leader, lagging = "hw-lag", 1, 3
-	createTopicWith(t, ctx, c.Node(1).KafkaAddr, topic, 1, 0, replicatedTopicConfigs, [][]int32{{leader, 2, lagging}})
+	const topic = "hw-lag"
+	leader := controllerOf(t, c.Node(1).KafkaAddr)
+	other, lagging := leader%3+1, (leader+1)%3+1
+	createTopicWith(t, ctx, c.Node(1).KafkaAddr, topic, 1, 0, replicatedTopicConfigs, [][]int32{{leader, other, lagging}})
 	waitPartitions(t, ctx, c.Node(leader).KafkaAddr, topic, "created", func(ps map[int32]partState) bool { return ps[0].Leader == leader && fullISR(ps) })
 	book := newAckBook()
-	produceRoundRobin(ctx, book, newClient(t, c.Node(2).KafkaAddr, kgo.RecordPartitioner(kgo.ManualPartitioner())), topic, 0, 0, 100, 1)
+	produceRoundRobin(ctx, book, newClient(t, c.Node(other).KafkaAddr, kgo.RecordPartitioner(kgo.ManualPartitioner())), topic, 0, 0, 100, 1)
 	book.wait(t, ctx)
 	const hw = 100
 
@@ -56,18 +61,18 @@ func testConsumersNeverReadAtOrAboveTheHighWatermark(t *testing.T, c *testbed.Cl
 	for round, n := range []int{50, 20} {
 		produceRoundRobin(ctx, book, leaderOnly, topic, 1, round*100, n, 1)
 		book.wait(t, ctx)
-		leo, gotHW := leaderOffsets(t, c.Node(leader).KafkaAddr, topic, 0, 2)
+		leo, gotHW := leaderOffsets(t, c.Node(leader).KafkaAddr, topic, 0, other)
 		if want := int64(book.nAcked.Load()); leo != want || gotHW != hw {
 			t.Fatalf("round %d: leader's log end %d, high watermark %d; want %d and %d (the stopped follower is in the ISR)", round, leo, gotHW, want, hw)
 		}
 		for _, from := range []int64{0, 50, hw, hw + 10, leo - 1} {
 			fetchBelowHW(t, raw, topic, from, hw)
 		}
-		if end := endOffsetAt(t, ctx, c.Node(2).KafkaAddr, topic, 0); end != hw {
+		if end := endOffsetAt(t, ctx, c.Node(other).KafkaAddr, topic, 0); end != hw {
 			t.Fatalf("ListOffsets latest %d, want the high watermark %d", end, hw)
 		}
 	}
-	recs := consumeFor(t, ctx, c.Node(2).KafkaAddr, topic, time.Second)
+	recs := consumeFor(t, ctx, c.Node(other).KafkaAddr, topic, time.Second)
 	if len(recs) != hw || recs[len(recs)-1].Offset != hw-1 {
 		t.Fatalf("franz-go consumer read %d records up to offset %d, want the %d below the high watermark", len(recs), lastOffset(recs), hw)
 	}
@@ -75,9 +80,12 @@ func testConsumersNeverReadAtOrAboveTheHighWatermark(t *testing.T, c *testbed.Cl
 	resume()
 	acked := book.snapshot()
 	ends := endsOf(acked)
-	waitFor(t, ctx, func() bool { _, hw := leaderOffsets(t, c.Node(leader).KafkaAddr, topic, 0, 2); return hw == ends[0] })
+	waitFor(t, ctx, func() bool {
+		_, hw := leaderOffsets(t, c.Node(leader).KafkaAddr, topic, 0, other)
+		return hw == ends[0]
+	})
 	waitReplicasEqual(t, ctx, c, topic, ends)
-	all, listed := consumeTopic(t, ctx, c.Node(2).KafkaAddr, topic)
+	all, listed := consumeTopic(t, ctx, c.Node(other).KafkaAddr, topic)
 	checkStream(t, "franz-go after SIGCONT", all, acked, listed)
 }
 
