@@ -496,19 +496,7 @@ func replicasEqual(c *testbed.Cluster, topic string, ps map[int32]partState, min
 // offsets the brokers list now, through a client seeded with addr only.
 func consumeTopic(t testing.TB, ctx context.Context, addr, topic string) ([]readRec, map[int32]int64) {
 	t.Helper()
-	cl := newClient(t, addr)
-	ends := map[int32]int64{}
-	offs, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatalf("list end offsets of %s: %v", topic, err)
-	}
-	offs.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			t.Fatalf("end offset of %s-%d: %v", topic, o.Partition, o.Err)
-		}
-		ends[o.Partition] = o.Offset
-	})
-	cl.Close()
+	ends := endOffsets(t, ctx, addr, topic)
 	starts := map[int32]kgo.Offset{}
 	for p := range ends {
 		starts[p] = kgo.NewOffset().AtStart()
@@ -533,6 +521,38 @@ func consumeTopic(t testing.TB, ctx context.Context, addr, topic string) ([]read
 		})
 	}
 	return recs, ends
+}
+
+// endOffsets lists the end offset of every partition of topic, asking
+// again while a partition answers a retriable error (a leader just
+// elected, by a failover or a preferred-leader election, answers
+// OFFSET_NOT_AVAILABLE until its high watermark reaches its epoch).
+func endOffsets(t testing.TB, ctx context.Context, addr, topic string) map[int32]int64 {
+	t.Helper()
+	adm := kadm.NewClient(newClient(t, addr))
+	var last error
+	for {
+		offs, err := adm.ListEndOffsets(ctx, topic)
+		ends := map[int32]int64{}
+		offs.Each(func(o kadm.ListedOffset) {
+			if o.Err != nil {
+				err = fmt.Errorf("%s-%d: %w", topic, o.Partition, o.Err)
+			}
+			ends[o.Partition] = o.Offset
+		})
+		if err == nil {
+			return ends
+		}
+		if !kerr.IsRetriable(err) && !errors.Is(err, kerr.OffsetNotAvailable) {
+			t.Fatalf("list end offsets of %s: %v", topic, err)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			t.Fatalf("list end offsets of %s: %v", topic, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // reached reports whether every partition was read up to its end.

@@ -289,14 +289,14 @@ func testLeadersStoppedInTurnRejoinAsFollowers(t *testing.T, c *testbed.Cluster)
 	ctx := testContext(t, 2*time.Minute)
 	const topic = "stopped-leaders"
 	createTopicWith(t, ctx, c.Node(1).KafkaAddr, topic, 1, 0, replicatedTopicConfigs, [][]int32{{1, 2, 3}})
-	ps := waitPartitions(t, ctx, c.Node(1).KafkaAddr, topic, "created", func(ps map[int32]partState) bool { return ps[0].Leader == 1 && fullISR(ps) })
+	waitPartitions(t, ctx, c.Node(1).KafkaAddr, topic, "created", func(ps map[int32]partState) bool { return ps[0].Leader == 1 && fullISR(ps) })
 	book := newAckBook()
 	produceRoundRobin(ctx, book, newClient(t, c.Node(2).KafkaAddr, kgo.RecordPartitioner(kgo.ManualPartitioner())), topic, 0, 0, 1000, 1)
 	book.wait(t, ctx)
 	for range 2 {
-		stopped, epoch := ps[0].Leader, ps[0].LeaderEpoch
+		var ps map[int32]partState
+		stopped, epoch, resume := pauseLeader(t, ctx, c, topic)
 		watch := c.Node(stopped%3 + 1).KafkaAddr
-		resume := pauseBroker(t, c, stopped)
 		ps = waitPartitions(t, ctx, watch, topic, fmt.Sprintf("leader %d fenced and replaced", stopped), func(ps map[int32]partState) bool {
 			return ps[0].Leader > 0 && ps[0].Leader != stopped && ps[0].LeaderEpoch > epoch && !slices.Contains(ps[0].ISR, stopped)
 		})
@@ -313,6 +313,26 @@ func testLeadersStoppedInTurnRejoinAsFollowers(t *testing.T, c *testbed.Cluster)
 	waitReplicasEqual(t, ctx, c, topic, ends)
 	recs, listed := consumeTopic(t, ctx, c.Node(1).KafkaAddr, topic)
 	checkStream(t, "franz-go", recs, acked, listed)
+}
+
+// pauseLeader stops (SIGSTOP) the leader of topic-0 and returns it, the
+// leader epoch it leads at and the function that resumes it. A
+// preferred-leader election may move the leadership just before the
+// stop; then it resumes that broker and tries again.
+func pauseLeader(t *testing.T, ctx context.Context, c *testbed.Cluster, topic string) (int32, int32, func()) {
+	t.Helper()
+	for {
+		before := waitPartitions(t, ctx, c.Node(1).KafkaAddr, topic, "a leader", func(ps map[int32]partState) bool { return ps[0].Leader > 0 })[0]
+		resume := pauseBroker(t, c, before.Leader)
+		after, err := partitionsAt(ctx, c.Node(before.Leader%3+1).KafkaAddr, topic)
+		if err == nil && after[0].Leader == before.Leader && after[0].LeaderEpoch == before.LeaderEpoch {
+			return before.Leader, before.LeaderEpoch, resume
+		}
+		resume()
+		if ctx.Err() != nil {
+			t.Fatalf("no stable leader of %s to stop: %v", topic, ctx.Err())
+		}
+	}
 }
 
 // produceUntil produces (producer, 0, 1, ...) round-robin over parts
