@@ -38,6 +38,7 @@ func TestReplication(t *testing.T) {
 		{"IdempotentProducersOnEveryBrokerAllStoredOnce", testIdempotentProducersOnEveryBroker},
 		{"StoppedFollowerLeavesISRAndCatchesUp", testStoppedFollowerLeavesISRAndCatchesUp},
 		{"LeadersStoppedInTurnRejoinAsFollowers", testLeadersStoppedInTurnRejoinAsFollowers},
+		{"ZombieLeaderAcknowledgesNothing", testZombieLeaderAcknowledgesNothing},
 		{"AckedRecordsSurviveKill9OfTwoBrokersInTurn", testAckedRecordsSurviveKill9OfTwoBrokers},
 	} {
 		if !t.Run(sc.name, func(t *testing.T) { sc.run(t, c) }) {
@@ -313,6 +314,68 @@ func testLeadersStoppedInTurnRejoinAsFollowers(t *testing.T, c *testbed.Cluster)
 	waitReplicasEqual(t, ctx, c, topic, ends)
 	recs, listed := consumeTopic(t, ctx, c.Node(1).KafkaAddr, topic)
 	checkStream(t, "franz-go", recs, acked, listed)
+}
+
+// testZombieLeaderAcknowledgesNothing: an acks=-1 produce reaches the
+// leader while it is frozen; meanwhile it is fenced and replaced, and the
+// new leader takes acks=-1 records. Resumed, the old leader (a zombie
+// until it applies the metadata) must answer that produce with an error,
+// and its records must be nowhere once it follows: every replica ends
+// with exactly the records the new leader acknowledged after the ones
+// from before.
+func testZombieLeaderAcknowledgesNothing(t *testing.T, c *testbed.Cluster) {
+	ctx := testContext(t, 2*time.Minute)
+	const topic, zombieProducer = "zombie", 7
+	createTopicWith(t, ctx, c.Node(1).KafkaAddr, topic, 1, 3, replicatedTopicConfigs, nil)
+	waitPartitions(t, ctx, c.Node(1).KafkaAddr, topic, "created", fullISR)
+	book := newAckBook()
+	produceRoundRobin(ctx, book, newClient(t, c.Node(1).KafkaAddr, kgo.RecordPartitioner(kgo.ManualPartitioner())), topic, 0, 0, 100, 1)
+	book.wait(t, ctx)
+
+	ps := waitPartitions(t, ctx, c.Node(1).KafkaAddr, topic, "a leader", func(ps map[int32]partState) bool { return ps[0].Leader > 0 })
+	raw := dialRaw(t, c.Node(ps[0].Leader).KafkaAddr) // before the stop: the connection is accepted
+	zombie, epoch, resume := pauseLeader(t, ctx, c, topic)
+	if zombie != ps[0].Leader {
+		t.Skipf("leadership moved to %d before the stop; the connection is to %d", zombie, ps[0].Leader)
+	}
+	type outcome struct {
+		acked bool
+		what  string
+	}
+	answer := make(chan outcome, 1)
+	go func() {
+		resp := kmsg.NewPtrProduceResponse()
+		err := raw.exchange(produceRequest(topic, pairBatch(zombieProducer, 0, 5), -1), resp, time.Minute)
+		switch {
+		case err != nil:
+			answer <- outcome{false, err.Error()} // nothing acknowledged
+		case len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 && resp.Topics[0].Partitions[0].ErrorCode != 0:
+			answer <- outcome{false, kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode).Error()}
+		default:
+			answer <- outcome{true, fmt.Sprintf("%+v", resp.Topics)}
+		}
+	}()
+	live := c.Node(zombie%3 + 1).KafkaAddr
+	ps = waitPartitions(t, ctx, live, topic, "the stopped leader fenced and replaced", func(ps map[int32]partState) bool {
+		return ps[0].Leader > 0 && ps[0].Leader != zombie && ps[0].LeaderEpoch > epoch && !slices.Contains(ps[0].ISR, zombie)
+	})
+	produceRoundRobin(ctx, book, newClient(t, live, kgo.RecordPartitioner(kgo.ManualPartitioner())), topic, 1, 0, 100, 1)
+	book.wait(t, ctx)
+	resume()
+	select {
+	case got := <-answer:
+		if got.acked {
+			t.Errorf("the zombie leader acknowledged an acks=-1 produce it cannot have committed: %s", got.what)
+		}
+		t.Logf("the zombie leader answered: %s", got.what)
+	case <-ctx.Done():
+		t.Fatal("the zombie leader never answered the produce")
+	}
+	waitPartitions(t, ctx, live, topic, "the old leader back in the ISR", fullISR)
+	acked := book.snapshot()
+	waitReplicasEqual(t, ctx, c, topic, endsOf(acked))
+	recs, listed := consumeTopic(t, ctx, live, topic)
+	checkStream(t, "franz-go", recs, acked, listed) // producer 7's records would be "not of this stream"
 }
 
 // pauseLeader stops (SIGSTOP) the leader of topic-0 and returns it, the
