@@ -40,7 +40,7 @@ func (b *Broker) mirrorLocked(im *raftmeta.Image) error {
 			if p == nil || i >= len(it.Partitions) || !b.isReplica(it.Partitions[i]) || it.Partitions[i].Leader == b.cfg.NodeID {
 				continue
 			}
-			if err := p.SetLeadership(leadershipOf(it.Partitions[i])); err != nil {
+			if err := p.SetLeadership(leadershipOf(im, it.Partitions[i])); err != nil {
 				return err
 			}
 			targets = append(targets, targetOf(it, int32(i), p))
@@ -72,7 +72,7 @@ func (b *Broker) mirrorLocked(im *raftmeta.Image) error {
 				continue
 			}
 			ip := it.Partitions[i]
-			if err := p.SetLeadership(leadershipOf(ip)); err != nil {
+			if err := p.SetLeadership(leadershipOf(im, ip)); err != nil {
 				return err
 			}
 			if ip.Leader != b.cfg.NodeID {
@@ -89,9 +89,17 @@ func (b *Broker) isReplica(ip raftmeta.Partition) bool {
 	return slices.Contains(ip.Replicas, b.cfg.NodeID)
 }
 
-func leadershipOf(ip raftmeta.Partition) partition.Leadership {
+// leadershipOf is what a partition needs of its metadata: leader, epochs,
+// replicas, ISR, and which replicas' brokers are fenced or unknown.
+func leadershipOf(im *raftmeta.Image, ip raftmeta.Partition) partition.Leadership {
+	var ineligible []int32
+	for _, r := range ip.Replicas {
+		if br, ok := im.Broker(r); !ok || br.Fenced {
+			ineligible = append(ineligible, r)
+		}
+	}
 	return partition.Leadership{Leader: ip.Leader, LeaderEpoch: ip.LeaderEpoch, PartitionEpoch: ip.PartitionEpoch,
-		Replicas: ip.Replicas, ISR: ip.ISR}
+		Replicas: ip.Replicas, ISR: ip.ISR, Ineligible: ineligible}
 }
 
 func targetOf(it *raftmeta.Topic, i int32, p *partition.Partition) replicate.Target {

@@ -99,14 +99,7 @@ func (n *Node) control(now time.Time) {
 	leader := n.IsLeader()
 	c.mu.Lock()
 	if leader && !c.leader {
-		// A new controller does not know when brokers last beat: every
-		// live broker gets a short grace to reach it (they reconnect
-		// within an interval), not a whole session.
-		grace := min(n.opts.SessionTimeout, 2*n.opts.HeartbeatInterval)
-		for _, b := range n.Image().Brokers() {
-			c.deadline[b.ID] = now.Add(grace)
-		}
-		c.conns = map[uint64]int32{}
+		c.becomeControllerLocked(n.Image(), now, min(n.opts.SessionTimeout, 2*n.opts.HeartbeatInterval))
 		c.rebalance = now.Add(n.opts.LeaderImbalanceCheckInterval)
 		n.log.Info("this node is the controller")
 	}
@@ -122,6 +115,21 @@ func (n *Node) control(now time.Time) {
 	if n.opts.AutoLeaderRebalance && c.rebalanceDue(now, n.opts.LeaderImbalanceCheckInterval) {
 		n.rebalanceLeaders(im)
 	}
+}
+
+// becomeControllerLocked starts a controllership at now. A new controller
+// does not know when brokers last beat: every live broker gets a short
+// grace to reach it (they reconnect within an interval), not a whole
+// session, unless it already heartbeated here (HandleHeartbeat answers
+// once the shard leadership is won, before a tick notices it): that
+// heartbeat's session stands. Caller holds c.mu.
+func (c *controller) becomeControllerLocked(im *Image, now time.Time, grace time.Duration) {
+	for _, b := range im.Brokers() {
+		if d := now.Add(grace); d.After(c.deadline[b.ID]) {
+			c.deadline[b.ID] = d
+		}
+	}
+	c.conns = map[uint64]int32{}
 }
 
 // rebalanceDue reports whether the preferred-leader check is due, and if

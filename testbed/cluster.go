@@ -97,11 +97,15 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, ConfigPath: filepath.Join(cfg.Dir, "cluster.conf")}
 	members, err := existingMembers(c.ConfigPath, cfg.Nodes)
+	addrs := &addrPicker{free: FreeAddr, used: map[string]bool{}}
 	if err == nil && members == nil {
-		members, err = newMembers(cfg)
+		members, err = newMembers(cfg, addrs)
 	}
 	if err != nil {
 		return nil, err
+	}
+	for _, m := range members {
+		addrs.used[m.KafkaAddr], addrs.used[m.ReplicationAddr], addrs.used[m.RaftAddr] = true, true, true
 	}
 	if err := os.WriteFile(c.ConfigPath, []byte(raftmeta.FormatClusterConfig(members)), 0o644); err != nil {
 		return nil, fmt.Errorf("testbed: write cluster config: %w", err)
@@ -121,7 +125,7 @@ func New(cfg Config) (*Cluster, error) {
 			args = append(args, "--config", props)
 		}
 		if cfg.Admin {
-			if n.AdminAddr, err = FreeAddr(); err != nil {
+			if n.AdminAddr, err = addrs.pick(); err != nil {
 				return nil, err
 			}
 			args = append(args, "--admin-listen", n.AdminAddr)
@@ -153,8 +157,11 @@ func existingMembers(path string, n int) ([]raftmeta.Member, error) {
 	return ms, nil
 }
 
-func newMembers(cfg Config) ([]raftmeta.Member, error) {
+func newMembers(cfg Config, addrs *addrPicker) ([]raftmeta.Member, error) {
 	var ms []raftmeta.Member
+	for _, port := range cfg.KafkaPorts {
+		addrs.used[net.JoinHostPort("127.0.0.1", strconv.Itoa(port))] = true
+	}
 	for i := range cfg.Nodes {
 		m := raftmeta.Member{ID: int32(i + 1)}
 		if len(cfg.KafkaPorts) > 0 {
@@ -164,7 +171,7 @@ func newMembers(cfg Config) ([]raftmeta.Member, error) {
 			if *a != "" {
 				continue
 			}
-			addr, err := FreeAddr()
+			addr, err := addrs.pick()
 			if err != nil {
 				return nil, err
 			}
@@ -197,6 +204,31 @@ func writeProperties(cfg Config) (string, error) {
 		return "", fmt.Errorf("testbed: write properties: %w", err)
 	}
 	return path, nil
+}
+
+// addrPicker hands out free addresses, none twice: a port the kernel just
+// gave (listen, close) may come again at once, and a cluster config with
+// one address twice is refused by every broker.
+type addrPicker struct {
+	free func() (string, error)
+	used map[string]bool
+}
+
+// addrPickTries bounds how many free ports pick asks for.
+const addrPickTries = 100
+
+func (p *addrPicker) pick() (string, error) {
+	for range addrPickTries {
+		a, err := p.free()
+		if err != nil {
+			return "", err
+		}
+		if !p.used[a] {
+			p.used[a] = true
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("testbed: no unused free port in %d tries", addrPickTries)
 }
 
 // FreeAddr returns a 127.0.0.1 address whose port was free a moment ago.

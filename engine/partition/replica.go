@@ -25,6 +25,10 @@ type Leadership struct {
 	PartitionEpoch int32
 	Replicas       []int32
 	ISR            []int32
+	// Ineligible are the replicas whose broker is fenced (or unknown): they
+	// neither count towards the high watermark nor join the ISR, however
+	// recently they were caught up (Kafka's isReplicaIsrEligible).
+	Ineligible []int32
 }
 
 // ISRChange is a change of the ISR the leader asks the controller for
@@ -151,7 +155,7 @@ func (p *Partition) setSoleLocked(sole bool) {
 
 func sameLeadership(a, b Leadership) bool {
 	return a.Leader == b.Leader && a.LeaderEpoch == b.LeaderEpoch && a.PartitionEpoch == b.PartitionEpoch &&
-		slices.Equal(a.ISR, b.ISR) && slices.Equal(a.Replicas, b.Replicas)
+		slices.Equal(a.ISR, b.ISR) && slices.Equal(a.Replicas, b.Replicas) && slices.Equal(a.Ineligible, b.Ineligible)
 }
 
 // becomeLeaderLocked applies a leadership led by this broker. Caller holds
@@ -344,9 +348,11 @@ func (p *Partition) UpdateFollower(replica int32, brokerEpoch int64, fetchOffset
 }
 
 // advanceHWLocked moves the high watermark to the smallest LEO among the
-// leader, the ISR (and a pending addition) and the followers caught up
-// but not yet in the ISR (so a caught-up follower can reach the high
-// watermark and join, as in Kafka), never backwards. It returns the
+// leader, the ISR (and a pending addition) and the eligible followers
+// caught up but not yet in the ISR (so a caught-up follower can reach the
+// high watermark and join, as in Kafka; a fenced one, or one shutting
+// down or registered again since its fetch, cannot join, so the
+// leader does not wait for it), never backwards. It returns the
 // acks=-1 waiters it covers. Caller holds rmu.
 func (p *Partition) advanceHWLocked() []hwWaiter {
 	ls := p.ls
@@ -360,7 +366,7 @@ func (p *Partition) advanceHWLocked() []hwWaiter {
 		for id, f := range ls.followers {
 			counts := slices.Contains(ls.lead.ISR, id) ||
 				(ls.pending != nil && slices.Contains(ls.pending.ISR, id)) ||
-				(p.caughtUp(f, leo, now) && p.eligible(id, f))
+				(p.caughtUp(f, leo, now) && !slices.Contains(ls.lead.Ineligible, id) && p.eligible(id, f))
 			if counts && f.leo < hw {
 				hw = f.leo
 			}
@@ -386,11 +392,12 @@ func (p *Partition) caughtUp(f *followerState, leaderLEO int64, now time.Time) b
 }
 
 // expansionLocked returns the ISR change that adds replica, if it is out of
-// the ISR, eligible, has reached the high watermark and the start of this
-// leader epoch, and no change is pending. Caller holds rmu.
+// the ISR, eligible (its broker not fenced in the partition's leadership,
+// and Settings.Eligible), has reached the high watermark and the start of
+// this leader epoch, and no change is pending. Caller holds rmu.
 func (p *Partition) expansionLocked(replica int32, f *followerState) *ISRChange {
 	ls := p.ls
-	if ls.pending != nil || slices.Contains(ls.lead.ISR, replica) {
+	if ls.pending != nil || slices.Contains(ls.lead.ISR, replica) || slices.Contains(ls.lead.Ineligible, replica) {
 		return nil
 	}
 	if f.leo < p.hw.Load() || f.leo < ls.epochStart || !p.eligible(replica, f) {

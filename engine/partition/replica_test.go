@@ -288,6 +288,56 @@ func TestAFollowerLeavingTheISRStopsHoldingTheHighWatermark(t *testing.T) {
 	}
 }
 
+// TestAFencedFollowerDoesNotHoldTheHighWatermark: a follower whose broker
+// the controller fenced (and so removed from the ISR) no longer counts
+// towards the high watermark, and a fenced broker that keeps fetching (cut
+// off from the controller only, or a zombie) neither holds it back once it
+// has caught up again nor asks to rejoin (Kafka: isReplicaIsrEligible).
+// Without the eligibility check it held acks=-1 produces for up to
+// replica.lag.time.max.ms and proposed an expansion the controller refuses
+// on every fetch.
+func TestAFencedFollowerDoesNotHoldTheHighWatermark(t *testing.T) {
+	h := newLeaderHarness(t, []int32{1, 2, 3})
+	leo := h.produce(2)
+	h.p.UpdateFollower(2, 1, leo)
+	h.p.UpdateFollower(3, 1, leo) // 3 caught up, then its broker stops
+	leo = h.produce(2)
+	got := make(chan *kerr.Error, 1)
+	h.p.AwaitCommit(leo, 2, true, func(e *kerr.Error) { got <- e })
+	h.p.UpdateFollower(2, 1, leo)
+	h.clock.Advance(2 * time.Second) // the session timeout, well within the 10 s lag max
+	if err := h.p.SetLeadership(Leadership{Leader: 1, LeaderEpoch: 0, PartitionEpoch: 1,
+		Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Ineligible: []int32{3}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-got:
+		if e != nil {
+			t.Fatalf("commit: %v", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("acks=-1 still waiting with HW %d after the fenced follower left the ISR, LEO %d", h.p.HighWatermark(), leo)
+	}
+	// Fetching again while fenced (a zombie) neither holds the HW nor asks
+	// to rejoin: the controller would refuse it.
+	leo = h.produce(1)
+	h.p.UpdateFollower(3, 1, leo-1)
+	h.p.UpdateFollower(2, 1, leo)
+	if hw := h.p.HighWatermark(); hw != leo {
+		t.Fatalf("HW %d with the fenced follower behind, want the ISR's %d", hw, leo)
+	}
+	h.p.UpdateFollower(3, 1, leo)
+	if c, ok := h.lastProposal(); ok {
+		t.Fatalf("proposed %+v for a fenced follower", c)
+	}
+	// Unfenced, it rejoins.
+	h.lead(0, 1, []int32{1, 2})
+	h.p.UpdateFollower(3, 1, leo)
+	if c, ok := h.lastProposal(); !ok || !slices.Equal(c.ISR, []int32{1, 2, 3}) {
+		t.Fatalf("no expansion for the unfenced, caught-up follower: %+v %v", c, ok)
+	}
+}
+
 // A follower the controller took out of the ISR for a controlled shutdown
 // keeps fetching (its broker still runs until it leads nothing) and is
 // caught up, but it is not eligible: it must neither hold the high
