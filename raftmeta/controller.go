@@ -36,7 +36,7 @@ func (n *Node) HandleHeartbeat(connID uint64, req *kmsg.BrokerHeartbeatRequest) 
 	c := n.ctrl
 	c.mu.Lock()
 	c.lastBeat[b.ID] = now
-	c.deadline[b.ID] = now.Add(n.opts.SessionTimeout)
+	c.deadline[b.ID], c.epochs[b.ID] = now.Add(n.opts.SessionTimeout), b.Epoch
 	if connID != 0 {
 		c.conns[connID] = b.ID
 	}
@@ -128,6 +128,7 @@ func (c *controller) becomeControllerLocked(im *Image, now time.Time, grace time
 		if d := now.Add(grace); d.After(c.deadline[b.ID]) {
 			c.deadline[b.ID] = d
 		}
+		c.epochs[b.ID] = b.Epoch
 	}
 	c.conns = map[uint64]int32{}
 }
@@ -150,11 +151,7 @@ func (c *controller) rebalanceDue(now time.Time, every time.Duration) bool {
 // SIGTERM to it moves its leaderships away too.
 func (n *Node) decide(c *controller, b BrokerInfo, now time.Time) {
 	c.mu.Lock()
-	deadline, known := c.deadline[b.ID]
-	if !known {
-		deadline = now.Add(n.opts.SessionTimeout)
-		c.deadline[b.ID] = deadline
-	}
+	deadline := c.deadlineLocked(b, now, n.opts.SessionTimeout)
 	beat := c.lastBeat[b.ID]
 	askedAt, asked := c.shutdown[b.ID]
 	wantShutdown := asked && askedAt == b.Epoch
@@ -178,6 +175,23 @@ func (n *Node) decide(c *controller, b BrokerInfo, now time.Time) {
 		n.log.Info("controlled shutdown: moving leaderships away", "broker", b.ID)
 		n.proposeFor(c, b.ID, &Command{Type: CmdShutdownBroker, ShutdownBroker: &ShutdownBroker{ID: b.ID, Epoch: b.Epoch}})
 	}
+}
+
+// deadlineLocked is when broker b is fenced unless it heartbeats: its
+// session from now if this controller has no deadline for b's incarnation
+// yet. observe gives a registration its session, but it reads the image
+// before the tick's decisions read it again: a registration applied in
+// between showed the new incarnation with the old one's expired deadline,
+// and the controller fenced a broker that had just registered (seen as
+// TestRestartAfterControlledShutdownIsNotShutDownAgain failing 1 in 5).
+// Caller holds c.mu.
+func (c *controller) deadlineLocked(b BrokerInfo, now time.Time, session time.Duration) time.Time {
+	deadline, known := c.deadline[b.ID]
+	if !known || c.epochs[b.ID] != b.Epoch {
+		deadline = now.Add(session)
+		c.deadline[b.ID], c.epochs[b.ID] = deadline, b.Epoch
+	}
+	return deadline
 }
 
 func sinceOrNever(now, t time.Time) string {

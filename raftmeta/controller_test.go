@@ -90,3 +90,22 @@ func TestANewControllerKeepsTheSessionOfAHeartbeatItAlreadyTook(t *testing.T) {
 		}
 	}
 }
+
+// TestANewIncarnationGetsItsOwnSession: the deadline of a broker's old
+// incarnation, long expired, does not apply to its new registration, even
+// when the controller sees the registration in the image before its
+// registration event (observe and the tick's decisions read the image
+// separately): the new incarnation gets a whole session.
+func TestANewIncarnationGetsItsOwnSession(t *testing.T) {
+	const session = 2 * time.Second
+	t0 := time.Unix(1000, 0)
+	c := newController()
+	c.deadline[3], c.epochs[3] = t0, 7 // the old incarnation's, expired
+	now := t0.Add(5 * time.Second)
+	if got := c.deadlineLocked(BrokerInfo{ID: 3, Epoch: 7}, now, session); !got.Equal(t0) {
+		t.Fatalf("old incarnation: deadline %v, want its own %v", got.Sub(t0), 0)
+	}
+	if got := c.deadlineLocked(BrokerInfo{ID: 3, Epoch: 10}, now, session); !got.Equal(now.Add(session)) {
+		t.Fatalf("new incarnation (epoch 10): deadline %v after t0, want a session from now (%v)", got.Sub(t0), now.Add(session).Sub(t0))
+	}
+}

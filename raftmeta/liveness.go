@@ -233,6 +233,7 @@ type controller struct {
 	mu        sync.Mutex
 	leader    bool
 	deadline  map[int32]time.Time // fence a broker not heard from by then
+	epochs    map[int32]uint64    // the registration epoch each deadline is for
 	lastBeat  map[int32]time.Time
 	shutdown  map[int32]uint64 // broker -> the registration epoch whose heartbeats asked for a controlled shutdown
 	conns     map[uint64]int32 // heartbeat connection -> broker
@@ -242,7 +243,7 @@ type controller struct {
 }
 
 func newController() *controller {
-	return &controller{deadline: map[int32]time.Time{}, lastBeat: map[int32]time.Time{}, shutdown: map[int32]uint64{},
+	return &controller{deadline: map[int32]time.Time{}, epochs: map[int32]uint64{}, lastBeat: map[int32]time.Time{}, shutdown: map[int32]uint64{},
 		conns: map[uint64]int32{}, inflight: map[int32]bool{}, unfence: map[int32]bool{}}
 }
 
@@ -259,7 +260,7 @@ func (c *controller) observe(sub *Subscription, im *Image, session time.Duration
 	defer c.mu.Unlock()
 	if reset {
 		for _, b := range im.Brokers() {
-			c.deadline[b.ID] = now.Add(session)
+			c.deadline[b.ID], c.epochs[b.ID] = now.Add(session), b.Epoch
 		}
 		return
 	}
@@ -268,7 +269,7 @@ func (c *controller) observe(sub *Subscription, im *Image, session time.Duration
 			continue
 		}
 		if b, ok := im.Broker(e.BrokerID); ok && b.Epoch == e.Index {
-			c.deadline[e.BrokerID] = now.Add(session) // registered by this very entry
+			c.deadline[e.BrokerID], c.epochs[e.BrokerID] = now.Add(session), b.Epoch // registered by this very entry
 		}
 	}
 }
