@@ -113,6 +113,9 @@ func (cs *conn) onTraffic() gnet.Action {
 			return gnet.None
 		}
 		if s.stopping.Load() {
+			if cs.nextSeq == 0 {
+				resetOnClose(gc) // nothing answered here yet: see resetOnClose
+			}
 			return gnet.None // leave it; Stop closes the connection
 		}
 		buffered := gc.InboundBuffered()
@@ -453,4 +456,16 @@ func (cs *conn) onClose() {
 	cs.inflightReqs, cs.inflightBytes = 0, 0
 	cs.mu.Unlock()
 	close(cs.reqs)
+}
+
+// resetOnClose makes the close of gc, which has not answered anything, a
+// reset (SO_LINGER 0) instead of an orderly end: a client takes an EOF
+// before the first answer (ApiVersions) for a protocol mismatch (TLS,
+// SASL) and gives up; franz-go fails every buffered record of the
+// partition then. A reset, like a connection refused once the listener is
+// gone, is a network error it retries against another broker. Seen in
+// TestFailover/RollingRestartWithSIGTERM: a producer connecting while a
+// broker stopped after its controlled shutdown lost 113 records.
+func resetOnClose(gc gnet.Conn) {
+	_ = gc.SetLinger(0)
 }

@@ -333,6 +333,7 @@ func sockaddrString(sa unix.Sockaddr, fallback string) string {
 func (l *loopHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s := l.s
 	if s.stopping.Load() {
+		resetOnClose(gc)
 		return nil, gnet.Close
 	}
 	cs := newConn(s, gc)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -521,4 +522,67 @@ func TestRandomBytesNeverBreakServer(t *testing.T) {
 		good.apiVersions(int16(i%5), int32(i))
 	}
 	waitFor(t, "all junk connections closed", func() bool { return s.Stats().OpenConns == 1 })
+}
+
+// TestStopResetsConnectionsThatGotNoAnswer: while Stop waits for requests
+// in flight, a connection opened then, or one that has had no answer yet,
+// ends with a reset, not an orderly close: clients take an EOF before the
+// first answer (ApiVersions) for a TLS or SASL mismatch and give up
+// (franz-go fails the partition's buffered records), a reset they retry.
+// A connection that was answered before still answers its request in
+// flight.
+func TestStopResetsConnectionsThatGotNoAnswer(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free()
+	var calls atomic.Int32
+	s := NewServer(Options{Addr: "127.0.0.1:0", Logger: testLogger()}, handlerFunc(func(req *Request, respond Responder) error {
+		if calls.Add(1) == 1 {
+			respond(v0Response())
+			return nil
+		}
+		go func() { <-release; respond(v0Response()) }()
+		return nil
+	}))
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	busy := dial(t, s.Addr())
+	ping(busy, 1)
+	busy.mustRead()
+	ping(busy, 2) // held in flight: Stop waits for it
+	waitFor(t, "request in flight", func() bool { return s.Stats().InFlight == 1 })
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stopped <- s.Stop(ctx)
+	}()
+	waitFor(t, "stopping", func() bool { return s.stopping.Load() })
+	// A connection accepted while stopping, closed before the client
+	// writes (an orderly close would be a FIN here, and the client would
+	// read EOF before the reset its write causes). The dial or the write
+	// may see the reset already (then the read sees EOF: the error was
+	// taken).
+	fresh, err := net.Dial("tcp", s.Addr())
+	if err == nil {
+		defer fresh.Close()
+		time.Sleep(50 * time.Millisecond)
+		_, err = fresh.Write(kmsg.NewRequestFormatter().AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 7))
+	}
+	if err == nil {
+		_ = fresh.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = fresh.Read(make([]byte, 4))
+	}
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("a connection opened while stopping: %v, want a reset", err)
+	}
+	free()
+	if corr, _ := busy.mustRead(); corr != 2 {
+		t.Fatalf("in-flight answer: correlation %d, want 2", corr)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
 }
