@@ -147,6 +147,22 @@ func TestConfluentKafkaPythonGroupManualCommit(t *testing.T) {
 	}
 }
 
+// requireKafkaJS skips the test under CHRONIK_SKIP_INTEROP=1, fails it
+// if kafkajs is not installed, and returns the NODE_PATH to run it with.
+func requireKafkaJS(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("CHRONIK_SKIP_INTEROP") == "1" {
+		t.Skip("CHRONIK_SKIP_INTEROP=1")
+	}
+	nodePath := kafkajsDir(t)
+	probe := exec.Command("node", "-e", "require('kafkajs')")
+	probe.Env = append(os.Environ(), "NODE_PATH="+nodePath)
+	if out, err := probe.CombinedOutput(); err != nil {
+		t.Fatalf("kafkajs is not available (%v: %.300s); run `make deps` to install it", err, out)
+	}
+	return nodePath
+}
+
 // kafkajsDir is where `make deps` installs kafkajs (never committed).
 func kafkajsDir(t *testing.T) string {
 	dir, err := filepath.Abs("js/node_modules")
@@ -159,15 +175,7 @@ func kafkajsDir(t *testing.T) string {
 // TestKafkaJSConsumerGroup: two kafkajs consumers share a topic through a
 // group, every record is read once, and their commits leave no lag.
 func TestKafkaJSConsumerGroup(t *testing.T) {
-	if os.Getenv("CHRONIK_SKIP_INTEROP") == "1" {
-		t.Skip("CHRONIK_SKIP_INTEROP=1")
-	}
-	nodePath := kafkajsDir(t)
-	probe := exec.Command("node", "-e", "require('kafkajs')")
-	probe.Env = append(os.Environ(), "NODE_PATH="+nodePath)
-	if out, err := probe.CombinedOutput(); err != nil {
-		t.Fatalf("kafkajs is not available (%v: %.300s); run `make deps` to install it", err, out)
-	}
+	nodePath := requireKafkaJS(t)
 	ctx := testContext(t, 2*time.Minute)
 	b := StartBroker(t, Options{Config: map[string]string{"group.initial.rebalance.delay.ms": "1500"}})
 	const topic, group, parts, n = "kafkajs-group", "js-g", 4, 400
