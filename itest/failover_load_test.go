@@ -301,6 +301,9 @@ func (l *foLoad) waitAcksAfter(t *testing.T, ctx context.Context, ps []int32, at
 				worst = max(worst, d)
 				break
 			}
+			if err := l.stopped(); err != nil {
+				t.Fatalf("%s: waiting for an acknowledgement on %s-%d: %v", what, l.topic, p, err)
+			}
 			select {
 			case <-ctx.Done():
 				t.Fatalf("%s: no acknowledgement on %s-%d of a record sent after %s (%d acknowledged in all)",
@@ -310,6 +313,20 @@ func (l *foLoad) waitAcksAfter(t *testing.T, ctx context.Context, ps []int32, at
 		}
 	}
 	return worst
+}
+
+// stopped reports why the load cannot go on: the client detected data
+// loss (its producer stops then), or records failed.
+func (l *foLoad) stopped() error {
+	if n := l.dataLoss.Load(); n > 0 {
+		return fmt.Errorf("the client detected data loss %d times (OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID)", n)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.nFails > 0 {
+		return fmt.Errorf("%d records failed, first: %v", l.nFails, l.fails)
+	}
+	return nil
 }
 
 // maxAckGap is the longest time between two consecutive acknowledgements
