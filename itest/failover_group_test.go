@@ -287,7 +287,7 @@ func testGroupKeepsCommitsAcrossCoordinatorKill(t *testing.T, c *testbed.Cluster
 	for p := int32(0); p < parts; p++ {
 		o, _ := fetched.Lookup(topic, p)
 		if o.Err != nil || o.At < acked[p] || o.At > attempted[p] {
-			t.Errorf("%s-%d at the new coordinator %d: commit %d (%v), want between the acknowledged %d and the sent %d",
+			t.Fatalf("%s-%d at the new coordinator %d: commit %d (%v), want between the acknowledged %d and the sent %d",
 				topic, p, next, o.At, o.Err, acked[p], attempted[p])
 		}
 	}

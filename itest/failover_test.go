@@ -1,6 +1,7 @@
 package itest
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -200,9 +201,13 @@ func testRollingRestartWithSIGTERM(t *testing.T, c *testbed.Cluster) {
 				worst, worstAt, worstP = gap, at, p
 			}
 		}
-		t.Logf("broker %d (leader of %v) stopped in %v, restarted and in every ISR %v after the SIGTERM; longest ack gap on its partitions %v (partition %d, from %s, %v after the SIGTERM)",
-			id, led, stopped.Round(time.Millisecond), time.Since(stop).Round(time.Millisecond), worst.Round(time.Millisecond),
-			worstP, worstAt.Format("15:04:05.000"), worstAt.Sub(stop).Round(time.Millisecond))
+		gapNote := "it led none"
+		if worstP >= 0 {
+			gapNote = fmt.Sprintf("longest ack gap on its partitions %v (partition %d, from %s, %v after the SIGTERM)",
+				worst.Round(time.Millisecond), worstP, worstAt.Format("15:04:05.000"), worstAt.Sub(stop).Round(time.Millisecond))
+		}
+		t.Logf("broker %d (leader of %v) stopped in %v, restarted and in every ISR %v after the SIGTERM; %s",
+			id, led, stopped.Round(time.Millisecond), time.Since(stop).Round(time.Millisecond), gapNote)
 	}
 	last := time.Now()
 	balanced := func() bool {
