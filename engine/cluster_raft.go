@@ -154,6 +154,11 @@ func (rc *raftCluster) Partition(topic string, i int32) (PartitionLeadership, bo
 	return pl, true
 }
 
+func (rc *raftCluster) BrokerRack(id int32) (string, bool) {
+	br, ok := rc.node.Image().Broker(id)
+	return br.Rack, ok && !br.Fenced
+}
+
 func (rc *raftCluster) ReplicaBrokers() int { return len(rc.node.Image().LiveBrokers()) }
 
 func (rc *raftCluster) CreateTopic(ctx context.Context, name string, nparts int32, rf int16, configs map[string]string, manual [][]int32) error {

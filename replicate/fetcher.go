@@ -285,11 +285,19 @@ func (f *fetcher) current(k tpKey, t Target) bool {
 	return st != nil && st.t.LeaderEpoch == t.LeaderEpoch && st.t.Replica == t.Replica
 }
 
-// backoff delays the next fetch of k after an error.
+// backoff delays the next fetch of k after an error: replica.fetch.backoff.ms,
+// or at most a few milliseconds for UNKNOWN_LEADER_EPOCH (this follower
+// applied a new leader epoch before its leader did; the leader applies
+// the same metadata entry moments later, and every acks=-1 produce of the
+// partition waits for this follower meanwhile).
 func (f *fetcher) backoff(k tpKey, t Target, err error) {
+	d := f.m.opts.Backoff
+	if errors.Is(err, kerr.UnknownLeaderEpoch) {
+		d = min(d, unknownEpochBackoff)
+	}
 	f.mu.Lock()
 	if st := f.parts[k]; st != nil && st.t.LeaderEpoch == t.LeaderEpoch {
-		st.delayUntil = time.Now().Add(f.m.opts.Backoff)
+		st.delayUntil = time.Now().Add(d)
 	}
 	f.mu.Unlock()
 	level := f.m.log.Debug
@@ -298,6 +306,9 @@ func (f *fetcher) backoff(k tpKey, t Target, err error) {
 	}
 	level("replica fetch", "partition", t.Replica.String(), "leader", f.leader, "err", err)
 }
+
+// unknownEpochBackoff is the retry delay after UNKNOWN_LEADER_EPOCH.
+const unknownEpochBackoff = 5 * time.Millisecond
 
 // errRetriable marks errors the next fetch is expected to get past
 // (leadership moving, metadata propagating).
