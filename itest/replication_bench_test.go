@@ -92,7 +92,7 @@ func produceTimed(b *testing.B, ctx context.Context, cl *kgo.Client, topic strin
 
 // receivedBytes sums chronik_replication_received_bytes_total (bytes read
 // from leaders' replication sockets) of each broker's /metrics.
-func receivedBytes(b *testing.B, ctx context.Context, c *testbed.Cluster) map[int32]int64 {
+func receivedBytes(b testing.TB, ctx context.Context, c *testbed.Cluster) map[int32]int64 {
 	b.Helper()
 	out := map[int32]int64{}
 	for _, n := range c.Nodes {
@@ -117,7 +117,7 @@ func receivedBytes(b *testing.B, ctx context.Context, c *testbed.Cluster) map[in
 
 // followedBytes is the record bytes, on broker n's disk, of the
 // partitions of topic it follows (is a replica of and does not lead).
-func followedBytes(b *testing.B, n *testbed.Node, topic string, ps map[int32]partState) int64 {
+func followedBytes(b testing.TB, n *testbed.Node, topic string, ps map[int32]partState) int64 {
 	b.Helper()
 	var total int64
 	for p, st := range ps {
