@@ -202,7 +202,11 @@ func (l *foLoad) finish(t *testing.T, ctx context.Context) {
 	if n := l.dataLoss.Load(); n > 0 {
 		t.Errorf("load on %s: the client detected data loss %d times (OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID)", l.topic, n)
 	}
-	t.Logf("load on %s: %d records sent, %d acknowledged", l.topic, sum(l.sent), len(l.acks))
+	sent := 0
+	for _, n := range l.sent {
+		sent += n
+	}
+	t.Logf("load on %s: %d records sent, %d acknowledged", l.topic, sent, len(l.acks))
 }
 
 // close stops everything (test cleanup).
@@ -212,14 +216,6 @@ func (l *foLoad) close() {
 	for _, cl := range l.clients {
 		cl.Close()
 	}
-}
-
-func sum(xs []int) int {
-	n := 0
-	for _, x := range xs {
-		n += x
-	}
-	return n
 }
 
 // acked is the number of records acknowledged so far.
