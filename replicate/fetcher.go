@@ -28,6 +28,13 @@ type fetcher struct {
 	mu      sync.Mutex
 	parts   map[tpKey]*partState
 	changed chan struct{} // cap 1: the partition set changed
+	// interrupt cancels the follower fetch in flight (nil when none);
+	// add calls it when a partition joins, so that the partition does not
+	// wait out the long poll (up to replica.fetch.wait.max.ms) of a fetch
+	// that does not carry it: the first acks=-1 produce on a new leader
+	// waits for exactly this follower. interrupted says it did.
+	interrupt   context.CancelFunc
+	interrupted bool
 
 	// cycle is held while a response is applied (and its syncs awaited),
 	// so that Set, taking it after a removal, knows the removed partition
@@ -61,11 +68,17 @@ func newFetcher(m *Manager, leader int32) *fetcher {
 // existing one, which resets its backoff).
 func (f *fetcher) add(ts map[tpKey]Target) {
 	f.mu.Lock()
+	joined := false
 	for k, t := range ts {
 		st := f.parts[k]
 		if st == nil || st.t.LeaderEpoch != t.LeaderEpoch || st.t.Replica != t.Replica {
 			f.parts[k] = &partState{t: t}
+			joined = joined || t.Replica != nil
 		}
+	}
+	if joined && f.interrupt != nil {
+		f.interrupted = true
+		f.interrupt()
 	}
 	f.mu.Unlock()
 	f.kick()
@@ -164,7 +177,14 @@ func (f *fetcher) run() {
 			}
 		}
 		if req != nil {
-			resp, err := f.exchange(c, req)
+			resp, interrupted, err := f.exchangeInterruptible(c, req)
+			if interrupted {
+				// A partition joined: fetch again at once, with it. The
+				// connection is mid-response: start a new one.
+				c.Close()
+				c = nil
+				continue
+			}
 			if err != nil {
 				if !failed("fetch from leader", err) {
 					return
@@ -256,11 +276,30 @@ func (f *fetcher) request() (*kmsg.FetchRequest, map[tpKey]Target, time.Duration
 	return req, sent, 0
 }
 
+// exchangeInterruptible is exchange for a follower fetch that add may
+// interrupt; interrupted reports that it did (and the exchange failed).
+func (f *fetcher) exchangeInterruptible(c *kwire.Conn, req *kmsg.FetchRequest) (_ *kmsg.FetchResponse, interrupted bool, _ error) {
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	f.mu.Lock()
+	f.interrupt, f.interrupted = cancel, false
+	f.mu.Unlock()
+	resp, err := f.exchangeCtx(ctx, c, req)
+	f.mu.Lock()
+	f.interrupt, interrupted = nil, f.interrupted
+	f.mu.Unlock()
+	return resp, interrupted && err != nil && f.ctx.Err() == nil, err
+}
+
 // exchange sends req and reads its response.
 func (f *fetcher) exchange(c *kwire.Conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
+	return f.exchangeCtx(f.ctx, c, req)
+}
+
+func (f *fetcher) exchangeCtx(ctx context.Context, c *kwire.Conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
 	deadline := time.Now().Add(f.m.opts.MaxWait + 10*time.Second)
 	resp := kmsg.NewPtrFetchResponse()
-	n, err := c.RoundTrip(f.ctx, req, resp, deadline)
+	n, err := c.RoundTrip(ctx, req, resp, deadline)
 	f.bytesRead.Add(int64(n))
 	f.m.stats.bytesRead.Add(int64(n))
 	if err != nil {
