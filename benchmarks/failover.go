@@ -59,8 +59,14 @@ type FailoverConfig struct {
 
 	Down           time.Duration // a victim stays down this long after its partitions took writes
 	MetadataMinAge time.Duration // the producers' kgo.MetadataMinAge (kgo's default: 5 s)
+	RetryBackoff   time.Duration // when > 0, the producers' fixed kgo retry backoff (kgo's default: 250 ms doubling to 5 s, jittered)
 	EventTimeout   time.Duration // per event: until every watched partition took a write
 	SteadyTimeout  time.Duration // per event: until the cluster is steady again
+
+	// ClientLog, when set, gets producer 0's kgo debug log (metadata
+	// refreshes, retries, connections), each line stamped, for finding
+	// where a failover's time goes on the client side.
+	ClientLog io.Writer
 
 	// Properties are broker properties added to FailoverProperties.
 	Properties map[string]string
@@ -143,8 +149,13 @@ func runFailoverOn(ctx context.Context, c *testbed.Cluster, cfg FailoverConfig, 
 		}
 	}()
 	for i := range cfg.Producers {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.Nodes[i%len(c.Nodes)].KafkaAddr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(cfg.MetadataMinAge))
+		opts := cfg.producerOpts(c.Nodes[i%len(c.Nodes)].KafkaAddr)
+		if i == 0 && cfg.ClientLog != nil {
+			opts = append(opts, kgo.WithLogger(kgo.BasicLogger(cfg.ClientLog, kgo.LogLevelDebug, func() string {
+				return time.Now().UTC().Format("2006-01-02T15:04:05.000000Z ")
+			})))
+		}
+		cl, err := kgo.NewClient(opts...)
 		if err != nil {
 			close(stop)
 			return nil, err
@@ -181,6 +192,17 @@ func runFailoverOn(ctx context.Context, c *testbed.Cluster, cfg FailoverConfig, 
 	}
 	res.finish(streamcheck.Check(recs, acked, ends), nErrs, firstErrs)
 	return res, nil
+}
+
+// producerOpts are the options of a producer seeded at addr: idempotent
+// (kgo's default), acks=-1, partitions chosen by the record.
+func (c FailoverConfig) producerOpts(addr string) []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(c.MetadataMinAge)}
+	if c.RetryBackoff > 0 {
+		opts = append(opts, kgo.RetryBackoffFn(func(int) time.Duration { return c.RetryBackoff }))
+	}
+	return opts
 }
 
 // failoverSchedule spreads the kinds evenly over the run, so that what
@@ -245,33 +267,16 @@ type clusterView struct {
 }
 
 func viewAt(ctx context.Context, addr string) (clusterView, error) {
-	var v clusterView
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0))
+	ctrl, ps, err := testbed.TopicMetadata(ctx, addr, failoverTopic)
 	if err != nil {
-		return v, err
+		return clusterView{}, err
 	}
-	defer cl.Close()
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(failoverTopic)
-	req.Topics = append(req.Topics, rt)
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(rctx, cl.SeedBrokers()[0])
-	if err != nil {
-		return v, err
-	}
-	if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
-		return v, fmt.Errorf("metadata of %s from %s: %+v", failoverTopic, addr, resp.Topics)
-	}
-	ps := resp.Topics[0].Partitions
-	v.Controller = resp.ControllerID
-	v.Leader, v.Replicas, v.ISR = make([]int32, len(ps)), make([][]int32, len(ps)), make([][]int32, len(ps))
-	for _, p := range ps {
-		if p.Partition < 0 || int(p.Partition) >= len(ps) {
-			return v, fmt.Errorf("metadata from %s: partition %d of %d", addr, p.Partition, len(ps))
+	v := clusterView{Controller: ctrl, Leader: make([]int32, len(ps)), Replicas: make([][]int32, len(ps)), ISR: make([][]int32, len(ps))}
+	for p, st := range ps {
+		if p < 0 || int(p) >= len(ps) {
+			return v, fmt.Errorf("metadata from %s: partition %d of %d", addr, p, len(ps))
 		}
-		v.Leader[p.Partition], v.Replicas[p.Partition], v.ISR[p.Partition] = p.Leader, p.Replicas, p.ISR
+		v.Leader[p], v.Replicas[p], v.ISR[p] = st.Leader, st.Replicas, st.ISR
 	}
 	return v, nil
 }

@@ -23,8 +23,8 @@ const FailoverNote = "Failover: an event's time is taken just before the signal 
 func writeFailoverSection(b *strings.Builder, r *FailoverResult) {
 	c := r.Config
 	fmt.Fprintf(b, "## Failover\n\n3 brokers, RF=3, min.insync.replicas=2, %d partitions; %d idempotent acks=-1 franz-go producers "+
-		"at %d records/s each, kgo.MetadataMinAge %.0f ms; victims down %.0f ms after their partitions took writes again; broker properties %v.\n\n",
-		c.Partitions, c.Producers, c.RatePerProducer, c.MetadataMinAgeMs, c.DownMs, c.Properties)
+		"at %d records/s each, kgo.MetadataMinAge %.0f ms, retry backoff %s; victims down %.0f ms after their partitions took writes again; broker properties %v.\n\n",
+		c.Partitions, c.Producers, c.RatePerProducer, c.MetadataMinAgeMs, c.retryBackoff(), c.DownMs, c.Properties)
 	fmt.Fprintf(b, "> %s\n\n", FailoverNote)
 	b.WriteString("| row | events | first p50 | p90 | p99 | max | all p50 | p99 | max | gap p50 | p99 | max | timeouts | what |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")

@@ -164,7 +164,16 @@ type FailoverSettings struct {
 	Terminates       int               `json:"terminates"`
 	DownMs           float64           `json:"down_ms"`
 	MetadataMinAgeMs float64           `json:"metadata_min_age_ms"`
+	RetryBackoffMs   float64           `json:"retry_backoff_ms"` // 0: kgo's default
 	Properties       map[string]string `json:"broker_properties"`
+}
+
+// retryBackoff names the producers' retry backoff.
+func (s FailoverSettings) retryBackoff() string {
+	if s.RetryBackoffMs == 0 {
+		return "kgo's default (250 ms doubling, jittered)"
+	}
+	return fmt.Sprintf("%.0f ms", s.RetryBackoffMs)
 }
 
 func (c FailoverConfig) summary() FailoverSettings {
@@ -176,7 +185,7 @@ func (c FailoverConfig) summary() FailoverSettings {
 	}
 	return FailoverSettings{Partitions: c.Partitions, Producers: c.Producers, RatePerProducer: c.Rate, Kills: c.Kills,
 		ControllerKills: c.ControllerKills, Terminates: c.Terminates, DownMs: ms(c.Down),
-		MetadataMinAgeMs: ms(c.MetadataMinAge), Properties: props}
+		MetadataMinAgeMs: ms(c.MetadataMinAge), RetryBackoffMs: ms(c.RetryBackoff), Properties: props}
 }
 
 // FailoverResult is the "failover" section of results.json.
@@ -201,8 +210,8 @@ func (r *FailoverResult) OK() bool { return len(r.Check.Problems) == 0 && r.Prod
 
 // WriteFailoverTable prints the rows and the check.
 func WriteFailoverTable(w io.Writer, r *FailoverResult) {
-	fmt.Fprintf(w, "\nfailover: 3 brokers RF=3 min.insync=2, %d partitions, %d idempotent acks=-1 producers at %d rec/s each, metadata min age %.0f ms\n",
-		r.Config.Partitions, r.Config.Producers, r.Config.RatePerProducer, r.Config.MetadataMinAgeMs)
+	fmt.Fprintf(w, "\nfailover: 3 brokers RF=3 min.insync=2, %d partitions, %d idempotent acks=-1 producers at %d rec/s each, metadata min age %.0f ms, retry backoff %s\n",
+		r.Config.Partitions, r.Config.Producers, r.Config.RatePerProducer, r.Config.MetadataMinAgeMs, r.Config.retryBackoff())
 	fmt.Fprintln(w, "first = event -> first ack of a record sent after it, earliest partition; all = latest partition; gap = longest ack gap (ms)")
 	fmt.Fprintf(w, "\n%-22s %6s | %8s %8s %8s %8s | %8s %8s %8s | %8s %8s %8s | %s\n", "row", "events",
 		"first50", "first90", "first99", "firstmax", "all50", "all99", "allmax", "gap50", "gap99", "gapmax", "timeouts")

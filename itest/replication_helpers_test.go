@@ -18,7 +18,6 @@ import (
 	"github.com/chronik/chronik/testbed"
 	"github.com/chronik/chronik/testbed/streamcheck"
 	"github.com/chronik/chronik/wal"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -87,39 +86,13 @@ func pauseBroker(t testing.TB, c *testbed.Cluster, id int32) func() {
 }
 
 // partState is a partition as Metadata describes it.
-type partState struct {
-	Leader, LeaderEpoch int32
-	Replicas, ISR       []int32
-}
+type partState = testbed.PartitionState
 
 // partitionsAt asks broker addr itself (not any broker the client knows)
 // for topic's partitions.
 func partitionsAt(ctx context.Context, addr, topic string) (map[int32]partState, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
-	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(rctx, cl.SeedBrokers()[0])
-	if err != nil {
-		return nil, err
-	}
-	if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
-		return nil, fmt.Errorf("metadata of %s from %s: %+v", topic, addr, resp.Topics)
-	}
-	out := map[int32]partState{}
-	for _, p := range resp.Topics[0].Partitions {
-		isr := slices.Clone(p.ISR)
-		slices.Sort(isr)
-		out[p.Partition] = partState{Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: isr}
-	}
-	return out, nil
+	_, ps, err := testbed.TopicMetadata(ctx, addr, topic)
+	return ps, err
 }
 
 // waitPartitions polls addr's Metadata of topic until cond holds,

@@ -30,7 +30,9 @@ func cmdFailover(args []string) error {
 	fs.IntVar(&d.Rate, "rate", d.Rate, "records per second per producer")
 	fs.DurationVar(&d.Down, "down", d.Down, "how long a victim stays down after its partitions took writes again")
 	fs.DurationVar(&d.MetadataMinAge, "metadata-min-age", d.MetadataMinAge, "the producers' kgo.MetadataMinAge (kgo's default is 5s)")
+	fs.DurationVar(&d.RetryBackoff, "retry-backoff", d.RetryBackoff, "a fixed kgo retry backoff for the producers (0: kgo's default, 250ms doubling)")
 	fs.DurationVar(&d.EventTimeout, "event-timeout", d.EventTimeout, "per event: how long partitions may take no write")
+	clientLog := fs.String("client-log", "", "write producer 0's kgo debug log to this file (where the client's time goes)")
 	props := fs.String("broker-config", "", "extra broker properties, k=v,k=v (e.g. broker.session.timeout.ms=3000)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -44,6 +46,14 @@ func cmdFailover(args []string) error {
 	}
 	if d.Properties, err = parseProps(*props); err != nil {
 		return err
+	}
+	if *clientLog != "" {
+		f, err := os.Create(*clientLog)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		d.ClientLog = f
 	}
 	if d.Dir, err = benchmarks.FailoverWorkDir(*workDir); err != nil {
 		return err
