@@ -49,6 +49,7 @@ func handleFetch(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	if req.MaxWaitMillis <= 0 || req.MinBytes <= 0 {
 		resp, _, _ := b.fetchOnce(req)
+		b.ctr.countServed(&resp.served)
 		return resp, nil
 	}
 	f := newParkedFetch(b, req, c.respond)
@@ -112,7 +113,7 @@ func (f *parkedFetch) try() bool {
 		f.hws[i] = p.HighWatermark()
 	}
 	if answerNow || n >= int(f.req.MinBytes) || f.replica && hwMoved {
-		f.respond(resp)
+		f.answer(resp)
 		return true
 	}
 	resp.ReleaseBody()
@@ -149,14 +150,20 @@ func (f *parkedFetch) wait() {
 			}
 		case <-timer.C:
 			resp, _, _ := f.b.fetchOnce(f.req)
-			f.respond(resp)
+			f.answer(resp)
 			return
 		case <-f.b.closed:
 			resp, _, _ := f.b.fetchOnce(f.req)
-			f.respond(resp)
+			f.answer(resp)
 			return
 		}
 	}
+}
+
+// answer sends resp, counting what it serves.
+func (f *parkedFetch) answer(resp *fetchResponse) {
+	f.b.ctr.countServed(&resp.served)
+	f.respond(resp)
 }
 
 func fetchTopicID(req *kmsg.FetchRequest, rt kmsg.FetchRequestTopic) [16]byte {
@@ -188,14 +195,15 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*fetchResponse, int, bool) {
 			resp.addPartition(sp, n > 0)
 			total += n
 			remaining -= int64(n)
-			answerNow = answerNow || sp.errCode != 0 || sp.diverging
+			// A preferred read replica is answered at once, as Kafka does:
+			// the client moves to it.
+			answerNow = answerNow || sp.errCode != 0 || sp.diverging || sp.preferred >= 0
+			resp.served.add(sp, n)
 		}
 		resp.endTopic()
 	}
 	resp.finish()
-	if from.replica >= 0 && total > 0 {
-		b.ctr.addFollowerBytes(from.replica, int64(total))
-	}
+	resp.served.replica = from.replica
 	return resp, total, answerNow
 }
 
@@ -222,13 +230,16 @@ func fetcherOf(req *kmsg.FetchRequest) fetcher {
 // end, and its fetch offset is its log end offset, which the leader
 // records (everything below it is on that follower's disk).
 func (b *Broker) fetchPartition(req *kmsg.FetchRequest, from fetcher, name string, id [16]byte, rp *kmsg.FetchRequestTopicPartition, v *wal.View, remaining int64, first bool) fetchPart {
-	sp := fetchPart{partition: rp.Partition, hw: -1, lastStable: -1, logStart: -1}
+	sp := fetchPart{partition: rp.Partition, hw: -1, lastStable: -1, logStart: -1, preferred: -1}
 	_, p, kerrv := b.partitionFor(name, id, rp.Partition)
+	consumer := from.replica < 0
 	switch {
 	case kerrv != nil:
 		sp.errCode = kerrv.Code
 		return sp
-	case !p.IsLeader():
+	case !p.IsLeader() && !(consumer && req.Version >= 11 && p.Role() == partition.RoleFollower):
+		// Followers serve consumers that may read from them (Kafka:
+		// fetchOnlyLeader unless the Fetch is v11+, KIP-392).
 		sp.errCode = kerr.NotLeaderForPartition.Code
 		return sp
 	case req.Version >= 9:
@@ -239,13 +250,20 @@ func (b *Broker) fetchPartition(req *kmsg.FetchRequest, from fetcher, name strin
 	}
 	l := p.Log()
 	sp.logStart = l.LogStartOffset()
+	if consumer && req.Version >= 11 && p.IsLeader() {
+		if r := b.preferredReadReplica(p, req.Rack, rp.FetchOffset); r >= 0 {
+			hw := p.HighWatermark()
+			sp.hw, sp.lastStable, sp.preferred = hw, hw, r
+			return sp
+		}
+	}
 	if rp.FetchOffset < sp.logStart || rp.FetchOffset > l.LogEndOffset() {
 		sp.hw, sp.lastStable = p.HighWatermark(), p.HighWatermark()
 		sp.errCode = kerr.OffsetOutOfRange.Code
 		return sp
 	}
-	limit := p.HighWatermark()
-	if from.replica >= 0 {
+	limit := p.HighWatermark() // a follower's: the leader's, bounded by its LEO
+	if !consumer {
 		if !b.followerFetch(p, from, rp, &sp) {
 			return sp
 		}
@@ -253,6 +271,7 @@ func (b *Broker) fetchPartition(req *kmsg.FetchRequest, from fetcher, name strin
 	}
 	hw := p.HighWatermark()
 	sp.hw, sp.lastStable = hw, hw
+	sp.fromFollower = consumer && !p.IsLeader()
 	b.readRecords(p, rp.FetchOffset, min(int64(rp.PartitionMaxBytes), remaining), limit, first, v, &sp)
 	return sp
 }
@@ -276,7 +295,7 @@ func (b *Broker) followerFetch(p *partition.Partition, from fetcher, rp *kmsg.Fe
 			return false
 		}
 	}
-	if !p.UpdateFollower(from.replica, from.brokerEpoch, rp.FetchOffset) {
+	if !p.UpdateFollower(from.replica, from.brokerEpoch, rp.FetchOffset, rp.LogStartOffset) {
 		sp.errCode = kerr.NotLeaderForPartition.Code
 		return false
 	}

@@ -53,6 +53,7 @@ var configTypes = map[string]kmsg.ConfigType{
 	"advertised.listeners":             kmsg.ConfigTypeString,
 	"auto.create.topics.enable":        kmsg.ConfigTypeBoolean,
 	"broker.id":                        kmsg.ConfigTypeInt,
+	"broker.rack":                      kmsg.ConfigTypeString,
 	"connections.max.idle.ms":          kmsg.ConfigTypeLong,
 	"default.replication.factor":       kmsg.ConfigTypeInt,
 	"flush.policy":                     kmsg.ConfigTypeString,
@@ -73,6 +74,7 @@ var configTypes = map[string]kmsg.ConfigType{
 	"num.partitions":                   kmsg.ConfigTypeInt,
 	"queued.max.request.bytes":         kmsg.ConfigTypeLong,
 	"queued.max.requests":              kmsg.ConfigTypeInt,
+	"replica.selector.class":           kmsg.ConfigTypeClass,
 	"socket.request.max.bytes":         kmsg.ConfigTypeInt,
 }
 

@@ -19,6 +19,9 @@ type Cluster interface {
 	// Partition is the leadership of one partition; ok is false when the
 	// metadata does not know it.
 	Partition(topic string, partition int32) (PartitionLeadership, bool)
+	// BrokerRack is a broker's rack ("" for none) and whether it is live
+	// (registered and not fenced): a consumer may be sent to it.
+	BrokerRack(id int32) (rack string, live bool)
 	// ReplicaBrokers is how many brokers can hold a replica now, the upper
 	// bound of a new topic's replication factor.
 	ReplicaBrokers() int

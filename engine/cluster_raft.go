@@ -46,6 +46,7 @@ func (b *Broker) JoinCluster(node *raftmeta.Node, clusterID string) error {
 		ResponseMaxBytes:  o.FetchResponseMaxBytes,
 		Backoff:           time.Duration(o.FetchBackoffMs) * time.Millisecond,
 		Fsync:             o.FsyncEnable,
+		WholeNode:         o.WholeNode,
 		Logger:            b.log,
 	})
 	sub := node.Subscribe(mirrorEventLimit) // before the first mirror: no change slips between
@@ -152,6 +153,11 @@ func (rc *raftCluster) Partition(topic string, i int32) (PartitionLeadership, bo
 		}
 	}
 	return pl, true
+}
+
+func (rc *raftCluster) BrokerRack(id int32) (string, bool) {
+	br, ok := rc.node.Image().Broker(id)
+	return br.Rack, ok && !br.Fenced
 }
 
 func (rc *raftCluster) ReplicaBrokers() int { return len(rc.node.Image().LiveBrokers()) }

@@ -20,7 +20,15 @@ func (s standalone) ClusterID() string {
 
 func (s standalone) Brokers() ([]ClusterBroker, int32) {
 	host, port := s.b.advertised()
-	return []ClusterBroker{{ID: s.b.cfg.NodeID, Host: host, Port: port}}, s.b.cfg.NodeID
+	cb := ClusterBroker{ID: s.b.cfg.NodeID, Host: host, Port: port}
+	if s.b.cfg.Rack != "" {
+		cb.Rack = strp(s.b.cfg.Rack)
+	}
+	return []ClusterBroker{cb}, s.b.cfg.NodeID
+}
+
+func (s standalone) BrokerRack(id int32) (string, bool) {
+	return s.b.cfg.Rack, id == s.b.cfg.NodeID
 }
 
 func (s standalone) Partition(topic string, i int32) (PartitionLeadership, bool) {

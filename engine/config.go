@@ -16,6 +16,7 @@ type Config struct {
 	Listen             string // the address netio binds, host:port
 	AdvertisedListener string // host:port sent in Metadata; defaults to Listen
 	DataDir            string // log.dirs
+	Rack               string // broker.rack: in a cluster, the cluster config's rack column
 
 	NumPartitions           int32 // num.partitions
 	DefaultReplication      int16 // default.replication.factor

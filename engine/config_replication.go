@@ -16,6 +16,12 @@ type ReplicationConfig struct {
 	FetchBackoffMs         int64 // replica.fetch.backoff.ms: after a fetch error (Kafka: 1000)
 	FsyncEnable            bool  // replica.fsync.enable: followers report offsets only once fdatasync'd (Chronik)
 	HWCheckpointIntervalMs int64 // replica.high.watermark.checkpoint.interval.ms
+	// WholeNode is replica.fetch.whole.node.enable, a lab switch (Chronik,
+	// default false, never for production): followers also fetch, and
+	// discard, every partition of their leaders they hold no replica of
+	// (replicate.Options.WholeNode), so the lab compares ISR-filtered
+	// follower bandwidth with whole-node fetching in one run.
+	WholeNode bool
 
 	// Leadership (the controller's; every broker may become it).
 	AutoLeaderRebalance         bool  // auto.leader.rebalance.enable
@@ -25,7 +31,23 @@ type ReplicationConfig struct {
 	// unclean.leader.election.enable; only false is accepted here: set it
 	// per topic (the metadata shard applies the topic's value).
 	UncleanLeaderElection bool
+
+	// SelectorClass is replica.selector.class: which replica the leader
+	// sends a consumer to (KIP-392). Kafka's class names: empty or
+	// LeaderSelector (the default: always the leader) and
+	// RackAwareReplicaSelector (an in-sync replica in the client's rack).
+	SelectorClass string
 }
+
+// Kafka's replica selector class names (replica.selector.class).
+const (
+	leaderSelectorClass    = "org.apache.kafka.common.replica.LeaderSelector"
+	rackAwareSelectorClass = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+)
+
+// rackAware reports whether the leader picks a read replica in the
+// client's rack (validate has accepted the class).
+func (r ReplicationConfig) rackAware() bool { return r.SelectorClass == rackAwareSelectorClass }
 
 func defaultReplicationConfig() ReplicationConfig {
 	return ReplicationConfig{
@@ -56,6 +78,8 @@ func (r ReplicationConfig) validate() error {
 		return fmt.Errorf("replica.fetch.backoff.ms and replica.high.watermark.checkpoint.interval.ms too small")
 	case r.LeaderImbalanceCheckSeconds < 1:
 		return fmt.Errorf("leader.imbalance.check.interval.seconds must be >= 1, got %d", r.LeaderImbalanceCheckSeconds)
+	case r.SelectorClass != "" && r.SelectorClass != leaderSelectorClass && r.SelectorClass != rackAwareSelectorClass:
+		return fmt.Errorf("replica.selector.class %q: Chronik has %s (the default) and %s", r.SelectorClass, leaderSelectorClass, rackAwareSelectorClass)
 	case r.UncleanLeaderElection:
 		return fmt.Errorf("unclean.leader.election.enable=true is a topic config in Chronik: set it on the topics that may lose data for availability")
 	}
@@ -86,11 +110,14 @@ func init() {
 		"replica.fetch.response.max.bytes":              intKey32(func(c *Config) *int32 { return &c.Replication.FetchResponseMaxBytes }),
 		"replica.fetch.backoff.ms":                      intKey64(func(c *Config) *int64 { return &c.Replication.FetchBackoffMs }),
 		"replica.fsync.enable":                          boolKey(func(c *Config) *bool { return &c.Replication.FsyncEnable }),
+		"replica.fetch.whole.node.enable":               boolKey(func(c *Config) *bool { return &c.Replication.WholeNode }),
 		"replica.high.watermark.checkpoint.interval.ms": intKey64(func(c *Config) *int64 { return &c.Replication.HWCheckpointIntervalMs }),
 		"auto.leader.rebalance.enable":                  boolKey(func(c *Config) *bool { return &c.Replication.AutoLeaderRebalance }),
 		"leader.imbalance.check.interval.seconds":       intKey64(func(c *Config) *int64 { return &c.Replication.LeaderImbalanceCheckSeconds }),
 		"controlled.shutdown.enable":                    boolKey(func(c *Config) *bool { return &c.Replication.ControlledShutdown }),
 		"unclean.leader.election.enable":                boolKey(func(c *Config) *bool { return &c.Replication.UncleanLeaderElection }),
+		"replica.selector.class":                        strKey(func(c *Config) *string { return &c.Replication.SelectorClass }),
+		"broker.rack":                                   strKey(func(c *Config) *string { return &c.Rack }),
 	} {
 		brokerKeys[k] = v
 	}

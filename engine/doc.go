@@ -82,11 +82,16 @@
 // config changes go through the metadata shard (the standalone Cluster does
 // the same work locally: one path for the admin handlers) and a mirror
 // goroutine makes the local topics follow the image (under
-// Broker.adminMu, like any topic change). Every
-// broker opens a local log for every partition, but only the leader accepts
-// produce and fetch; the others answer NOT_LEADER_OR_FOLLOWER (replication
-// will fill followers). After each mirror the group coordinator loads the
-// groups of internal partitions this broker now leads and unloads the
-// others (Coordinator.TopicsChanged); group requests for a partition it
-// does not lead get NOT_COORDINATOR.
+// Broker.adminMu, like any topic change). A broker opens a local log only
+// for the partitions it is a replica of. The leader accepts produce and
+// serves fetches; a follower is filled by the replicate package (its
+// fetcher speaks Kafka's Fetch protocol to the leader, 01_fetch.go serves
+// both kinds of fetch) and answers produce with NOT_LEADER_OR_FOLLOWER.
+// With replica.selector.class set to Kafka's RackAwareReplicaSelector the
+// leader names an in-sync replica in a consumer's rack as its preferred
+// read replica (read_replica.go), and that follower serves the consumer up
+// to its own high watermark (KIP-392). After each mirror the group
+// coordinator loads the groups of internal partitions this broker now leads
+// and unloads the others (Coordinator.TopicsChanged); group requests for a
+// partition it does not lead get NOT_COORDINATOR.
 package engine

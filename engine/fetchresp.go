@@ -26,7 +26,7 @@ import (
 //	         Partitions [ Partition i32 | ErrorCode i16 | HighWatermark i64
 //	                      | LastStableOffset i64 | LogStartOffset i64 (v5+)
 //	                      | AbortedTransactions null | PreferredReadReplica
-//	                        i32 = -1 (v11+) | RecordBatches bytes
+//	                        i32 (v11+) | RecordBatches bytes
 //	                      | tags (v12+: DivergingEpoch tag 0 for followers) ]
 //	         | tags ]
 //	| tags
@@ -38,6 +38,7 @@ type fetchResponse struct {
 	views  []wal.View
 	vec    [][]byte
 	flex   bool
+	served fetchServed
 }
 
 // fetchPiece ends the framing run at frame[:end]; view >= 0 names the
@@ -54,6 +55,35 @@ type fetchPart struct {
 	diverging      bool
 	divergingEpoch int32
 	divergingEnd   int64
+	// preferred is the replica the consumer should read from instead
+	// (PreferredReadReplica, v11+), -1 for none.
+	preferred int32
+	// fromFollower: a consumer's records read from this broker's
+	// follower replica (for the metrics).
+	fromFollower bool
+}
+
+// fetchServed tallies what a response serves, for the metrics, counted
+// only once it is sent (a long poll builds responses it drops).
+type fetchServed struct {
+	replica                    int32 // the fetching follower, -1 for a consumer
+	leaderBytes, followerBytes int64 // record bytes read from led / followed partitions
+	leaderReads, followerReads int64 // partitions answered with records
+	preferred                  int64 // partitions answered with a preferred read replica
+}
+
+func (s *fetchServed) add(p fetchPart, n int) {
+	switch {
+	case p.preferred >= 0:
+		s.preferred++
+	case n == 0:
+	case p.fromFollower:
+		s.followerBytes += int64(n)
+		s.followerReads++
+	default:
+		s.leaderBytes += int64(n)
+		s.leaderReads++
+	}
 }
 
 var fetchResponses = sync.Pool{New: func() any { return new(fetchResponse) }}
@@ -63,6 +93,7 @@ var fetchResponses = sync.Pool{New: func() any { return new(fetchResponse) }}
 func newFetchResponse(version int16, topics int) *fetchResponse {
 	r := fetchResponses.Get().(*fetchResponse)
 	r.FetchResponse = kmsg.FetchResponse{Version: version}
+	r.served = fetchServed{}
 	r.flex = version >= 12
 	r.frame = binary.BigEndian.AppendUint32(r.frame[:0], 0) // ThrottleMillis
 	if version >= 7 {
@@ -130,7 +161,7 @@ func (r *fetchResponse) addPartition(p fetchPart, withView bool) {
 		b = binary.BigEndian.AppendUint32(b, 0xffffffff)
 	}
 	if r.Version >= 11 {
-		b = binary.BigEndian.AppendUint32(b, 0xffffffff) // preferred read replica -1
+		b = binary.BigEndian.AppendUint32(b, uint32(p.preferred))
 	}
 	n := int64(0)
 	if withView {

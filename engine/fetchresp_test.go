@@ -32,10 +32,14 @@ func randomFetch(rng *rand.Rand, version int16) (*fetchResponse, *kmsg.FetchResp
 			p := fetchPart{
 				partition: rng.Int32(), errCode: int16(rng.IntN(120) - 1),
 				hw: rng.Int64() - 1<<62, lastStable: rng.Int64N(1 << 40), logStart: rng.Int64N(1<<40) - 1,
+				preferred: rng.Int32N(5) - 1,
 			}
 			wp := kmsg.NewFetchResponseTopicPartition()
 			wp.Partition, wp.ErrorCode, wp.HighWatermark = p.partition, p.errCode, p.hw
 			wp.LastStableOffset, wp.LogStartOffset = p.lastStable, p.logStart
+			if version >= 11 {
+				wp.PreferredReadReplica = p.preferred
+			}
 			wp.RecordBatches = []byte{}
 			v := got.nextView()
 			for range rng.IntN(4) {

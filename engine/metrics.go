@@ -19,8 +19,36 @@ type counters struct {
 	isrShrinks      atomic.Uint64 // ISR shrinks this broker committed as a leader
 	isrExpands      atomic.Uint64 // ISR expansions this broker committed as a leader
 
+	// Consumer fetches (KIP-392): record bytes and partition reads served
+	// from partitions led here and from follower replicas here, and the
+	// partitions answered with a preferred read replica instead.
+	consumerLeaderBytes, consumerFollowerBytes atomic.Int64
+	consumerLeaderReads, consumerFollowerReads atomic.Int64
+	preferredReplicaAnswers                    atomic.Int64
+
 	followerMu    sync.Mutex
 	followerBytes map[int32]*atomic.Int64 // record bytes served to each follower (leader side)
+}
+
+// countServed counts a fetch response being sent.
+func (c *counters) countServed(s *fetchServed) {
+	if s.replica >= 0 {
+		if s.leaderBytes > 0 {
+			c.addFollowerBytes(s.replica, s.leaderBytes)
+		}
+		return
+	}
+	if s.leaderBytes > 0 || s.leaderReads > 0 {
+		c.consumerLeaderBytes.Add(s.leaderBytes)
+		c.consumerLeaderReads.Add(s.leaderReads)
+	}
+	if s.followerBytes > 0 || s.followerReads > 0 {
+		c.consumerFollowerBytes.Add(s.followerBytes)
+		c.consumerFollowerReads.Add(s.followerReads)
+	}
+	if s.preferred > 0 {
+		c.preferredReplicaAnswers.Add(s.preferred)
+	}
 }
 
 // addFollowerBytes counts n record bytes sent to follower id.
@@ -48,6 +76,12 @@ type Metrics struct {
 	ProducedRecords uint64
 	ProduceErrors   uint64
 	FetchRequests   uint64
+	// Consumers: record bytes and partition reads served from partitions
+	// led here (Leader) and from follower replicas here (Follower, KIP-392),
+	// and partitions answered with a preferred read replica instead.
+	ConsumerLeaderBytes, ConsumerFollowerBytes int64
+	ConsumerLeaderReads, ConsumerFollowerReads int64
+	PreferredReplicaAnswers                    int64
 	// WAL sums Appends, AppendedBytes, Rolls, Syncs and SyncedWaiters over
 	// the partitions open now (a deleted topic's counts leave the sum).
 	WAL wal.Stats
@@ -69,6 +103,10 @@ type ReplicationMetrics struct {
 	// broker's replication socket (follower side).
 	SentToFollower, ReceivedFromLeader map[int32]int64
 	FollowerFetches, Truncations       int64
+	// ObservedBytes: record bytes read and discarded by the lab's
+	// whole-node mode (replica.fetch.whole.node.enable), part of
+	// ReceivedFromLeader.
+	ObservedBytes int64
 }
 
 // PartitionLag is one follower's lag on one partition led here.
@@ -86,6 +124,12 @@ func (b *Broker) Metrics() Metrics {
 		ProducedRecords: b.ctr.producedRecords.Load(),
 		ProduceErrors:   b.ctr.produceErrors.Load(),
 		FetchRequests:   b.ctr.fetchRequests.Load(),
+
+		ConsumerLeaderBytes:     b.ctr.consumerLeaderBytes.Load(),
+		ConsumerFollowerBytes:   b.ctr.consumerFollowerBytes.Load(),
+		ConsumerLeaderReads:     b.ctr.consumerLeaderReads.Load(),
+		ConsumerFollowerReads:   b.ctr.consumerFollowerReads.Load(),
+		PreferredReplicaAnswers: b.ctr.preferredReplicaAnswers.Load(),
 	}
 	b.mu.RLock()
 	m.Topics = len(b.topics)
@@ -127,6 +171,7 @@ func (b *Broker) replicationMetrics() ReplicationMetrics {
 	if b.replicas != nil {
 		st := b.replicas.Stats()
 		r.ReceivedFromLeader, r.FollowerFetches, r.Truncations = st.PerLeader, st.Fetches, st.Truncations
+		r.ObservedBytes = st.ObservedBytes
 	}
 	if rc, ok := b.cluster().(*raftCluster); ok {
 		im := rc.node.Image()

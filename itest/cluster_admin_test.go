@@ -22,7 +22,7 @@ import (
 // groups and librdkafka across the brokers. Run by TestCluster.
 
 // waitAllKnow waits until every broker lists topic with parts partitions.
-func waitAllKnow(t *testing.T, ctx context.Context, c *testbed.Cluster, topic string, parts int) {
+func waitAllKnow(t testing.TB, ctx context.Context, c *testbed.Cluster, topic string, parts int) {
 	t.Helper()
 	for _, n := range c.Nodes {
 		waitFor(t, ctx, func() bool { return len(topicLeaders(ctx, n.KafkaAddr, topic)) == parts })

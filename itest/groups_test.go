@@ -322,7 +322,7 @@ func TestGroupResumesFromCommittedOffsetsAfterKill9(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, ctx context.Context, cond func() bool) {
+func waitFor(t testing.TB, ctx context.Context, cond func() bool) {
 	t.Helper()
 	for !cond() {
 		select {

@@ -49,8 +49,15 @@ func clusterProps(extra map[string]string) map[string]string {
 // end; the logs are printed if the test failed.
 func startClusterWith(t testing.TB, props map[string]string, adminListen bool) *testbed.Cluster {
 	t.Helper()
-	c, err := testbed.Start(testbed.Config{Bin: binaryPath(t), Nodes: 3, Dir: filepath.Join(t.TempDir(), "cluster"),
-		Properties: props, Admin: adminListen})
+	return startTestbed(t, testbed.Config{Nodes: 3, Properties: props, Admin: adminListen})
+}
+
+// startTestbed starts cfg's cluster from this test's binary in a
+// temporary directory, stopped (by pid) at the end of the test.
+func startTestbed(t testing.TB, cfg testbed.Config) *testbed.Cluster {
+	t.Helper()
+	cfg.Bin, cfg.Dir = binaryPath(t), filepath.Join(t.TempDir(), "cluster")
+	c, err := testbed.Start(cfg)
 	if err != nil {
 		t.Fatalf("start cluster: %v", err)
 	}

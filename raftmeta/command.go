@@ -11,7 +11,10 @@ import (
 // never in place of it, so old logs replay unchanged.
 // Version 2: ChangeISR carries the broker epochs of the ISR (KIP-903);
 // version 1 entries still decode (no epochs).
-const commandVersion = 2
+// Version 3: same encoding; applying an entry of version 3 or later that
+// shrinks an ISR also bumps the leader epoch (see applier.shrinkBumps),
+// so entries written before keep the effect they had.
+const commandVersion = 3
 
 // CmdType names a command in the log. Values are part of the log format:
 // never renumber.
@@ -65,7 +68,10 @@ func (t CmdType) String() string {
 // Command is one metadata change. Exactly one of the pointer fields matching
 // Type is set.
 type Command struct {
-	Type                  CmdType
+	Type CmdType
+	// Version is the entry's version byte (set by DecodeCommand; Encode
+	// always writes commandVersion).
+	Version               uint8
 	RegisterBroker        *RegisterBroker
 	Heartbeat             *Heartbeat
 	FenceBroker           *FenceBroker
@@ -310,10 +316,10 @@ func readAssignments(r *reader) [][]int32 {
 func DecodeCommand(b []byte) (*Command, error) {
 	r := &reader{b: b}
 	version := r.u8()
-	if r.err == nil && version != 1 && version != commandVersion {
+	if r.err == nil && (version < 1 || version > commandVersion) {
 		return nil, fmt.Errorf("decode command: unknown version %d", version)
 	}
-	c := &Command{Type: CmdType(r.u8())}
+	c := &Command{Type: CmdType(r.u8()), Version: version}
 	switch c.Type {
 	case CmdRegisterBroker:
 		c.RegisterBroker = &RegisterBroker{ID: r.i32(), KafkaAddr: r.str(), ReplicationAddr: r.str(), RaftAddr: r.str(), Rack: r.str()}

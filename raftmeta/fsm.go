@@ -128,11 +128,23 @@ func (f *FSM) Close() error { return nil }
 // applier applies one entry: it clones the image on the first change and
 // collects events.
 type applier struct {
-	cur   *Image
-	next  *Image
-	index uint64
-	evs   []Event
+	cur     *Image
+	next    *Image
+	index   uint64
+	version uint8 // of the entry being applied
+	evs     []Event
 }
+
+// shrinkBumps reports whether an ISR shrink bumps the leader epoch, which
+// it does for entries of version 3 on (as Kafka's ZooKeeper controller
+// did when a broker failed, and KRaft before 3.6 on every shrink): a
+// consumer reading from a follower (KIP-392) re-routes only when the
+// leader or its epoch changes, so a follower that left the ISR (stopped,
+// dead, lagging) would keep its readers until they time out for good.
+// With the bump their next Metadata sends them back to the leader, which
+// picks an in-sync replica. The leader keeps its followers' offsets across
+// the bump, and followers pick the epoch up from the same entry.
+func (a *applier) shrinkBumps() bool { return a.version >= 3 }
 
 func (a *applier) img() *Image {
 	if a.next != nil {
@@ -153,6 +165,7 @@ func (a *applier) apply(cmd []byte) (int16, string) {
 	if err != nil {
 		return kerr.InvalidRequest.Code, err.Error()
 	}
+	a.version = c.Version
 	switch c.Type {
 	case CmdRegisterBroker:
 		return a.registerBroker(c.RegisterBroker)
@@ -325,14 +338,18 @@ func (a *applier) electPreferredLeaders(x *ElectPreferredLeaders) (int16, string
 // it led, elects the next live ISR member, or (unclean allowed) a live
 // replica outside the ISR, or none.
 func (a *applier) withoutBroker(p Partition, id int32, unclean bool) Partition {
-	if len(p.ISR) > 1 {
+	shrunk := false
+	if len(p.ISR) > 1 && slices.Contains(p.ISR, id) {
 		p.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(r int32) bool { return r == id })
+		shrunk = true
 	}
 	if p.Leader == id {
 		p.Leader = a.pickLeader(p)
 		if p.Leader == -1 && unclean {
 			p = a.uncleanElection(p)
 		}
+		p.LeaderEpoch++
+	} else if shrunk && a.shrinkBumps() {
 		p.LeaderEpoch++
 	}
 	p.PartitionEpoch++
@@ -641,8 +658,9 @@ func (a *applier) changeISR(x *ChangeISR) (int16, string) {
 		return code, msg
 	}
 	p := t.Partitions[x.Partition]
-	if x.Leader == p.Leader && x.LeaderEpoch == p.LeaderEpoch && sameMembers(x.ISR, p.ISR) {
-		return ok() // already the ISR: this very change, applied before (a retried proposal)
+	if x.Leader == p.Leader && sameMembers(x.ISR, p.ISR) &&
+		(x.LeaderEpoch == p.LeaderEpoch || x.LeaderEpoch+1 == p.LeaderEpoch && x.PartitionEpoch+1 == p.PartitionEpoch) {
+		return ok() // already the ISR: this very change, applied before (a retried proposal; a shrink bumped the epoch)
 	}
 	switch {
 	case x.LeaderEpoch < p.LeaderEpoch || x.Leader != p.Leader:
@@ -665,6 +683,9 @@ func (a *applier) changeISR(x *ChangeISR) (int16, string) {
 		}
 	}
 	nt := copyTopic(t)
+	if a.shrinkBumps() && slices.ContainsFunc(p.ISR, func(r int32) bool { return !slices.Contains(x.ISR, r) }) {
+		p.LeaderEpoch++
+	}
 	p.ISR = slices.Clone(x.ISR)
 	p.PartitionEpoch++
 	nt.Partitions[x.Partition] = p

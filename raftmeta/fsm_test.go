@@ -38,9 +38,9 @@ func commandLog(t testing.TB) [][]byte {
 		{Type: CmdFenceBroker, FenceBroker: &FenceBroker{ID: 2, Epoch: 2}},
 		{Type: CmdCreatePartitions, CreatePartitions: &CreatePartitions{Name: "orders", From: 3, Assignments: [][]int32{{1, 3, 2}}}},
 		{Type: CmdAlterConfigs, AlterConfigs: &AlterConfigs{Name: "orders", Set: map[string]string{"segment.bytes": "1048576"}, Delete: []string{"retention.ms"}}},
-		{Type: CmdChangeISR, ChangeISR: &ChangeISR{Topic: "orders", Partition: 0, Leader: 1, LeaderEpoch: 0, PartitionEpoch: 1, ISR: []int32{1}}},
-		{Type: CmdHeartbeat, Heartbeat: &Heartbeat{ID: 2, Epoch: 2}},                                           // unfences 2
-		{Type: CmdElectLeader, ElectLeader: &ElectLeader{Topic: "orders", Partition: 1, Type: ElectPreferred}}, // 2 left the ISR: not available
+		{Type: CmdChangeISR, ChangeISR: &ChangeISR{Topic: "orders", Partition: 0, Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1, ISR: []int32{1}}}, // epoch 1: fencing 2 shrank the ISR
+		{Type: CmdHeartbeat, Heartbeat: &Heartbeat{ID: 2, Epoch: 2}},                                                                              // unfences 2
+		{Type: CmdElectLeader, ElectLeader: &ElectLeader{Topic: "orders", Partition: 1, Type: ElectPreferred}},                                    // 2 left the ISR: not available
 		{Type: CmdDeleteTopic, DeleteTopic: &DeleteTopic{Name: "logs", ID: tid(2)}},
 		reg(4, "b"),
 		{Type: CmdCreateTopic, CreateTopic: &CreateTopic{Name: "m", ID: tid(3), Assignments: [][]int32{{4, 1}, {1, 4}}}},
@@ -140,7 +140,7 @@ func TestFSMCommandOutcomes(t *testing.T) {
 	if p1.Leader != 3 || p1.LeaderEpoch != 1 || slices.Contains(p1.ISR, 2) {
 		t.Errorf("orders-1 after fencing 2: %+v", p1)
 	}
-	if p0 := o.Partitions[0]; !slices.Equal(p0.ISR, []int32{1}) || p0.PartitionEpoch != 2 {
+	if p0 := o.Partitions[0]; !slices.Equal(p0.ISR, []int32{1}) || p0.PartitionEpoch != 2 || p0.LeaderEpoch != 2 {
 		t.Errorf("orders-0 after ChangeISR: %+v", p0)
 	}
 	if p3 := o.Partitions[3]; !slices.Equal(p3.ISR, []int32{1, 3}) || p3.Leader != 1 {
@@ -235,8 +235,8 @@ func TestFenceMovesLeadershipAndUnfenceRestoresIt(t *testing.T) {
 	if last.Kind != EventPartition || last.Topic != "t" || last.Partition != 1 || last.Leader != 1 || last.LeaderEpoch != 1 || !slices.Equal(last.ISR, []int32{1}) {
 		t.Fatalf("leader change event: %+v", last)
 	}
-	if p := im.Topic("t").Partitions[0]; p.Leader != 1 || p.LeaderEpoch != 0 || !slices.Equal(p.ISR, []int32{1}) {
-		t.Fatalf("t-0 after fencing a follower: %+v", p)
+	if p := im.Topic("t").Partitions[0]; p.Leader != 1 || p.LeaderEpoch != 1 || !slices.Equal(p.ISR, []int32{1}) {
+		t.Fatalf("t-0 after fencing a follower (the shrink bumps the leader epoch): %+v", p)
 	}
 	// The last ISR member keeps its place, the partition goes
 	// leaderless, and comes back when the broker does.
@@ -245,7 +245,7 @@ func TestFenceMovesLeadershipAndUnfenceRestoresIt(t *testing.T) {
 		t.Fatalf("t-0 with its only replica fenced: %+v", p)
 	}
 	applyAll(t, f, [][]byte{cmd(t, &Command{Type: CmdHeartbeat, Heartbeat: &Heartbeat{ID: 1, Epoch: 1}})}, 6)
-	if p := f.Image().Topic("t").Partitions[0]; p.Leader != 1 || p.LeaderEpoch != 2 {
+	if p := f.Image().Topic("t").Partitions[0]; p.Leader != 1 || p.LeaderEpoch != 3 {
 		t.Fatalf("t-0 after its replica came back: %+v", p)
 	}
 }
@@ -377,9 +377,61 @@ func TestRetriedChangeISRSucceeds(t *testing.T) {
 	if err := apply(change); err != nil {
 		t.Fatalf("retried ChangeISR: %v, want success", err)
 	}
+	if p := f.Image().Topic("t").Partitions[0]; p.LeaderEpoch != 1 || p.PartitionEpoch != 1 {
+		t.Fatalf("after the shrink (bumps the leader epoch once) and its retry: %+v", p)
+	}
 	stale := *change.ChangeISR
 	stale.ISR = []int32{1}
+	if err := apply(&Command{Type: CmdChangeISR, ChangeISR: &stale}); !errors.Is(err, kerr.FencedLeaderEpoch) {
+		t.Fatalf("a different ISR from the epoch before the shrink: %v, want FENCED_LEADER_EPOCH", err)
+	}
+	// An expansion keeps the leader epoch.
+	grow := &Command{Type: CmdChangeISR, ChangeISR: &ChangeISR{Topic: "t", Partition: 0, Leader: 1,
+		LeaderEpoch: 1, PartitionEpoch: 1, ISR: []int32{1, 2, 3}}}
+	if err := apply(grow); err != nil {
+		t.Fatalf("expansion: %v", err)
+	}
+	if err := apply(grow); err != nil {
+		t.Fatalf("retried expansion: %v, want success", err)
+	}
+	if p := f.Image().Topic("t").Partitions[0]; p.LeaderEpoch != 1 || p.PartitionEpoch != 2 {
+		t.Fatalf("after the expansion: %+v", p)
+	}
+	stale = *grow.ChangeISR
+	stale.ISR = []int32{1, 3}
 	if err := apply(&Command{Type: CmdChangeISR, ChangeISR: &stale}); !errors.Is(err, kerr.InvalidUpdateVersion) {
 		t.Fatalf("a different ISR on the old partition epoch: %v, want INVALID_UPDATE_VERSION", err)
+	}
+}
+
+// Entries written before version 3 keep their effect when replayed: their
+// ISR shrinks do not bump the leader epoch (every node replays the same
+// bytes the same way, whichever binary wrote them).
+func TestVersion2ShrinksKeepTheLeaderEpoch(t *testing.T) {
+	for _, version := range []byte{2, commandVersion} {
+		f := NewFSM()
+		var entries [][]byte
+		for _, c := range []*Command{reg(1, ""), reg(2, ""), reg(3, ""),
+			{Type: CmdCreateTopic, CreateTopic: &CreateTopic{Name: "t", ID: tid(1), Assignments: [][]int32{{1, 2, 3}}}},
+			{Type: CmdChangeISR, ChangeISR: &ChangeISR{Topic: "t", Partition: 0, Leader: 1, PartitionEpoch: 0, ISR: []int32{1, 2}}},
+		} {
+			e := cmd(t, c)
+			e[0] = version
+			entries = append(entries, e)
+		}
+		fence := cmd(t, &Command{Type: CmdFenceBroker, FenceBroker: &FenceBroker{ID: 2, Epoch: 2}})
+		fence[0] = version
+		for i, r := range applyAll(t, f, append(entries, fence), 1) {
+			if err := ResultError(r); err != nil {
+				t.Fatalf("version %d entry %d: %v", version, i, err)
+			}
+		}
+		want := int32(0)
+		if version >= 3 {
+			want = 2 // the ChangeISR and the fencing each shrank the ISR
+		}
+		if p := f.Image().Topic("t").Partitions[0]; p.LeaderEpoch != want || !slices.Equal(p.ISR, []int32{1}) {
+			t.Errorf("version %d: %+v, want leader epoch %d", version, p, want)
+		}
 	}
 }

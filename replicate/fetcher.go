@@ -46,6 +46,7 @@ type partState struct {
 	t          Target
 	delayUntil time.Time // backing off after an error
 	hdrs       []wal.BatchHeader
+	observed   int64 // an observed partition's next offset (whole-node mode)
 }
 
 func newFetcher(m *Manager, leader int32) *fetcher {
@@ -92,10 +93,17 @@ func (f *fetcher) retain(keep map[tpKey]Target) int {
 	return n
 }
 
+// count is how many partitions the fetcher follows (observed ones aside).
 func (f *fetcher) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.parts)
+	n := 0
+	for _, st := range f.parts {
+		if st.t.Replica != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *fetcher) kick() {
@@ -122,9 +130,25 @@ func (f *fetcher) run() {
 		}
 	}()
 	backoff := f.m.opts.Backoff
+	// failed drops the connection after err and backs off; false once
+	// stopped.
+	failed := func(what string, err error) bool {
+		if c != nil {
+			c.Close()
+			c = nil
+		}
+		f.m.stats.errors.Add(1)
+		f.m.log.Debug(what, "leader", f.leader, "err", err)
+		if !f.sleep(backoff) {
+			return false
+		}
+		backoff = min(2*backoff, time.Second)
+		return true
+	}
 	for {
 		req, reqParts, wait := f.request()
-		if req == nil {
+		obs, obsParts := f.observeRequest(req == nil)
+		if req == nil && obs == nil {
 			if !f.sleep(wait) {
 				return
 			}
@@ -133,30 +157,36 @@ func (f *fetcher) run() {
 		if c == nil {
 			var err error
 			if c, err = f.dial(); err != nil {
-				f.m.stats.errors.Add(1)
-				f.m.log.Debug("connect to leader", "leader", f.leader, "err", err)
-				if !f.sleep(backoff) {
+				if !failed("connect to leader", err) {
 					return
 				}
-				backoff = min(2*backoff, time.Second)
 				continue
 			}
 		}
-		resp, err := f.exchange(c, req)
-		if err != nil {
-			c.Close()
-			c = nil
-			f.m.stats.errors.Add(1)
-			f.m.log.Debug("fetch from leader", "leader", f.leader, "err", err)
-			if !f.sleep(backoff) {
-				return
+		if req != nil {
+			resp, err := f.exchange(c, req)
+			if err != nil {
+				if !failed("fetch from leader", err) {
+					return
+				}
+				continue
 			}
-			backoff = min(2*backoff, time.Second)
-			continue
+			backoff = f.m.opts.Backoff
+			f.m.stats.fetches.Add(1)
+			f.apply(c, resp, reqParts)
 		}
-		backoff = f.m.opts.Backoff
-		f.m.stats.fetches.Add(1)
-		f.apply(c, resp, reqParts)
+		if obs != nil {
+			resp, err := f.exchange(c, obs)
+			if err != nil {
+				if !failed("observe from leader", err) {
+					return
+				}
+				continue
+			}
+			if !f.observe(resp, obsParts) && req == nil && !f.sleep(f.m.opts.Backoff) {
+				return // only errors, and nothing else to fetch: back off
+			}
+		}
 	}
 }
 
@@ -198,18 +228,14 @@ func (f *fetcher) request() (*kmsg.FetchRequest, map[tpKey]Target, time.Duration
 	sent := map[tpKey]Target{}
 	wait := time.Hour
 	for k, st := range f.parts {
+		if st.t.Replica == nil {
+			continue // observed: observeRequest
+		}
 		if d := st.delayUntil.Sub(now); d > 0 {
 			wait = min(wait, d)
 			continue
 		}
-		i, ok := byTopic[k.topic]
-		if !ok {
-			i = len(req.Topics)
-			byTopic[k.topic] = i
-			rt := kmsg.NewFetchRequestTopic()
-			rt.Topic, rt.TopicID = st.t.Topic, k.topic
-			req.Topics = append(req.Topics, rt)
-		}
+		i := topicIndex(req, byTopic, st.t)
 		l := st.t.Replica.Log()
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = k.partition
@@ -285,11 +311,19 @@ func (f *fetcher) current(k tpKey, t Target) bool {
 	return st != nil && st.t.LeaderEpoch == t.LeaderEpoch && st.t.Replica == t.Replica
 }
 
-// backoff delays the next fetch of k after an error.
+// backoff delays the next fetch of k after an error: replica.fetch.backoff.ms,
+// or at most a few milliseconds for UNKNOWN_LEADER_EPOCH (this follower
+// applied a new leader epoch before its leader did; the leader applies
+// the same metadata entry moments later, and every acks=-1 produce of the
+// partition waits for this follower meanwhile).
 func (f *fetcher) backoff(k tpKey, t Target, err error) {
+	d := f.m.opts.Backoff
+	if errors.Is(err, kerr.UnknownLeaderEpoch) {
+		d = min(d, unknownEpochBackoff)
+	}
 	f.mu.Lock()
 	if st := f.parts[k]; st != nil && st.t.LeaderEpoch == t.LeaderEpoch {
-		st.delayUntil = time.Now().Add(f.m.opts.Backoff)
+		st.delayUntil = time.Now().Add(d)
 	}
 	f.mu.Unlock()
 	level := f.m.log.Debug
@@ -298,6 +332,9 @@ func (f *fetcher) backoff(k tpKey, t Target, err error) {
 	}
 	level("replica fetch", "partition", t.Replica.String(), "leader", f.leader, "err", err)
 }
+
+// unknownEpochBackoff is the retry delay after UNKNOWN_LEADER_EPOCH.
+const unknownEpochBackoff = 5 * time.Millisecond
 
 // errRetriable marks errors the next fetch is expected to get past
 // (leadership moving, metadata propagating).
@@ -393,4 +430,97 @@ func (f *fetcher) syncAll(logs []*wal.Log) {
 		})
 	}
 	wg.Wait()
+}
+
+// observeRequest builds, in whole-node mode, a consumer Fetch (replica -1)
+// of every observed partition: the leader's partitions this broker holds
+// no replica of. It long-polls only when alone (nothing followed from this
+// leader); after a follower fetch it returns at once.
+func (f *fetcher) observeRequest(alone bool) (*kmsg.FetchRequest, map[tpKey]Target) {
+	o := f.m.opts
+	if !o.WholeNode {
+		return nil, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = fetchVersion
+	req.ReplicaID, req.ReplicaState.ID, req.ReplicaState.Epoch = -1, -1, -1
+	req.MinBytes, req.MaxBytes = o.MinBytes, o.ResponseMaxBytes
+	if alone {
+		req.MaxWaitMillis = int32(o.MaxWait / time.Millisecond)
+	}
+	req.SessionEpoch = -1
+	byTopic := map[[16]byte]int{}
+	sent := map[tpKey]Target{}
+	for k, st := range f.parts {
+		if st.t.Replica != nil {
+			continue
+		}
+		i := topicIndex(req, byTopic, st.t)
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch, rp.FetchOffset = k.partition, st.t.LeaderEpoch, st.observed
+		rp.LastFetchedEpoch, rp.LogStartOffset, rp.PartitionMaxBytes = -1, -1, o.PartitionMaxBytes
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		sent[k] = st.t
+	}
+	if len(sent) == 0 {
+		return nil, nil
+	}
+	return req, sent
+}
+
+// observe moves each observed partition past the whole batches of its
+// answer (the records are dropped), or to the leader's log start when its
+// offset fell out of range. It reports whether any partition was answered
+// without an error.
+func (f *fetcher) observe(resp *kmsg.FetchResponse, sent map[tpKey]Target) bool {
+	ok := false
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			k := tpKey{rt.TopicID, rp.Partition}
+			if _, ok := sent[k]; !ok {
+				continue
+			}
+			next, n := int64(-1), int64(0)
+			switch {
+			case rp.ErrorCode == kerr.OffsetOutOfRange.Code:
+				next = max(rp.LogStartOffset, 0)
+			case rp.ErrorCode == 0:
+				ok = true
+				batches := wholeBatches(rp.RecordBatches)
+				n = int64(len(batches))
+				for len(batches) >= wal.BatchHeaderSize {
+					h, err := wal.ParseBatchHeader(batches)
+					if err != nil {
+						break
+					}
+					next = h.LastOffset() + 1
+					batches = batches[h.Size():]
+				}
+			}
+			f.m.stats.observedBytes.Add(n)
+			f.mu.Lock()
+			if st := f.parts[k]; st != nil && st.t.Replica == nil && next >= 0 {
+				st.observed = next
+			}
+			f.mu.Unlock()
+		}
+	}
+	return ok
+}
+
+// topicIndex is the index of t's topic in req, added when missing.
+func topicIndex(req *kmsg.FetchRequest, byTopic map[[16]byte]int, t Target) int {
+	i, ok := byTopic[t.TopicID]
+	if !ok {
+		i = len(req.Topics)
+		byTopic[t.TopicID] = i
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		req.Topics = append(req.Topics, rt)
+	}
+	return i
 }

@@ -159,11 +159,17 @@ func writeMetrics(w io.Writer, s netio.Stats, m engine.Metrics) {
 		metric{"chronik_replication_isr_expands_total", "ISR expansions committed by this broker as leader (Kafka's IsrExpandsPerSec).", "counter", float64(r.ISRExpands)},
 		metric{"chronik_replication_follower_fetches_total", "Fetch cycles this broker ran as a follower.", "counter", float64(r.FollowerFetches)},
 		metric{"chronik_replication_truncations_total", "Divergence truncations and log resets this broker made as a follower.", "counter", float64(r.Truncations)},
+		metric{"chronik_replication_observed_bytes_total", "Record bytes read and discarded in the lab's whole-node mode (replica.fetch.whole.node.enable).", "counter", float64(r.ObservedBytes)},
 	)
 	for _, x := range ms {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", x.name, x.help, x.name, x.typ, x.name,
 			strconv.FormatFloat(x.value, 'g', -1, 64))
 	}
+	fmt.Fprintf(w, "# HELP chronik_consumer_fetch_bytes_total Record bytes served to consumers, from partitions led here (role=leader) or from follower replicas here (role=follower, KIP-392).\n# TYPE chronik_consumer_fetch_bytes_total counter\n")
+	fmt.Fprintf(w, "chronik_consumer_fetch_bytes_total{role=\"leader\"} %d\nchronik_consumer_fetch_bytes_total{role=\"follower\"} %d\n", m.ConsumerLeaderBytes, m.ConsumerFollowerBytes)
+	fmt.Fprintf(w, "# HELP chronik_consumer_fetch_reads_total Partitions of consumer fetches answered with records, by the role of the replica here.\n# TYPE chronik_consumer_fetch_reads_total counter\n")
+	fmt.Fprintf(w, "chronik_consumer_fetch_reads_total{role=\"leader\"} %d\nchronik_consumer_fetch_reads_total{role=\"follower\"} %d\n", m.ConsumerLeaderReads, m.ConsumerFollowerReads)
+	fmt.Fprintf(w, "# HELP chronik_fetch_preferred_replica_total Consumer fetch partitions this leader answered with a preferred read replica (replica.selector.class).\n# TYPE chronik_fetch_preferred_replica_total counter\nchronik_fetch_preferred_replica_total %d\n", m.PreferredReplicaAnswers)
 	writeLabeled(w, "chronik_replication_sent_bytes_total", "Record bytes served to each follower broker (leader side).", "counter", "follower", r.SentToFollower)
 	writeLabeled(w, "chronik_replication_received_bytes_total", "Bytes read from each leader broker's replication socket (follower side).", "counter", "leader", r.ReceivedFromLeader)
 	writeLags(w, r.Lags)

@@ -65,6 +65,12 @@ func (cf *clusterFlags) apply(cfg *engine.Config, listenFlag, advFlag string) er
 	}
 	cfg.NodeID = cf.self.ID
 	cfg.Clustered = true
+	if cfg.Rack != "" && cfg.Rack != cf.self.Rack {
+		// The metadata (and so every client and the replica placement)
+		// knows the rack from the cluster config only.
+		return fmt.Errorf("broker.rack=%q but %s gives node %d rack %q: set the rack in the cluster config", cfg.Rack, *cf.file, cf.self.ID, cf.self.Rack)
+	}
+	cfg.Rack = cf.self.Rack
 	if listenFlag == "" {
 		cfg.Listen = cf.self.KafkaAddr
 	}

@@ -65,6 +65,7 @@ type leaderState struct {
 // ReplicaState), updated by each of its fetches.
 type followerState struct {
 	leo                int64 // its fetch offset: everything below is on its disk; -1 unknown
+	logStart           int64 // its log start offset (Fetch v5+); -1 unknown
 	lastFetch          time.Time
 	lastFetchLeaderLEO int64 // the leader's LEO at the previous fetch
 	lastCaughtUp       time.Time
@@ -159,7 +160,23 @@ func (p *Partition) becomeLeaderLocked(l Leadership) error {
 	}
 	p.rmu.Lock()
 	if !sameEpoch {
-		p.ls = &leaderState{since: p.settings.Now(), epochStart: p.log.LogEndOffset(), followers: map[int32]*followerState{}}
+		now := p.settings.Now()
+		ls := &leaderState{since: now, epochStart: p.log.LogEndOffset(), followers: map[int32]*followerState{}}
+		if wasLeader && p.ls != nil {
+			// Re-elected at a new epoch (the controller bumps it when an
+			// ISR shrinks): the followers' offsets still hold, as the log
+			// did not change; their catch-up time restarts as Kafka's
+			// resetReplicaState does (now in the ISR, never outside it).
+			for id, f := range p.ls.followers {
+				g := *f
+				g.lastCaughtUp = time.Time{}
+				if slices.Contains(l.ISR, id) {
+					g.lastCaughtUp = now
+				}
+				ls.followers[id] = &g
+			}
+		}
+		p.ls = ls
 	}
 	for id, f := range p.ls.followers {
 		if slices.Contains(p.lead.ISR, id) && !slices.Contains(l.ISR, id) {
@@ -176,7 +193,7 @@ func (p *Partition) becomeLeaderLocked(l Leadership) error {
 	}
 	for _, r := range l.Replicas {
 		if r != p.settings.Self && p.ls.followers[r] == nil {
-			p.ls.followers[r] = &followerState{leo: -1, lastFetchLeaderLEO: -1}
+			p.ls.followers[r] = &followerState{leo: -1, logStart: -1, lastFetchLeaderLEO: -1}
 		}
 	}
 	p.epoch.Store(l.LeaderEpoch)
@@ -269,6 +286,35 @@ func (p *Partition) FollowerLags() []FollowerLag {
 	return out
 }
 
+// ReadReplica is a follower a consumer may be sent to read from (KIP-392).
+type ReadReplica struct {
+	Replica       int32
+	LEO           int64
+	SinceCaughtUp time.Duration // since it was last caught up
+}
+
+// ReadReplicas lists the followers that can serve a consumer reading at
+// offset: in the ISR (never one outside it, which may lag without bound:
+// KAFKA-14372) and holding offset (log start <= offset <= LEO), as the
+// leader last heard from them. Nil unless this broker leads.
+func (p *Partition) ReadReplicas(offset int64) []ReadReplica {
+	now := p.settings.Now()
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	if p.ls == nil || p.role.Load() != RoleLeader {
+		return nil
+	}
+	var out []ReadReplica
+	for _, id := range p.ls.lead.ISR {
+		f := p.ls.followers[id]
+		if id == p.settings.Self || f == nil || f.leo < offset || f.logStart > offset {
+			continue
+		}
+		out = append(out, ReadReplica{Replica: id, LEO: f.leo, SinceCaughtUp: now.Sub(p.ls.lagSince(f))})
+	}
+	return out
+}
+
 // UnderReplicated reports whether this broker leads the partition with
 // fewer in-sync replicas than replicas.
 func (p *Partition) UnderReplicated() bool {
@@ -296,14 +342,15 @@ func (p *Partition) ISRSize() int {
 }
 
 // UpdateFollower records a follower's fetch at fetchOffset (everything
-// below it is on that follower's disk): its LEO, whether it is caught up
+// below it is on that follower's disk) with its log start offset (-1
+// unknown): its LEO, whether it is caught up
 // (Kafka's rules: it fetched up to the leader's LEO now, or up to the LEO
 // at its previous fetch), then advances the high watermark and releases
 // the acks=-1 appends it covers, and asks to add the follower to the ISR
 // when it has caught up to the high watermark in this leader epoch. It
 // returns false when this broker does not lead the partition or replica
 // is not one of its followers.
-func (p *Partition) UpdateFollower(replica int32, brokerEpoch int64, fetchOffset int64) bool {
+func (p *Partition) UpdateFollower(replica int32, brokerEpoch, fetchOffset, logStart int64) bool {
 	now := p.settings.Now()
 	leo := p.log.LogEndOffset()
 	p.rmu.Lock()
@@ -323,7 +370,7 @@ func (p *Partition) UpdateFollower(replica int32, brokerEpoch int64, fetchOffset
 	case fetchOffset >= f.lastFetchLeaderLEO && f.lastFetchLeaderLEO >= 0:
 		f.lastCaughtUp = maxTime(f.lastCaughtUp, f.lastFetch)
 	}
-	f.leo, f.lastFetch, f.lastFetchLeaderLEO, f.brokerEpoch = fetchOffset, now, leo, brokerEpoch
+	f.leo, f.logStart, f.lastFetch, f.lastFetchLeaderLEO, f.brokerEpoch = fetchOffset, logStart, now, leo, brokerEpoch
 	ready := p.advanceHWLocked()
 	change := p.expansionLocked(replica, f)
 	p.rmu.Unlock()

@@ -122,15 +122,15 @@ func TestHighWatermarkIsTheSmallestLEOOverTheISR(t *testing.T) {
 	if hw := h.p.HighWatermark(); hw != 0 {
 		t.Fatalf("HW before any follower fetched: %d, want 0", hw)
 	}
-	h.p.UpdateFollower(2, 1, leo)
+	h.p.UpdateFollower(2, 1, leo, 0)
 	if hw := h.p.HighWatermark(); hw != 0 {
 		t.Fatalf("HW with follower 3 unknown: %d, want 0", hw)
 	}
-	h.p.UpdateFollower(3, 1, 3)
+	h.p.UpdateFollower(3, 1, 3, 0)
 	if hw := h.p.HighWatermark(); hw != 3 {
 		t.Fatalf("HW = %d, want min(5, 5, 3) = 3", hw)
 	}
-	h.p.UpdateFollower(3, 1, 2) // a follower that truncated: the HW never goes back
+	h.p.UpdateFollower(3, 1, 2, 0) // a follower that truncated: the HW never goes back
 	if hw := h.p.HighWatermark(); hw != 3 {
 		t.Fatalf("HW went back to %d", hw)
 	}
@@ -141,13 +141,13 @@ func TestAwaitCommitWaitsForEveryISRMember(t *testing.T) {
 	leo := h.produce(2)
 	got := make(chan *kerr.Error, 1)
 	h.p.AwaitCommit(leo, 2, true, func(e *kerr.Error) { got <- e })
-	h.p.UpdateFollower(2, 1, leo)
+	h.p.UpdateFollower(2, 1, leo, 0)
 	select {
 	case e := <-got:
 		t.Fatalf("answered (%v) before follower 3 had the records", e)
 	case <-time.After(50 * time.Millisecond):
 	}
-	h.p.UpdateFollower(3, 1, leo)
+	h.p.UpdateFollower(3, 1, leo, 0)
 	select {
 	case e := <-got:
 		if e != nil {
@@ -197,7 +197,7 @@ func TestLosingLeadershipFailsWaitersAndRefusesProduce(t *testing.T) {
 	if _, _, err := h.p.AppendProduced(hdr, b, 0); err != kerr.NotLeaderForPartition {
 		t.Fatalf("produce on a follower: %v", err)
 	}
-	if h.p.UpdateFollower(3, 1, 0) {
+	if h.p.UpdateFollower(3, 1, 0, 0) {
 		t.Fatal("a follower accepted a follower's fetch")
 	}
 }
@@ -205,12 +205,12 @@ func TestLosingLeadershipFailsWaitersAndRefusesProduce(t *testing.T) {
 func TestACaughtUpFollowerJoinsTheISR(t *testing.T) {
 	h := newLeaderHarness(t, []int32{1, 2})
 	leo := h.produce(3)
-	h.p.UpdateFollower(2, 1, leo)
-	h.p.UpdateFollower(3, 1, 1) // behind: no change yet
+	h.p.UpdateFollower(2, 1, leo, 0)
+	h.p.UpdateFollower(3, 1, 1, 0) // behind: no change yet
 	if _, ok := h.lastProposal(); ok {
 		t.Fatal("proposed an expansion for a follower behind the HW")
 	}
-	h.p.UpdateFollower(3, 1, leo)
+	h.p.UpdateFollower(3, 1, leo, 0)
 	c, ok := h.lastProposal()
 	if !ok || !slices.Equal(c.ISR, []int32{1, 2, 3}) || c.PartitionEpoch != 0 {
 		t.Fatalf("expansion: %+v %v, want ISR [1 2 3] on partition epoch 0", c, ok)
@@ -225,13 +225,13 @@ func TestACaughtUpFollowerJoinsTheISR(t *testing.T) {
 func TestALaggingFollowerLeavesTheISR(t *testing.T) {
 	h := newLeaderHarness(t, []int32{1, 2, 3})
 	leo := h.produce(2)
-	h.p.UpdateFollower(2, 1, leo)
-	h.p.UpdateFollower(3, 1, leo)
+	h.p.UpdateFollower(2, 1, leo, 0)
+	h.p.UpdateFollower(3, 1, leo, 0)
 	h.clock.Advance(5 * time.Second)
 	leo = h.produce(2)
-	h.p.UpdateFollower(2, 1, leo) // 2 keeps up, 3 stops fetching
+	h.p.UpdateFollower(2, 1, leo, 0) // 2 keeps up, 3 stops fetching
 	h.clock.Advance(6 * time.Second)
-	h.p.UpdateFollower(2, 1, leo)
+	h.p.UpdateFollower(2, 1, leo, 0)
 	if !h.p.CheckISR() {
 		t.Fatal("no shrink proposed for a follower 11 s behind (lag max 10 s)")
 	}
@@ -270,10 +270,10 @@ func TestBecomingLeaderRecordsTheEpochStart(t *testing.T) {
 func TestAFollowerLeavingTheISRStopsHoldingTheHighWatermark(t *testing.T) {
 	h := newLeaderHarness(t, []int32{1, 2, 3})
 	leo := h.produce(2)
-	h.p.UpdateFollower(2, 1, leo)
-	h.p.UpdateFollower(3, 1, leo) // 3 caught up now, then its broker dies
+	h.p.UpdateFollower(2, 1, leo, 0)
+	h.p.UpdateFollower(3, 1, leo, 0) // 3 caught up now, then its broker dies
 	leo = h.produce(2)
-	h.p.UpdateFollower(2, 1, leo)
+	h.p.UpdateFollower(2, 1, leo, 0)
 	got := make(chan *kerr.Error, 1)
 	h.p.AwaitCommit(leo, 2, true, func(e *kerr.Error) { got <- e })
 	time.Sleep(20 * time.Millisecond)
@@ -299,12 +299,12 @@ func TestAFollowerLeavingTheISRStopsHoldingTheHighWatermark(t *testing.T) {
 func TestAFencedFollowerDoesNotHoldTheHighWatermark(t *testing.T) {
 	h := newLeaderHarness(t, []int32{1, 2, 3})
 	leo := h.produce(2)
-	h.p.UpdateFollower(2, 1, leo)
-	h.p.UpdateFollower(3, 1, leo) // 3 caught up, then its broker stops
+	h.p.UpdateFollower(2, 1, leo, 0)
+	h.p.UpdateFollower(3, 1, leo, 0) // 3 caught up, then its broker stops
 	leo = h.produce(2)
 	got := make(chan *kerr.Error, 1)
 	h.p.AwaitCommit(leo, 2, true, func(e *kerr.Error) { got <- e })
-	h.p.UpdateFollower(2, 1, leo)
+	h.p.UpdateFollower(2, 1, leo, 0)
 	h.clock.Advance(2 * time.Second) // the session timeout, well within the 10 s lag max
 	if err := h.p.SetLeadership(Leadership{Leader: 1, LeaderEpoch: 0, PartitionEpoch: 1,
 		Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Ineligible: []int32{3}}); err != nil {
@@ -321,19 +321,73 @@ func TestAFencedFollowerDoesNotHoldTheHighWatermark(t *testing.T) {
 	// Fetching again while fenced (a zombie) neither holds the HW nor asks
 	// to rejoin: the controller would refuse it.
 	leo = h.produce(1)
-	h.p.UpdateFollower(3, 1, leo-1)
-	h.p.UpdateFollower(2, 1, leo)
+	h.p.UpdateFollower(3, 1, leo-1, 0)
+	h.p.UpdateFollower(2, 1, leo, 0)
 	if hw := h.p.HighWatermark(); hw != leo {
 		t.Fatalf("HW %d with the fenced follower behind, want the ISR's %d", hw, leo)
 	}
-	h.p.UpdateFollower(3, 1, leo)
+	h.p.UpdateFollower(3, 1, leo, 0)
 	if c, ok := h.lastProposal(); ok {
 		t.Fatalf("proposed %+v for a fenced follower", c)
 	}
 	// Unfenced, it rejoins.
 	h.lead(0, 1, []int32{1, 2})
-	h.p.UpdateFollower(3, 1, leo)
+	h.p.UpdateFollower(3, 1, leo, 0)
 	if c, ok := h.lastProposal(); !ok || !slices.Equal(c.ISR, []int32{1, 2, 3}) {
 		t.Fatalf("no expansion for the unfenced, caught-up follower: %+v %v", c, ok)
+	}
+}
+
+// A leader re-elected at a new epoch (the controller bumps it when an ISR
+// shrinks) keeps what its followers reported, as Kafka's resetReplicaState
+// does for a leader that stays: the high watermark goes on with the
+// followers still in the ISR and they are read replicas at once, before
+// their first fetch of the new epoch. The one that left the ISR no longer
+// counts.
+func TestANewEpochOfTheSameLeaderKeepsItsFollowersOffsets(t *testing.T) {
+	h := newLeaderHarness(t, []int32{1, 2, 3})
+	leo := h.produce(3)
+	h.p.UpdateFollower(2, 1, leo, 0)
+	h.p.UpdateFollower(3, 1, leo, 0)
+	if hw := h.p.HighWatermark(); hw != leo {
+		t.Fatalf("HW %d, want %d", hw, leo)
+	}
+	h.lead(1, 1, []int32{1, 2}) // 3 left the ISR: epoch bumped
+	rs := h.p.ReadReplicas(leo)
+	if len(rs) != 1 || rs[0].Replica != 2 || rs[0].LEO != leo {
+		t.Fatalf("read replicas right after the bump: %+v, want follower 2 at %d", rs, leo)
+	}
+	leo = h.produce(1)
+	h.p.UpdateFollower(2, 1, leo, 0)
+	if hw := h.p.HighWatermark(); hw != leo {
+		t.Fatalf("HW %d after the bump, want %d (3 is out of the ISR)", hw, leo)
+	}
+	if rs := h.p.ReadReplicas(0); len(rs) != 1 || rs[0].Replica != 2 {
+		t.Fatalf("read replicas: %+v, want only 2 (3 is out of the ISR)", rs)
+	}
+}
+
+// Read replicas hold the offset: a follower whose log start is past it, or
+// whose log end is before it, is not one.
+func TestReadReplicasHoldTheOffset(t *testing.T) {
+	h := newLeaderHarness(t, []int32{1, 2, 3})
+	leo := h.produce(4)
+	h.p.UpdateFollower(2, 1, leo, 2) // log start 2
+	h.p.UpdateFollower(3, 1, 1, 0)   // behind
+	ids := func(rs []ReadReplica) []int32 {
+		var out []int32
+		for _, r := range rs {
+			out = append(out, r.Replica)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, c := range []struct {
+		offset int64
+		want   []int32
+	}{{0, []int32{3}}, {1, []int32{3}}, {2, []int32{2}}, {4, []int32{2}}, {5, nil}} {
+		if got := ids(h.p.ReadReplicas(c.offset)); !slices.Equal(got, c.want) {
+			t.Errorf("offset %d: read replicas %v, want %v", c.offset, got, c.want)
+		}
 	}
 }
