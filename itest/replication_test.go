@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/testbed"
+	"github.com/chronik/chronik/testbed/streamcheck"
 	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -57,10 +58,10 @@ func produceRoundRobin(ctx context.Context, book *ackBook, cl *kgo.Client, topic
 
 // endsOf returns the end offset per partition of an acknowledged set:
 // one past its highest acknowledged offset.
-func endsOf(acked map[pairKey]placed) map[int32]int64 {
+func endsOf(acked map[streamcheck.Key]streamcheck.Placed) map[int32]int64 {
 	ends := map[int32]int64{}
 	for _, at := range acked {
-		ends[at.partition] = max(ends[at.partition], at.offset+1)
+		ends[at.Partition] = max(ends[at.Partition], at.Offset+1)
 	}
 	return ends
 }
@@ -421,7 +422,7 @@ func pairBatch(producer, seq, n int) []byte {
 	var recs []kmsg.Record
 	for i := range n {
 		r := kmsg.NewRecord()
-		r.Value = pairValue(producer, seq+i)
+		r.Value = streamcheck.Value(producer, seq+i)
 		recs = append(recs, r)
 	}
 	return recordBatch(time.Now(), recs...)
