@@ -52,6 +52,7 @@ type fetcher struct {
 type partState struct {
 	t          Target
 	delayUntil time.Time // backing off after an error
+	leadErrs   int       // leadership errors in a row (backoff doubles from leadershipBackoff)
 	hdrs       []wal.BatchHeader
 	observed   int64 // an observed partition's next offset (whole-node mode)
 }
@@ -273,6 +274,13 @@ func (f *fetcher) request() (*kmsg.FetchRequest, map[tpKey]Target, time.Duration
 	if len(sent) == 0 {
 		return nil, nil, wait
 	}
+	if wait < o.MaxWait {
+		// A partition backing off must not wait out this long poll: it may
+		// be the one every acks=-1 produce of a new leader waits for, and
+		// nothing may come to end the poll early (the producers' requests
+		// are stuck on that partition).
+		req.MaxWaitMillis = int32(wait / time.Millisecond)
+	}
 	return req, sent, 0
 }
 
@@ -331,6 +339,8 @@ func (f *fetcher) apply(c *kwire.Conn, resp *kmsg.FetchResponse, sent map[tpKey]
 			if err != nil {
 				f.m.stats.errors.Add(1)
 				f.backoff(k, t, err)
+			} else if rp.ErrorCode == 0 {
+				f.fetched(k)
 			}
 			if appended {
 				touched = append(touched, t.Replica.Log())
@@ -351,17 +361,20 @@ func (f *fetcher) current(k tpKey, t Target) bool {
 }
 
 // backoff delays the next fetch of k after an error: replica.fetch.backoff.ms,
-// or at most a few milliseconds for UNKNOWN_LEADER_EPOCH (this follower
-// applied a new leader epoch before its leader did; the leader applies
-// the same metadata entry moments later, and every acks=-1 produce of the
-// partition waits for this follower meanwhile).
+// or, after UNKNOWN_LEADER_EPOCH or NOT_LEADER_OR_FOLLOWER, a few
+// milliseconds doubling with each such error in a row up to it: this
+// follower applied a leadership change before its leader did; the leader
+// applies the same metadata entry moments later, and every acks=-1 produce
+// of the partition waits for this follower meanwhile.
 func (f *fetcher) backoff(k tpKey, t Target, err error) {
-	d := f.m.opts.Backoff
-	if errors.Is(err, kerr.UnknownLeaderEpoch) {
-		d = min(d, unknownEpochBackoff)
-	}
+	leadership := errors.Is(err, kerr.UnknownLeaderEpoch) || errors.Is(err, kerr.NotLeaderForPartition)
 	f.mu.Lock()
 	if st := f.parts[k]; st != nil && st.t.LeaderEpoch == t.LeaderEpoch {
+		d := f.m.opts.Backoff
+		if leadership {
+			d = min(d, leadershipBackoff<<min(st.leadErrs, 10))
+			st.leadErrs++
+		}
 		st.delayUntil = time.Now().Add(d)
 	}
 	f.mu.Unlock()
@@ -372,8 +385,18 @@ func (f *fetcher) backoff(k tpKey, t Target, err error) {
 	level("replica fetch", "partition", t.Replica.String(), "leader", f.leader, "err", err)
 }
 
-// unknownEpochBackoff is the retry delay after UNKNOWN_LEADER_EPOCH.
-const unknownEpochBackoff = 5 * time.Millisecond
+// leadershipBackoff is the first retry delay after UNKNOWN_LEADER_EPOCH or
+// NOT_LEADER_OR_FOLLOWER.
+const leadershipBackoff = 5 * time.Millisecond
+
+// fetched notes that k was answered without an error.
+func (f *fetcher) fetched(k tpKey) {
+	f.mu.Lock()
+	if st := f.parts[k]; st != nil {
+		st.leadErrs = 0
+	}
+	f.mu.Unlock()
+}
 
 // errRetriable marks errors the next fetch is expected to get past
 // (leadership moving, metadata propagating).
