@@ -9,6 +9,7 @@ import (
 
 	"github.com/chronik/chronik/engine/group"
 	"github.com/chronik/chronik/testbed"
+	"github.com/chronik/chronik/testbed/streamcheck"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -306,7 +307,10 @@ func testGroupKeepsCommitsAcrossCoordinatorKill(t *testing.T, c *testbed.Cluster
 	foWaitFullISR(t, ctx, c, "the restarted coordinator back in every ISR")
 	l.finish(t, ctx)
 	checkFoLoad(t, ctx, c, l, next)
-	ends := endOffsets(t, ctx, c.Node(next).KafkaAddr, topic)
+	ends, err := streamcheck.EndOffsets(ctx, c.Node(next).KafkaAddr, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var total int64
 	for _, e := range ends {
 		total += e

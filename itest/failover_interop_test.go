@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/testbed"
+	"github.com/chronik/chronik/testbed/streamcheck"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
@@ -118,7 +119,7 @@ func waitHighWatermark(t *testing.T, ctx context.Context, addr, topic string, n 
 
 // checkInteropLog checks that recs (topic-0 from offset 0) hold exactly
 // "value-%06d" for 0..n-1, each at the offset its delivery report named.
-func checkInteropLog(t *testing.T, recs []readRec, delivered [][3]any, n int) {
+func checkInteropLog(t *testing.T, recs []streamcheck.Rec, delivered [][3]any, n int) {
 	t.Helper()
 	at := map[string]int64{}
 	for _, d := range delivered {
@@ -129,11 +130,11 @@ func checkInteropLog(t *testing.T, recs []readRec, delivered [][3]any, n int) {
 	}
 	for i, r := range recs {
 		want := fmt.Sprintf("value-%06d", i)
-		if r.offset != int64(i) || string(r.value) != want {
-			t.Fatalf("record %d: offset %d value %q, want offset %d value %q (lost, duplicated or reordered)", i, r.offset, r.value, i, want)
+		if r.Offset != int64(i) || string(r.Value) != want {
+			t.Fatalf("record %d: offset %d value %q, want offset %d value %q (lost, duplicated or reordered)", i, r.Offset, r.Value, i, want)
 		}
-		if key := fmt.Sprintf("key-%06d", i); at[key] != r.offset {
-			t.Fatalf("%s delivered at offset %d, found at %d", key, at[key], r.offset)
+		if key := fmt.Sprintf("key-%06d", i); at[key] != r.Offset {
+			t.Fatalf("%s delivered at offset %d, found at %d", key, at[key], r.Offset)
 		}
 	}
 }

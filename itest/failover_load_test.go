@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/testbed"
+	"github.com/chronik/chronik/testbed/streamcheck"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -46,7 +47,7 @@ type foLoad struct {
 	parts int
 
 	mu       sync.Mutex
-	acks     map[pairKey]foAck
+	acks     map[streamcheck.Key]foAck
 	sent     []int // per producer: records handed to the client
 	nFails   int
 	fails    []string // the first few failures
@@ -80,7 +81,7 @@ func startFoLoad(t *testing.T, ctx context.Context, c *testbed.Cluster, topic st
 	if o.from == nil {
 		o.from = c.Addrs()
 	}
-	l := &foLoad{topic: topic, parts: parts, acks: map[pairKey]foAck{}, sent: make([]int, o.producers), stop: make(chan struct{})}
+	l := &foLoad{topic: topic, parts: parts, acks: map[streamcheck.Key]foAck{}, sent: make([]int, o.producers), stop: make(chan struct{})}
 	l.setRate(o.perSecond)
 	for p := range o.producers {
 		opts := append([]kgo.Opt{
@@ -145,21 +146,21 @@ func (l *foLoad) produce(ctx context.Context, cl *kgo.Client, p int, o foLoadOpt
 			case <-ctx.Done():
 				return
 			}
-			l.send(ctx, cl, pairKey{p, seq}, slots, o.onError)
+			l.send(ctx, cl, streamcheck.Key{Producer: p, Seq: seq}, slots, o.onError)
 			seq++
 		}
 	}
 }
 
 // send hands one record to the client and books its outcome.
-func (l *foLoad) send(ctx context.Context, cl *kgo.Client, k pairKey, slots chan struct{}, onError func(error)) {
+func (l *foLoad) send(ctx context.Context, cl *kgo.Client, k streamcheck.Key, slots chan struct{}, onError func(error)) {
 	l.mu.Lock()
-	l.sent[k.producer] = k.seq + 1
+	l.sent[k.Producer] = k.Seq + 1
 	l.mu.Unlock()
 	l.pending.Add(1)
-	part := int32(k.seq % l.parts)
+	part := int32(k.Seq % l.parts)
 	sentAt := time.Now()
-	r := &kgo.Record{Partition: part, Value: pairValue(k.producer, k.seq)}
+	r := &kgo.Record{Partition: part, Value: streamcheck.Value(k.Producer, k.Seq)}
 	cl.Produce(ctx, r, func(r *kgo.Record, err error) {
 		defer l.pending.Done()
 		defer func() { <-slots }()
@@ -168,7 +169,7 @@ func (l *foLoad) send(ctx context.Context, cl *kgo.Client, k pairKey, slots chan
 		if err != nil {
 			l.nFails++
 			if len(l.fails) < 5 {
-				l.fails = append(l.fails, fmt.Sprintf("producer %d seq %d (partition %d): %v", k.producer, k.seq, part, err))
+				l.fails = append(l.fails, fmt.Sprintf("producer %d seq %d (partition %d): %v", k.Producer, k.Seq, part, err))
 			}
 			if onError != nil {
 				onError(err)
@@ -226,12 +227,12 @@ func (l *foLoad) acked() int {
 }
 
 // book returns where each acknowledged record landed.
-func (l *foLoad) book() map[pairKey]placed {
+func (l *foLoad) book() map[streamcheck.Key]streamcheck.Placed {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	acked := make(map[pairKey]placed, len(l.acks))
+	acked := make(map[streamcheck.Key]streamcheck.Placed, len(l.acks))
 	for k, a := range l.acks {
-		acked[k] = placed{a.partition, a.offset}
+		acked[k] = streamcheck.Placed{Partition: a.partition, Offset: a.offset}
 	}
 	return acked
 }

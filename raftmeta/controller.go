@@ -41,9 +41,6 @@ func (n *Node) HandleHeartbeat(connID uint64, req *kmsg.BrokerHeartbeatRequest) 
 		c.conns[connID] = b.ID
 	}
 	if req.WantShutdown {
-		// Only this incarnation: one restarted after its controlled
-		// shutdown heartbeats with a new epoch and must not be shut down
-		// again on the old one's request.
 		c.shutdown[b.ID] = b.Epoch
 	}
 	if b.Fenced {
@@ -153,8 +150,7 @@ func (n *Node) decide(c *controller, b BrokerInfo, now time.Time) {
 	c.mu.Lock()
 	deadline := c.deadlineLocked(b, now, n.opts.SessionTimeout)
 	beat := c.lastBeat[b.ID]
-	askedAt, asked := c.shutdown[b.ID]
-	wantShutdown := asked && askedAt == b.Epoch
+	wantShutdown := c.wantsShutdownLocked(b)
 	busy := c.inflight[b.ID]
 	alive := c.unfence[b.ID]
 	if busy || b.Fenced {
@@ -192,6 +188,16 @@ func (c *controller) deadlineLocked(b BrokerInfo, now time.Time, session time.Du
 		c.deadline[b.ID], c.epochs[b.ID] = deadline, b.Epoch
 	}
 	return deadline
+}
+
+// wantsShutdownLocked reports whether b's current incarnation asked for a
+// controlled shutdown. The request is kept with the broker epoch it came
+// with: a broker restarted after a SIGTERM registers a new epoch and must
+// not inherit the request (it would be put into controlled shutdown again
+// at once, and stay out of every ISR, ineligible, for good).
+func (c *controller) wantsShutdownLocked(b BrokerInfo) bool {
+	e, ok := c.shutdown[b.ID]
+	return ok && e == b.Epoch
 }
 
 func sinceOrNever(now, t time.Time) string {

@@ -235,7 +235,7 @@ type controller struct {
 	deadline  map[int32]time.Time // fence a broker not heard from by then
 	epochs    map[int32]uint64    // the registration epoch each deadline is for
 	lastBeat  map[int32]time.Time
-	shutdown  map[int32]uint64 // broker -> the registration epoch whose heartbeats asked for a controlled shutdown
+	shutdown  map[int32]uint64 // the broker epoch whose heartbeat asked for a controlled shutdown
 	conns     map[uint64]int32 // heartbeat connection -> broker
 	inflight  map[int32]bool   // a fence/unfence/shutdown proposal runs for the broker
 	unfence   map[int32]bool   // a heartbeat came from the broker while the image had it fenced

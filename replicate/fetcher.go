@@ -28,6 +28,13 @@ type fetcher struct {
 	mu      sync.Mutex
 	parts   map[tpKey]*partState
 	changed chan struct{} // cap 1: the partition set changed
+	// interrupt cancels the follower fetch in flight (nil when none);
+	// add calls it when a partition joins, so that the partition does not
+	// wait out the long poll (up to replica.fetch.wait.max.ms) of a fetch
+	// that does not carry it: the first acks=-1 produce on a new leader
+	// waits for exactly this follower. interrupted says it did.
+	interrupt   context.CancelFunc
+	interrupted bool
 
 	// cycle is held while a response is applied (and its syncs awaited),
 	// so that Set, taking it after a removal, knows the removed partition
@@ -45,6 +52,7 @@ type fetcher struct {
 type partState struct {
 	t          Target
 	delayUntil time.Time // backing off after an error
+	leadErrs   int       // leadership errors in a row (backoff doubles from leadershipBackoff)
 	hdrs       []wal.BatchHeader
 	observed   int64 // an observed partition's next offset (whole-node mode)
 }
@@ -61,11 +69,17 @@ func newFetcher(m *Manager, leader int32) *fetcher {
 // existing one, which resets its backoff).
 func (f *fetcher) add(ts map[tpKey]Target) {
 	f.mu.Lock()
+	joined := false
 	for k, t := range ts {
 		st := f.parts[k]
 		if st == nil || st.t.LeaderEpoch != t.LeaderEpoch || st.t.Replica != t.Replica {
 			f.parts[k] = &partState{t: t}
+			joined = joined || t.Replica != nil
 		}
+	}
+	if joined && f.interrupt != nil {
+		f.interrupted = true
+		f.interrupt()
 	}
 	f.mu.Unlock()
 	f.kick()
@@ -164,7 +178,14 @@ func (f *fetcher) run() {
 			}
 		}
 		if req != nil {
-			resp, err := f.exchange(c, req)
+			resp, interrupted, err := f.exchangeInterruptible(c, req)
+			if interrupted {
+				// A partition joined: fetch again at once, with it. The
+				// connection is mid-response: start a new one.
+				c.Close()
+				c = nil
+				continue
+			}
 			if err != nil {
 				if !failed("fetch from leader", err) {
 					return
@@ -253,14 +274,40 @@ func (f *fetcher) request() (*kmsg.FetchRequest, map[tpKey]Target, time.Duration
 	if len(sent) == 0 {
 		return nil, nil, wait
 	}
+	if wait < o.MaxWait {
+		// A partition backing off must not wait out this long poll: it may
+		// be the one every acks=-1 produce of a new leader waits for, and
+		// nothing may come to end the poll early (the producers' requests
+		// are stuck on that partition).
+		req.MaxWaitMillis = int32(wait / time.Millisecond)
+	}
 	return req, sent, 0
+}
+
+// exchangeInterruptible is exchange for a follower fetch that add may
+// interrupt; interrupted reports that it did (and the exchange failed).
+func (f *fetcher) exchangeInterruptible(c *kwire.Conn, req *kmsg.FetchRequest) (_ *kmsg.FetchResponse, interrupted bool, _ error) {
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	f.mu.Lock()
+	f.interrupt, f.interrupted = cancel, false
+	f.mu.Unlock()
+	resp, err := f.exchangeCtx(ctx, c, req)
+	f.mu.Lock()
+	f.interrupt, interrupted = nil, f.interrupted
+	f.mu.Unlock()
+	return resp, interrupted && err != nil && f.ctx.Err() == nil, err
 }
 
 // exchange sends req and reads its response.
 func (f *fetcher) exchange(c *kwire.Conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
+	return f.exchangeCtx(f.ctx, c, req)
+}
+
+func (f *fetcher) exchangeCtx(ctx context.Context, c *kwire.Conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
 	deadline := time.Now().Add(f.m.opts.MaxWait + 10*time.Second)
 	resp := kmsg.NewPtrFetchResponse()
-	n, err := c.RoundTrip(f.ctx, req, resp, deadline)
+	n, err := c.RoundTrip(ctx, req, resp, deadline)
 	f.bytesRead.Add(int64(n))
 	f.m.stats.bytesRead.Add(int64(n))
 	if err != nil {
@@ -292,6 +339,8 @@ func (f *fetcher) apply(c *kwire.Conn, resp *kmsg.FetchResponse, sent map[tpKey]
 			if err != nil {
 				f.m.stats.errors.Add(1)
 				f.backoff(k, t, err)
+			} else if rp.ErrorCode == 0 {
+				f.fetched(k)
 			}
 			if appended {
 				touched = append(touched, t.Replica.Log())
@@ -312,17 +361,20 @@ func (f *fetcher) current(k tpKey, t Target) bool {
 }
 
 // backoff delays the next fetch of k after an error: replica.fetch.backoff.ms,
-// or at most a few milliseconds for UNKNOWN_LEADER_EPOCH (this follower
-// applied a new leader epoch before its leader did; the leader applies
-// the same metadata entry moments later, and every acks=-1 produce of the
-// partition waits for this follower meanwhile).
+// or, after UNKNOWN_LEADER_EPOCH or NOT_LEADER_OR_FOLLOWER, a few
+// milliseconds doubling with each such error in a row up to it: this
+// follower applied a leadership change before its leader did; the leader
+// applies the same metadata entry moments later, and every acks=-1 produce
+// of the partition waits for this follower meanwhile.
 func (f *fetcher) backoff(k tpKey, t Target, err error) {
-	d := f.m.opts.Backoff
-	if errors.Is(err, kerr.UnknownLeaderEpoch) {
-		d = min(d, unknownEpochBackoff)
-	}
+	leadership := errors.Is(err, kerr.UnknownLeaderEpoch) || errors.Is(err, kerr.NotLeaderForPartition)
 	f.mu.Lock()
 	if st := f.parts[k]; st != nil && st.t.LeaderEpoch == t.LeaderEpoch {
+		d := f.m.opts.Backoff
+		if leadership {
+			d = min(d, leadershipBackoff<<min(st.leadErrs, 10))
+			st.leadErrs++
+		}
 		st.delayUntil = time.Now().Add(d)
 	}
 	f.mu.Unlock()
@@ -333,8 +385,18 @@ func (f *fetcher) backoff(k tpKey, t Target, err error) {
 	level("replica fetch", "partition", t.Replica.String(), "leader", f.leader, "err", err)
 }
 
-// unknownEpochBackoff is the retry delay after UNKNOWN_LEADER_EPOCH.
-const unknownEpochBackoff = 5 * time.Millisecond
+// leadershipBackoff is the first retry delay after UNKNOWN_LEADER_EPOCH or
+// NOT_LEADER_OR_FOLLOWER.
+const leadershipBackoff = 5 * time.Millisecond
+
+// fetched notes that k was answered without an error.
+func (f *fetcher) fetched(k tpKey) {
+	f.mu.Lock()
+	if st := f.parts[k]; st != nil {
+		st.leadErrs = 0
+	}
+	f.mu.Unlock()
+}
 
 // errRetriable marks errors the next fetch is expected to get past
 // (leadership moving, metadata propagating).

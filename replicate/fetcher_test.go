@@ -3,8 +3,10 @@ package replicate
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/chronik/chronik/wal"
+	"github.com/chronik/chronik/wal/vfs/memfs"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -121,5 +123,41 @@ func TestObservedPartitionsAreFetchedAsAConsumer(t *testing.T) {
 	}
 	if f.count() != 0 {
 		t.Fatalf("an observed partition counted as followed: %d", f.count())
+	}
+}
+
+// A partition backing off shortens the long poll of the fetches sent
+// meanwhile to its delay, and leadership errors back off from a few
+// milliseconds, doubling, reset by an answer without an error.
+func TestBackoffBoundsTheLongPollAndLeadershipErrorsRetrySoon(t *testing.T) {
+	fsys := memfs.New()
+	fsys.MkdirAll("/data", 0o755)
+	a, b := memTarget(t, fsys, 0), memTarget(t, fsys, 1)
+	m := NewManager(Options{Self: 2, MaxWait: 500 * time.Millisecond, Backoff: time.Second})
+	f := &fetcher{m: m, leader: 1, parts: map[tpKey]*partState{a.key(): {t: a}, b.key(): {t: b}}, changed: make(chan struct{}, 1)}
+	if req, _, _ := f.request(); req.MaxWaitMillis != 500 {
+		t.Fatalf("max wait %d with nothing backing off, want 500", req.MaxWaitMillis)
+	}
+	var delays []time.Duration
+	for range 3 {
+		before := time.Now()
+		f.backoff(b.key(), b, kerr.NotLeaderForPartition)
+		delays = append(delays, f.parts[b.key()].delayUntil.Sub(before))
+	}
+	if delays[0] > 10*time.Millisecond || delays[1] < delays[0] || delays[2] < 2*delays[0] {
+		t.Fatalf("leadership backoffs %v, want 5 ms doubling", delays)
+	}
+	req, sent, _ := f.request()
+	if _, ok := sent[b.key()]; ok || req.MaxWaitMillis > 20 {
+		t.Fatalf("with partition 1 backing off ~20 ms: sent %v, max wait %d ms", sent, req.MaxWaitMillis)
+	}
+	f.fetched(b.key())
+	f.backoff(b.key(), b, kerr.UnknownLeaderEpoch)
+	if d := time.Until(f.parts[b.key()].delayUntil); d > 10*time.Millisecond {
+		t.Fatalf("after an answer without an error the next leadership backoff is %v, want ~5 ms", d)
+	}
+	f.backoff(a.key(), a, kerr.KafkaStorageError)
+	if d := time.Until(f.parts[a.key()].delayUntil); d < 900*time.Millisecond {
+		t.Fatalf("another error backs off %v, want replica.fetch.backoff.ms (1 s)", d)
 	}
 }
