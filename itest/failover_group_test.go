@@ -10,6 +10,7 @@ import (
 	"github.com/chronik/chronik/engine/group"
 	"github.com/chronik/chronik/testbed"
 	"github.com/chronik/chronik/testbed/streamcheck"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -280,9 +281,20 @@ func testGroupKeepsCommitsAcrossCoordinatorKill(t *testing.T, c *testbed.Cluster
 	acked, _ := g.snapshot() // the dead coordinator acknowledges nothing more
 	next := foCoordinator(t, ctx, c, groupID, coord)
 	elected := time.Since(kill)
-	fetched, err := admin(t, c.Node(next).KafkaAddr).FetchOffsets(ctx, groupID)
-	if err != nil {
-		t.Fatalf("OffsetFetch at the new coordinator %d: %v", next, err)
+	// The client finds the coordinator itself and may still be told the
+	// dead one (a broker that has not applied the election yet); it keeps
+	// a coordinator it failed to dial, so each try takes a new client.
+	var fetched kadm.OffsetResponses
+	for {
+		var err error
+		if fetched, err = admin(t, c.Node(next).KafkaAddr).FetchOffsets(ctx, groupID); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("OffsetFetch at the new coordinator %d: %v", next, err)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	_, attempted := g.snapshot()
 	for p := int32(0); p < parts; p++ {
