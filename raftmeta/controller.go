@@ -95,10 +95,23 @@ func (n *Node) control(now time.Time) {
 	c := n.ctrl
 	leader := n.IsLeader()
 	c.mu.Lock()
-	if leader && !c.leader {
+	gap := now.Sub(c.lastTick)
+	stalled := !c.lastTick.IsZero() && gap > n.stallAfter()
+	c.lastTick = now
+	if leader && (!c.leader || stalled) {
+		// After a stall (SIGSTOP, a long GC or swap) the deadlines ran out
+		// while nobody could heartbeat to this node, and it may not lead
+		// any more (it learns so from the next Raft message): deciding now
+		// would fence live brokers, and the proposal could commit under
+		// the successor (found by the chaos testbed, pause-controller).
+		// Start the sessions over, as a new controller does.
 		c.becomeControllerLocked(n.Image(), now, min(n.opts.SessionTimeout, 2*n.opts.HeartbeatInterval))
-		c.rebalance = now.Add(n.opts.LeaderImbalanceCheckInterval)
-		n.log.Info("this node is the controller")
+		if c.leader {
+			n.log.Warn("controller ticks stalled; sessions start over", "gap", gap.Round(time.Millisecond))
+		} else {
+			c.rebalance = now.Add(n.opts.LeaderImbalanceCheckInterval)
+			n.log.Info("this node is the controller")
+		}
 	}
 	c.leader = leader
 	c.mu.Unlock()
@@ -264,4 +277,12 @@ func containsID(ids []int32, id int32) bool {
 // take to beat again before it is fenced: half an interval, at least 20ms.
 func (n *Node) connLostGrace() time.Duration {
 	return max(n.opts.HeartbeatInterval/2, 20*time.Millisecond)
+}
+
+// stallAfter is the gap between control ticks taken for a stall of this
+// process: half of what a broker heartbeating on time has left of its
+// session, so that a pause shorter than it cannot expire a live broker's
+// session.
+func (n *Node) stallAfter() time.Duration {
+	return (n.opts.SessionTimeout - n.opts.HeartbeatInterval) / 2
 }

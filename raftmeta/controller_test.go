@@ -130,3 +130,58 @@ func TestARestartedBrokerDoesNotInheritItsShutdownRequest(t *testing.T) {
 		t.Errorf("broker 2 inherits broker 3's shutdown request")
 	}
 }
+
+// TestAStalledControllerFencesNobody: a controller whose ticks stopped for
+// longer than a session (SIGSTOP, found by the chaos testbed's
+// pause-controller faults) wakes to deadlines that ran out while nobody
+// could reach it. It must start the sessions over instead of fencing the
+// live brokers (its proposal could even commit under its successor).
+// The wake-up is played by calling control with a time far past every
+// deadline.
+func TestAStalledControllerFencesNobody(t *testing.T) {
+	c := startCluster(t, 3)
+	ctrl, ok := c.nodes[0].LeaderID()
+	if !ok {
+		t.Fatal("no controller")
+	}
+	n := c.nodes[ctrl-1]
+	n.control(time.Now().Add(10 * n.opts.SessionTimeout))
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, b := range n.Image().Brokers() {
+			if b.Fenced {
+				t.Fatalf("broker %d fenced after the controller's stall", b.ID)
+			}
+		}
+	}
+}
+
+// TestTheControllersOwnFencedBrokerIsUnfenced: a FenceBroker of the
+// controller's own broker committed under it (the decision of a stalled
+// predecessor that reached the shard: the chaos testbed's pause-controller
+// fault) is undone at once: its own broker's heartbeats count like any
+// other's. Before, control skipped its own broker, which stayed fenced,
+// out of every ISR, for good.
+func TestTheControllersOwnFencedBrokerIsUnfenced(t *testing.T) {
+	c := startCluster(t, 3)
+	ctrl, ok := c.nodes[0].LeaderID()
+	if !ok {
+		t.Fatal("no controller")
+	}
+	n := c.nodes[ctrl-1]
+	b, _ := n.Image().Broker(int32(ctrl))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Propose(ctx, &Command{Type: CmdFenceBroker, FenceBroker: &FenceBroker{ID: int32(ctrl), Epoch: b.Epoch}}); err != nil {
+		t.Fatal(err)
+	}
+	fenced := false
+	for ctx.Err() == nil {
+		b, _ := n.Image().Broker(int32(ctrl))
+		fenced = fenced || b.Fenced
+		if fenced && !b.Fenced {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("the controller's broker %d: fenced seen %v, never unfenced", ctrl, fenced)
+}

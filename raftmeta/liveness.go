@@ -240,6 +240,7 @@ type controller struct {
 	inflight  map[int32]bool   // a fence/unfence/shutdown proposal runs for the broker
 	unfence   map[int32]bool   // a heartbeat came from the broker while the image had it fenced
 	rebalance time.Time        // next preferred-leader check
+	lastTick  time.Time        // the previous control tick
 }
 
 func newController() *controller {
