@@ -292,6 +292,13 @@ func (p *Proxy) serve(c *proxyConn) {
 	}
 	server, err := net.DialTimeout("tcp", p.Target, 2*time.Second)
 	if err != nil {
+		// The target is down: reset the client's connection, as the
+		// refused connect would have been (a clean close reads as a
+		// broker that hangs up during the handshake, which clients do not
+		// retry).
+		if tc, ok := c.client.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
 		return
 	}
 	p.mu.Lock()

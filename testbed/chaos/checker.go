@@ -54,12 +54,15 @@ type Read struct {
 
 // FaultEvent is a fault as it happened, for the offender context.
 type FaultEvent struct {
-	N       int       `json:"n"`
-	Kind    string    `json:"kind"`
-	Targets []int32   `json:"targets"`
-	Detail  string    `json:"detail"`
-	Start   time.Time `json:"start"`
-	End     time.Time `json:"end"`
+	N       int     `json:"n"`
+	Kind    string  `json:"kind"`
+	Targets []int32 `json:"targets"`
+	Detail  string  `json:"detail"`
+	// Affected is the partitions the targets led when it started (nil:
+	// every partition, e.g. the controller was hit).
+	Affected []int32   `json:"affected,omitempty"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
 }
 
 // Input is everything a run recorded: the acknowledgements, the

@@ -61,10 +61,10 @@ type ScheduleConfig struct {
 	Faults     int
 	Partitions int
 	Kinds      []Kind        // default Kinds
-	MinGap     time.Duration // default 2s
-	MaxGap     time.Duration // default 4s
+	MinGap     time.Duration // default 1s
+	MaxGap     time.Duration // default 3s
 	MinHold    time.Duration // default 1s
-	MaxHold    time.Duration // default 5s
+	MaxHold    time.Duration // default 4s
 }
 
 // NewSchedule draws a schedule from seed: the same seed and config give
@@ -79,10 +79,10 @@ func NewSchedule(seed uint64, cfg ScheduleConfig) []Fault {
 			*d = v
 		}
 	}
-	def(&cfg.MinGap, 2*time.Second)
-	def(&cfg.MaxGap, 4*time.Second)
+	def(&cfg.MinGap, time.Second)
+	def(&cfg.MaxGap, 3*time.Second)
 	def(&cfg.MinHold, time.Second)
-	def(&cfg.MaxHold, 5*time.Second)
+	def(&cfg.MaxHold, 4*time.Second)
 	cfg.Partitions = max(cfg.Partitions, 1)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	between := func(lo, hi time.Duration) time.Duration {
