@@ -28,6 +28,7 @@ func runChaos(args []string) error {
 	fs.IntVar(&cfg.MinInsync, "min-insync", 2, "min.insync.replicas of the topic")
 	fs.IntVar(&cfg.Rate, "rate", 300, "records per second over all producers")
 	fs.IntVar(&cfg.Faults, "faults", 20, "faults in the schedule")
+	fs.BoolVar(&cfg.Group, "group", true, "also read with a consumer group member")
 	seed := fs.Uint64("seed", 0, "schedule seed (0: from the clock; printed)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "bound on the fault phase (0: until the schedule is done)")
 	kinds := fs.String("kinds", "", "comma-separated fault kinds (default all: "+kindList()+")")

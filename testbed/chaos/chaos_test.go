@@ -32,7 +32,7 @@ func TestChaosShortSchedule(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	cfg := Config{Bin: bin, Dir: filepath.Join(dir, "cluster"), Partitions: 6, Rate: 150, Faults: 10, Seed: seed,
+	cfg := Config{Bin: bin, Dir: filepath.Join(dir, "cluster"), Partitions: 6, Rate: 150, Faults: 10, Seed: seed, Group: true,
 		Schedule: ScheduleConfig{MinGap: time.Second, MaxGap: 2 * time.Second, MinHold: time.Second, MaxHold: 3 * time.Second},
 		Log:      testWriter{t}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chronik/chronik/wal"
 )
 
 // Value is what a record carries: the producer that wrote it and the
@@ -50,6 +52,9 @@ type Read struct {
 	Value     Value     `json:"v"`
 	Raw       string    `json:"raw,omitempty"` // a value that is no Value
 	At        time.Time `json:"t"`
+	// Group: a consumer group member's read, which may go back to the
+	// group's committed offset after a rebalance (not checked backwards).
+	Group bool `json:"g,omitempty"`
 }
 
 // FaultEvent is a fault as it happened, for the offender context.
@@ -78,18 +83,19 @@ type Input struct {
 
 // The checks, each per partition.
 const (
-	CheckLost         = "lost"          // acknowledged, missing from a final read
-	CheckDuplicated   = "duplicated"    // one value at two offsets
-	CheckOrder        = "order"         // a producer's acknowledged values out of sequence order
-	CheckInconsistent = "inconsistent"  // one offset, two different records (two reads, or a read and an ack)
-	CheckVanished     = "vanished"      // a reader saw it, no final read holds it (read beyond the HW)
-	CheckBackwards    = "backwards"     // a reader's poll returned an offset not above its previous one
-	CheckGap          = "offset-gap"    // a final read skips offsets
-	CheckGarbage      = "garbage-value" // a value that no producer writes
+	CheckLost         = "lost"            // acknowledged, missing from a final read
+	CheckDuplicated   = "duplicated"      // one value at two offsets
+	CheckOrder        = "order"           // a producer's acknowledged values out of sequence order
+	CheckInconsistent = "inconsistent"    // one offset, two different records (two reads, or a read and an ack)
+	CheckVanished     = "vanished"        // a reader saw it, no final read holds it (read beyond the HW)
+	CheckBackwards    = "backwards"       // a reader's poll returned an offset not above its previous one
+	CheckGap          = "offset-gap"      // a final read skips offsets
+	CheckGarbage      = "garbage-value"   // a value that no producer writes
+	CheckReplicas     = "replicas-differ" // two replicas' logs on disk differ after the run (CheckReplicaLogs)
 )
 
 // Checks lists every check in report order.
-var Checks = []string{CheckLost, CheckDuplicated, CheckOrder, CheckInconsistent, CheckVanished, CheckBackwards, CheckGap, CheckGarbage}
+var Checks = []string{CheckLost, CheckDuplicated, CheckOrder, CheckInconsistent, CheckVanished, CheckBackwards, CheckGap, CheckGarbage, CheckReplicas}
 
 // Offender is one record a check flagged.
 type Offender struct {
@@ -121,7 +127,7 @@ func (r *Result) OK() bool {
 }
 
 // Check runs every check over in. keep bounds the offenders kept per check
-// (all are counted).
+// (all are counted). The replica logs are compared apart (CheckReplicaLogs).
 func Check(in Input, keep int) *Result {
 	c := &checker{res: &Result{Counts: map[string]int{}}, keep: keep}
 	for _, k := range Checks {
@@ -139,6 +145,48 @@ func Check(in Input, keep int) *Result {
 	c.offsets(in)
 	c.vanished(in)
 	c.backwards(in)
+	c.sortOffenders()
+	return c.res
+}
+
+// CheckReplicaLogs adds to res the partitions whose replicas differ on
+// disk (wal.CompareDirs of two brokers' data directories after the
+// brokers stopped): the first differing batch, or offsets only one holds.
+func CheckReplicaLogs(res *Result, cmp []wal.PartitionComparison, keep int) {
+	c := &checker{res: res, keep: keep}
+	for _, o := range res.Offenders {
+		if o.Check == CheckReplicas {
+			if c.kept == nil {
+				c.kept = map[string]int{}
+			}
+			c.kept[CheckReplicas]++
+		}
+	}
+	for _, pc := range cmp {
+		if pc.Equal() {
+			continue
+		}
+		p := int32(-1)
+		if i := strings.LastIndexByte(pc.Name, '-'); i >= 0 {
+			if n, err := strconv.Atoi(pc.Name[i+1:]); err == nil {
+				p = int32(n)
+			}
+		}
+		off, what := pc.EndA, ""
+		switch {
+		case pc.Diff != nil:
+			off, what = pc.Diff.Offset, pc.Diff.What
+		case len(pc.OnlyA) > 0:
+			off, what = pc.OnlyA[0].From, fmt.Sprintf("only %s holds %v", pc.A, pc.OnlyA)
+		case len(pc.OnlyB) > 0:
+			off, what = pc.OnlyB[0].From, fmt.Sprintf("only %s holds %v", pc.B, pc.OnlyB)
+		}
+		c.flag(Offender{Check: CheckReplicas, Partition: p, Offset: off, Detail: fmt.Sprintf("%s vs %s: %s", pc.A, pc.B, what)})
+	}
+	c.sortOffenders()
+}
+
+func (c *checker) sortOffenders() {
 	sort.SliceStable(c.res.Offenders, func(i, j int) bool {
 		a, b := c.res.Offenders[i], c.res.Offenders[j]
 		if a.Check != b.Check {
@@ -149,7 +197,6 @@ func Check(in Input, keep int) *Result {
 		}
 		return a.Offset < b.Offset
 	})
-	return c.res
 }
 
 func checkIndex(k string) int {
@@ -348,6 +395,9 @@ func (c *checker) backwards(in Input) {
 	}
 	last := map[rp]Read{}
 	for _, r := range in.Reads {
+		if r.Group {
+			continue
+		}
 		k := rp{r.Reader, r.Partition}
 		if prev, ok := last[k]; ok && r.Offset <= prev.Offset {
 			c.flag(Offender{CheckBackwards, r.Partition, r.Offset, readWhat(r), r.At,
@@ -390,6 +440,10 @@ func (r *Result) Summary(faults []FaultEvent, start time.Time) string {
 		fmt.Fprintf(&b, "  %-14s %d\n", k, r.Counts[k])
 	}
 	for _, o := range r.Offenders {
+		if o.At.IsZero() {
+			fmt.Fprintf(&b, "%s: partition %d offset %d: %s\n", o.Check, o.Partition, o.Offset, o.Detail)
+			continue
+		}
 		fmt.Fprintf(&b, "%s: partition %d offset %d value %s at +%v: %s\n", o.Check, o.Partition, o.Offset, o.Value,
 			o.At.Sub(start).Round(time.Millisecond), o.Detail)
 		for _, f := range FaultsAround(faults, o.At, 5*time.Second) {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chronik/chronik/wal"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -162,6 +164,9 @@ func TestCheckerFindsAPollGoingBackwards(t *testing.T) {
 	if !strings.Contains(res.Offenders[0].Detail, "after offset 2") {
 		t.Fatalf("offender %+v", res.Offenders[0])
 	}
+	// a group member going back to the committed offset is not either
+	in.Reads[len(in.Reads)-1].Group = true
+	only(t, in, "", 0)
 	// another reader starting over is not a poll going backwards
 	in = clean()
 	in.Reads = append(in.Reads, Read{Reader: "r2", Poll: 1, Partition: 0, Offset: 0, Value: Value{1, 0}, At: t0})
@@ -212,5 +217,27 @@ func TestKeepBoundsOffendersButCountsAll(t *testing.T) {
 	}
 	if lost != 2 {
 		t.Fatalf("kept %d lost offenders, want 2", lost)
+	}
+}
+
+func TestCheckerFindsReplicasThatDiffer(t *testing.T) {
+	res := Check(clean(), 10)
+	same := wal.PartitionComparison{Name: "chaos-3", A: "n1/chaos-3", B: "n2/chaos-3", EndA: 10, EndB: 10}
+	CheckReplicaLogs(res, []wal.PartitionComparison{same}, 10)
+	if !res.OK() {
+		t.Fatalf("equal replicas flagged: %+v", res.Offenders)
+	}
+	diff := same
+	diff.Diff = &wal.BatchDiff{Offset: 4, What: "partitionLeaderEpoch 3 vs 4"}
+	short := same
+	short.Name, short.A, short.B, short.OnlyB = "chaos-11", "n1/chaos-11", "n2/chaos-11", []wal.OffsetRange{{From: 8, To: 10}}
+	CheckReplicaLogs(res, []wal.PartitionComparison{same, diff, short}, 10)
+	if res.Counts[CheckReplicas] != 2 || res.OK() {
+		t.Fatalf("replicas-differ %d, want 2", res.Counts[CheckReplicas])
+	}
+	o := res.Offenders
+	if o[0].Partition != 3 || o[0].Offset != 4 || !strings.Contains(o[0].Detail, "partitionLeaderEpoch 3 vs 4") ||
+		o[1].Partition != 11 || o[1].Offset != 8 || !strings.Contains(o[1].Detail, "only n2/chaos-11 holds") {
+		t.Fatalf("offenders %+v", o)
 	}
 }

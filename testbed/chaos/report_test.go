@@ -47,7 +47,7 @@ func TestResultsWriteAReport(t *testing.T) {
 	in := clean()
 	in.Acks = append(in.Acks, Ack{0, 3, Value{2, 0}, t0.Add(time.Second)})
 	res := &Results{Seed: 42, Brokers: 3, Start: t0, End: t0.Add(10 * time.Second), Check: Check(in, 10),
-		Events: []FaultEvent{{N: 1, Kind: "kill-leader", Start: t0.Add(time.Second), End: t0.Add(2 * time.Second)}},
+		Events:   []FaultEvent{{N: 1, Kind: "kill-leader", Start: t0.Add(time.Second), End: t0.Add(2 * time.Second)}},
 		Timeline: Timeline(in.Acks, t0, TimelineSlot), KindCounts: map[string]int{"kill-leader": 1}}
 	res.Gaps = FailoverGaps(in.Acks, res.Events, 2)
 	res.Summary = res.Check.Summary(res.Events, t0)

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/chronik/chronik/testbed"
+	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -30,6 +31,7 @@ type Config struct {
 	Rate       int    // records per second over all producers; default 300
 	Producers  int    // default Brokers (each bootstrapped through another broker)
 	Readers    int    // assign-mode readers; default 2
+	Group      bool   // also one consumer group member (autocommit)
 	Faults     int
 	Seed       uint64
 	Duration   time.Duration // bound on the fault phase (0: until the schedule is done)
@@ -181,6 +183,18 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		go func() { defer readWG.Done(); r.read(rctx, i, cl) }()
 	}
 
+	if cfg.Group {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(rotate(c.Addrs(), 2)...), kgo.MetadataMinAge(100*time.Millisecond),
+			kgo.ConsumerGroup("chaos-group"), kgo.ConsumeTopics(Topic), kgo.FetchMaxWait(500*time.Millisecond),
+			kgo.ClientID("chaos-group-member"))
+		if err != nil {
+			return nil, err
+		}
+		defer cl.Close()
+		readWG.Add(1)
+		go func() { defer readWG.Done(); r.readGroup(rctx, cl) }()
+	}
+
 	var deadline <-chan time.Time
 	if cfg.Duration > 0 {
 		deadline = time.After(cfg.Duration)
@@ -229,8 +243,40 @@ faults:
 		}
 		finals = append(finals, f)
 	}
+	cmp := r.compareReplicas()
 	res := r.results(schedule, finals)
+	CheckReplicaLogs(res.Check, cmp, 10)
+	res.Summary = res.Check.Summary(res.Events, r.start)
 	return res, nil
+}
+
+// compareReplicas stops every broker (kill -9: what each has written is in
+// its files) and compares the topic's partitions on broker 1 with every
+// other broker's, on disk.
+func (r *run) compareReplicas() []wal.PartitionComparison {
+	for _, n := range r.c.Nodes {
+		if n.Proc.Pid() != 0 {
+			if err := n.Proc.Kill(); err != nil {
+				r.warnf("stop node %d: %v", n.ID, err)
+			}
+		}
+	}
+	var out []wal.PartitionComparison
+	a := r.c.Nodes[0]
+	for _, b := range r.c.Nodes[1:] {
+		rep, err := wal.CompareDirs(wal.OSFS(), a.DataDir, b.DataDir)
+		if err != nil {
+			r.warnf("compare replicas of nodes %d and %d: %v", a.ID, b.ID, err)
+			continue
+		}
+		for _, pc := range rep.Partitions {
+			if strings.HasPrefix(pc.Name, Topic+"-") {
+				out = append(out, pc)
+			}
+		}
+	}
+	r.logf("compared %d partition replicas on disk", len(out))
+	return out
 }
 
 func rotate(s []string, i int) []string {
@@ -337,6 +383,28 @@ func (r *run) read(ctx context.Context, i int, cl *kgo.Client) {
 				r.readerPos[i][b.Partition] = b.Offset
 			}
 		}
+		r.mu.Unlock()
+	}
+}
+
+// readGroup records every record the group member polls (autocommit).
+func (r *run) readGroup(ctx context.Context, cl *kgo.Client) {
+	var poll int64
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		var batch []Read
+		now := time.Now()
+		fs.EachRecord(func(rec *kgo.Record) {
+			rd := toRead("group", poll, rec, now)
+			rd.Group = true
+			batch = append(batch, rd)
+		})
+		if len(batch) == 0 {
+			continue
+		}
+		poll++
+		r.mu.Lock()
+		r.reads = append(r.reads, batch...)
 		r.mu.Unlock()
 	}
 }
@@ -498,11 +566,4 @@ func (r *run) recover(ctx context.Context, when string) {
 	if err := r.waitHealthy(rctx); err != nil {
 		r.warnf("%s: %v", when, err)
 	}
-}
-
-// sortedIDs returns the ids in increasing order.
-func sortedIDs(ids []int32) []int32 {
-	out := slices.Clone(ids)
-	slices.Sort(out)
-	return out
 }
