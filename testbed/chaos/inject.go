@@ -129,13 +129,19 @@ func (r *run) inject(ctx context.Context, f Fault) {
 		kill(id)
 		sleepCtx(ctx, f.Hold)
 		restart(id)
-	case PauseLeader:
-		ev.Targets, ev.Detail = []int32{ro.leader}, fmt.Sprintf("SIGSTOP n%d (p%d leader)", ro.leader, f.Partition)
-		if err := r.c.Pause(ro.leader); err != nil {
+	case PauseLeader, PauseController:
+		id := ro.leader
+		ev.Detail = fmt.Sprintf("SIGSTOP n%d (p%d leader, controller n%d)", id, f.Partition, ro.controller)
+		if f.Kind == PauseController {
+			id = ro.controller
+			ev.Detail = fmt.Sprintf("SIGSTOP n%d (the controller)", id)
+		}
+		ev.Targets = []int32{id}
+		if err := r.c.Pause(id); err != nil {
 			r.warnf("fault %d: pause: %v", f.N, err)
 		}
 		sleepCtx(ctx, f.Hold)
-		if err := r.c.Continue(ro.leader); err != nil {
+		if err := r.c.Continue(id); err != nil {
 			r.warnf("fault %d: continue: %v", f.N, err)
 		}
 	case IsolateLeader, OneWayLeader:
@@ -210,7 +216,7 @@ func (r *run) inject(ctx context.Context, f Fault) {
 	}
 	ev.End = time.Now()
 	ev.Affected = ro.affected(ev.Targets...)
-	if f.Kind == KillController || f.Kind == IsolateCtrl || len(ev.Affected) == 0 {
+	if f.Kind == KillController || f.Kind == IsolateCtrl || f.Kind == PauseController || len(ev.Affected) == 0 {
 		ev.Affected = nil // every partition: the controller's loss holds every election
 	}
 	r.mu.Lock()

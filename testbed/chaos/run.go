@@ -523,7 +523,7 @@ func (r *run) waitHealthy(ctx context.Context) error {
 		case err != nil:
 			last = err.Error()
 		case len(md.Brokers) < r.cfg.Brokers:
-			last = fmt.Sprintf("%d brokers listed", len(md.Brokers))
+			last = fmt.Sprintf("brokers %v listed (controller %d)", md.Brokers.NodeIDs(), md.Controller)
 		default:
 			last = ""
 			td := md.Topics[Topic]

@@ -19,6 +19,7 @@ const (
 	KillFollower     Kind = "kill-follower"      // kill -9 one of its followers, restart after Hold
 	KillController   Kind = "kill-controller"    // kill -9 the controller's broker, restart after Hold
 	PauseLeader      Kind = "pause-leader"       // SIGSTOP a leader for Hold, then SIGCONT: a zombie wakes
+	PauseController  Kind = "pause-controller"   // SIGSTOP the controller's broker for Hold, then SIGCONT
 	IsolateLeader    Kind = "isolate-leader"     // cut a leader from its followers (both ways) for Hold
 	IsolateMinority  Kind = "isolate-minority"   // cut a minority of brokers from the rest and from clients
 	IsolateCtrl      Kind = "isolate-controller" // cut the controller's broker from every other broker
@@ -30,7 +31,7 @@ const (
 )
 
 // Kinds lists every kind a generated schedule draws from.
-var Kinds = []Kind{KillLeader, KillFollower, KillController, PauseLeader, IsolateLeader, IsolateMinority,
+var Kinds = []Kind{KillLeader, KillFollower, KillController, PauseLeader, PauseController, IsolateLeader, IsolateMinority,
 	IsolateCtrl, OneWayLeader, ClientCut, SlowLink, DoubleKillLeader, KillAndIsolate}
 
 // Fault is one entry of a schedule.
