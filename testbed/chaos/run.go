@@ -165,6 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 	rctx, stopReaders := context.WithCancel(ctx)
 	defer stopReaders()
+	var consumers []*kgo.Client // closed while the brokers still run (a group member leaves its group)
 	r.readerPos = make([]map[int32]int64, cfg.Readers)
 	for i := range cfg.Readers {
 		r.readerPos[i] = map[int32]int64{}
@@ -179,6 +180,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			return nil, err
 		}
 		defer cl.Close()
+		consumers = append(consumers, cl)
 		readWG.Add(1)
 		go func() { defer readWG.Done(); r.read(rctx, i, cl) }()
 	}
@@ -191,6 +193,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			return nil, err
 		}
 		defer cl.Close()
+		consumers = append(consumers, cl)
 		readWG.Add(1)
 		go func() { defer readWG.Done(); r.readGroup(rctx, cl) }()
 	}
@@ -230,11 +233,14 @@ faults:
 	}
 	end, err := r.endOffsets(ctx)
 	if err != nil {
-		return nil, err
+		r.warnf("%v; reading up to the acknowledged offsets instead", err)
 	}
 	r.waitReaders(ctx, end)
 	stopReaders()
 	readWG.Wait()
+	for _, cl := range append(consumers, producers...) {
+		cl.Close()
+	}
 	var finals []map[int32][]Read
 	for i := range 2 {
 		f, err := r.finalRead(ctx, i, end)
@@ -297,6 +303,9 @@ func (r *run) logf(format string, args ...any) {
 
 func (r *run) warnf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i] + " (...)" // errors of Restart carry the broker's log tail
+	}
 	r.mu.Lock()
 	r.warnings = append(r.warnings, msg)
 	r.mu.Unlock()
@@ -458,10 +467,27 @@ func (r *run) endOffsets(ctx context.Context) (map[int32]int64, error) {
 			}
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("list end offsets: %v %v", err, lo.Error())
+			return r.ackedEnds(lo), fmt.Errorf("list end offsets: %v %v", err, lo.Error())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// ackedEnds is the end offsets listed where a partition answered, else one
+// past the highest acknowledged offset (a partition without a leader).
+func (r *run) ackedEnds(lo kadm.ListedOffsets) map[int32]int64 {
+	out := map[int32]int64{}
+	r.mu.Lock()
+	for _, a := range r.acks {
+		out[a.Partition] = max(out[a.Partition], a.Offset+1)
+	}
+	r.mu.Unlock()
+	lo.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil {
+			out[o.Partition] = o.Offset
+		}
+	})
+	return out
 }
 
 // finalRead reads every partition from the start to end through a client
