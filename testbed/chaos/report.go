@@ -41,7 +41,8 @@ func (r *run) results(schedule []Fault, finals []map[int32][]Read) *Results {
 // affected partition acknowledged nothing, among the stretches between
 // two acknowledgements of that partition that overlap the fault (from its
 // start to 10 s after its end, when the recovery may still go on, or the
-// next fault's start).
+// next fault's start), leaving out a stretch that began before the
+// previous fault ended (it is that fault's).
 func FailoverGaps(acks []Ack, events []FaultEvent, partitions int) []FailoverGap {
 	byP := map[int32][]time.Time{}
 	for _, a := range acks {
@@ -62,11 +63,15 @@ func FailoverGaps(acks []Ack, events []FaultEvent, partitions int) []FailoverGap
 		if i+1 < len(events) && events[i+1].Start.Before(to) {
 			to = events[i+1].Start
 		}
+		var after time.Time // a stretch begun before the previous fault ended is that one's
+		if i > 0 {
+			after = events[i-1].End
+		}
 		var worst time.Duration
 		for _, p := range ps {
 			ts := byP[p]
 			for i := 1; i < len(ts); i++ {
-				if ts[i].After(from) && ts[i-1].Before(to) {
+				if ts[i].After(from) && ts[i-1].Before(to) && !ts[i-1].Before(after) {
 					worst = max(worst, ts[i].Sub(ts[i-1]))
 				}
 			}

@@ -21,13 +21,16 @@ func TestFailoverGapsAndTimeline(t *testing.T) {
 			acks = append(acks, Ack{Partition: 1, At: ms(n)})
 		}
 	}
-	events := []FaultEvent{
+	events := []FaultEvent{ // in the order they ran, as a run records them
 		{N: 1, Kind: "kill-leader", Affected: []int32{0}, Start: ms(1050), End: ms(2000)},
-		{N: 2, Kind: "kill-controller", Start: ms(3900), End: ms(4100)}, // every partition
-		{N: 3, Kind: "pause-leader", Affected: []int32{1}, Start: ms(5000), End: ms(5200)},
+		// begins inside fault 1's stretch of silence (1000-2500), which
+		// began before fault 1 ended: not this one's
+		{N: 2, Kind: "client-cut", Affected: []int32{0}, Start: ms(2200), End: ms(2300)},
+		{N: 3, Kind: "kill-controller", Start: ms(3900), End: ms(4100)}, // every partition
+		{N: 4, Kind: "pause-leader", Affected: []int32{1}, Start: ms(5000), End: ms(5200)},
 	}
 	gaps := FailoverGaps(acks, events, 2)
-	want := []time.Duration{1500 * time.Millisecond, 300 * time.Millisecond, 100 * time.Millisecond}
+	want := []time.Duration{1500 * time.Millisecond, 100 * time.Millisecond, 300 * time.Millisecond, 100 * time.Millisecond}
 	for i, g := range gaps {
 		if g.Gap != want[i] {
 			t.Errorf("fault %d gap %v, want %v", g.N, g.Gap, want[i])
@@ -35,6 +38,7 @@ func TestFailoverGapsAndTimeline(t *testing.T) {
 	}
 	med, p90, worst := GapStats(gaps)
 	if med != 300*time.Millisecond || worst != 1500*time.Millisecond || p90 != worst {
+		// 100, 100, 300, 1500
 		t.Errorf("gap stats %v %v %v", med, p90, worst)
 	}
 	tl := Timeline(acks, t0, time.Second)
