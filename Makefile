@@ -9,7 +9,7 @@ KAFKAJS  := 2.2.4
 CMDS     := $(sort ./cmd/chronik $(patsubst %/,./%,$(dir $(wildcard cmd/*/*.go))))
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help build run cluster deps test vet fuzz clean crash-soak bench bench-gate profile profile-diff chaos
+.PHONY: help build run cluster deps test vet fuzz clean crash-soak bench bench-gate bench-failover profile profile-diff chaos
 
 help:
 	@echo "make build  build $(CMDS) into $(BIN)/"
@@ -23,6 +23,7 @@ help:
 	@echo "make clean  remove $(BIN)/"
 	@echo "make bench       Chronik vs kfake suite (<= 5 min) -> bench-results/<timestamp>/"
 	@echo "make bench-gate  short suite vs benchmarks/baseline.json; fails on a regression (<= 3 min)"
+	@echo "make bench-failover  3-broker RF=3 cluster, leaders killed under acks=-1 load (~2 min; FAILOVER_FLAGS=--kills N ...)"
 	@echo "make profile     pprof capture during PROFILE_SCENARIO=$(PROFILE_SCENARIO) + summary"
 	@echo "make profile-diff BEFORE=dir AFTER=dir   what grew between two captures"
 
@@ -113,6 +114,12 @@ bench: build
 
 bench-gate: build
 	$(BIN)/chronik-bench gate --chronik-bin $(BIN)/chronik --baseline benchmarks/baseline.json $(BENCH_FLAGS)
+
+# The failover benchmark: kill -9 / SIGTERM of leaders of a 3-broker RF=3
+# cluster under idempotent acks=-1 load -> bench-results/failover-<timestamp>/.
+FAILOVER_FLAGS ?=
+bench-failover: build
+	$(BIN)/chronik-bench failover --chronik-bin $(BIN)/chronik $(FAILOVER_FLAGS)
 
 profile: build
 	$(BIN)/chronik-bench profile --chronik-bin $(BIN)/chronik --scenario $(PROFILE_SCENARIO) $(BENCH_FLAGS)

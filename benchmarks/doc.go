@@ -89,4 +89,49 @@
 // noisier than the default tolerance gets NoiseTolerance (three median
 // absolute deviations, at most 50%): on a shared 2-core machine a smaller
 // change cannot be told from noise.
+//
+// # The failover scenario and its section of results.json
+//
+// `chronik-bench failover` (make bench-failover; RunFailover, failover.go)
+// starts a 3-broker cluster with the testbed (free loopback ports, the
+// default liveness settings: broker.heartbeat.interval.ms 100,
+// broker.session.timeout.ms 1000; leader.imbalance.check.interval.seconds
+// 1), a topic with RF=3 and min.insync.replicas=2, and idempotent acks=-1
+// franz-go producers at a fixed rate, round-robin over the partitions. It
+// then runs kill9-leader, kill9-controller and sigterm-leader events,
+// spread over the run, each on a steady cluster (every partition led by
+// its preferred replica, every ISR full, every partition acknowledging).
+// An event's time K is taken just before the signal. Per partition the
+// victim led or followed: first_ack_ms = K -> the acknowledgement of the
+// first record handed to Produce at or after K; gap_ms = the longest time
+// between successive acknowledgements from K until the restart. The
+// victim is restarted Down after all its partitions acknowledged such a
+// record, and the next event waits until it is back in every ISR and
+// leads its preferred partitions. A full read at the end is checked by
+// testbed/streamcheck. results.json gets suite "failover", no scenarios or
+// runs, and:
+//
+//	"failover": {
+//	  "config": {"partitions", "producers", "rate_per_producer", "kills",
+//	             "controller_kills", "terminates", "down_ms",
+//	             "metadata_min_age_ms", "broker_properties"},
+//	  "rows": [{                 kill9-leader | kill9-controller | sigterm-leader |
+//	                             kill9-follower-stall (the kill9-leader events'
+//	                             partitions the victim only followed)
+//	    "name", "description", "events" (with a sample), "timed_out" (partitions),
+//	    "first": per event the earliest partition's first_ack_ms,
+//	    "all":   per event the latest partition's first_ack_ms,
+//	    "gap":   per event the longest gap_ms,
+//	             each {"count", "p50_ms", "p90_ms", "p99_ms", "max_ms",
+//	                   "samples_ms"} (nearest-rank percentiles, sorted samples)
+//	  }...],
+//	  "check": {"acked", "read", "lost", "duplicates", "moved", "gaps",
+//	            "reorders", "foreign", "problems"},
+//	  "produce_errors", "first_produce_errors",
+//	  "events": [{"kind", "victim", "controller", "at", "down_ms",
+//	              "restart_to_steady_ms", "note",
+//	              "partitions": [{"partition", "role", "first_ack_ms", "gap_ms", "timed_out"}]}]
+//	}
+//
+// The command exits 1 when the check found a problem or a produce failed.
 package benchmarks

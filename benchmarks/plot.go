@@ -45,6 +45,11 @@ func WritePlots(dir string, res *Results) ([]Plot, error) {
 			return nil, err
 		}
 	}
+	if res.Failover != nil {
+		if err := add(failoverCDFPlot(dir, res.Failover)); err != nil {
+			return nil, err
+		}
+	}
 	return plots, nil
 }
 

@@ -48,23 +48,34 @@ func WriteReport(path string, res *Results, plots []Plot) error {
 	fmt.Fprintf(&b, "- host %s: %d CPUs, %s, Linux %s, load average at start %s\n", res.Host.Hostname, res.Host.CPUs,
 		res.Host.GoVersion, res.Host.Kernel, res.Host.LoadAvg)
 	fmt.Fprintf(&b, "- command: `%s`\n", res.Command)
-	fmt.Fprintf(&b, "- %d rounds; in each round every scenario runs on both systems back to back (order alternating), "+
-		"each run on a fresh broker process with a fresh data dir; figures are medians over rounds, ratios are medians "+
-		"of the per-round ratios. msg/s is records over the window; steady msg/s is the median of the rates over its "+
-		"200 ms sub-intervals (a burst of load from other processes moves it less) and is what the msg/s ratios use. CPU is the broker process's user+system time inside the measured window (/proc/<pid>/stat); "+
-		"RSS is its peak (VmHWM).\n\n", res.Rounds)
+	if len(res.Scenarios) > 0 {
+		fmt.Fprintf(&b, "- %d rounds; in each round every scenario runs on both systems back to back (order alternating), "+
+			"each run on a fresh broker process with a fresh data dir; figures are medians over rounds, ratios are medians "+
+			"of the per-round ratios. msg/s is records over the window; steady msg/s is the median of the rates over its "+
+			"200 ms sub-intervals (a burst of load from other processes moves it less) and is what the msg/s ratios use. CPU is the broker process's user+system time inside the measured window (/proc/<pid>/stat); "+
+			"RSS is its peak (VmHWM).\n\n", res.Rounds)
+	} else {
+		b.WriteString("\n")
+	}
 	for _, n := range res.Notes {
 		fmt.Fprintf(&b, "> %s\n\n", n)
 	}
-	writeRatioTable(&b, res)
-	writeScenarioTables(&b, res)
+	if len(res.Scenarios) > 0 {
+		writeRatioTable(&b, res)
+		writeScenarioTables(&b, res)
+	}
+	if res.Failover != nil {
+		writeFailoverSection(&b, res.Failover)
+	}
 	if len(plots) > 0 {
 		b.WriteString("## Plots\n\n")
 		for _, p := range plots {
 			fmt.Fprintf(&b, "### %s\n\n![%s](%s)\n\n", p.Title, p.Title, p.File)
 		}
 	}
-	writeRunTable(&b, res)
+	if len(res.Runs) > 0 {
+		writeRunTable(&b, res)
+	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

@@ -79,6 +79,9 @@ type Results struct {
 	Summaries []Summary     `json:"summaries"`
 	Ratios    []RatioResult `json:"ratios"`
 	Notes     []string      `json:"notes"`
+	// Failover is the failover scenario's section (chronik-bench
+	// failover); absent from the other suites.
+	Failover *FailoverResult `json:"failover,omitempty"`
 }
 
 // minSteadyIntervals is the fewest interval rates a steady rate is taken

@@ -30,7 +30,7 @@ func (r Runner) systems() []string {
 
 // RunSuite runs suite and returns its results with summaries and ratios.
 func (r Runner) RunSuite(ctx context.Context, suite Suite) (*Results, error) {
-	res := &Results{Schema: SchemaVersion, Suite: suite.Name, Started: time.Now().UTC(), Host: hostInfo(),
+	res := &Results{Schema: SchemaVersion, Suite: suite.Name, Started: time.Now().UTC(), Host: HostInfo(),
 		Rounds: suite.Rounds, Scenarios: suite.Scenarios, Command: strings.Join(os.Args, " ")}
 	for _, sc := range suite.Scenarios {
 		if err := sc.Validate(); err != nil {
@@ -113,7 +113,8 @@ func (r Runner) RunOne(ctx context.Context, system string, sc Scenario, round in
 	return run, nil
 }
 
-func hostInfo() Host {
+// HostInfo describes this machine for results.json.
+func HostInfo() Host {
 	h := Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
 	h.Hostname, _ = os.Hostname()
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {

@@ -46,6 +46,7 @@ func (b *Broker) JoinCluster(node *raftmeta.Node, clusterID string) error {
 		ResponseMaxBytes:  o.FetchResponseMaxBytes,
 		Backoff:           time.Duration(o.FetchBackoffMs) * time.Millisecond,
 		Fsync:             o.FsyncEnable,
+		WholeNode:         o.WholeNode,
 		Logger:            b.log,
 	})
 	sub := node.Subscribe(mirrorEventLimit) // before the first mirror: no change slips between

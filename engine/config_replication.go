@@ -16,6 +16,12 @@ type ReplicationConfig struct {
 	FetchBackoffMs         int64 // replica.fetch.backoff.ms: after a fetch error (Kafka: 1000)
 	FsyncEnable            bool  // replica.fsync.enable: followers report offsets only once fdatasync'd (Chronik)
 	HWCheckpointIntervalMs int64 // replica.high.watermark.checkpoint.interval.ms
+	// WholeNode is replica.fetch.whole.node.enable, a lab switch (Chronik,
+	// default false, never for production): followers also fetch, and
+	// discard, every partition of their leaders they hold no replica of
+	// (replicate.Options.WholeNode), so the lab compares ISR-filtered
+	// follower bandwidth with whole-node fetching in one run.
+	WholeNode bool
 
 	// Leadership (the controller's; every broker may become it).
 	AutoLeaderRebalance         bool  // auto.leader.rebalance.enable
@@ -104,6 +110,7 @@ func init() {
 		"replica.fetch.response.max.bytes":              intKey32(func(c *Config) *int32 { return &c.Replication.FetchResponseMaxBytes }),
 		"replica.fetch.backoff.ms":                      intKey64(func(c *Config) *int64 { return &c.Replication.FetchBackoffMs }),
 		"replica.fsync.enable":                          boolKey(func(c *Config) *bool { return &c.Replication.FsyncEnable }),
+		"replica.fetch.whole.node.enable":               boolKey(func(c *Config) *bool { return &c.Replication.WholeNode }),
 		"replica.high.watermark.checkpoint.interval.ms": intKey64(func(c *Config) *int64 { return &c.Replication.HWCheckpointIntervalMs }),
 		"auto.leader.rebalance.enable":                  boolKey(func(c *Config) *bool { return &c.Replication.AutoLeaderRebalance }),
 		"leader.imbalance.check.interval.seconds":       intKey64(func(c *Config) *int64 { return &c.Replication.LeaderImbalanceCheckSeconds }),

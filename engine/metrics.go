@@ -103,6 +103,10 @@ type ReplicationMetrics struct {
 	// broker's replication socket (follower side).
 	SentToFollower, ReceivedFromLeader map[int32]int64
 	FollowerFetches, Truncations       int64
+	// ObservedBytes: record bytes read and discarded by the lab's
+	// whole-node mode (replica.fetch.whole.node.enable), part of
+	// ReceivedFromLeader.
+	ObservedBytes int64
 }
 
 // PartitionLag is one follower's lag on one partition led here.
@@ -167,6 +171,7 @@ func (b *Broker) replicationMetrics() ReplicationMetrics {
 	if b.replicas != nil {
 		st := b.replicas.Stats()
 		r.ReceivedFromLeader, r.FollowerFetches, r.Truncations = st.PerLeader, st.Fetches, st.Truncations
+		r.ObservedBytes = st.ObservedBytes
 	}
 	if rc, ok := b.cluster().(*raftCluster); ok {
 		im := rc.node.Image()

@@ -46,7 +46,7 @@ func (b *Broker) mirrorLocked(im *raftmeta.Image) error {
 			targets = append(targets, targetOf(it, int32(i), p))
 		}
 	}
-	b.replicas.Set(targets)
+	b.replicas.Set(append(targets, b.observedTargets(im)...))
 	// Step 3.
 	for _, t := range b.topicList() {
 		if it := im.Topic(t.name); it == nil || it.ID != t.id {
@@ -80,8 +80,27 @@ func (b *Broker) mirrorLocked(im *raftmeta.Image) error {
 			}
 		}
 	}
-	b.replicas.Set(targets)
+	b.replicas.Set(append(targets, b.observedTargets(im)...))
 	return nil
+}
+
+// observedTargets are, with the lab's replica.fetch.whole.node.enable,
+// the partitions led elsewhere that this broker holds no replica of: the
+// fetchers read and discard them (replicate.Options.WholeNode).
+func (b *Broker) observedTargets(im *raftmeta.Image) []replicate.Target {
+	if !b.cfg.Replication.WholeNode {
+		return nil
+	}
+	var out []replicate.Target
+	for _, name := range im.TopicNames() {
+		it := im.Topic(name)
+		for i, ip := range it.Partitions {
+			if ip.Leader >= 0 && ip.Leader != b.cfg.NodeID && !b.isReplica(ip) {
+				out = append(out, replicate.Target{Topic: it.Name, TopicID: it.ID, Partition: int32(i), Leader: ip.Leader, LeaderEpoch: ip.LeaderEpoch})
+			}
+		}
+	}
+	return out
 }
 
 // isReplica reports whether this broker holds a replica of ip.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronik/chronik/testbed/streamcheck"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -246,29 +247,7 @@ func crashStreamProblems(recs []*kgo.Record, acked []int64) (problems []string, 
 			}
 		}
 	}
-	return streamReport(nDup, dups, lost, moved, gaps, reorders, foreign), nDup
-}
-
-// streamReport is the problem lines of a stream check: one per kind of
-// problem with examples, in a fixed order.
-func streamReport(nDup int, dups, lost, moved, gaps, reorders, foreign []string) []string {
-	var problems []string
-	for _, k := range []struct {
-		what     string
-		examples []string
-	}{
-		{fmt.Sprintf("%d duplicate records", nDup), dups},
-		{"acknowledged records lost", lost},
-		{"records not at their acknowledged offsets", moved},
-		{"offsets not dense", gaps},
-		{"records out of produce order", reorders},
-		{"records that are not of this stream", foreign},
-	} {
-		if len(k.examples) > 0 {
-			problems = append(problems, fmt.Sprintf("%s, e.g. %v", k.what, k.examples))
-		}
-	}
-	return problems
+	return streamcheck.Report(nDup, dups, lost, moved, gaps, reorders, foreign), nDup
 }
 
 // TestGracefulShutdownAndRestart: SIGTERM makes the broker exit 0; after a

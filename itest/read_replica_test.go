@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/testbed"
+	"github.com/chronik/chronik/testbed/streamcheck"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -87,7 +88,7 @@ func testFranzGoReadsFromItsRack(t *testing.T, ctx context.Context, c *testbed.C
 		fs.EachRecord(got.add)
 	}
 	checkStream(t, "franz-go in rack b", got.records(), acked, endsOf(acked))
-	servedByFollower(t, before, scrapeAll(t, ctx, c), n*pairValueSize)
+	servedByFollower(t, before, scrapeAll(t, ctx, c), n*streamcheck.ValueSize)
 }
 
 // servedByFollower checks that broker 2 served at least bytes of records
@@ -137,7 +138,7 @@ func testLibrdkafkaReadsFromItsRack(t *testing.T, ctx context.Context, c *testbe
 		}
 		next[p]++
 	}
-	servedByFollower(t, before, scrapeAll(t, ctx, c), n*pairValueSize)
+	servedByFollower(t, before, scrapeAll(t, ctx, c), n*streamcheck.ValueSize)
 }
 
 // A follower of partition 0 of topic rrhw other than broker 2 (and not
@@ -189,8 +190,8 @@ func testFollowerReadsStopAtTheHighWatermark(t *testing.T, ctx context.Context, 
 		t.Fatalf("read up to %d, want %d", got.nextOf(0), base)
 	}
 	const fb = `chronik_consumer_fetch_bytes_total{role="follower"}`
-	if d := scrape(t, ctx, c, 2)[fb] - before[fb]; d < base*pairValueSize {
-		t.Fatalf("broker 2 served %v bytes to the rack-b consumer, want >= %d: the check below would not be about a follower", d, base*pairValueSize)
+	if d := scrape(t, ctx, c, 2)[fb] - before[fb]; d < base*streamcheck.ValueSize {
+		t.Fatalf("broker 2 served %v bytes to the rack-b consumer, want >= %d: the check below would not be about a follower", d, base*streamcheck.ValueSize)
 	}
 	if err := c.Pause(stop); err != nil {
 		t.Fatal(err)
@@ -407,7 +408,7 @@ func scrapeAll(t testing.TB, ctx context.Context, c *testbed.Cluster) map[int32]
 // produceBooked produces n pair values of producer 0 in turn to each of
 // the topic's parts partitions, acks=-1, uncompressed (the byte counts the
 // tests compare are the records' own), and returns what was acknowledged.
-func produceBooked(t *testing.T, ctx context.Context, c *testbed.Cluster, topic string, parts, n int) map[pairKey]placed {
+func produceBooked(t *testing.T, ctx context.Context, c *testbed.Cluster, topic string, parts, n int) map[streamcheck.Key]streamcheck.Placed {
 	t.Helper()
 	cl := newClient(t, c.Node(1).KafkaAddr, kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))
@@ -447,7 +448,7 @@ func startPacedProducer(t *testing.T, ctx context.Context, c *testbed.Cluster, b
 // use.
 type readLog struct {
 	mu   sync.Mutex
-	recs []readRec
+	recs []streamcheck.Rec
 	next map[int32]int64
 }
 
@@ -457,7 +458,7 @@ func (l *readLog) add(r *kgo.Record) {
 	if l.next == nil {
 		l.next = map[int32]int64{}
 	}
-	l.recs = append(l.recs, readRec{partition: r.Partition, offset: r.Offset, value: r.Value})
+	l.recs = append(l.recs, streamcheck.Rec{Partition: r.Partition, Offset: r.Offset, Value: r.Value})
 	l.next[r.Partition] = r.Offset + 1
 }
 
@@ -474,7 +475,7 @@ func (l *readLog) nextOf(p int32) int64 {
 	return l.next[p]
 }
 
-func (l *readLog) records() []readRec {
+func (l *readLog) records() []streamcheck.Rec {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.recs)

@@ -20,7 +20,10 @@ import (
 // 3-broker cluster (RF=3, min.insync.replicas=2), alternating in one run.
 // It reports both rates, their ratio (goal >= 0.6), and for each follower
 // the bytes it read from its leaders' replication sockets over the record
-// bytes of the partitions it follows (goal <= 1.05).
+// bytes of the partitions it follows (goal <= 1.05). A third cluster runs
+// with replica.fsync.enable=false (followers report what they have
+// written, not yet fsync'd: Kafka's durability): nofsync/fsync is what
+// Chronik's on-disk-on-every-ISR-member guarantee costs.
 //
 //	make build && CHRONIK_BIN=$PWD/bin/chronik go test -run '^$' -bench ReplicatedProduce -benchtime 5x ./itest
 func BenchmarkReplicatedProduce(b *testing.B) {
@@ -28,17 +31,21 @@ func BenchmarkReplicatedProduce(b *testing.B) {
 	ctx := context.Background()
 	single := StartBroker(b, Options{})
 	c := startClusterWith(b, clusterProps(nil), true)
+	nf := startClusterWith(b, clusterProps(map[string]string{"replica.fsync.enable": "false"}), false)
 	const topic = "bench-replicated"
 	createTopicWith(b, ctx, single.Addr(), topic, parts, 1, nil, nil)
-	createTopicWith(b, ctx, c.Node(1).KafkaAddr, topic, parts, 3, replicatedTopicConfigs, nil)
-	waitPartitions(b, ctx, c.Node(1).KafkaAddr, topic, "created", fullISR)
+	for _, cc := range []*testbed.Cluster{c, nf} {
+		createTopicWith(b, ctx, cc.Node(1).KafkaAddr, topic, parts, 3, replicatedTopicConfigs, nil)
+		waitPartitions(b, ctx, cc.Node(1).KafkaAddr, topic, "created", fullISR)
+	}
 	newProducer := func(addr string) *kgo.Client {
 		return newClient(b, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	}
-	singleCl, clusterCl := newProducer(single.Addr()), newProducer(c.Node(1).KafkaAddr)
-	// Warm up both (connections, metadata, producer ids).
+	singleCl, clusterCl, noSyncCl := newProducer(single.Addr()), newProducer(c.Node(1).KafkaAddr), newProducer(nf.Node(1).KafkaAddr)
+	// Warm up all (connections, metadata, producer ids).
 	produceTimed(b, ctx, singleCl, topic, parts, 0, 1000)
 	produceTimed(b, ctx, clusterCl, topic, parts, 0, 1000)
+	produceTimed(b, ctx, noSyncCl, topic, parts, 0, 1000)
 	ps := waitReplicasEqual(b, ctx, c, topic, nil)
 	recvBefore := receivedBytes(b, ctx, c)
 	ownedBefore := map[int32]int64{}
@@ -46,23 +53,24 @@ func BenchmarkReplicatedProduce(b *testing.B) {
 		ownedBefore[n.ID] = followedBytes(b, n, topic, ps)
 	}
 
-	var singleDur, clusterDur time.Duration
+	// The three take turns, starting one later each op.
+	clients := []*kgo.Client{singleCl, clusterCl, noSyncCl}
+	durs := make([]time.Duration, len(clients))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		seq := 1000 + i*perOp
-		if i%2 == 0 {
-			singleDur += produceTimed(b, ctx, singleCl, topic, parts, seq, perOp)
-			clusterDur += produceTimed(b, ctx, clusterCl, topic, parts, seq, perOp)
-		} else {
-			clusterDur += produceTimed(b, ctx, clusterCl, topic, parts, seq, perOp)
-			singleDur += produceTimed(b, ctx, singleCl, topic, parts, seq, perOp)
+		for j := range clients {
+			k := (i + j) % len(clients)
+			durs[k] += produceTimed(b, ctx, clients[k], topic, parts, seq, perOp)
 		}
 	}
 	b.StopTimer()
+	singleDur, clusterDur, noSyncDur := durs[0], durs[1], durs[2]
 	n := float64(b.N * perOp)
 	b.ReportMetric(n/singleDur.Seconds(), "standalone-msg/s")
 	b.ReportMetric(n/clusterDur.Seconds(), "cluster-msg/s")
 	b.ReportMetric(singleDur.Seconds()/clusterDur.Seconds(), "cluster/standalone")
+	b.ReportMetric(clusterDur.Seconds()/noSyncDur.Seconds(), "nofsync/fsync")
 
 	if after := waitReplicasEqual(b, ctx, c, topic, nil); fmt.Sprint(after) != fmt.Sprint(ps) {
 		b.Fatalf("leadership moved during the run: %v, then %v", ps, after)
@@ -92,7 +100,7 @@ func produceTimed(b *testing.B, ctx context.Context, cl *kgo.Client, topic strin
 
 // receivedBytes sums chronik_replication_received_bytes_total (bytes read
 // from leaders' replication sockets) of each broker's /metrics.
-func receivedBytes(b *testing.B, ctx context.Context, c *testbed.Cluster) map[int32]int64 {
+func receivedBytes(b testing.TB, ctx context.Context, c *testbed.Cluster) map[int32]int64 {
 	b.Helper()
 	out := map[int32]int64{}
 	for _, n := range c.Nodes {
@@ -117,7 +125,7 @@ func receivedBytes(b *testing.B, ctx context.Context, c *testbed.Cluster) map[in
 
 // followedBytes is the record bytes, on broker n's disk, of the
 // partitions of topic it follows (is a replica of and does not lead).
-func followedBytes(b *testing.B, n *testbed.Node, topic string, ps map[int32]partState) int64 {
+func followedBytes(b testing.TB, n *testbed.Node, topic string, ps map[int32]partState) int64 {
 	b.Helper()
 	var total int64
 	for p, st := range ps {

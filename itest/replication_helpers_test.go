@@ -16,10 +16,8 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/testbed"
+	"github.com/chronik/chronik/testbed/streamcheck"
 	"github.com/chronik/chronik/wal"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -95,39 +93,13 @@ func pauseBroker(t testing.TB, c *testbed.Cluster, id int32) func() {
 }
 
 // partState is a partition as Metadata describes it.
-type partState struct {
-	Leader, LeaderEpoch int32
-	Replicas, ISR       []int32
-}
+type partState = testbed.PartitionState
 
 // partitionsAt asks broker addr itself (not any broker the client knows)
 // for topic's partitions.
 func partitionsAt(ctx context.Context, addr, topic string) (map[int32]partState, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
-	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(rctx, cl.SeedBrokers()[0])
-	if err != nil {
-		return nil, err
-	}
-	if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
-		return nil, fmt.Errorf("metadata of %s from %s: %+v", topic, addr, resp.Topics)
-	}
-	out := map[int32]partState{}
-	for _, p := range resp.Topics[0].Partitions {
-		isr := slices.Clone(p.ISR)
-		slices.Sort(isr)
-		out[p.Partition] = partState{Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: isr}
-	}
-	return out, nil
+	_, ps, err := testbed.TopicMetadata(ctx, addr, topic)
+	return ps, err
 }
 
 // waitPartitions polls addr's Metadata of topic until cond holds,
@@ -301,82 +273,21 @@ func replicasEqual(c *testbed.Cluster, topic string, ps map[int32]partState, min
 }
 
 // consumeTopic reads every partition of topic from the start to the end
-// offsets the brokers list now, through a client seeded with addr only.
-func consumeTopic(t testing.TB, ctx context.Context, addr, topic string) ([]readRec, map[int32]int64) {
+// offsets the brokers list now, through a client seeded with addr only
+// (streamcheck.ReadTopic), failing the test on an error.
+func consumeTopic(t testing.TB, ctx context.Context, addr, topic string) ([]streamcheck.Rec, map[int32]int64) {
 	t.Helper()
-	ends := endOffsets(t, ctx, addr, topic)
-	starts := map[int32]kgo.Offset{}
-	for p := range ends {
-		starts[p] = kgo.NewOffset().AtStart()
-	}
-	cons := newClient(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: starts}), kgo.FetchMaxWait(500*time.Millisecond))
-	defer cons.Close()
-	var recs []readRec
-	got := map[int32]int64{}
-	for !reached(got, ends) {
-		fs := cons.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("consume %s: read %v of %v: %v", topic, got, ends, ctx.Err())
-		}
-		fs.EachError(func(_ string, p int32, err error) {
-			if !errors.Is(err, kerr.NotLeaderForPartition) {
-				t.Fatalf("consume %s-%d: %v", topic, p, err)
-			}
-		})
-		fs.EachRecord(func(r *kgo.Record) {
-			recs = append(recs, readRec{r.Partition, r.Offset, r.Value})
-			got[r.Partition] = r.Offset + 1
-		})
+	recs, ends, err := streamcheck.ReadTopic(ctx, addr, topic)
+	if err != nil {
+		t.Fatalf("consume %s: %v", topic, err)
 	}
 	return recs, ends
 }
 
-// endOffsets lists the end offset of every partition of topic, asking
-// again while a partition answers a retriable error (a leader just
-// elected, by a failover or a preferred-leader election, answers
-// OFFSET_NOT_AVAILABLE until its high watermark reaches its epoch).
-func endOffsets(t testing.TB, ctx context.Context, addr, topic string) map[int32]int64 {
-	t.Helper()
-	adm := kadm.NewClient(newClient(t, addr))
-	var last error
-	for {
-		offs, err := adm.ListEndOffsets(ctx, topic)
-		ends := map[int32]int64{}
-		offs.Each(func(o kadm.ListedOffset) {
-			if o.Err != nil {
-				err = fmt.Errorf("%s-%d: %w", topic, o.Partition, o.Err)
-			}
-			ends[o.Partition] = o.Offset
-		})
-		if err == nil {
-			return ends
-		}
-		if !kerr.IsRetriable(err) && !errors.Is(err, kerr.OffsetNotAvailable) {
-			t.Fatalf("list end offsets of %s: %v", topic, err)
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			t.Fatalf("list end offsets of %s: %v", topic, last)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// reached reports whether every partition was read up to its end.
-func reached(got, ends map[int32]int64) bool {
-	for p, end := range ends {
-		if got[p] < end {
-			return false
-		}
-	}
-	return true
-}
-
 // parseReadLines parses "partition offset value" lines, as the interop
 // readers print them.
-func parseReadLines(out string) ([]readRec, error) {
-	var recs []readRec
+func parseReadLines(out string) ([]streamcheck.Rec, error) {
+	var recs []streamcheck.Rec
 	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
 		if line == "" {
 			continue
@@ -390,7 +301,7 @@ func parseReadLines(out string) ([]readRec, error) {
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, fmt.Errorf("line %.60q: %w", line, err)
 		}
-		recs = append(recs, readRec{int32(p), o, []byte(f[2])})
+		recs = append(recs, streamcheck.Rec{Partition: int32(p), Offset: o, Value: []byte(f[2])})
 	}
 	return recs, nil
 }

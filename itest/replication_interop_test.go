@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/chronik/chronik/testbed/streamcheck"
 )
 
 // Readers of a whole replicated topic through other clients than
@@ -13,7 +15,7 @@ import (
 
 // kcatReadAll reads every partition of topic from the beginning to its
 // end with kcat (librdkafka's simple consumer) seeded with addr.
-func kcatReadAll(t *testing.T, ctx context.Context, addr, topic string) []readRec {
+func kcatReadAll(t *testing.T, ctx context.Context, addr, topic string) []streamcheck.Rec {
 	t.Helper()
 	requireInterop(t, "kcat", "kcat", "-V")
 	out := run(t, ctx, "", "kcat", "-C", "-b", addr, "-t", topic, "-o", "beginning", "-e", "-q",
@@ -22,7 +24,7 @@ func kcatReadAll(t *testing.T, ctx context.Context, addr, topic string) []readRe
 }
 
 // confluentReadAll does the same with confluent-kafka-python.
-func confluentReadAll(t *testing.T, ctx context.Context, addr, topic string) []readRec {
+func confluentReadAll(t *testing.T, ctx context.Context, addr, topic string) []streamcheck.Rec {
 	t.Helper()
 	requireInterop(t, "python3-confluent-kafka", "/usr/bin/python3", "-c", "import confluent_kafka")
 	out := run(t, ctx, "", "/usr/bin/python3", "testdata/replicated_read.py", "--bootstrap", addr, "--topic", topic, "--timeout", "120")
@@ -30,7 +32,7 @@ func confluentReadAll(t *testing.T, ctx context.Context, addr, topic string) []r
 }
 
 // kafkajsReadAll does the same with kafkajs (one consumer of a new group).
-func kafkajsReadAll(t *testing.T, ctx context.Context, addr, topic string) []readRec {
+func kafkajsReadAll(t *testing.T, ctx context.Context, addr, topic string) []streamcheck.Rec {
 	t.Helper()
 	if os.Getenv("CHRONIK_SKIP_INTEROP") == "1" {
 		t.Skip("CHRONIK_SKIP_INTEROP=1")
@@ -52,7 +54,7 @@ func kafkajsReadAll(t *testing.T, ctx context.Context, addr, topic string) []rea
 	return mustParseReadLines(t, "kafkajs", string(out))
 }
 
-func mustParseReadLines(t *testing.T, reader, out string) []readRec {
+func mustParseReadLines(t *testing.T, reader, out string) []streamcheck.Rec {
 	t.Helper()
 	recs, err := parseReadLines(out)
 	if err != nil {

@@ -41,7 +41,7 @@ func (n *Node) HandleHeartbeat(connID uint64, req *kmsg.BrokerHeartbeatRequest) 
 		c.conns[connID] = b.ID
 	}
 	if req.WantShutdown {
-		c.shutdown[b.ID] = true
+		c.shutdown[b.ID] = b.Epoch
 	}
 	if b.Fenced {
 		c.unfence[b.ID] = true // a fenced broker that heartbeats is alive again
@@ -153,7 +153,7 @@ func (n *Node) decide(c *controller, b BrokerInfo, now time.Time) {
 		c.deadline[b.ID] = deadline
 	}
 	beat := c.lastBeat[b.ID]
-	wantShutdown := c.shutdown[b.ID]
+	wantShutdown := c.wantsShutdownLocked(b)
 	busy := c.inflight[b.ID]
 	alive := c.unfence[b.ID]
 	if busy || b.Fenced {
@@ -174,6 +174,16 @@ func (n *Node) decide(c *controller, b BrokerInfo, now time.Time) {
 		n.log.Info("controlled shutdown: moving leaderships away", "broker", b.ID)
 		n.proposeFor(c, b.ID, &Command{Type: CmdShutdownBroker, ShutdownBroker: &ShutdownBroker{ID: b.ID, Epoch: b.Epoch}})
 	}
+}
+
+// wantsShutdownLocked reports whether b's current incarnation asked for a
+// controlled shutdown. The request is kept with the broker epoch it came
+// with: a broker restarted after a SIGTERM registers a new epoch and must
+// not inherit the request (it would be put into controlled shutdown again
+// at once, and stay out of every ISR, ineligible, for good).
+func (c *controller) wantsShutdownLocked(b BrokerInfo) bool {
+	e, ok := c.shutdown[b.ID]
+	return ok && e == b.Epoch
 }
 
 func sinceOrNever(now, t time.Time) string {

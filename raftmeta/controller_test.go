@@ -28,3 +28,24 @@ func TestANewControllerKeepsTheSessionOfAHeartbeatItAlreadyTook(t *testing.T) {
 		}
 	}
 }
+
+// TestARestartedBrokerDoesNotInheritItsShutdownRequest: a controlled
+// shutdown asked for by one incarnation (its heartbeats' WantShutDown) is
+// not one of the next incarnation, which registers with a new broker
+// epoch. Before, the request was kept per broker id: a broker restarted
+// after SIGTERM was shut down again as soon as it registered and stayed
+// ineligible for every ISR (found by chronik-bench failover's SIGTERM row).
+func TestARestartedBrokerDoesNotInheritItsShutdownRequest(t *testing.T) {
+	c := newController()
+	old := BrokerInfo{ID: 3, Epoch: 22}
+	c.shutdown[old.ID] = old.Epoch // what HandleHeartbeat books for WantShutDown
+	if !c.wantsShutdownLocked(old) {
+		t.Fatalf("the incarnation that asked for a controlled shutdown does not want one")
+	}
+	if c.wantsShutdownLocked(BrokerInfo{ID: 3, Epoch: 60}) {
+		t.Errorf("broker 3 restarted at epoch 60 inherits the shutdown request of epoch 22")
+	}
+	if c.wantsShutdownLocked(BrokerInfo{ID: 2, Epoch: 22}) {
+		t.Errorf("broker 2 inherits broker 3's shutdown request")
+	}
+}

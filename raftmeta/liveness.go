@@ -234,7 +234,7 @@ type controller struct {
 	leader    bool
 	deadline  map[int32]time.Time // fence a broker not heard from by then
 	lastBeat  map[int32]time.Time
-	shutdown  map[int32]bool   // the broker's heartbeat asked for a controlled shutdown
+	shutdown  map[int32]uint64 // the broker epoch whose heartbeat asked for a controlled shutdown
 	conns     map[uint64]int32 // heartbeat connection -> broker
 	inflight  map[int32]bool   // a fence/unfence/shutdown proposal runs for the broker
 	unfence   map[int32]bool   // a heartbeat came from the broker while the image had it fenced
@@ -242,7 +242,7 @@ type controller struct {
 }
 
 func newController() *controller {
-	return &controller{deadline: map[int32]time.Time{}, lastBeat: map[int32]time.Time{}, shutdown: map[int32]bool{},
+	return &controller{deadline: map[int32]time.Time{}, lastBeat: map[int32]time.Time{}, shutdown: map[int32]uint64{},
 		conns: map[uint64]int32{}, inflight: map[int32]bool{}, unfence: map[int32]bool{}}
 }
 

@@ -48,6 +48,19 @@
 // there (TruncateFullyAndStartAt); one above the leader's log end (no
 // epochs to compare) truncates to it.
 //
+// # Whole-node mode (a lab switch)
+//
+// replica.fetch.whole.node.enable (Options.WholeNode, default off, never
+// for production) makes each fetcher also read every partition its leader
+// leads that this broker holds no replica of, as a consumer (replica -1,
+// up to the high watermark, a second request per cycle on the same
+// connection), and throw the records away: the seeds' phase 1, "fetch the
+// whole node, keep what you own". It exists so the lab can put
+// ISR-filtered follower bytes next to whole-node bytes in one run
+// (itest BenchmarkFollowerBandwidth: RF=2 on 3 brokers and RF=3 on 5 save
+// half of the follower bytes; RF=3 on 3 brokers saves nothing, every
+// follower owns everything led elsewhere).
+//
 // # Membership changes
 //
 // The engine calls Manager.Set with the whole set of partitions this

@@ -28,6 +28,13 @@ type fetcher struct {
 	mu      sync.Mutex
 	parts   map[tpKey]*partState
 	changed chan struct{} // cap 1: the partition set changed
+	// interrupt cancels the follower fetch in flight (nil when none);
+	// add calls it when a partition joins, so that the partition does not
+	// wait out the long poll (up to replica.fetch.wait.max.ms) of a fetch
+	// that does not carry it: the first acks=-1 produce on a new leader
+	// waits for exactly this follower. interrupted says it did.
+	interrupt   context.CancelFunc
+	interrupted bool
 
 	// cycle is held while a response is applied (and its syncs awaited),
 	// so that Set, taking it after a removal, knows the removed partition
@@ -46,6 +53,7 @@ type partState struct {
 	t          Target
 	delayUntil time.Time // backing off after an error
 	hdrs       []wal.BatchHeader
+	observed   int64 // an observed partition's next offset (whole-node mode)
 }
 
 func newFetcher(m *Manager, leader int32) *fetcher {
@@ -60,11 +68,17 @@ func newFetcher(m *Manager, leader int32) *fetcher {
 // existing one, which resets its backoff).
 func (f *fetcher) add(ts map[tpKey]Target) {
 	f.mu.Lock()
+	joined := false
 	for k, t := range ts {
 		st := f.parts[k]
 		if st == nil || st.t.LeaderEpoch != t.LeaderEpoch || st.t.Replica != t.Replica {
 			f.parts[k] = &partState{t: t}
+			joined = joined || t.Replica != nil
 		}
+	}
+	if joined && f.interrupt != nil {
+		f.interrupted = true
+		f.interrupt()
 	}
 	f.mu.Unlock()
 	f.kick()
@@ -92,10 +106,17 @@ func (f *fetcher) retain(keep map[tpKey]Target) int {
 	return n
 }
 
+// count is how many partitions the fetcher follows (observed ones aside).
 func (f *fetcher) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.parts)
+	n := 0
+	for _, st := range f.parts {
+		if st.t.Replica != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *fetcher) kick() {
@@ -122,9 +143,25 @@ func (f *fetcher) run() {
 		}
 	}()
 	backoff := f.m.opts.Backoff
+	// failed drops the connection after err and backs off; false once
+	// stopped.
+	failed := func(what string, err error) bool {
+		if c != nil {
+			c.Close()
+			c = nil
+		}
+		f.m.stats.errors.Add(1)
+		f.m.log.Debug(what, "leader", f.leader, "err", err)
+		if !f.sleep(backoff) {
+			return false
+		}
+		backoff = min(2*backoff, time.Second)
+		return true
+	}
 	for {
 		req, reqParts, wait := f.request()
-		if req == nil {
+		obs, obsParts := f.observeRequest(req == nil)
+		if req == nil && obs == nil {
 			if !f.sleep(wait) {
 				return
 			}
@@ -133,30 +170,43 @@ func (f *fetcher) run() {
 		if c == nil {
 			var err error
 			if c, err = f.dial(); err != nil {
-				f.m.stats.errors.Add(1)
-				f.m.log.Debug("connect to leader", "leader", f.leader, "err", err)
-				if !f.sleep(backoff) {
+				if !failed("connect to leader", err) {
 					return
 				}
-				backoff = min(2*backoff, time.Second)
 				continue
 			}
 		}
-		resp, err := f.exchange(c, req)
-		if err != nil {
-			c.Close()
-			c = nil
-			f.m.stats.errors.Add(1)
-			f.m.log.Debug("fetch from leader", "leader", f.leader, "err", err)
-			if !f.sleep(backoff) {
-				return
+		if req != nil {
+			resp, interrupted, err := f.exchangeInterruptible(c, req)
+			if interrupted {
+				// A partition joined: fetch again at once, with it. The
+				// connection is mid-response: start a new one.
+				c.Close()
+				c = nil
+				continue
 			}
-			backoff = min(2*backoff, time.Second)
-			continue
+			if err != nil {
+				if !failed("fetch from leader", err) {
+					return
+				}
+				continue
+			}
+			backoff = f.m.opts.Backoff
+			f.m.stats.fetches.Add(1)
+			f.apply(c, resp, reqParts)
 		}
-		backoff = f.m.opts.Backoff
-		f.m.stats.fetches.Add(1)
-		f.apply(c, resp, reqParts)
+		if obs != nil {
+			resp, err := f.exchange(c, obs)
+			if err != nil {
+				if !failed("observe from leader", err) {
+					return
+				}
+				continue
+			}
+			if !f.observe(resp, obsParts) && req == nil && !f.sleep(f.m.opts.Backoff) {
+				return // only errors, and nothing else to fetch: back off
+			}
+		}
 	}
 }
 
@@ -198,18 +248,14 @@ func (f *fetcher) request() (*kmsg.FetchRequest, map[tpKey]Target, time.Duration
 	sent := map[tpKey]Target{}
 	wait := time.Hour
 	for k, st := range f.parts {
+		if st.t.Replica == nil {
+			continue // observed: observeRequest
+		}
 		if d := st.delayUntil.Sub(now); d > 0 {
 			wait = min(wait, d)
 			continue
 		}
-		i, ok := byTopic[k.topic]
-		if !ok {
-			i = len(req.Topics)
-			byTopic[k.topic] = i
-			rt := kmsg.NewFetchRequestTopic()
-			rt.Topic, rt.TopicID = st.t.Topic, k.topic
-			req.Topics = append(req.Topics, rt)
-		}
+		i := topicIndex(req, byTopic, st.t)
 		l := st.t.Replica.Log()
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = k.partition
@@ -230,11 +276,30 @@ func (f *fetcher) request() (*kmsg.FetchRequest, map[tpKey]Target, time.Duration
 	return req, sent, 0
 }
 
+// exchangeInterruptible is exchange for a follower fetch that add may
+// interrupt; interrupted reports that it did (and the exchange failed).
+func (f *fetcher) exchangeInterruptible(c *kwire.Conn, req *kmsg.FetchRequest) (_ *kmsg.FetchResponse, interrupted bool, _ error) {
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	f.mu.Lock()
+	f.interrupt, f.interrupted = cancel, false
+	f.mu.Unlock()
+	resp, err := f.exchangeCtx(ctx, c, req)
+	f.mu.Lock()
+	f.interrupt, interrupted = nil, f.interrupted
+	f.mu.Unlock()
+	return resp, interrupted && err != nil && f.ctx.Err() == nil, err
+}
+
 // exchange sends req and reads its response.
 func (f *fetcher) exchange(c *kwire.Conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
+	return f.exchangeCtx(f.ctx, c, req)
+}
+
+func (f *fetcher) exchangeCtx(ctx context.Context, c *kwire.Conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
 	deadline := time.Now().Add(f.m.opts.MaxWait + 10*time.Second)
 	resp := kmsg.NewPtrFetchResponse()
-	n, err := c.RoundTrip(f.ctx, req, resp, deadline)
+	n, err := c.RoundTrip(ctx, req, resp, deadline)
 	f.bytesRead.Add(int64(n))
 	f.m.stats.bytesRead.Add(int64(n))
 	if err != nil {
@@ -404,4 +469,97 @@ func (f *fetcher) syncAll(logs []*wal.Log) {
 		})
 	}
 	wg.Wait()
+}
+
+// observeRequest builds, in whole-node mode, a consumer Fetch (replica -1)
+// of every observed partition: the leader's partitions this broker holds
+// no replica of. It long-polls only when alone (nothing followed from this
+// leader); after a follower fetch it returns at once.
+func (f *fetcher) observeRequest(alone bool) (*kmsg.FetchRequest, map[tpKey]Target) {
+	o := f.m.opts
+	if !o.WholeNode {
+		return nil, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = fetchVersion
+	req.ReplicaID, req.ReplicaState.ID, req.ReplicaState.Epoch = -1, -1, -1
+	req.MinBytes, req.MaxBytes = o.MinBytes, o.ResponseMaxBytes
+	if alone {
+		req.MaxWaitMillis = int32(o.MaxWait / time.Millisecond)
+	}
+	req.SessionEpoch = -1
+	byTopic := map[[16]byte]int{}
+	sent := map[tpKey]Target{}
+	for k, st := range f.parts {
+		if st.t.Replica != nil {
+			continue
+		}
+		i := topicIndex(req, byTopic, st.t)
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch, rp.FetchOffset = k.partition, st.t.LeaderEpoch, st.observed
+		rp.LastFetchedEpoch, rp.LogStartOffset, rp.PartitionMaxBytes = -1, -1, o.PartitionMaxBytes
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		sent[k] = st.t
+	}
+	if len(sent) == 0 {
+		return nil, nil
+	}
+	return req, sent
+}
+
+// observe moves each observed partition past the whole batches of its
+// answer (the records are dropped), or to the leader's log start when its
+// offset fell out of range. It reports whether any partition was answered
+// without an error.
+func (f *fetcher) observe(resp *kmsg.FetchResponse, sent map[tpKey]Target) bool {
+	ok := false
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			k := tpKey{rt.TopicID, rp.Partition}
+			if _, ok := sent[k]; !ok {
+				continue
+			}
+			next, n := int64(-1), int64(0)
+			switch {
+			case rp.ErrorCode == kerr.OffsetOutOfRange.Code:
+				next = max(rp.LogStartOffset, 0)
+			case rp.ErrorCode == 0:
+				ok = true
+				batches := wholeBatches(rp.RecordBatches)
+				n = int64(len(batches))
+				for len(batches) >= wal.BatchHeaderSize {
+					h, err := wal.ParseBatchHeader(batches)
+					if err != nil {
+						break
+					}
+					next = h.LastOffset() + 1
+					batches = batches[h.Size():]
+				}
+			}
+			f.m.stats.observedBytes.Add(n)
+			f.mu.Lock()
+			if st := f.parts[k]; st != nil && st.t.Replica == nil && next >= 0 {
+				st.observed = next
+			}
+			f.mu.Unlock()
+		}
+	}
+	return ok
+}
+
+// topicIndex is the index of t's topic in req, added when missing.
+func topicIndex(req *kmsg.FetchRequest, byTopic map[[16]byte]int, t Target) int {
+	i, ok := byTopic[t.TopicID]
+	if !ok {
+		i = len(req.Topics)
+		byTopic[t.TopicID] = i
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		req.Topics = append(req.Topics, rt)
+	}
+	return i
 }

@@ -29,7 +29,9 @@ type Replica interface {
 }
 
 // Target is one partition to follow: its leader and the leader epoch this
-// broker knows for it.
+// broker knows for it. A Target with a nil Replica is observed, not
+// followed: the lab's whole-node mode (Options.WholeNode) fetches it and
+// throws the records away.
 type Target struct {
 	Topic       string
 	TopicID     [16]byte
@@ -65,6 +67,13 @@ type Options struct {
 	Fsync bool
 	// DialTimeout bounds a connection attempt to a leader; default 2s.
 	DialTimeout time.Duration
+	// WholeNode is a lab switch (replica.fetch.whole.node.enable), never
+	// for production: besides the partitions it follows, each fetcher
+	// reads every partition its leader leads that this broker holds no
+	// replica of (Targets with a nil Replica), as a consumer, and discards
+	// the records: the seeds' phase 1 "fetch the whole node, keep what you
+	// own", so the lab can measure what ISR-filtered fetching saves.
+	WholeNode bool
 
 	Logger *slog.Logger
 }
@@ -113,6 +122,7 @@ type Manager struct {
 // managerStats are counters over the manager's life (every fetcher).
 type managerStats struct {
 	fetches, bytesRead, recordBytes, truncations, errors atomic.Int64
+	observedBytes                                        atomic.Int64
 }
 
 // Stats are the follower-side replication counters.
@@ -126,6 +136,8 @@ type Stats struct {
 	PerLeader map[int32]int64
 	// Followed is how many partitions are followed now.
 	Followed int
+	// ObservedBytes is record bytes read and discarded in whole-node mode.
+	ObservedBytes int64
 }
 
 // NewManager returns a manager following nothing yet.
@@ -141,7 +153,7 @@ func NewManager(opts Options) *Manager {
 func (m *Manager) Set(targets []Target) {
 	want := map[int32]map[tpKey]Target{}
 	for _, t := range targets {
-		if t.Leader == m.opts.Self || t.Leader < 0 {
+		if t.Leader == m.opts.Self || t.Leader < 0 || (t.Replica == nil && !m.opts.WholeNode) {
 			continue
 		}
 		if want[t.Leader] == nil {
@@ -192,6 +204,8 @@ func (m *Manager) Stats() Stats {
 		Truncations: m.stats.truncations.Load(),
 		Errors:      m.stats.errors.Load(),
 		PerLeader:   map[int32]int64{},
+
+		ObservedBytes: m.stats.observedBytes.Load(),
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -214,7 +228,9 @@ func (m *Manager) Following() map[int32][]string {
 	for id, f := range m.fetchers {
 		f.mu.Lock()
 		for _, st := range f.parts {
-			out[id] = append(out[id], st.t.Replica.String())
+			if st.t.Replica != nil {
+				out[id] = append(out[id], st.t.Replica.String())
+			}
 		}
 		f.mu.Unlock()
 		slices.Sort(out[id])

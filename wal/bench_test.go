@@ -247,3 +247,37 @@ func BenchmarkAppendRoll(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFreshLogFill: one op opens a new log (os files), fills its
+// first 16 MiB with 16 KiB batches, fdatasync'ing every 256 KiB, and
+// deletes it: what a new partition's first writes cost while its
+// preallocation grows (PreallocateBytes ahead once the segment holds as
+// much; minPreallocateAhead at first).
+func BenchmarkFreshLogFill(b *testing.B) {
+	batch := makeBatch(1, 16<<10, 0)
+	const fill = 16 << 20
+	b.SetBytes(fill)
+	dir := b.TempDir()
+	for i := 0; b.Loop(); i++ {
+		l, err := Open(OSFS(), filepath.Join(dir, fmt.Sprintf("p-%d", i)), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		done := make(chan error, 1)
+		for n := 0; n < fill; n += len(batch) {
+			off, err := l.Append(batch, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if (n+len(batch))%(256<<10) == 0 {
+				l.Sync(off+1, func(err error) { done <- err })
+				if err := <-done; err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if err := l.Delete(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

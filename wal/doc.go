@@ -39,8 +39,10 @@
 // # Segment (.log)
 //
 // v2 RecordBatches back to back, no framing of our own. The file is
-// preallocated (Allocator: fallocate) PreallocateBytes ahead of the append
-// position, so it may end in zeros: a header of 61 zero bytes marks the
+// preallocated (Allocator: fallocate) ahead of the append position (as far
+// ahead as the segment holds, from 64 KiB for a fresh log up to
+// PreallocateBytes, 16 MiB by default: an idle partition reserves 64 KiB),
+// so it may end in zeros: a header of 61 zero bytes marks the
 // logical end (no batch header is all zeros). The log tracks that end
 // (segment.size); a rolled segment is trimmed to it by the flusher before
 // it is synced, the active one at Close. Append stamps baseOffset and

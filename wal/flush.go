@@ -67,9 +67,9 @@ func (l *Log) flushLoop() {
 	for {
 		select {
 		case <-l.wake:
-			l.flushRound()
+			l.flushRound(nil)
 		case <-l.quit:
-			l.flushRound()
+			l.flushRound(nil)
 			l.releaseAll(fmt.Errorf("sync %s: %w", l.dir, ErrClosed))
 			return
 		}
@@ -77,8 +77,10 @@ func (l *Log) flushLoop() {
 }
 
 // flushRound makes everything appended so far durable, then releases the
-// waiters it covers. One flusher at a time runs it for a given Log.
-func (l *Log) flushRound() {
+// waiters it covers; synced, if set, is told of each sync (its duration)
+// before any waiter is released. One flusher at a time runs it for a
+// given Log.
+func (l *Log) flushRound(synced func(time.Duration)) {
 	if l.nWaiting.Load() == 0 {
 		return
 	}
@@ -86,7 +88,11 @@ func (l *Log) flushRound() {
 	if plan.needed() && plan.err == nil {
 		start := time.Now()
 		plan.err = l.syncFiles(plan)
-		l.stats.syncLatency.record(time.Since(start))
+		d := time.Since(start)
+		l.stats.syncLatency.record(d)
+		if synced != nil {
+			synced(d) // before the waiters hear of it: their counters see it
+		}
 	}
 	target, err := l.commitFlush(plan)
 	l.release(target, err)

@@ -299,13 +299,10 @@ func (p *FlushPool) run() {
 }
 
 func (p *FlushPool) eachLogRound(l *Log) {
-	before := l.stats.syncs.Load()
-	start := time.Now()
-	l.flushRound()
-	if l.stats.syncs.Load() != before {
+	l.flushRound(func(d time.Duration) {
 		p.stats.syscalls.Add(1)
-		p.stats.latency.record(time.Since(start))
-	}
+		p.stats.latency.record(d)
+	})
 	p.stats.logsFlushed.Add(1)
 }
 

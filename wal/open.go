@@ -458,7 +458,7 @@ func (l *Log) stopFlusher() {
 		return
 	}
 	l.pool.detach(l)
-	l.flushRound()
+	l.flushRound(nil)
 	l.releaseAll(fmt.Errorf("sync %s: %w", l.dir, ErrClosed))
 }
 

@@ -56,11 +56,13 @@ type Options struct {
 	MaxIndexBytes      int           // log.index.size.max.bytes, default 10 MiB
 	RetentionMs        Retention     // retention.ms; default 7 days
 	RetentionBytes     Retention     // retention.bytes; default unlimited
-	// PreallocateBytes is the disk space reserved (fallocate) ahead of the
-	// append position of the active segment, in steps of this size, up to
-	// SegmentBytes; a new segment starts with this much. Default 16 MiB;
-	// -1 turns preallocation off. Only files implementing Allocator are
-	// preallocated.
+	// PreallocateBytes is the most disk space reserved (fallocate) ahead
+	// of the append position of the active segment, up to SegmentBytes.
+	// The reservation grows with the data (aheadFor): a fresh log reserves
+	// minPreallocateAhead, one holding n bytes reserves n ahead, up to
+	// this; a segment prepared ahead of a roll (a busy log) starts with all
+	// of it. Default 16 MiB; -1 turns preallocation off. Only files
+	// implementing Allocator are preallocated.
 	PreallocateBytes int64
 	Now              func() time.Time
 	// Flusher, if set, is the group-commit pool shared with other logs;
@@ -101,4 +103,16 @@ func (o Options) withDefaults() Options {
 		o.Now = time.Now
 	}
 	return o
+}
+
+// minPreallocateAhead is what a fresh or little-used active segment
+// reserves ahead of its end: an idle partition costs this much disk, not
+// PreallocateBytes (10,000 idle partitions: 640 MiB instead of 160 GiB).
+const minPreallocateAhead = 64 << 10
+
+// aheadFor is how far ahead of size the active segment's allocation
+// reaches: as much as it already holds (the reservation doubles as the
+// segment fills), at least minPreallocateAhead, at most PreallocateBytes.
+func (o Options) aheadFor(size int64) int64 {
+	return min(o.PreallocateBytes, max(minPreallocateAhead, size))
 }

@@ -11,8 +11,8 @@ import "fmt"
 // log file preallocated and the indexes sized and mapped. The roll renames
 // them to the new base offset (the flusher fsyncs the directory before the
 // next durable offset, as for any roll). The same step keeps the active
-// segment's log file allocated PreallocateBytes ahead of the append
-// position, so appends write into allocated space and fdatasync has no
+// segment's log file allocated ahead of the append position (as much as
+// it holds, at least minPreallocateAhead, at most PreallocateBytes), so appends write into allocated space and fdatasync has no
 // size change to record. Without a prepared segment (time- or index-based
 // roll, or the step not done yet) the roll creates one itself.
 
@@ -36,14 +36,14 @@ func (l *Log) spareDue(seg *segment) bool {
 }
 
 // extendDue reports whether seg's allocation should grow: less than half
-// of PreallocateBytes is left ahead of size. Callers hold mu.
+// of the reservation due at size (Options.aheadFor) is left ahead of it.
+// Callers hold mu.
 func (l *Log) extendDue(seg *segment, size int64) bool {
-	p := l.opts.PreallocateBytes
-	if _, ok := seg.log.(Allocator); !ok || p <= 0 {
+	if _, ok := seg.log.(Allocator); !ok || l.opts.PreallocateBytes <= 0 {
 		return false
 	}
 	alloc := seg.alloc.Load()
-	return alloc < l.opts.SegmentBytes && size+p/2 > alloc
+	return alloc < l.opts.SegmentBytes && size+l.opts.aheadFor(size)/2 > alloc
 }
 
 // startPrepare runs one prepare step in the background unless one runs.
@@ -73,7 +73,8 @@ func (l *Log) prepare() {
 	needSpare := l.spareDue(seg)
 	l.mu.Unlock()
 	if extend {
-		target := min(opts.SegmentBytes, seg.size.Load()+opts.PreallocateBytes)
+		size := seg.size.Load()
+		target := min(opts.SegmentBytes, size+opts.aheadFor(size))
 		if err := seg.preallocate(target); err != nil {
 			l.stats.prepareErrors.Add(1)
 		}
@@ -146,7 +147,8 @@ func (l *Log) extendActive(seg *segment, opts Options) {
 	if opts.PreallocateBytes <= 0 {
 		return
 	}
-	target := min(opts.SegmentBytes, seg.size.Load()+opts.PreallocateBytes)
+	size := seg.size.Load()
+	target := min(opts.SegmentBytes, size+opts.aheadFor(size))
 	if err := seg.preallocate(target); err != nil {
 		l.stats.prepareErrors.Add(1)
 	}

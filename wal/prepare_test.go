@@ -170,3 +170,31 @@ func TestNewLogDirectoryIsSyncedInParent(t *testing.T) {
 		t.Fatalf("open: %v, want the parent directory synced first", err)
 	}
 }
+
+// The active segment's reservation grows with its data: a fresh (idle)
+// log reserves minPreallocateAhead, not PreallocateBytes; one holding n
+// bytes reserves about n ahead; past PreallocateBytes it stays
+// PreallocateBytes ahead.
+func TestPreallocationGrowsWithTheData(t *testing.T) {
+	const most = 1 << 20
+	l, fsys := openMem(t, Options{PreallocateBytes: most, SegmentBytes: 64 << 20})
+	defer l.Close()
+	seg := segmentPath("/data/t-0", 0, logSuffix)
+	if got := fileSize(t, fsys, seg); got != minPreallocateAhead {
+		t.Fatalf("a fresh log's segment file is %d bytes, want %d reserved", got, minPreallocateAhead)
+	}
+	for _, upTo := range []int64{200 << 10, 700 << 10, 3 << 20} {
+		for l.Size() < upTo {
+			fillLog(t, l, 10, 1000)
+			l.bg.Wait()
+		}
+		l.bg.Wait()
+		l.startPrepare() // the last append may have found a step running
+		l.bg.Wait()
+		size, got := l.Size(), fileSize(t, fsys, seg)
+		want := min(int64(most), max(minPreallocateAhead, size))
+		if ahead := got - size; ahead < want/2 || ahead > want {
+			t.Fatalf("holding %d bytes: %d reserved ahead, want between %d and %d", size, ahead, want/2, want)
+		}
+	}
+}

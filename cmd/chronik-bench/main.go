@@ -5,6 +5,7 @@
 //	chronik-bench profile [--scenario NAME] [--out DIR]     pprof capture during a scenario (make profile)
 //	chronik-bench profile-diff BEFORE AFTER                 what grew between two captures
 //	chronik-bench produce|consume|e2e [flags]               one scenario, Chronik vs kfake (or --brokers)
+//	chronik-bench failover [--kills N] [--controller-kills N] [--sigterms N]   leaders stopped under acks=-1 load (make bench-failover)
 //	chronik-bench kfake-serve [--listen ADDR] [--data-dir D --sync]   the kfake peer process
 //
 // Brokers under test are started by the lab as separate processes (Chronik
@@ -36,6 +37,8 @@ func main() {
 		err = cmdProfile(args)
 	case "profile-diff":
 		err = cmdProfileDiff(args)
+	case "failover":
+		err = cmdFailover(args)
 	case benchmarks.KindProduce, benchmarks.KindConsume, benchmarks.KindE2E:
 		err = cmdScenario(cmd, args)
 	case "-h", "--help", "help":
@@ -67,6 +70,7 @@ func usage() {
   profile        run a scenario against Chronik while capturing pprof profiles
   profile-diff   compare two profile captures: what grew
   produce|consume|e2e   one scenario (see -h)
+  failover       3-broker RF=3 cluster: kill -9 / SIGTERM of leaders under acks=-1 load, latency and data check
   kfake-serve    run the kfake peer (used by the lab)
 `)
 }

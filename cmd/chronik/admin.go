@@ -159,6 +159,7 @@ func writeMetrics(w io.Writer, s netio.Stats, m engine.Metrics) {
 		metric{"chronik_replication_isr_expands_total", "ISR expansions committed by this broker as leader (Kafka's IsrExpandsPerSec).", "counter", float64(r.ISRExpands)},
 		metric{"chronik_replication_follower_fetches_total", "Fetch cycles this broker ran as a follower.", "counter", float64(r.FollowerFetches)},
 		metric{"chronik_replication_truncations_total", "Divergence truncations and log resets this broker made as a follower.", "counter", float64(r.Truncations)},
+		metric{"chronik_replication_observed_bytes_total", "Record bytes read and discarded in the lab's whole-node mode (replica.fetch.whole.node.enable).", "counter", float64(r.ObservedBytes)},
 	)
 	for _, x := range ms {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", x.name, x.help, x.name, x.typ, x.name,
