@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chronik/chronik/testbed/streamcheck"
 	"github.com/chronik/chronik/wal"
 )
 
@@ -20,18 +21,17 @@ type Value struct {
 
 func (v Value) String() string { return fmt.Sprintf("p%d/%d", v.Producer, v.Seq) }
 
-// Encode is the record value bytes of v.
-func (v Value) Encode() []byte {
-	return []byte("chaos p" + strconv.Itoa(v.Producer) + " s" + strconv.FormatInt(v.Seq, 10))
-}
+// Encode is the record value bytes of v (streamcheck's layout, as the
+// other fault tests write).
+func (v Value) Encode() []byte { return streamcheck.Value(v.Producer, int(v.Seq)) }
 
 // DecodeValue parses Encode's bytes.
 func DecodeValue(b []byte) (Value, bool) {
-	var v Value
-	if _, err := fmt.Sscanf(string(b), "chaos p%d s%d", &v.Producer, &v.Seq); err != nil {
+	k, err := streamcheck.Parse(b)
+	if err != nil {
 		return Value{}, false
 	}
-	return v, true
+	return Value{Producer: k.Producer, Seq: int64(k.Seq)}, true
 }
 
 // Ack is a record the cluster acknowledged (acks=-1): where and when.
