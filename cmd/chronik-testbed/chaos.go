@@ -75,11 +75,14 @@ func runChaos(args []string) error {
 		return err
 	}
 	med, p90, worst := chaos.GapStats(res.Gaps)
-	fmt.Printf("%s\nfailover gaps: median %v, p90 %v, max %v\nfaults by kind: %v\nwrote %s\n", res.Summary,
+	fmt.Printf("%s  cluster did not heal %d\nfailover gaps: median %v, p90 %v, max %v\nfaults by kind: %v\nwrote %s\n", res.Summary, res.Unhealed,
 		med.Round(time.Millisecond), p90.Round(time.Millisecond), worst.Round(time.Millisecond), res.KindCounts,
 		filepath.Join(*out, "REPORT.md"))
 	if !res.Check.OK() {
 		return errors.New("chaos: checks failed (see REPORT.md)")
+	}
+	if res.Unhealed > 0 {
+		return fmt.Errorf("chaos: the cluster did not heal %d times (see the warnings in REPORT.md)", res.Unhealed)
 	}
 	return nil
 }

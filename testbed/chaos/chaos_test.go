@@ -49,6 +49,9 @@ func TestChaosShortSchedule(t *testing.T) {
 	if len(res.Events) != 10 {
 		t.Errorf("%d of 10 faults ran; warnings %v", len(res.Events), res.Warnings)
 	}
+	if res.Unhealed > 0 {
+		t.Errorf("the cluster did not heal %d times: %v", res.Unhealed, res.Warnings)
+	}
 	if res.Check.Acked == 0 || res.Check.Read == 0 {
 		t.Errorf("nothing acknowledged (%d) or read (%d)", res.Check.Acked, res.Check.Read)
 	}

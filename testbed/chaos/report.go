@@ -26,7 +26,7 @@ func (r *run) results(schedule []Fault, finals []map[int32][]Read) *Results {
 	in := Input{Acks: r.acks, Reads: r.reads, Final: finals, Faults: r.events}
 	res := &Results{Seed: r.cfg.Seed, Brokers: r.cfg.Brokers, Partitions: r.cfg.Partitions, RF: r.cfg.RF,
 		MinInsync: r.cfg.MinInsync, Rate: r.cfg.Rate, Start: r.start, End: time.Now(), Schedule: schedule,
-		Events: r.events, KindCounts: map[string]int{}, ProduceErrors: r.prodErrs, Warnings: r.warnings}
+		Events: r.events, KindCounts: map[string]int{}, ProduceErrors: r.prodErrs, Warnings: r.warnings, Unhealed: r.unhealed}
 	for _, e := range r.events {
 		res.KindCounts[e.Kind]++
 	}
@@ -126,11 +126,15 @@ func (res *Results) Write(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "REPORT.md"), []byte(res.Markdown(plotErr == nil)), 0o644)
 }
 
+// OK reports whether every data check passed and the cluster healed after
+// every fault.
+func (res *Results) OK() bool { return res.Check.OK() && res.Unhealed == 0 }
+
 // Markdown is REPORT.md.
 func (res *Results) Markdown(withPlot bool) string {
 	var b strings.Builder
 	verdict := "PASS"
-	if !res.Check.OK() {
+	if !res.OK() {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(&b, "# Chaos run, seed %d: %s\n\n", res.Seed, verdict)
@@ -142,6 +146,7 @@ func (res *Results) Markdown(withPlot bool) string {
 	for _, k := range Checks {
 		fmt.Fprintf(&b, "| %s | %d |\n", k, res.Check.Counts[k])
 	}
+	fmt.Fprintf(&b, "| cluster did not heal | %d |\n", res.Unhealed)
 	fmt.Fprintf(&b, "\nAcknowledged %d records; concurrent readers got %d; the final read %d.\n\n", res.Check.Acked, res.Check.Read, res.Check.FinalRead)
 	if !res.Check.OK() {
 		b.WriteString("## First offenders\n\n```\n" + res.Summary + "```\n\n")

@@ -63,10 +63,18 @@ func TestResultsWriteAReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"seed 42: FAIL", "| lost | 1 |", "lost: partition 0 offset 3 value p2/0", "![timeline](timeline.svg)", "| kill-leader | 1 |"} {
+	for _, want := range []string{"seed 42: FAIL", "| lost | 1 |", "| cluster did not heal | 0 |", "lost: partition 0 offset 3 value p2/0", "![timeline](timeline.svg)", "| kill-leader | 1 |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("REPORT.md lacks %q:\n%s", want, md)
 		}
+	}
+	clean := &Results{Check: Check(clean(), 10), Start: t0, End: t0}
+	if !clean.OK() || !strings.Contains(clean.Markdown(false), ": PASS") {
+		t.Error("a clean run does not pass")
+	}
+	clean.Unhealed = 1
+	if clean.OK() || !strings.Contains(clean.Markdown(false), ": FAIL") || !strings.Contains(clean.Markdown(false), "| cluster did not heal | 1 |") {
+		t.Error("a run whose cluster did not heal passes")
 	}
 	for _, f := range []string{"results.json", "timeline.svg", "timeline.png"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {

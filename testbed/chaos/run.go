@@ -84,7 +84,11 @@ type Results struct {
 	// acknowledged; they may or may not be stored), by error.
 	ProduceErrors map[string]int `json:"produce_errors"`
 	Warnings      []string       `json:"warnings"`
-	Summary       string         `json:"summary"`
+	// Unhealed counts the recoveries (after a fault, at the end) that did
+	// not get every broker listed and every ISR full within
+	// RecoverTimeout: a liveness failure, whatever the data checks say.
+	Unhealed int    `json:"unhealed"`
+	Summary  string `json:"summary"`
 }
 
 // Bucket is the acknowledged records of one timeline slot.
@@ -115,6 +119,7 @@ type run struct {
 	events    []FaultEvent
 	prodErrs  map[string]int
 	warnings  []string
+	unhealed  int               // recoveries that timed out
 	readerPos []map[int32]int64 // per reader: highest offset read per partition
 }
 
@@ -590,6 +595,9 @@ func (r *run) recover(ctx context.Context, when string) {
 		}
 	}
 	if err := r.waitHealthy(rctx); err != nil {
+		r.mu.Lock()
+		r.unhealed++
+		r.mu.Unlock()
 		r.warnf("%s: %v", when, err)
 	}
 }
