@@ -91,13 +91,11 @@ func (r *run) inject(ctx context.Context, f Fault) {
 		}
 	}
 	restart := func(ids ...int32) {
-		rctx, cancel := context.WithTimeout(ctx, r.cfg.RecoverTimeout)
-		defer cancel()
 		for _, id := range ids {
 			if r.c.Node(id).Proc.Pid() != 0 {
 				continue
 			}
-			if err := r.c.Restart(rctx, id); err != nil {
+			if err := r.restart(ctx, id); err != nil {
 				r.warnf("fault %d: restart %d: %v", f.N, id, err)
 			}
 		}
@@ -223,6 +221,13 @@ func (r *run) inject(ctx context.Context, f Fault) {
 	r.events = append(r.events, ev)
 	r.mu.Unlock()
 	r.logf("fault %d %s: %s, %v", f.N, f.Kind, ev.Detail, ev.End.Sub(ev.Start).Round(time.Millisecond))
+}
+
+// restart starts node id again and waits up to RecoverTimeout for it.
+func (r *run) restart(ctx context.Context, id int32) error {
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.RecoverTimeout)
+	defer cancel()
+	return r.c.Restart(rctx, id)
 }
 
 // newLeader waits up to d for partition p to be led by a broker other than

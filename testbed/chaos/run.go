@@ -583,17 +583,17 @@ func (r *run) waitHealthy(ctx context.Context) error {
 // until the cluster is healthy.
 func (r *run) recover(ctx context.Context, when string) {
 	r.c.Net.HealAll()
-	rctx, cancel := context.WithTimeout(ctx, r.cfg.RecoverTimeout)
-	defer cancel()
 	for _, n := range r.c.Nodes {
 		if n.Proc.Pid() == 0 {
-			if err := r.c.Restart(rctx, n.ID); err != nil {
+			if err := r.restart(ctx, n.ID); err != nil {
 				r.warnf("%s: restart node %d: %v", when, n.ID, err)
 			}
 		} else {
 			_ = n.Proc.Continue()
 		}
 	}
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.RecoverTimeout)
+	defer cancel()
 	if err := r.waitHealthy(rctx); err != nil {
 		r.mu.Lock()
 		r.unhealed++
