@@ -29,6 +29,7 @@ func runChaos(args []string) error {
 	fs.IntVar(&cfg.Rate, "rate", 300, "records per second over all producers")
 	fs.IntVar(&cfg.Faults, "faults", 20, "faults in the schedule")
 	fs.BoolVar(&cfg.Group, "group", true, "also read with a consumer group member")
+	fs.BoolVar(&cfg.KeepGoing, "keep-going", false, "go on with the schedule after the cluster failed to heal")
 	seed := fs.Uint64("seed", 0, "schedule seed (0: from the clock; printed)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "bound on the fault phase (0: until the schedule is done)")
 	kinds := fs.String("kinds", "", "comma-separated fault kinds (default all: "+kindList()+")")

@@ -43,6 +43,9 @@ type Config struct {
 	// RecoverTimeout bounds each wait for the cluster to heal (all brokers
 	// up, every partition's ISR full); default 60s.
 	RecoverTimeout time.Duration
+	// KeepGoing runs the rest of the schedule after the cluster failed to
+	// heal (by default the run stops injecting and goes on to the checks).
+	KeepGoing bool
 }
 
 func (c *Config) setDefaults() {
@@ -221,6 +224,13 @@ faults:
 		r.inject(ctx, f)
 		ran++
 		r.recover(ctx, fmt.Sprintf("after fault %d", f.N))
+		r.mu.Lock()
+		unhealed := r.unhealed
+		r.mu.Unlock()
+		if unhealed > 0 && !cfg.KeepGoing {
+			r.warnf("schedule stopped after fault %d of %d: the cluster did not heal", f.N, len(schedule))
+			break
+		}
 	}
 	if len(schedule) == 0 && deadline != nil {
 		<-deadline
