@@ -26,7 +26,8 @@ func (r *run) results(schedule []Fault, finals []map[int32][]Read) *Results {
 	in := Input{Acks: r.acks, Reads: r.reads, Final: finals, Faults: r.events}
 	res := &Results{Seed: r.cfg.Seed, Brokers: r.cfg.Brokers, Partitions: r.cfg.Partitions, RF: r.cfg.RF,
 		MinInsync: r.cfg.MinInsync, Rate: r.cfg.Rate, Start: r.start, End: time.Now(), Schedule: schedule,
-		Events: r.events, KindCounts: map[string]int{}, ProduceErrors: r.prodErrs, Warnings: r.warnings, Unhealed: r.unhealed}
+		Events: r.events, KindCounts: map[string]int{}, ProduceErrors: r.prodErrs, Warnings: r.warnings, Unhealed: r.unhealed,
+		FinalReadShort: r.finalShort}
 	for _, e := range r.events {
 		res.KindCounts[e.Kind]++
 	}
@@ -147,6 +148,10 @@ func (res *Results) Markdown(withPlot bool) string {
 		fmt.Fprintf(&b, "| %s | %d |\n", k, res.Check.Counts[k])
 	}
 	fmt.Fprintf(&b, "| cluster did not heal | %d |\n", res.Unhealed)
+	if res.FinalReadShort {
+		b.WriteString("\n**A final read stopped short of the end offsets** (the cluster did not serve them in time): " +
+			"lost and vanished include the records it could not read.\n")
+	}
 	fmt.Fprintf(&b, "\nAcknowledged %d records; concurrent readers got %d; the final read %d.\n\n", res.Check.Acked, res.Check.Read, res.Check.FinalRead)
 	if !res.Check.OK() {
 		b.WriteString("## First offenders\n\n```\n" + res.Summary + "```\n\n")

@@ -90,8 +90,12 @@ type Results struct {
 	// Unhealed counts the recoveries (after a fault, at the end) that did
 	// not get every broker listed and every ISR full within
 	// RecoverTimeout: a liveness failure, whatever the data checks say.
-	Unhealed int    `json:"unhealed"`
-	Summary  string `json:"summary"`
+	Unhealed int `json:"unhealed"`
+	// FinalReadShort: a final read did not reach the end offsets in time
+	// (the cluster did not serve them); lost and vanished then count what
+	// it could not read, not only what the cluster lost.
+	FinalReadShort bool   `json:"final_read_short"`
+	Summary        string `json:"summary"`
 }
 
 // Bucket is the acknowledged records of one timeline slot.
@@ -116,14 +120,15 @@ type run struct {
 	admCl *kgo.Client
 	start time.Time
 
-	mu        sync.Mutex
-	acks      []Ack
-	reads     []Read
-	events    []FaultEvent
-	prodErrs  map[string]int
-	warnings  []string
-	unhealed  int               // recoveries that timed out
-	readerPos []map[int32]int64 // per reader: highest offset read per partition
+	mu         sync.Mutex
+	acks       []Ack
+	reads      []Read
+	events     []FaultEvent
+	prodErrs   map[string]int
+	warnings   []string
+	unhealed   int               // recoveries that timed out
+	finalShort bool              // a final read did not reach the end offsets
+	readerPos  []map[int32]int64 // per reader: highest offset read per partition
 }
 
 // Run starts a proxied cluster, drives the workload through the schedule
@@ -534,6 +539,9 @@ func (r *run) finalRead(ctx context.Context, i int, end map[int32]int64) (map[in
 		fs := cl.PollFetches(fctx)
 		if fctx.Err() != nil {
 			r.warnf("final read %d stopped short after 2 minutes", i)
+			r.mu.Lock()
+			r.finalShort = true
+			r.mu.Unlock()
 			break
 		}
 		now := time.Now()
