@@ -9,7 +9,7 @@ KAFKAJS  := 2.2.4
 CMDS     := $(sort ./cmd/chronik $(patsubst %/,./%,$(dir $(wildcard cmd/*/*.go))))
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help build run cluster deps test vet fuzz clean crash-soak bench bench-gate bench-failover profile profile-diff
+.PHONY: help build run cluster deps test vet fuzz clean crash-soak bench bench-gate bench-failover profile profile-diff chaos
 
 help:
 	@echo "make build  build $(CMDS) into $(BIN)/"
@@ -19,6 +19,7 @@ help:
 	@echo "make test   deps, build, go vet, go test -race (unit, fuzz seeds, itest)"
 	@echo "make fuzz   run every Fuzz target for FUZZTIME=$(FUZZTIME) each"
 	@echo "make crash-soak  CRASH_ROUNDS=$(CRASH_ROUNDS) rounds of each crash test (kill -9, simulated power cut)"
+	@echo "make chaos  CHAOS_FAULTS=$(CHAOS_FAULTS) seeded faults on 3 brokers under checked load -> chaos-results/ (CHAOS_SEED, CHAOS_FLAGS)"
 	@echo "make clean  remove $(BIN)/"
 	@echo "make bench       Chronik vs kfake suite (<= 5 min) -> bench-results/<timestamp>/"
 	@echo "make bench-gate  short suite vs benchmarks/baseline.json; fails on a regression (<= 3 min)"
@@ -91,6 +92,17 @@ crash-soak: build
 
 clean:
 	rm -rf $(BIN)
+
+# The chaos testbed (testbed/chaos): a 3-broker cluster behind
+# fault-injecting proxies, RF 3, min.insync.replicas 2, idempotent acks=-1
+# producers and concurrent readers through CHAOS_FAULTS faults of a seeded
+# schedule, then every record checked. results.json, REPORT.md and a
+# timeline under chaos-results/; exit 1 when a check fails.
+CHAOS_FAULTS ?= 100
+CHAOS_SEED   ?= 0
+CHAOS_FLAGS  ?=
+chaos: build
+	$(BIN)/chronik-testbed chaos -bin $(BIN)/chronik -brokers 3 -rf 3 -min-insync 2 -faults $(CHAOS_FAULTS) -seed $(CHAOS_SEED) $(CHAOS_FLAGS)
 
 # The benchmark lab (cmd/chronik-bench, benchmarks/, perf/). Results go to
 # bench-results/ (gitignored); benchmarks/baseline.json is committed.

@@ -35,6 +35,10 @@ type Options struct {
 	NodeID  int32
 	Members []Member // every voter, this node included; 1, 3, 5 or 7 of them
 	Dir     string   // dragonboat's data directory (Raft log, snapshots)
+	// ListenAddr is where the Raft transport binds when peers reach this
+	// node at its Member.RaftAddr through something in between (a
+	// proxy); empty: RaftAddr.
+	ListenAddr string
 
 	RTT            time.Duration // Raft tick; default 10ms
 	ElectionTicks  uint64        // default 20 (200ms at the default RTT)
@@ -211,6 +215,7 @@ func (n *Node) nodeHostConfig() config.NodeHostConfig {
 		NodeHostDir:    n.opts.Dir,
 		RTTMillisecond: uint64(max(n.opts.RTT.Milliseconds(), 1)),
 		RaftAddress:    n.self.RaftAddr,
+		ListenAddress:  n.opts.ListenAddr,
 		Expert: config.ExpertConfig{
 			Engine: config.EngineConfig{ExecShards: 1, CommitShards: 1, ApplyShards: 1, SnapshotShards: 1, CloseShards: 1},
 			LogDB:  logdb,

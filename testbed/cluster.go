@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronik/chronik/raftmeta"
@@ -38,6 +39,14 @@ type Config struct {
 	// loopback port: /metrics and /debug/pprof (Node.AdminAddr).
 	Admin bool
 
+	// Proxy puts a fault-injecting proxy (Cluster.Net) in front of every
+	// node's replication and Raft listener: the cluster config names the
+	// proxies, the nodes bind elsewhere. ProxyClients adds one in front of
+	// every Kafka listener (clients and brokers' metadata use the
+	// proxies). A proxied cluster needs a fresh Dir.
+	Proxy        bool
+	ProxyClients bool
+
 	ReadyTimeout time.Duration // default 60s
 }
 
@@ -55,6 +64,11 @@ type Cluster struct {
 	cfg        Config
 	ConfigPath string
 	Nodes      []*Node // index i is broker id i+1
+	// Net holds the links between the nodes when Config.Proxy is set: cut,
+	// heal, delay (nil otherwise).
+	Net *Net
+	// nodes is Nodes once New filled it, for the proxies' goroutines.
+	nodes atomic.Pointer[[]*Node]
 }
 
 // Start writes the cluster config, starts every broker and waits until
@@ -98,7 +112,16 @@ func New(cfg Config) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, ConfigPath: filepath.Join(cfg.Dir, "cluster.conf")}
 	members, err := existingMembers(c.ConfigPath, cfg.Nodes)
 	addrs := &addrPicker{free: FreeAddr, used: map[string]bool{}}
-	if err == nil && members == nil {
+	var listenArgs map[int32][]string
+	switch {
+	case err == nil && cfg.Proxy && members != nil:
+		err = fmt.Errorf("testbed: %s exists; a proxied cluster needs a fresh directory", c.ConfigPath)
+	case err == nil && cfg.Proxy:
+		c.Net = NewNet(c.sourceOf)
+		if members, listenArgs, err = proxiedMembers(cfg, c.Net, addrs); err != nil {
+			c.Net.Close()
+		}
+	case err == nil && members == nil:
 		members, err = newMembers(cfg, addrs)
 	}
 	if err != nil {
@@ -108,15 +131,18 @@ func New(cfg Config) (*Cluster, error) {
 		addrs.used[m.KafkaAddr], addrs.used[m.ReplicationAddr], addrs.used[m.RaftAddr] = true, true, true
 	}
 	if err := os.WriteFile(c.ConfigPath, []byte(raftmeta.FormatClusterConfig(members)), 0o644); err != nil {
+		c.closeNet()
 		return nil, fmt.Errorf("testbed: write cluster config: %w", err)
 	}
 	props, err := writeProperties(cfg)
 	if err != nil {
+		c.closeNet()
 		return nil, err
 	}
 	for _, m := range members {
 		dir := filepath.Join(cfg.Dir, "node-"+strconv.Itoa(int(m.ID)))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
+			c.closeNet()
 			return nil, fmt.Errorf("testbed: %w", err)
 		}
 		n := &Node{Member: m, DataDir: filepath.Join(dir, "data")}
@@ -124,8 +150,10 @@ func New(cfg Config) (*Cluster, error) {
 		if props != "" {
 			args = append(args, "--config", props)
 		}
+		args = append(args, listenArgs[m.ID]...)
 		if cfg.Admin {
 			if n.AdminAddr, err = addrs.pick(); err != nil {
+				c.closeNet()
 				return nil, err
 			}
 			args = append(args, "--admin-listen", n.AdminAddr)
@@ -133,6 +161,7 @@ func New(cfg Config) (*Cluster, error) {
 		n.Proc = &Proc{Bin: cfg.Bin, Args: append(args, cfg.ExtraArgs...), LogPath: filepath.Join(dir, "broker.log")}
 		c.Nodes = append(c.Nodes, n)
 	}
+	c.nodes.Store(&c.Nodes)
 	return c, nil
 }
 
@@ -368,7 +397,8 @@ func (c *Cluster) Restart(ctx context.Context, id int32) error {
 	return c.waitNode(ctx, n, c.running())
 }
 
-// Close kills every live process by pid and waits for it.
+// Close kills every live process by pid and waits for it, then stops the
+// proxies.
 func (c *Cluster) Close() error {
 	var errs []error
 	for _, n := range c.Nodes {
@@ -376,7 +406,15 @@ func (c *Cluster) Close() error {
 			errs = append(errs, fmt.Errorf("node %d: %w", n.ID, err))
 		}
 	}
+	errs = append(errs, c.closeNet())
 	return errors.Join(errs...)
+}
+
+func (c *Cluster) closeNet() error {
+	if c.Net == nil {
+		return nil
+	}
+	return c.Net.Close()
 }
 
 // Logs returns the tail of every node's log, for a failure report.

@@ -237,3 +237,17 @@ func (p *Proc) LogTail() string {
 	}
 	return string(data)
 }
+
+// ChronikBin returns $CHRONIK_BIN, or builds cmd/chronik into dir (from
+// inside the module, as tests run) and returns its path.
+func ChronikBin(dir string) (string, error) {
+	if bin := os.Getenv("CHRONIK_BIN"); bin != "" {
+		return bin, nil
+	}
+	bin := dir + "/chronik"
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/chronik/chronik/cmd/chronik").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build cmd/chronik: %v\n%s", err, out)
+	}
+	return bin, nil
+}

@@ -2,6 +2,8 @@
 //
 //	chronik-testbed [-n 3] [-bin bin/chronik] [-dir DIR] [-kafka-ports 9092,9093,9094]
 //	                [-racks a,b,c] [-config FILE.properties]
+//	chronik-testbed chaos [-brokers 3] [-partitions 12] [-rf 3] [-min-insync 2]
+//	                [-rate 300] [-faults 20] [-seed N] [-duration D] [-kinds k,...] [-out DIR]
 //
 // It writes a cluster config (free 127.0.0.1 ports for replication and
 // Raft, and for Kafka unless -kafka-ports fixes them), starts one
@@ -10,6 +12,10 @@
 // and on SIGINT/SIGTERM stops every broker it started (by pid). Without
 // -dir the cluster lives in a temporary directory removed at exit; with
 // -dir a later run reuses its cluster config and data.
+//
+// chaos runs a proxied cluster under a seeded fault schedule with a
+// checked workload (package testbed/chaos) and writes results.json and
+// REPORT.md; it exits 1 when a check fails.
 package main
 
 import (
@@ -29,6 +35,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "chaos" {
+		if err := runChaos(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "chronik-testbed chaos:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "chronik-testbed:", err)
 		os.Exit(1)

@@ -29,11 +29,20 @@ type clusterFlags struct {
 	self    raftmeta.Member
 
 	adminAddr string // --admin-listen; carried with the other flags that are not engine.Config
+
+	// --replication-listen, --raft-listen: where this node binds its
+	// replication and Raft listeners when that is not the address the
+	// cluster config gives its peers (a proxy in between, e.g. the chaos
+	// testbed's fault-injecting links). Empty: the cluster config's.
+	replListen *string
+	raftListen *string
 }
 
 func (cf *clusterFlags) register(fs *flag.FlagSet) {
 	cf.file = fs.String("cluster", "", "cluster config file listing every node (id kafka replication raft [rack]); empty: standalone")
 	cf.nodeID = fs.Int("node-id", -1, "this broker's id in the cluster config (with --cluster)")
+	cf.replListen = fs.String("replication-listen", "", "host:port the replication listener binds (default: this node's replication address in the cluster config, which peers dial)")
+	cf.raftListen = fs.String("raft-listen", "", "host:port the Raft transport binds (default: this node's Raft address in the cluster config, which peers dial)")
 }
 
 func (cf *clusterFlags) on() bool { return cf.file != nil && *cf.file != "" }
@@ -42,8 +51,8 @@ func (cf *clusterFlags) on() bool { return cf.file != nil && *cf.file != "" }
 // (flags given explicitly win).
 func (cf *clusterFlags) apply(cfg *engine.Config, listenFlag, advFlag string) error {
 	if !cf.on() {
-		if *cf.nodeID >= 0 {
-			return errors.New("--node-id needs --cluster")
+		if *cf.nodeID >= 0 || *cf.replListen != "" || *cf.raftListen != "" {
+			return errors.New("--node-id, --replication-listen and --raft-listen need --cluster")
 		}
 		return nil
 	}
@@ -98,6 +107,7 @@ func (cf *clusterFlags) startNode(cfg engine.Config, log *slog.Logger) (*raftmet
 		NodeID:                       cf.self.ID,
 		Members:                      cf.members,
 		Dir:                          raftDir,
+		ListenAddr:                   *cf.raftListen,
 		HeartbeatInterval:            time.Duration(cfg.BrokerHeartbeatMs) * time.Millisecond,
 		SessionTimeout:               time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond,
 		AutoLeaderRebalance:          cfg.Replication.AutoLeaderRebalance,
@@ -205,6 +215,9 @@ func startReplicationListener(cf clusterFlags, opts netio.Options, b *engine.Bro
 		return nil, nil
 	}
 	opts.Addr = cf.self.ReplicationAddr
+	if *cf.replListen != "" {
+		opts.Addr = *cf.replListen
+	}
 	srv := netio.NewServer(opts, serve.Handler(b))
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("replication listener %s: %w", opts.Addr, err)
