@@ -199,6 +199,12 @@ func probe(ctx context.Context, addr string) error {
 // Stats reads the process's CPU time and peak RSS.
 func (pr *Proc) Stats() (ProcStats, error) { return ReadProcStats(pr.Pid) }
 
+// CPUSeconds reads the process's CPU clock.
+func (pr *Proc) CPUSeconds() (float64, error) {
+	d, err := ReadProcCPU(pr.Pid)
+	return d.Seconds(), err
+}
+
 // Stop sends SIGTERM, waits up to 10 s, then SIGKILLs; it removes the run's
 // directory. Safe to call twice.
 func (pr *Proc) Stop() {

@@ -168,7 +168,7 @@ func (b *Broker) produceOne(name []byte, id [16]byte, rp producePartReq, res *pr
 	if kerrv != nil {
 		return nil, 0, kerrv
 	}
-	b.debugAppendDelay()
+	b.debugAppendCost(len(rp.records))
 	batch := rp.records
 	if pc.logAppendTime {
 		res.logAppendTime = b.now().UnixMilli()

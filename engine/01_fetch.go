@@ -131,6 +131,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*fetchResponse, int, bool) {
 		resp.endTopic()
 	}
 	resp.finish()
+	b.debugFetchCost(total)
 	return resp, total, errored
 }
 
