@@ -29,7 +29,7 @@ type Peers struct {
 	// ChronikBin is the chronik binary (bin/chronik).
 	ChronikBin string
 	// ChronikConfig holds extra broker keys written to its --config file
-	// (e.g. debug.append.delay.ms for the gate's slowdown test).
+	// (e.g. the debug.* test hooks of a chronik-debug binary).
 	ChronikConfig map[string]string
 	// KfakeCmd runs ServeKfake: e.g. {"bin/chronik-bench", "kfake-serve"}.
 	KfakeCmd []string

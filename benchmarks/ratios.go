@@ -108,7 +108,10 @@ var ratioSpecs = []ratioSpec{
 		ScenarioProduceAcks1, Chronik, ScenarioProduceAcks1, Kfake, cpuPM, sliceCPUPM, false, true, 0},
 	{"produce-acks-1 cpu/M chronik/kfake", "broker CPU-seconds per million records at acks=-1, Chronik over kfake" + durableNote,
 		ScenarioProduceAcksAll, Chronik, ScenarioProduceAcksAll, Kfake, cpuPM, sliceCPUPM, false, true, durableTolerance},
-	{"consume cpu/M chronik/kfake", "broker CPU-seconds per million records consumed, Chronik over kfake",
+	{"consume cpu/M chronik/kfake", "broker CPU-seconds per million records consumed, Chronik over kfake; its tolerance " +
+		"is wide (from its spread): Chronik's consume cost is mostly kernel time copying page cache into loopback sockets, " +
+		"which grows with the machine's load more steeply than kfake's user-space cost (0.024-0.038 against 0.14-0.19 CPU-s/M " +
+		"between quiet and busy minutes of the baseline's recording), so the ratio follows the load by 10-20%",
 		ScenarioConsume, Chronik, ScenarioConsume, Kfake, cpuPM, sliceCPUPM, false, true, 0},
 	{"e2e p50 chronik/kfake", "end-to-end latency p50 at a fixed rate, Chronik over kfake (lower is better)",
 		ScenarioE2E, Chronik, ScenarioE2E, Kfake, p50, nil, false, false, 0},
