@@ -1,11 +1,11 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
+	"github.com/chronik/chronik/engine/partition"
 	"reflect"
+	"time"
 
-	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -25,7 +25,9 @@ import (
 //     INVALID_TOPIC_EXCEPTION, as in Kafka.
 //   - acks=0: no response. acks=1: answered after the write. acks=-1:
 //     answered after the batch is fdatasync'd (group commit in wal), unless
-//     flush.policy=interval. Other acks: INVALID_REQUIRED_ACKS.
+//     flush.policy=interval; a partition still waiting after the request's
+//     timeout_ms (30 s when it is <= 0) answers REQUEST_TIMED_OUT. Other
+//     acks: INVALID_REQUIRED_ACKS.
 //
 // Version notes: v5 LogStartOffset; v8 per-record errors and ErrorMessage;
 // v9 flexible; v13 topic ids instead of names (KIP-516).
@@ -48,23 +50,26 @@ func handleProduce(b *Broker, r *Request, respond func(kmsg.Response)) error {
 	c.respond = respond
 	c.resetResults()
 	acks := c.req.acks
-	durable := acks == -1 && b.cfg.FlushPolicy == "ack"
 	c.pending.Store(1) // the handler's own count, dropped below
 	for ti := range c.req.topics {
-		b.produceTopic(c, ti, durable)
+		b.produceTopic(c, ti)
 	}
 	if acks == 0 {
 		c.ReleaseBody()
 		respond(nil)
 		return nil
 	}
+	if c.nWaits > 0 {
+		c.armTimeout(produceTimeout(c.req.timeoutMillis))
+	}
 	c.done()
 	return nil
 }
 
-// produceTopic appends every partition of request topic ti, registering a
-// Sync waiter per written partition when durable.
-func (b *Broker) produceTopic(c *produceCall, ti int, durable bool) {
+// produceTopic appends every partition of request topic ti; for acks=-1
+// each written partition waits until its batch is committed (durable here
+// unless flush.policy=interval, and on every ISR member).
+func (b *Broker) produceTopic(c *produceCall, ti int) {
 	t := &c.req.topics[ti]
 	acksOK := c.req.acks == -1 || c.req.acks == 0 || c.req.acks == 1
 	for i := t.first; i < t.first+t.n; i++ {
@@ -77,7 +82,7 @@ func (b *Broker) produceTopic(c *produceCall, ti int, durable bool) {
 		if c.req.version >= 13 {
 			id = t.id
 		}
-		p, through, err := b.produceOne(t.name, id, c.req.parts[i], res)
+		p, through, minISR, err := b.produceOne(t.name, id, c.req.acks, c.req.parts[i], res)
 		if err != nil {
 			b.ctr.produceErrors.Add(1)
 			res.errCode = err.Code
@@ -86,11 +91,27 @@ func (b *Broker) produceTopic(c *produceCall, ti int, durable bool) {
 			}
 			continue
 		}
-		if durable && through > 0 {
+		if c.req.acks == -1 && through > 0 {
 			c.pending.Add(1)
-			p.log.Sync(through, c.addWait(i).done)
+			c.refs.Add(1) // the wait's, until its callback
+			p.AwaitCommit(through, minISR, b.cfg.FlushPolicy == "ack", c.addWait(i).done)
 		}
 	}
+}
+
+// defaultProduceTimeout bounds an acks=-1 wait when the request's
+// timeout_ms is 0 or negative: Kafka clients' default request.timeout.ms.
+const defaultProduceTimeout = 30 * time.Second
+
+// produceTimeout is how long an acks=-1 request may wait for its batches
+// to be durable before the partitions still waiting answer
+// REQUEST_TIMED_OUT (the outcome of those writes is then unknown to the
+// client; an idempotent retry is answered from the duplicate window).
+func produceTimeout(ms int32) time.Duration {
+	if ms <= 0 {
+		return defaultProduceTimeout
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // produceConfig is what the produce path reads of a topic's configs,
@@ -101,6 +122,7 @@ type produceConfig struct {
 	topicConfigs, dynamic map[string]string
 	maxMessageBytes       int64
 	logAppendTime         bool
+	minInsync             int // min.insync.replicas
 }
 
 // produceConfigOf returns t's produce configs. Caller holds b.mu (read).
@@ -115,6 +137,7 @@ func (b *Broker) produceConfigOf(t *topic) *produceConfig {
 		dynamic:         b.dynamic,
 		maxMessageBytes: b.topicInt(t, "max.message.bytes"),
 		logAppendTime:   tsType == "LogAppendTime",
+		minInsync:       int(b.topicInt(t, "min.insync.replicas")),
 	}
 	t.produceCfg.Store(pc)
 	return pc
@@ -128,45 +151,48 @@ func sameMap(a, b map[string]string) bool {
 // lookupProducePartition is lookupPartition for a name that is a slice of
 // the request (the map lookup converts it without allocating), and the
 // topic's produce configs.
-func (b *Broker) lookupProducePartition(name []byte, id [16]byte, p int32) (*topic, *partition, *produceConfig) {
+// inRange reports whether p exists (even with no replica here).
+func (b *Broker) lookupProducePartition(name []byte, id [16]byte, p int32) (t *topic, _ *partition.Partition, _ *produceConfig, inRange bool) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	var t *topic
 	if id != ([16]byte{}) {
 		t = b.topicIDs[id]
 	} else {
 		t = b.topics[string(name)]
 	}
 	if t == nil {
-		return nil, nil, nil
+		return nil, nil, nil, false
 	}
 	pc := b.produceConfigOf(t)
 	if p < 0 || int(p) >= len(t.partitions) {
-		return t, nil, pc
+		return t, nil, pc, false
 	}
-	return t, t.partitions[p], pc
+	return t, t.partitions[p], pc, true
 }
 
 // produceOne validates and appends one partition's batch, filling res. It
-// returns the offset to sync through (0 when nothing new was written).
-func (b *Broker) produceOne(name []byte, id [16]byte, rp producePartReq, res *produceResult) (*partition, int64, *kerr.Error) {
+// returns the offset an acks=-1 answer waits for (0 when nothing new was
+// written) and the topic's min.insync.replicas.
+func (b *Broker) produceOne(name []byte, id [16]byte, acks int16, rp producePartReq, res *produceResult) (*partition.Partition, int64, int, *kerr.Error) {
 	res.baseOffset, res.logAppendTime, res.logStartOffs = -1, -1, -1
-	t, p, pc := b.lookupProducePartition(name, id, rp.partition)
-	if t == nil && id != ([16]byte{}) {
-		return nil, 0, kerr.UnknownTopicID
-	}
-	if p == nil {
-		return nil, 0, kerr.UnknownTopicOrPartition
-	}
-	if isInternalTopic(t.name) {
-		return nil, 0, kerr.InvalidTopicException // Kafka: "Cannot append to internal topic"
-	}
-	if b.notLeader(t.name, rp.partition) {
-		return nil, 0, kerr.NotLeaderForPartition
+	t, p, pc, inRange := b.lookupProducePartition(name, id, rp.partition)
+	switch {
+	case t == nil && id != ([16]byte{}):
+		return nil, 0, 0, kerr.UnknownTopicID
+	case !inRange:
+		return nil, 0, 0, kerr.UnknownTopicOrPartition
+	case p == nil:
+		return nil, 0, 0, kerr.NotLeaderForPartition // no replica here
+	case isInternalTopic(t.name):
+		return nil, 0, 0, kerr.InvalidTopicException // Kafka: "Cannot append to internal topic"
 	}
 	h, kerrv := validateBatch(rp.records, pc.maxMessageBytes)
 	if kerrv != nil {
-		return nil, 0, kerrv
+		return nil, 0, 0, kerrv
+	}
+	minISR := 0
+	if acks == -1 {
+		minISR = pc.minInsync
 	}
 	b.debugAppendCost(len(rp.records))
 	batch := rp.records
@@ -174,44 +200,17 @@ func (b *Broker) produceOne(name []byte, id [16]byte, rp producePartReq, res *pr
 		res.logAppendTime = b.now().UnixMilli()
 		setLogAppendTime(batch, res.logAppendTime)
 	}
-	base, dup, err := b.appendChecked(p, h, batch)
+	base, dup, err := p.AppendProduced(h, batch, minISR)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	res.baseOffset = base
-	res.logStartOffs = p.log.LogStartOffset()
+	res.logStartOffs = p.Log().LogStartOffset()
 	if !dup {
-		p.wakeWaiters()
 		b.ctr.producedBatches.Add(1)
 		b.ctr.producedRecords.Add(uint64(h.RecordCount))
 		b.afterAppend(p, int64(h.LastOffsetDelta)+1)
 	}
-	// A duplicate's original may not be durable yet; wait for it too.
-	return p, base + int64(h.LastOffsetDelta) + 1, nil
-}
-
-// appendChecked checks an idempotent batch's sequence and appends it,
-// unless it is a retry of a stored batch (dup: base is the original's).
-func (b *Broker) appendChecked(p *partition, h wal.BatchHeader, batch []byte) (base int64, dup bool, _ *kerr.Error) {
-	p.mu.Lock()
-	if h.ProducerID >= 0 {
-		dupBase, dup, err := p.checkSequence(h)
-		if err != nil || dup {
-			p.mu.Unlock()
-			return dupBase, dup, err
-		}
-	}
-	base, err := p.log.Append(batch, p.leaderEpoch())
-	if err == nil && h.ProducerID >= 0 {
-		p.recordProducerBatch(h, base)
-	}
-	p.mu.Unlock()
-	if err != nil {
-		b.log.Error("append failed", "partition", p.String(), "err", err)
-		if errors.Is(err, wal.ErrClosed) {
-			return 0, false, kerr.NotLeaderForPartition
-		}
-		return 0, false, kerr.KafkaStorageError
-	}
-	return base, false, nil
+	// A duplicate's original may not be committed yet; wait for it too.
+	return p, base + int64(h.LastOffsetDelta) + 1, minISR, nil
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"github.com/chronik/chronik/engine/partition"
 	"time"
 
 	"github.com/chronik/chronik/wal"
@@ -46,56 +47,116 @@ func handleFetch(b *Broker, c *call) (kmsg.Response, error) {
 		resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
 		return resp, nil
 	}
-	resp, n, errored := b.fetchOnce(req)
-	if errored || n >= int(req.MinBytes) || req.MaxWaitMillis <= 0 {
+	if req.MaxWaitMillis <= 0 || req.MinBytes <= 0 {
+		resp, _, _ := b.fetchOnce(req)
 		return resp, nil
 	}
-	resp.ReleaseBody()
-	b.parkFetch(req, c.respond)
+	f := newParkedFetch(b, req, c.respond)
+	if f.try() {
+		return nil, nil // answered
+	}
+	if testHookBeforePark != nil {
+		testHookBeforePark()
+	}
+	f.park()
 	return nil, nil
 }
 
-// parkFetch waits for data on any requested partition, answering once MinBytes
-// are there or MaxWaitMillis passed.
-func (b *Broker) parkFetch(req *kmsg.FetchRequest, respond func(kmsg.Response)) {
-	w := &fetchWaiter{notify: make(chan struct{}, 1)}
-	var parts []*partition
+// testHookBeforePark, when a test sets it, runs between a fetch's last look
+// and its registration: the window in which an append must not be lost.
+var testHookBeforePark func()
+
+// parkedFetch is a long-poll fetch: it is answered once MinBytes are
+// available, any partition has an error, or MaxWaitMillis passed.
+type parkedFetch struct {
+	b       *Broker
+	req     *kmsg.FetchRequest
+	respond func(kmsg.Response)
+	replica bool                   // a follower's fetch: a moved high watermark answers it
+	parts   []*partition.Partition // the requested partitions this broker holds
+	seen    []uint64               // their change counts before the last look
+	hws     []int64                // their high watermarks after the last look
+	w       *partition.Waiter
+}
+
+func newParkedFetch(b *Broker, req *kmsg.FetchRequest, respond func(kmsg.Response)) *parkedFetch {
+	f := &parkedFetch{b: b, req: req, respond: respond, replica: fetcherOf(req).replica >= 0}
 	for _, rt := range req.Topics {
 		for _, rp := range rt.Partitions {
 			if _, p := b.lookupPartition(rt.Topic, fetchTopicID(req, rt), rp.Partition); p != nil {
-				p.addWaiter(w)
-				parts = append(parts, p)
+				f.parts = append(f.parts, p)
 			}
 		}
 	}
-	go func() {
-		defer func() {
-			for _, p := range parts {
-				p.removeWaiter(w)
-			}
-		}()
-		timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
-		defer timer.Stop()
-		for {
-			select {
-			case <-w.notify:
-				resp, n, errored := b.fetchOnce(req)
-				if errored || n >= int(req.MinBytes) {
-					respond(resp)
-					return
-				}
-				resp.ReleaseBody()
-			case <-timer.C:
-				resp, _, _ := b.fetchOnce(req)
-				respond(resp)
-				return
-			case <-b.closed:
-				resp, _, _ := b.fetchOnce(req)
-				respond(resp)
-				return
-			}
+	f.seen = make([]uint64, len(f.parts))
+	f.hws = make([]int64, len(f.parts))
+	for i := range f.hws {
+		f.hws[i] = -1
+	}
+	return f
+}
+
+// try reads every partition once and answers if the fetch is satisfied:
+// MinBytes of records, an error or divergence, or (for a follower) a high
+// watermark that moved since its previous look, so followers learn the
+// leader's high watermark within a round trip. The change counts are read
+// before the look, so a change after it is seen by park.
+func (f *parkedFetch) try() bool {
+	hwMoved := false
+	for i, p := range f.parts {
+		f.seen[i] = p.ChangeCount()
+		hwMoved = hwMoved || f.hws[i] >= 0 && p.HighWatermark() != f.hws[i]
+	}
+	resp, n, answerNow := f.b.fetchOnce(f.req)
+	for i, p := range f.parts {
+		f.hws[i] = p.HighWatermark()
+	}
+	if answerNow || n >= int(f.req.MinBytes) || f.replica && hwMoved {
+		f.respond(resp)
+		return true
+	}
+	resp.ReleaseBody()
+	return false
+}
+
+// park registers the fetch on its partitions and waits on a goroutine for
+// an append, the max wait or shutdown. Registration comes first, then the
+// check that nothing was appended since the last look (Watch's count):
+// an append between the two is never lost.
+func (f *parkedFetch) park() {
+	f.w = partition.NewWaiter()
+	for i, p := range f.parts {
+		if p.Watch(f.w) != f.seen[i] {
+			f.w.Notify()
+		}
+	}
+	go f.wait()
+}
+
+func (f *parkedFetch) wait() {
+	defer func() {
+		for _, p := range f.parts {
+			p.Unwatch(f.w)
 		}
 	}()
+	timer := time.NewTimer(time.Duration(f.req.MaxWaitMillis) * time.Millisecond)
+	defer timer.Stop()
+	for {
+		select {
+		case <-f.w.C:
+			if f.try() {
+				return
+			}
+		case <-timer.C:
+			resp, _, _ := f.b.fetchOnce(f.req)
+			f.respond(resp)
+			return
+		case <-f.b.closed:
+			resp, _, _ := f.b.fetchOnce(f.req)
+			f.respond(resp)
+			return
+		}
+	}
 }
 
 func fetchTopicID(req *kmsg.FetchRequest, rt kmsg.FetchRequestTopic) [16]byte {
@@ -114,77 +175,136 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*fetchResponse, int, bool) {
 	if remaining <= 0 {
 		remaining = 1<<31 - 1
 	}
-	total, errored := 0, false
+	from := fetcherOf(req)
+	total, answerNow := 0, false
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		id := fetchTopicID(req, *rt)
 		resp.beginTopic(rt.Topic, rt.TopicID, len(rt.Partitions))
 		for j := range rt.Partitions {
 			v := resp.nextView()
-			sp := b.fetchPartition(req, rt.Topic, id, &rt.Partitions[j], v, remaining, total == 0)
+			sp := b.fetchPartition(req, from, rt.Topic, id, &rt.Partitions[j], v, remaining, total == 0)
 			n := int(v.Len)
 			resp.addPartition(sp, n > 0)
 			total += n
 			remaining -= int64(n)
-			errored = errored || sp.errCode != 0
+			answerNow = answerNow || sp.errCode != 0 || sp.diverging
 		}
 		resp.endTopic()
 	}
 	resp.finish()
 	b.debugFetchCost(total)
-	return resp, total, errored
+	if from.replica >= 0 && total > 0 {
+		b.ctr.addFollowerBytes(from.replica, int64(total))
+	}
+	return resp, total, answerNow
+}
+
+// fetcher is who sends a Fetch: a consumer (replica -1), or a follower
+// replica with its broker epoch.
+type fetcher struct {
+	replica     int32
+	brokerEpoch int64
+}
+
+// fetcherOf reads the replica identity: ReplicaState (v15+, KIP-903) or
+// ReplicaID (v4-14).
+func fetcherOf(req *kmsg.FetchRequest) fetcher {
+	if req.Version >= 15 {
+		return fetcher{replica: req.ReplicaState.ID, brokerEpoch: req.ReplicaState.Epoch}
+	}
+	return fetcher{replica: req.ReplicaID, brokerEpoch: -1}
 }
 
 // fetchPartition answers one partition, reading its records into v (left
 // empty on error or when nothing fits). first says no records are in the
 // response yet, so an oversize first batch may be returned whole (KIP-74).
-func (b *Broker) fetchPartition(req *kmsg.FetchRequest, name string, id [16]byte, rp *kmsg.FetchRequestTopicPartition, v *wal.View, remaining int64, first bool) fetchPart {
+// Consumers read below the high watermark; a follower reads to the log
+// end, and its fetch offset is its log end offset, which the leader
+// records (everything below it is on that follower's disk).
+func (b *Broker) fetchPartition(req *kmsg.FetchRequest, from fetcher, name string, id [16]byte, rp *kmsg.FetchRequestTopicPartition, v *wal.View, remaining int64, first bool) fetchPart {
 	sp := fetchPart{partition: rp.Partition, hw: -1, lastStable: -1, logStart: -1}
-	t, p := b.lookupPartition(name, id, rp.Partition)
+	_, p, kerrv := b.partitionFor(name, id, rp.Partition)
 	switch {
-	case t == nil && id != ([16]byte{}):
-		sp.errCode = kerr.UnknownTopicID.Code
+	case kerrv != nil:
+		sp.errCode = kerrv.Code
 		return sp
-	case p == nil:
-		sp.errCode = kerr.UnknownTopicOrPartition.Code
-		return sp
-	case b.notLeader(t.name, rp.Partition):
+	case !p.IsLeader():
 		sp.errCode = kerr.NotLeaderForPartition.Code
 		return sp
-	case req.Version >= 9 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch():
-		sp.errCode = kerr.FencedLeaderEpoch.Code
-		return sp
-	case req.Version >= 9 && rp.CurrentLeaderEpoch > p.leaderEpoch():
-		sp.errCode = kerr.UnknownLeaderEpoch.Code
-		return sp
+	case req.Version >= 9:
+		if e := p.CheckLeaderEpoch(rp.CurrentLeaderEpoch); e != nil {
+			sp.errCode = e.Code
+			return sp
+		}
 	}
-	hw := p.highWatermark()
-	sp.hw, sp.lastStable = hw, hw
-	sp.logStart = p.log.LogStartOffset()
-	if rp.FetchOffset < sp.logStart || rp.FetchOffset > p.log.LogEndOffset() {
+	l := p.Log()
+	sp.logStart = l.LogStartOffset()
+	if rp.FetchOffset < sp.logStart || rp.FetchOffset > l.LogEndOffset() {
+		sp.hw, sp.lastStable = p.HighWatermark(), p.HighWatermark()
 		sp.errCode = kerr.OffsetOutOfRange.Code
 		return sp
 	}
-	limit := min(int64(rp.PartitionMaxBytes), remaining)
-	if limit <= 0 && !first {
-		return sp
+	limit := p.HighWatermark()
+	if from.replica >= 0 {
+		if !b.followerFetch(p, from, rp, &sp) {
+			return sp
+		}
+		limit = l.LogEndOffset()
 	}
-	err := p.log.ReadView(rp.FetchOffset, int32(max(limit, 0)), hw, v)
+	hw := p.HighWatermark()
+	sp.hw, sp.lastStable = hw, hw
+	b.readRecords(p, rp.FetchOffset, min(int64(rp.PartitionMaxBytes), remaining), limit, first, v, &sp)
+	return sp
+}
+
+// followerFetch checks a follower's fetch against the leader's epochs
+// and records its offset. A follower whose last fetched epoch disagrees
+// with this leader's history gets DivergingEpoch and no records (KIP-595
+// style truncation, the fetch form of OffsetForLeaderEpoch); a fetcher
+// that is not a replica gets NOT_LEADER_OR_FOLLOWER. It reports whether to
+// read records.
+func (b *Broker) followerFetch(p *partition.Partition, from fetcher, rp *kmsg.FetchRequestTopicPartition, sp *fetchPart) bool {
+	sp.hw, sp.lastStable = p.HighWatermark(), p.HighWatermark()
+	if rp.LastFetchedEpoch >= 0 {
+		epoch, end := p.Log().EndOffsetForEpoch(rp.LastFetchedEpoch)
+		switch {
+		case epoch < 0 || end < 0:
+			sp.errCode = kerr.OffsetOutOfRange.Code
+			return false
+		case epoch < rp.LastFetchedEpoch || end < rp.FetchOffset:
+			sp.diverging, sp.divergingEpoch, sp.divergingEnd = true, epoch, end
+			return false
+		}
+	}
+	if !p.UpdateFollower(from.replica, from.brokerEpoch, rp.FetchOffset) {
+		sp.errCode = kerr.NotLeaderForPartition.Code
+		return false
+	}
+	return true
+}
+
+// readRecords reads whole batches from offset below limit into v, at most
+// maxBytes unless first (KIP-74), setting sp's error on failure.
+func (b *Broker) readRecords(p *partition.Partition, offset, maxBytes, limit int64, first bool, v *wal.View, sp *fetchPart) {
+	if maxBytes <= 0 && !first {
+		return
+	}
+	err := p.Log().ReadView(offset, int32(max(maxBytes, 0)), limit, v)
 	switch {
 	case errors.Is(err, wal.ErrOffsetOutOfRange):
 		v.Release()
 		sp.errCode = kerr.OffsetOutOfRange.Code
-	case errors.Is(err, wal.ErrClosed):
-		// Shutdown or topic deletion closed the log under this read; the
-		// client should look up the partition again, as after a move.
+	case errors.Is(err, wal.ErrClosed), errors.Is(err, wal.ErrTruncated):
+		// Shutdown, topic deletion or a truncation closed the log under
+		// this read; the client should look up the partition again.
 		v.Release()
 		sp.errCode = kerr.NotLeaderForPartition.Code
 	case err != nil:
 		v.Release()
-		b.log.Error("fetch read failed", "partition", p.String(), "offset", rp.FetchOffset, "err", err)
+		b.log.Error("fetch read failed", "partition", p.String(), "offset", offset, "err", err)
 		sp.errCode = kerr.KafkaStorageError.Code
-	case v.Len > limit && !first:
+	case v.Len > maxBytes && !first:
 		v.Release() // an oversize batch goes out only as the response's first
 	}
-	return sp
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/chronik/chronik/engine/partition"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -9,7 +10,9 @@ import (
 //
 // Behaviour, per partition timestamp:
 //   - -1 latest: the high watermark (read_uncommitted) or last stable offset
-//     (read_committed; the same without transactions).
+//     (read_committed; the same without transactions); the log end offset
+//     for a follower (ReplicaID >= 0). A new leader whose high watermark
+//     has not reached the start of its epoch answers OFFSET_NOT_AVAILABLE.
 //   - -2 earliest and -4 earliest-local (KIP-405): the log start offset.
 //   - -3 max timestamp (KIP-734, v7+): the offset and time of the record with
 //     the largest timestamp.
@@ -42,29 +45,38 @@ func handleListOffsets(b *Broker, c *call) (kmsg.Response, error) {
 
 func (b *Broker) listOffset(req *kmsg.ListOffsetsRequest, name string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-	_, p := b.lookupPartition(name, [16]byte{}, rp.Partition)
+	_, p, kerrv := b.partitionFor(name, [16]byte{}, rp.Partition)
 	switch {
-	case p == nil:
-		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+	case kerrv != nil:
+		sp.ErrorCode = kerrv.Code
 		return
-	case b.notLeader(name, rp.Partition):
+	case !p.IsLeader():
 		sp.ErrorCode = kerr.NotLeaderForPartition.Code
 		return
-	case req.Version >= 4 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch():
-		sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-		return
-	case req.Version >= 4 && rp.CurrentLeaderEpoch > p.leaderEpoch():
-		sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+	case req.Version >= 4:
+		if e := p.CheckLeaderEpoch(rp.CurrentLeaderEpoch); e != nil {
+			sp.ErrorCode = e.Code
+			return
+		}
+	}
+	replica := req.ReplicaID >= 0 // a follower: the log end, not the high watermark
+	if !replica && rp.Timestamp == -1 && p.HighWatermark() < p.LeaderEpochStart() {
+		// A new leader whose high watermark has not reached its epoch's
+		// start cannot tell where committed data ends yet (Kafka: the
+		// client retries).
+		sp.ErrorCode = kerr.OffsetNotAvailable.Code
 		return
 	}
-	sp.LeaderEpoch = p.leaderEpoch()
+	sp.LeaderEpoch = p.LeaderEpoch()
 	switch ts := rp.Timestamp; {
+	case ts == -1 && replica:
+		sp.Offset = p.Log().LogEndOffset()
 	case ts == -1:
-		sp.Offset = p.highWatermark()
+		sp.Offset = p.HighWatermark()
 	case ts == -2 || (ts == -4 && req.Version >= 8):
-		sp.Offset = p.log.LogStartOffset()
+		sp.Offset = p.Log().LogStartOffset()
 	case ts == -3 && req.Version >= 7:
-		if off, mts, ok := p.log.MaxTimestamp(); ok {
+		if off, mts, ok := p.Log().MaxTimestamp(); ok {
 			sp.Offset, sp.Timestamp = off, mts
 		}
 	case ts < 0:
@@ -76,20 +88,20 @@ func (b *Broker) listOffset(req *kmsg.ListOffsetsRequest, name string, rp kmsg.L
 		}
 	}
 	if sp.Offset >= 0 && sp.LeaderEpoch < 0 {
-		sp.LeaderEpoch = p.leaderEpoch()
+		sp.LeaderEpoch = p.LeaderEpoch()
 	}
 }
 
 // offsetForTimestamp finds the first record at or after target: the time
 // index names the first batch whose max timestamp reaches it, then the
 // batch's records are searched (decompressing if needed).
-func (b *Broker) offsetForTimestamp(p *partition, target int64) (int64, int64, bool) {
-	hw := p.highWatermark()
-	base, _, ok := p.log.OffsetForTimestamp(target)
+func (b *Broker) offsetForTimestamp(p *partition.Partition, target int64) (int64, int64, bool) {
+	hw := p.HighWatermark()
+	base, _, ok := p.Log().OffsetForTimestamp(target)
 	if !ok || base >= hw {
 		return -1, -1, false
 	}
-	recs, err := p.log.Read(base, 1, hw)
+	recs, err := p.Log().Read(base, 1, hw)
 	if err != nil || len(recs) == 0 {
 		return -1, -1, false
 	}

@@ -45,11 +45,9 @@ func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
-		b.mu.RLock()
-		for _, t := range b.topics {
+		for _, t := range b.topicList() {
 			resp.Topics = append(resp.Topics, b.metadataTopic(t))
 		}
-		b.mu.RUnlock()
 		return resp, nil
 	}
 	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
@@ -61,22 +59,20 @@ func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 
 func (b *Broker) metadataForRequested(rt kmsg.MetadataRequestTopic, autoCreate bool) kmsg.MetadataResponseTopic {
 	if rt.Topic == nil {
-		b.mu.RLock()
-		t := b.topicIDs[rt.TopicID]
-		b.mu.RUnlock()
+		t, _ := b.lookupPartition("", rt.TopicID, -1)
 		if t == nil {
 			st := kmsg.NewMetadataResponseTopic()
 			st.TopicID = rt.TopicID
 			st.ErrorCode = kerr.UnknownTopicID.Code
 			return st
 		}
-		return b.lockedMetadataTopic(t)
+		return b.metadataTopic(t)
 	}
 	name := *rt.Topic
 	st := kmsg.NewMetadataResponseTopic()
 	st.Topic = strp(name)
 	if t := b.lookupTopic(name); t != nil {
-		return b.lockedMetadataTopic(t)
+		return b.metadataTopic(t)
 	}
 	if !validTopicName(name) {
 		st.ErrorCode = kerr.InvalidTopicException.Code
@@ -88,11 +84,11 @@ func (b *Broker) metadataForRequested(rt kmsg.MetadataRequestTopic, autoCreate b
 	}
 	if isInternalTopic(name) {
 		// Created as the group coordinator creates it, never with user defaults.
-		if kerrv := b.groups.ensureLogs(); kerrv != nil {
+		if kerrv := b.groups.EnsureTopic(); kerrv != nil {
 			st.ErrorCode = kerrv.Code
 			return st
 		}
-		return b.lockedMetadataTopic(b.lookupTopic(name))
+		return b.metadataTopic(b.lookupTopic(name))
 	}
 	t, kerrv := b.createTopicChecked(name, b.cfg.NumPartitions, -1, nil, false)
 	if kerrv != nil && kerrv != kerr.TopicAlreadyExists {
@@ -106,7 +102,7 @@ func (b *Broker) metadataForRequested(rt kmsg.MetadataRequestTopic, autoCreate b
 		st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return st
 	}
-	return b.lockedMetadataTopic(t)
+	return b.metadataTopic(t)
 }
 
 func (b *Broker) lockedMetadataTopic(t *topic) kmsg.MetadataResponseTopic {
@@ -121,10 +117,10 @@ func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 	st.Topic = strp(t.name)
 	st.TopicID = t.id
 	st.IsInternal = isInternalTopic(t.name)
-	for _, p := range t.partitions {
+	for i := range b.topicPartitions(t) {
 		sp := kmsg.NewMetadataResponseTopicPartition()
-		sp.Partition = p.index
-		pl, ok := b.cluster().Partition(t.name, p.index)
+		sp.Partition = int32(i)
+		pl, ok := b.cluster().Partition(t.name, int32(i))
 		if !ok || pl.Leader < 0 {
 			sp.ErrorCode = kerr.LeaderNotAvailable.Code
 			pl.Leader = -1
@@ -139,19 +135,29 @@ func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 	return st
 }
 
-// advertised returns the host and port clients should dial.
+// advertised returns the host and port clients should dial: never a
+// wildcard address (clients cannot dial 0.0.0.0).
 func (b *Broker) advertised() (string, int32) {
 	addr := b.cfg.AdvertisedListener
 	if a := b.advertisedAddr.Load(); a != nil {
 		addr = *a
 	}
-	host, portS, err := net.SplitHostPort(addr)
-	if err != nil {
+	host, port, ok := hostPort(addr)
+	if !ok {
 		return "127.0.0.1", 9092
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	port, _ := strconv.Atoi(portS)
-	return host, int32(port)
+	return host, port
+}
+
+// hostPort splits host:port for Metadata's host and port fields.
+func hostPort(addr string) (string, int32, bool) {
+	host, portS, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0, false
+	}
+	port, err := strconv.ParseUint(portS, 10, 16)
+	return host, int32(port), err == nil
 }

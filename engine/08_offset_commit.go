@@ -27,5 +27,5 @@ func init() { regKey(8, 0, 9, handleOffsetCommit) }
 
 func handleOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.OffsetCommitRequest)
-	return b.groups.commit(req, c.respond), nil
+	return b.groups.Commit(req, c.respond), nil
 }

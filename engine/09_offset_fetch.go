@@ -33,7 +33,7 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 			for _, rt := range rg.Topics {
 				topics[rt.Topic] = append(topics[rt.Topic], rt.Partitions...)
 			}
-			ts, err := b.groups.fetchOffsets(rg.Group, topics, rg.Topics == nil)
+			ts, err := b.groups.FetchOffsets(rg.Group, topics, rg.Topics == nil)
 			sg.Topics, sg.ErrorCode = ts, errCode(err)
 			resp.Groups = append(resp.Groups, sg)
 		}
@@ -43,7 +43,7 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 	for _, rt := range req.Topics {
 		topics[rt.Topic] = append(topics[rt.Topic], rt.Partitions...)
 	}
-	ts, err := b.groups.fetchOffsets(req.Group, topics, req.Topics == nil && req.Version >= 2)
+	ts, err := b.groups.FetchOffsets(req.Group, topics, req.Topics == nil && req.Version >= 2)
 	if err != nil {
 		offsetFetchError(req, resp, err)
 		return resp, nil

@@ -63,7 +63,7 @@ func handleFindCoordinator(b *Broker, c *call) (kmsg.Response, error) {
 // as the metadata has it (standalone: this broker); no leader, or a fenced
 // one: COORDINATOR_NOT_AVAILABLE, and the client asks again.
 func (b *Broker) findGroupCoordinator(group string, rc *kmsg.FindCoordinatorResponseCoordinator) {
-	i, err := b.groups.partitionFor(group)
+	i, err := b.groups.PartitionFor(group)
 	if err != nil {
 		rc.ErrorCode, rc.ErrorMessage = err.Code, strp(err.Message)
 		return

@@ -3,6 +3,7 @@ package engine
 import (
 	"net"
 
+	"github.com/chronik/chronik/engine/group"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -35,7 +36,7 @@ func init() { regKey(11, 0, 9, handleJoinGroup) }
 
 func handleJoinGroup(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.JoinGroupRequest)
-	resp := b.groups.join(joinCall{req: req, clientID: c.req.ClientID, clientHost: clientHost(c.req.RemoteAddr), respond: c.respond})
+	resp := b.groups.Join(group.JoinRequest{Req: req, ClientID: c.req.ClientID, ClientHost: clientHost(c.req.RemoteAddr), Respond: c.respond})
 	if resp == nil {
 		return nil, nil
 	}

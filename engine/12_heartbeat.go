@@ -17,6 +17,6 @@ func init() { regKey(12, 0, 4, handleHeartbeat) }
 func handleHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.HeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	resp.ErrorCode = errCode(b.groups.heartbeatReq(req))
+	resp.ErrorCode = errCode(b.groups.Heartbeat(req))
 	return resp, nil
 }

@@ -18,7 +18,7 @@ func init() { regKey(13, 0, 5, handleLeaveGroup) }
 func handleLeaveGroup(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.LeaveGroupRequest)
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
-	err, members := b.groups.leave(req)
+	err, members := b.groups.Leave(req)
 	resp.ErrorCode = errCode(err)
 	if req.Version >= 3 {
 		resp.Members = members

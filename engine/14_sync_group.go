@@ -22,7 +22,7 @@ func init() { regKey(14, 0, 5, handleSyncGroup) }
 
 func handleSyncGroup(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.SyncGroupRequest)
-	resp := b.groups.sync(req, c.respond)
+	resp := b.groups.Sync(req, c.respond)
 	if resp == nil {
 		return nil, nil
 	}

@@ -20,7 +20,7 @@ func handleDescribeGroups(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.DescribeGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, id := range req.Groups {
-		resp.Groups = append(resp.Groups, b.groups.describe(id, req.Version, req.IncludeAuthorizedOperations))
+		resp.Groups = append(resp.Groups, b.groups.Describe(id, req.Version, req.IncludeAuthorizedOperations))
 	}
 	return resp, nil
 }

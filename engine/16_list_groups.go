@@ -16,6 +16,6 @@ func init() { regKey(16, 0, 5, handleListGroups) }
 func handleListGroups(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ListGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
-	resp.Groups = b.groups.list(req.StatesFilter, req.TypesFilter)
+	resp.Groups = b.groups.List(req.StatesFilter, req.TypesFilter)
 	return resp, nil
 }

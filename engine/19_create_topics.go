@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"strings"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -124,8 +122,8 @@ func (b *Broker) createdConfigs(t *topic) []kmsg.CreateTopicsResponseTopicConfig
 	return out
 }
 
-// createTopicChecked validates and (unless validateOnly) creates a topic.
-// nparts or rf of -1 take the broker defaults.
+// createTopicChecked validates and (unless validateOnly) creates a topic
+// through the Cluster. nparts or rf of -1 take the broker defaults.
 func (b *Broker) createTopicChecked(name string, nparts int32, rf int16, configs map[string]string, validateOnly bool) (*topic, *kerr.Error) {
 	if !validTopicName(name) {
 		return nil, kerr.InvalidTopicException
@@ -145,29 +143,7 @@ func (b *Broker) createTopicChecked(name string, nparts int32, rf int16, configs
 	case rf <= 0 || int(rf) > b.cluster().ReplicaBrokers():
 		return nil, kerr.InvalidReplicationFactor
 	}
-	if b.clustered() {
-		return b.createClusterTopic(name, nparts, rf, configs, nil, validateOnly)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, ok := b.topics[name]; ok {
-		return nil, kerr.TopicAlreadyExists
-	}
-	norm := strings.ReplaceAll(name, ".", "_")
-	for other := range b.topics {
-		if strings.ReplaceAll(other, ".", "_") == norm {
-			return nil, kerr.InvalidTopicException
-		}
-	}
-	if validateOnly {
-		return nil, nil
-	}
-	t, err := b.createTopic(name, nparts, configs)
-	if err != nil {
-		b.log.Error("create topic failed", "topic", name, "err", err)
-		return nil, kerr.KafkaStorageError
-	}
-	return t, nil
+	return b.createClusterTopic(name, nparts, rf, configs, nil, validateOnly)
 }
 
 // requestedTopicConfigs validates a CreateTopics topic's configs (null

@@ -87,7 +87,7 @@ func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	if len(deleted) > 0 {
-		b.groups.topicsChanged()
+		b.groups.TopicsChanged()
 	}
 	return resp, nil
 }
@@ -110,7 +110,7 @@ func deleteOnce(ctx context.Context, b *Broker, deleted map[string][16]byte, rt 
 	}
 	name, id, err := b.cluster().DeleteTopic(ctx, name, rt.TopicID)
 	if err != nil {
-		if ke := kafkaErr(err); ke != kerr.UnknownTopicOrPartition && ke != kerr.UnknownTopicID {
+		if ke := kafkaCode(err); ke != kerr.UnknownTopicOrPartition && ke != kerr.UnknownTopicID {
 			b.log.Warn("delete topic", "topic", name, "err", err)
 		}
 		return "", [16]byte{}, err

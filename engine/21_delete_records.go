@@ -57,22 +57,22 @@ func (b *Broker) deleteRecords(name string, idx int32, offset int64) (int64, *ke
 	if isInternalTopic(name) {
 		return -1, kerr.InvalidTopicException
 	}
-	_, p := b.lookupPartition(name, [16]byte{}, idx)
-	if p == nil {
-		return -1, kerr.UnknownTopicOrPartition
+	_, p, kerrv := b.partitionFor(name, [16]byte{}, idx)
+	if kerrv != nil {
+		return -1, kerrv
 	}
-	if b.notLeader(name, idx) {
+	if !p.IsLeader() {
 		return -1, kerr.NotLeaderForPartition
 	}
-	hw := p.highWatermark()
+	hw := p.HighWatermark()
 	if offset == -1 {
 		offset = hw
 	}
 	if offset < 0 || offset > hw {
 		return -1, kerr.OffsetOutOfRange
 	}
-	if offset > p.log.LogStartOffset() {
-		if err := p.log.DeleteRecordsBefore(offset); err != nil {
+	if offset > p.Log().LogStartOffset() {
+		if err := p.Log().DeleteRecordsBefore(offset); err != nil {
 			switch {
 			case errors.Is(err, wal.ErrOffsetOutOfRange):
 				return -1, kerr.OffsetOutOfRange
@@ -82,7 +82,7 @@ func (b *Broker) deleteRecords(name string, idx int32, offset int64) (int64, *ke
 			b.log.Error("delete records failed", "partition", p.String(), "offset", offset, "err", err)
 			return -1, kerr.KafkaStorageError
 		}
-		b.log.Info("records deleted", "partition", p.String(), "log_start_offset", p.log.LogStartOffset())
+		b.log.Info("records deleted", "partition", p.String(), "log_start_offset", p.Log().LogStartOffset())
 	}
-	return p.log.LogStartOffset(), nil
+	return p.Log().LogStartOffset(), nil
 }

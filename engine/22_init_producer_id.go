@@ -10,7 +10,9 @@ import (
 // Behaviour:
 //   - Without a transactional id (idempotent producers) every call gets a
 //     fresh producer id at epoch 0, as Kafka does; ids are reserved in
-//     persisted blocks, so no id is handed out twice, even across a crash.
+//     blocks, so no id is handed out twice, even across a crash: standalone
+//     persisted in meta.json, in a cluster allocated through the metadata
+//     shard (KIP-730), unique across brokers.
 //   - A transactional id is refused with INVALID_REQUEST (non-retriable):
 //     transactions are not supported and their APIs are not advertised.
 //
@@ -32,6 +34,9 @@ func handleInitProducerID(b *Broker, c *call) (kmsg.Response, error) {
 	if err != nil {
 		b.log.Error("allocate producer id", "err", err)
 		resp.ErrorCode = kerr.KafkaStorageError.Code
+		if b.clustered() {
+			resp.ErrorCode = kafkaCode(err).Code // a metadata commit that did not happen: retriable
+		}
 		return resp, nil
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0

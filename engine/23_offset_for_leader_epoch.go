@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/chronik/chronik/engine/partition"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -12,8 +13,9 @@ import (
 // the next epoch, or the log end offset for the latest). An epoch below every
 // known one answers UNDEFINED_EPOCH (-1) and offset -1. CurrentLeaderEpoch
 // (v2+) fences: older -> FENCED_LEADER_EPOCH, newer -> UNKNOWN_LEADER_EPOCH.
-// ReplicaID (v3+) -1 = consumer, which reads to the high watermark; both
-// are the log end here (RF=1).
+// Only the partition's leader answers (NOT_LEADER_OR_FOLLOWER elsewhere).
+// Consumers (ReplicaID -1) and followers get the same answer; followers
+// normally learn divergence from Fetch's DivergingEpoch instead.
 //
 // Version notes: v1 leader epoch in response; v2 current leader epoch;
 // v3 replica id; v4 flexible.
@@ -30,16 +32,22 @@ func handleOffsetForLeaderEpoch(b *Broker, c *call) (kmsg.Response, error) {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			_, p := b.lookupPartition(rt.Topic, [16]byte{}, rp.Partition)
+			_, p, kerrv := b.partitionFor(rt.Topic, [16]byte{}, rp.Partition)
+			current := int32(-1) // v0-1 carry no current leader epoch
+			if req.Version >= 2 {
+				current = rp.CurrentLeaderEpoch
+			}
 			switch {
-			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case req.Version >= 2 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch():
-				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-			case req.Version >= 2 && rp.CurrentLeaderEpoch > p.leaderEpoch():
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case kerrv != nil:
+				sp.ErrorCode = kerrv.Code
+			case !p.IsLeader():
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code // answered only by the leader
 			default:
-				sp.LeaderEpoch, sp.EndOffset = b.endOffsetForEpoch(p, rp.LeaderEpoch)
+				if e := p.CheckLeaderEpoch(current); e != nil {
+					sp.ErrorCode = e.Code
+				} else {
+					sp.LeaderEpoch, sp.EndOffset = b.endOffsetForEpoch(p, rp.LeaderEpoch)
+				}
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -50,15 +58,15 @@ func handleOffsetForLeaderEpoch(b *Broker, c *call) (kmsg.Response, error) {
 
 // endOffsetForEpoch answers from the leader-epoch checkpoint. A log with no
 // batch yet knows only the current epoch, which ends at the log end.
-func (b *Broker) endOffsetForEpoch(p *partition, epoch int32) (int32, int64) {
-	if _, ok := p.log.LatestEpoch(); !ok {
-		if epoch >= p.leaderEpoch() {
-			return p.leaderEpoch(), p.log.LogEndOffset()
+func (b *Broker) endOffsetForEpoch(p *partition.Partition, epoch int32) (int32, int64) {
+	if _, ok := p.Log().LatestEpoch(); !ok {
+		if epoch >= p.LeaderEpoch() {
+			return p.LeaderEpoch(), p.Log().LogEndOffset()
 		}
 		return -1, -1
 	}
-	if epoch >= p.leaderEpoch() {
-		return p.leaderEpoch(), p.log.LogEndOffset()
+	if epoch >= p.LeaderEpoch() {
+		return p.LeaderEpoch(), p.Log().LogEndOffset()
 	}
-	return p.log.EndOffsetForEpoch(epoch)
+	return p.Log().EndOffsetForEpoch(epoch)
 }

@@ -72,8 +72,8 @@ func (b *Broker) alterConfigs(rr kmsg.AlterConfigsRequestResource, validateOnly 
 			return cfgs, validateChangedTopicConfigs(t, cfgs)
 		})
 	case kmsg.ConfigResourceTypeBroker:
-		b.mu.Lock()
-		defer b.mu.Unlock()
+		b.adminMu.Lock() // b.dynamic changes only under it: read it freely here
+		defer b.adminMu.Unlock()
 		if !b.brokerResourceOK(rr.ResourceName) {
 			return kerr.InvalidRequest, "unexpected broker id, expected " + b.nodeIDString() + " or empty string"
 		}
@@ -106,7 +106,7 @@ func (b *Broker) alterableTopic(name string) (*topic, error) {
 		return t, nil
 	}
 	if !validTopicName(name) {
-		return nil, kafkaError(kerr.InvalidTopicException, "invalid topic name")
+		return nil, errWithMessage(kerr.InvalidTopicException, "invalid topic name")
 	}
-	return nil, kafkaError(kerr.UnknownTopicOrPartition, "unknown topic %s", name)
+	return nil, errWithMessage(kerr.UnknownTopicOrPartition, "unknown topic %s", name)
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/chronik/chronik/engine/partition"
 	"path/filepath"
 	"sort"
 
@@ -42,13 +43,13 @@ func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 
 	type sel struct {
 		t  *topic
-		ps []*partition
+		ps []*partition.Partition
 	}
 	var sels []sel
 	b.mu.RLock()
 	if req.Topics == nil {
 		for _, t := range b.topics {
-			sels = append(sels, sel{t, t.partitions})
+			sels = append(sels, sel{t, localOnly(t.partitions)})
 		}
 		sort.Slice(sels, func(i, j int) bool { return sels[i].t.name < sels[j].t.name })
 	} else {
@@ -65,7 +66,7 @@ func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 				sels = append(sels, sel{t: t})
 			}
 			for _, p := range rt.Partitions {
-				if p >= 0 && int(p) < len(t.partitions) && !hasPartition(sels[i].ps, p) {
+				if p >= 0 && int(p) < len(t.partitions) && t.partitions[p] != nil && !hasPartition(sels[i].ps, p) {
 					sels[i].ps = append(sels[i].ps, t.partitions[p])
 				}
 			}
@@ -81,8 +82,8 @@ func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 		rt.Topic = s.t.name
 		for _, p := range s.ps {
 			rp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
-			rp.Partition = p.index
-			rp.Size = p.log.Size()
+			rp.Partition = p.Index()
+			rp.Size = p.Log().Size()
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		dir.Topics = append(dir.Topics, rt)
@@ -91,9 +92,20 @@ func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 	return resp, nil
 }
 
-func hasPartition(ps []*partition, i int32) bool {
+// localOnly drops the nil entries (partitions with no replica here).
+func localOnly(ps []*partition.Partition) []*partition.Partition {
+	var out []*partition.Partition
 	for _, p := range ps {
-		if p.index == i {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func hasPartition(ps []*partition.Partition, i int32) bool {
+	for _, p := range ps {
+		if p.Index() == i {
 			return true
 		}
 	}

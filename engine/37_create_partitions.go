@@ -13,7 +13,7 @@ import (
 //   - Count is the new total; it must exceed the current count, else
 //     INVALID_PARTITIONS (Kafka: "Topic already has N partitions" /
 //     "currently has N partitions, which is higher than the requested M").
-//     Growing by more than maxNewPartitions at once is refused
+//     Growing by more than raftmeta.MaxNewPartitions at once is refused
 //     (INVALID_PARTITIONS) rather than opening that many logs.
 //   - Assignment (optional): exactly one entry per new partition, else
 //     INVALID_REPLICA_ASSIGNMENT. Standalone each entry must name only this
@@ -36,10 +36,6 @@ import (
 // Version notes: v1 throttle; v2 flexible; v3 same as v2.
 
 func init() { regKey(37, 0, 3, handleCreatePartitions) }
-
-// maxNewPartitions bounds how many partitions one topic may grow by in one
-// request.
-const maxNewPartitions = 10000
 
 func handleCreatePartitions(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.CreatePartitionsRequest)

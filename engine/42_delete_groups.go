@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"sync"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -31,7 +33,7 @@ func handleDeleteGroups(b *Broker, c *call) (kmsg.Response, error) {
 			}
 		}
 		wait.add()
-		err := b.groups.deleteGroup(id, func(err *kerr.Error) {
+		err := b.groups.DeleteGroup(id, func(err *kerr.Error) {
 			setErr(err)
 			wait.finish()
 		})
@@ -42,4 +44,23 @@ func handleDeleteGroups(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	wait.finish()
 	return nil, nil
+}
+
+// pendingAnswers calls done once every one of n committed writes reported.
+type pendingAnswers struct {
+	mu   sync.Mutex
+	n    int
+	done func()
+}
+
+func (p *pendingAnswers) add() { p.mu.Lock(); p.n++; p.mu.Unlock() }
+
+func (p *pendingAnswers) finish() {
+	p.mu.Lock()
+	p.n--
+	last := p.n == 0
+	p.mu.Unlock()
+	if last {
+		p.done()
+	}
 }

@@ -69,8 +69,8 @@ func (b *Broker) incrementalAlterConfigs(rr kmsg.IncrementalAlterConfigsRequestR
 			return b.applyTopicConfigOps(t, rr.Configs)
 		})
 	case kmsg.ConfigResourceTypeBroker:
-		b.mu.Lock()
-		defer b.mu.Unlock()
+		b.adminMu.Lock() // b.dynamic changes only under it: read it freely here
+		defer b.adminMu.Unlock()
 		if !b.brokerResourceOK(rr.ResourceName) {
 			return kerr.InvalidRequest, "unexpected broker id, expected " + b.nodeIDString() + " or empty string"
 		}
@@ -114,11 +114,11 @@ func (b *Broker) applyTopicConfigOps(t *topic, ops []kmsg.IncrementalAlterConfig
 	}
 	for _, rc := range ops {
 		if _, known := topicConfigDef(rc.Name); !known && rc.Op != kmsg.IncrementalAlterConfigOpDelete {
-			return nil, kafkaError(kerr.InvalidConfig, "unknown topic config %s", rc.Name)
+			return nil, errWithMessage(kerr.InvalidConfig, "unknown topic config %s", rc.Name)
 		}
 		cur, _ := b.topicConfig(t, rc.Name)
 		if e, msg := applyConfigOp(cfgs, rc, cur, kerr.InvalidConfig); e != nil {
-			return nil, kafkaError(e, "%s", msg)
+			return nil, errWithMessage(e, "%s", msg)
 		}
 	}
 	if err := validateChangedTopicConfigs(t, cfgs); err != nil {
@@ -136,7 +136,7 @@ func validateChangedTopicConfigs(t *topic, cfgs map[string]string) error {
 			continue
 		}
 		if e := validateTopicConfig(k, v); e != nil {
-			return kafkaError(e, "invalid topic config %s=%s", k, v)
+			return errWithMessage(e, "invalid topic config %s=%s", k, v)
 		}
 	}
 	return nil

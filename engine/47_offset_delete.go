@@ -15,7 +15,7 @@ func init() { regKey(47, 0, 0, handleOffsetDelete) }
 
 func handleOffsetDelete(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.OffsetDeleteRequest)
-	resp := b.groups.deleteOffsets(req, c.respond)
+	resp := b.groups.DeleteOffsets(req, c.respond)
 	if resp == nil {
 		return nil, nil
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/engine"
+	"github.com/chronik/chronik/internal/serve"
 	"github.com/chronik/chronik/netio"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -32,9 +33,9 @@ func BenchmarkAcksRatio(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer br.Close()
-	srv := netio.NewServer(netio.Options{Addr: cfg.Listen, MaxRequestBytes: cfg.SocketRequestMaxBytes,
-		MaxQueuedRequests: 500, MaxQueuedBytes: 100 << 20, IdleTimeout: time.Minute, Multicore: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, netio.BrokerHandler(br))
+	opts := serve.Options(cfg)
+	opts.IdleTimeout, opts.Logger = time.Minute, slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := netio.NewServer(opts, serve.Handler(br))
 	if err := srv.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"github.com/chronik/chronik/engine/partition"
 	"strconv"
 	"strings"
 
+	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -163,48 +165,58 @@ func (b *Broker) brokerResourceOK(name string) bool {
 }
 
 // refreshLogOptions pushes the current effective options to every open
-// partition log, after a topic or broker config change. Caller holds b.mu.
+// partition log of ts (every topic when ts is empty), after a topic or
+// broker config change. Caller holds b.adminMu, not b.mu.
 func (b *Broker) refreshLogOptions(ts ...*topic) {
-	if ts == nil {
+	type update struct {
+		ps   []*partition.Partition
+		opts wal.Options
+	}
+	var ups []update
+	b.mu.RLock()
+	if len(ts) == 0 {
 		for _, t := range b.topics {
 			ts = append(ts, t)
 		}
 	}
 	for _, t := range ts {
-		opts := b.walOptions(t)
-		for _, p := range t.partitions {
-			p.log.SetOptions(opts)
+		ups = append(ups, update{t.partitions, b.walOptions(t)})
+	}
+	b.mu.RUnlock()
+	for _, u := range ups {
+		for _, p := range u.ps {
+			if p != nil {
+				p.Log().SetOptions(u.opts)
+			}
 		}
 	}
 }
 
-// setTopicConfigs replaces t's overrides with cfgs, persists and applies
-// them; on a persist failure the old set is restored. Caller holds b.mu
-// (write).
+// setTopicConfigs replaces t's overrides with cfgs, persisting them before
+// they take effect. Caller holds b.adminMu.
 func (b *Broker) setTopicConfigs(t *topic, cfgs map[string]string) *kerr.Error {
-	old := t.configs
-	t.configs = cfgs
-	if err := b.saveMeta(); err != nil {
-		t.configs = old
+	if err := b.saveMeta(func(m *metaFile) { m.putTopicConfigs(t, cfgs) }); err != nil {
 		b.log.Error("save topic configs failed", "topic", t.name, "err", err)
 		return kerr.KafkaStorageError
 	}
+	b.mu.Lock()
+	t.configs = cfgs
+	b.mu.Unlock()
 	b.refreshLogOptions(t)
 	b.log.Info("topic configs changed", "topic", t.name, "configs", cfgs)
 	return nil
 }
 
-// setDynamicBrokerConfigs replaces the dynamic broker layer, persists it and
-// applies it to every topic; on a persist failure the old layer is restored.
-// Caller holds b.mu (write).
+// setDynamicBrokerConfigs replaces the dynamic broker layer, persisting it
+// before it takes effect on every topic. Caller holds b.adminMu.
 func (b *Broker) setDynamicBrokerConfigs(cfgs map[string]string) *kerr.Error {
-	old := b.dynamic
-	b.dynamic = cfgs
-	if err := b.saveMeta(); err != nil {
-		b.dynamic = old
+	if err := b.saveMeta(func(m *metaFile) { m.BrokerConfigs = cfgs }); err != nil {
 		b.log.Error("save broker configs failed", "err", err)
 		return kerr.KafkaStorageError
 	}
+	b.mu.Lock()
+	b.dynamic = cfgs
+	b.mu.Unlock()
 	b.refreshLogOptions()
 	b.log.Info("dynamic broker configs changed", "configs", cfgs)
 	return nil

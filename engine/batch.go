@@ -2,21 +2,10 @@ package engine
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 
 	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
-
-// Attribute bits of a v2 RecordBatch.
-const (
-	attrCompressionMask = 0x07
-	attrLogAppendTime   = 0x08
-	attrTransactional   = 0x10
-	attrControl         = 0x20
-)
-
-var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // validateBatch checks a produced partition's records field: exactly one
 // v2 RecordBatch, length, magic, CRC32C, attributes, record count and (for
@@ -43,18 +32,18 @@ func validateBatch(b []byte, maxMessageBytes int64) (wal.BatchHeader, *kerr.Erro
 		return h, kerr.CorruptMessage
 	case size > maxMessageBytes:
 		return h, kerr.MessageTooLarge
-	case h.Attributes&attrCompressionMask > 4:
+	case h.Attributes&wal.AttrCompressionMask > 4:
 		return h, kerr.CorruptMessage
-	case h.Attributes&attrControl != 0:
+	case h.Attributes&wal.AttrControl != 0:
 		return h, kerr.InvalidRecord // clients may not produce control batches
-	case h.Attributes&attrTransactional != 0:
+	case h.Attributes&wal.AttrTransactional != 0:
 		return h, kerr.InvalidTxnState // transactions are not supported
 	case h.RecordCount <= 0 || h.LastOffsetDelta != h.RecordCount-1:
 		return h, kerr.CorruptMessage
 	case h.ProducerID >= 0 && (h.BaseSequence < 0 || h.ProducerEpoch < 0):
 		return h, kerr.InvalidRecord
 	}
-	if h.Attributes&attrCompressionMask == 0 && !validRecordFraming(b[wal.BatchHeaderSize:], h.RecordCount) {
+	if h.Attributes&wal.AttrCompressionMask == 0 && !validRecordFraming(b[wal.BatchHeaderSize:], h.RecordCount) {
 		return h, kerr.CorruptMessage
 	}
 	return h, nil
@@ -88,7 +77,7 @@ func validRecordFraming(recs []byte, count int32) bool {
 // timestamp-type bit and maxTimestamp change, so the CRC is recomputed.
 func setLogAppendTime(b []byte, nowMs int64) {
 	attrs := binary.BigEndian.Uint16(b[21:23])
-	binary.BigEndian.PutUint16(b[21:23], attrs|attrLogAppendTime)
+	binary.BigEndian.PutUint16(b[21:23], attrs|wal.AttrLogAppendTime)
 	binary.BigEndian.PutUint64(b[35:43], uint64(nowMs))
-	binary.BigEndian.PutUint32(b[17:21], crc32.Checksum(b[21:], crc32c))
+	binary.BigEndian.PutUint32(b[17:21], wal.CRC32C(b[21:]))
 }

@@ -2,9 +2,9 @@ package engine
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 	"testing"
 
+	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -57,12 +57,12 @@ func makeBatch(b testBatch) []byte {
 	be.PutUint32(out[53:], uint32(b.baseSeq))
 	be.PutUint32(out[57:], uint32(n))
 	out = append(out, recs...)
-	be.PutUint32(out[17:], crc32.Checksum(out[21:], crc32c))
+	be.PutUint32(out[17:], wal.CRC32C(out[21:]))
 	return out
 }
 
 func fixCRC(b []byte) []byte {
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32c))
+	binary.BigEndian.PutUint32(b[17:], wal.CRC32C(b[21:]))
 	return b
 }
 
@@ -90,8 +90,8 @@ func TestValidateBatchRejectsWhatKafkaRejects(t *testing.T) {
 			return fixCRC(b)
 		}, 1 << 20, kerr.CorruptMessage},
 		{"bad codec", func(b []byte) []byte { b[22] |= 7; return fixCRC(b) }, 1 << 20, kerr.CorruptMessage},
-		{"control batch", func(b []byte) []byte { b[22] |= attrControl; return fixCRC(b) }, 1 << 20, kerr.InvalidRecord},
-		{"transactional", func(b []byte) []byte { b[22] |= attrTransactional; return fixCRC(b) }, 1 << 20, kerr.InvalidTxnState},
+		{"control batch", func(b []byte) []byte { b[22] |= wal.AttrControl; return fixCRC(b) }, 1 << 20, kerr.InvalidRecord},
+		{"transactional", func(b []byte) []byte { b[22] |= wal.AttrTransactional; return fixCRC(b) }, 1 << 20, kerr.InvalidTxnState},
 		{"record framing", func(b []byte) []byte { b[61] = 0x7e; return fixCRC(b) }, 1 << 20, kerr.CorruptMessage},
 	}
 	for _, tt := range tests {
@@ -111,7 +111,7 @@ func TestSetLogAppendTimeKeepsCRCValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after setLogAppendTime: %v", err)
 	}
-	if h.MaxTimestamp != 123456 || h.Attributes&attrLogAppendTime == 0 {
+	if h.MaxTimestamp != 123456 || h.Attributes&wal.AttrLogAppendTime == 0 {
 		t.Fatalf("header %+v", h)
 	}
 }

@@ -97,11 +97,11 @@ func benchFetch(b *testing.B, maxBytes int32) {
 	}
 	_, p := br.lookupPartition("bench", [16]byte{}, 0)
 	for range 20000 {
-		if _, err := p.log.Append(makeBatch(testBatch{values: vals}), 0); err != nil {
+		if _, err := p.Log().Append(makeBatch(testBatch{values: vals}), 0); err != nil {
 			b.Fatal(err)
 		}
 	}
-	leo := p.log.LogEndOffset()
+	leo := p.Log().LogEndOffset()
 	req := kmsg.NewPtrFetchRequest()
 	req.Version, req.MaxBytes, req.MaxWaitMillis = 12, maxBytes, 0
 	rt := kmsg.NewFetchRequestTopic()

@@ -3,11 +3,14 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"github.com/chronik/chronik/engine/partition"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/chronik/chronik/engine/group"
+	"github.com/chronik/chronik/replicate"
 	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -22,10 +25,12 @@ type Request struct {
 	ClientID      string
 	Body          []byte
 	RemoteAddr    string // the client's host:port (group member client host)
+	ConnID        uint64 // the connection it came on (netio's id; 0 in process)
 }
 
-// Broker is a standalone Chronik broker's engine. All methods are safe for
-// concurrent use.
+// Broker is one Chronik broker's engine: standalone (the default) or, after
+// JoinCluster, a member of a cluster. All methods are safe for concurrent
+// use.
 type Broker struct {
 	cfg    Config
 	fs     wal.FS
@@ -35,21 +40,36 @@ type Broker struct {
 	closed chan struct{}
 	bg     sync.WaitGroup
 
+	// Locks, taken in this order (doc.go has the whole order):
+	//   adminMu  serialises changes of topics and broker configs together
+	//            with their I/O (opening, closing and deleting logs,
+	//            meta.json): admin handlers, the cluster mirror.
+	//   metaMu   guards meta (cluster id, producer-id block) and serialises
+	//            meta.json writes (saveMeta).
+	//   mu       the topic maps and the dynamic config layer, in memory
+	//            only: never held across I/O or a call into another
+	//            package or the Cluster.
+	adminMu  sync.Mutex
+	metaMu   sync.Mutex
 	mu       sync.RWMutex
 	topics   map[string]*topic
 	topicIDs map[[16]byte]*topic
-	dynamic  map[string]string // dynamic broker configs set by AlterConfigs
+	dynamic  map[string]string // dynamic broker configs set by AlterConfigs; replaced, never modified
 
-	pidMu sync.Mutex
-
-	groups  *groupCoordinator // consumer groups (groups.go)
-	flusher *wal.FlushPool    // group commit shared by every partition log (flush.go)
+	groups  *group.Coordinator // consumer groups (engine/group, groups_host.go)
+	flusher *wal.FlushPool     // group commit shared by every partition log (flush.go)
 
 	advertisedAddr atomic.Pointer[string] // host:port for Metadata, set once bound
 
 	clusterImpl atomic.Pointer[Cluster] // standalone, or raftCluster after JoinCluster
-	mirrorMu    sync.Mutex              // serialises cluster metadata mirroring (before mu)
-	ctr         counters                // request counters for Metrics (metrics.go)
+
+	pidMu sync.Mutex // the cluster producer-id block (meta.go)
+	pids  struct{ next, limit int64 }
+
+	replicas      *replicate.Manager // follower fetchers; nil standalone (JoinCluster starts it)
+	mirroredIndex uint64             // the last metadata image mirrored; guarded by adminMu
+	hwAtStart     map[string]int64   // checkpointed high watermarks read at Open ("topic-p")
+	ctr           counters           // request counters for Metrics (metrics.go)
 }
 
 // Open loads the broker state from cfg.DataDir through fsys, recovering
@@ -79,6 +99,10 @@ func Open(cfg Config, fsys wal.FS, logger *slog.Logger) (*Broker, error) {
 	b.clusterImpl.Store(&c)
 	start := time.Now()
 	if err := b.openFlusher(); err != nil {
+		return nil, err
+	}
+	if err := b.loadHWCheckpoint(); err != nil {
+		b.closeFlusher()
 		return nil, err
 	}
 	if err := b.load(); err != nil {
@@ -114,23 +138,25 @@ func (b *Broker) Close() error {
 	default:
 	}
 	close(b.closed)
+	if b.replicas != nil {
+		b.replicas.Close() // no fetcher writes a log from now on
+	}
 	b.bg.Wait()
 	b.closeGroups()
+	errHW := b.writeHWCheckpoint()
 	err := b.closeLogs()
 	b.closeFlusher()
-	return err
+	return errors.Join(errHW, err)
 }
 
 func (b *Broker) closeLogs() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
 	var errs []error
-	for _, t := range b.topics {
-		for _, p := range t.partitions {
-			p.wakeWaiters()
-			if err := p.log.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close %s: %w", p, err))
-			}
+	for _, p := range b.allPartitions() {
+		p.Abandon()
+		if err := p.Log().Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", p, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -173,13 +199,18 @@ func (b *Broker) Handle(r *Request, respond func(kmsg.Response)) error {
 	return nil
 }
 
-// background runs retention and periodic flushes (flush.go).
+// background runs retention, periodic flushes (flush.go), the ISR shrink
+// check and the high-watermark checkpoint (replication.go).
 func (b *Broker) background() {
 	defer b.bg.Done()
 	retention := time.NewTicker(time.Duration(max(b.cfg.RetentionCheckMs, 10)) * time.Millisecond)
 	defer retention.Stop()
 	flush := time.NewTicker(time.Duration(max(b.cfg.FlushMs, 1)) * time.Millisecond)
 	defer flush.Stop()
+	isr := time.NewTicker(b.cfg.Replication.lagTimeMax() / 2)
+	defer isr.Stop()
+	hw := time.NewTicker(time.Duration(b.cfg.Replication.HWCheckpointIntervalMs) * time.Millisecond)
+	defer hw.Stop()
 	for {
 		select {
 		case <-b.closed:
@@ -188,29 +219,40 @@ func (b *Broker) background() {
 			b.applyRetention()
 		case <-flush.C:
 			b.flushTick()
+		case <-isr.C:
+			b.checkISRs()
+		case <-hw.C:
+			if err := b.writeHWCheckpoint(); err != nil {
+				b.log.Warn("high watermark checkpoint", "err", err)
+			}
 		}
 	}
 }
 
 func (b *Broker) applyRetention() {
 	for _, p := range b.allPartitions() {
-		n, err := p.log.ApplyRetention()
+		n, err := p.Log().ApplyRetention(p.HighWatermark())
 		if err != nil {
 			b.log.Warn("retention failed", "partition", p.String(), "err", err)
 			continue
 		}
 		if n > 0 {
-			b.log.Info("retention deleted segments", "partition", p.String(), "segments", n, "log_start_offset", p.log.LogStartOffset())
+			b.log.Info("retention deleted segments", "partition", p.String(), "segments", n, "log_start_offset", p.Log().LogStartOffset())
 		}
 	}
 }
 
-func (b *Broker) allPartitions() []*partition {
+// allPartitions returns every local replica.
+func (b *Broker) allPartitions() []*partition.Partition {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	var ps []*partition
+	var ps []*partition.Partition
 	for _, t := range b.topics {
-		ps = append(ps, t.partitions...)
+		for _, p := range t.partitions {
+			if p != nil {
+				ps = append(ps, p)
+			}
+		}
 	}
 	return ps
 }

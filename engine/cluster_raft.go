@@ -3,10 +3,11 @@ package engine
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
+	"time"
 
 	"github.com/chronik/chronik/raftmeta"
+	"github.com/chronik/chronik/replicate"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -21,40 +22,69 @@ type raftCluster struct {
 }
 
 // JoinCluster makes the broker a member of a cluster: metadata comes from
-// node from now on. Call it once, after node.Registered() is closed (the
-// node has applied the whole committed log) and before serving requests.
-// Local topics the metadata does not know are deleted, topics it has and
-// the broker does not are created (see mirror).
+// node from now on. Call it once, after node.Sync (the node has applied
+// every committed change), before serving requests and before the broker
+// registers (it must be ready to lead before it is eligible).
+// Local topics the metadata does not know are deleted, replicas this
+// broker holds are opened and given their leadership, and the follower
+// fetchers start (see mirror).
 func (b *Broker) JoinCluster(node *raftmeta.Node, clusterID string) error {
 	rc := &raftCluster{b: b, node: node, clusterID: clusterID}
 	var c Cluster = rc
 	b.clusterImpl.Store(&c)
+	o := b.cfg.Replication
+	b.replicas = replicate.NewManager(replicate.Options{
+		Self:        b.cfg.NodeID,
+		BrokerEpoch: func() int64 { return int64(node.BrokerEpoch()) },
+		LeaderAddr: func(id int32) (string, bool) {
+			br, ok := node.Image().Broker(id)
+			return br.ReplicationAddr, ok && br.ReplicationAddr != ""
+		},
+		MaxWait:           time.Duration(o.FetchWaitMaxMs) * time.Millisecond,
+		MinBytes:          o.FetchMinBytes,
+		PartitionMaxBytes: o.FetchMaxBytes,
+		ResponseMaxBytes:  o.FetchResponseMaxBytes,
+		Backoff:           time.Duration(o.FetchBackoffMs) * time.Millisecond,
+		Fsync:             o.FsyncEnable,
+		Logger:            b.log,
+	})
 	sub := node.Subscribe(mirrorEventLimit) // before the first mirror: no change slips between
 	if err := b.mirror(node.Image()); err != nil {
 		node.Unsubscribe(sub)
 		return fmt.Errorf("mirror cluster metadata: %w", err)
 	}
-	b.groups.topicsChanged()
+	b.groups.TopicsChanged()
 	b.bg.Add(1)
-	go func() {
-		defer b.bg.Done()
-		defer node.Unsubscribe(sub)
-		for {
-			select {
-			case <-b.closed:
-				return
-			case <-sub.Ready():
-			}
-			evs, reset := sub.Drain()
-			if reset || slices.ContainsFunc(evs, func(e raftmeta.Event) bool { return e.Kind != raftmeta.EventHeartbeat }) {
-				if err := b.mirror(node.Image()); err != nil {
-					b.log.Error("mirror cluster metadata", "err", err)
-				}
-				b.groups.topicsChanged()
-			}
-		}
-	}()
+	go b.followMetadata(node, sub)
 	return nil
+}
+
+// mirrorRetry is how soon a failed mirror is tried again.
+const mirrorRetry = time.Second
+
+// followMetadata mirrors every metadata change until Close.
+func (b *Broker) followMetadata(node *raftmeta.Node, sub *raftmeta.Subscription) {
+	defer b.bg.Done()
+	defer node.Unsubscribe(sub)
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		select {
+		case <-b.closed:
+			return
+		case <-sub.Ready():
+			evs, reset := sub.Drain()
+			if !reset && !slices.ContainsFunc(evs, func(e raftmeta.Event) bool { return e.Kind != raftmeta.EventHeartbeat }) {
+				continue
+			}
+		case <-retry.C:
+		}
+		if err := b.mirror(node.Image()); err != nil {
+			b.log.Error("mirror cluster metadata; retrying", "err", err, "in", mirrorRetry)
+			retry.Reset(mirrorRetry)
+		}
+		b.groups.TopicsChanged()
+	}
 }
 
 // remirror brings the local topics up to the cluster metadata now; a no-op
@@ -71,55 +101,21 @@ func (b *Broker) remirror() error {
 // it the subscription resets and the mirror re-reads the image.
 const mirrorEventLimit = 4096
 
-// mirror makes the local topics match the image: topics created (a local
-// log for every partition; only the leader's receives records until
-// replication exists), grown, reconfigured or deleted, and each partition's
-// leader epoch. It is idempotent; b.mirrorMu serialises callers.
+// mirror makes the local replicas match the image, applying images in log
+// order only (an image at or below the last applied one is skipped: a
+// caller may have read it before a newer one was mirrored). It takes
+// b.adminMu, serialising it with every other topic change; see
+// mirror_replicas.go for the steps.
 func (b *Broker) mirror(im *raftmeta.Image) error {
-	b.mirrorMu.Lock()
-	defer b.mirrorMu.Unlock()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	changed := false
-	for name, t := range b.topics {
-		if it := im.Topic(name); it == nil || it.ID != t.id {
-			if err := b.deleteTopic(t); err != nil {
-				return err
-			}
-		}
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	if im.Index <= b.mirroredIndex {
+		return nil
 	}
-	for _, name := range im.TopicNames() {
-		it := im.Topic(name)
-		t := b.topics[name]
-		if t == nil {
-			t = &topic{name: name, id: it.ID, configs: maps.Clone(it.Configs)}
-			b.topics[name], b.topicIDs[t.id] = t, t
-			changed = true
-			b.log.Info("topic created", "topic", name, "partitions", len(it.Partitions))
-		}
-		if !maps.Equal(t.configs, it.Configs) {
-			t.configs, changed = maps.Clone(it.Configs), true
-			if t.configs == nil {
-				t.configs = map[string]string{}
-			}
-			b.refreshLogOptions(t)
-			b.log.Info("topic configs changed", "topic", name, "configs", t.configs)
-		}
-		if len(t.partitions) < len(it.Partitions) {
-			if err := b.addPartitions(t, int32(len(it.Partitions))); err != nil {
-				return err
-			}
-			changed = true
-		}
-		for i, p := range t.partitions {
-			if i < len(it.Partitions) {
-				p.epoch.Store(it.Partitions[i].LeaderEpoch)
-			}
-		}
+	if err := b.mirrorLocked(im); err != nil {
+		return err
 	}
-	if changed {
-		return b.saveMeta()
-	}
+	b.mirroredIndex = im.Index
 	return nil
 }
 
@@ -128,7 +124,7 @@ func (rc *raftCluster) ClusterID() string { return rc.clusterID }
 func (rc *raftCluster) Brokers() ([]ClusterBroker, int32) {
 	var out []ClusterBroker
 	for _, br := range rc.node.Image().LiveBrokers() {
-		host, port := splitHostPort(br.KafkaAddr)
+		host, port, _ := hostPort(br.KafkaAddr)
 		cb := ClusterBroker{ID: br.ID, Host: host, Port: port}
 		if br.Rack != "" {
 			cb.Rack = strp(br.Rack)
@@ -172,9 +168,9 @@ func (rc *raftCluster) CreatePartitions(ctx context.Context, name string, total 
 	im := rc.node.Image()
 	t := im.Topic(name)
 	if t == nil {
-		return kafkaError(kerr.UnknownTopicOrPartition, "unknown topic %s", name)
+		return errWithMessage(kerr.UnknownTopicOrPartition, "unknown topic %s", name)
 	}
-	if err := checkPartitionGrowth(int32(len(t.Partitions)), total, manual); err != nil {
+	if err := raftmeta.CheckPartitionGrowth(int32(len(t.Partitions)), total, manual); err != nil {
 		return err
 	}
 	if err := checkReplicas(im, manual, len(t.Partitions[0].Replicas)); err != nil || validateOnly {
@@ -189,11 +185,11 @@ func (rc *raftCluster) CreatePartitions(ctx context.Context, name string, total 
 func checkReplicas(im *raftmeta.Image, manual [][]int32, rf int) error {
 	for _, reps := range manual {
 		if len(reps) != rf {
-			return kafkaError(kerr.InvalidReplicaAssignment, "replica assignment %v: the topic has replication factor %d", reps, rf)
+			return errWithMessage(kerr.InvalidReplicaAssignment, "replica assignment %v: the topic has replication factor %d", reps, rf)
 		}
 		for j, r := range reps {
 			if _, ok := im.Broker(r); !ok || slices.Contains(reps[:j], r) {
-				return kafkaError(kerr.InvalidReplicaAssignment, "replica assignment %v: broker %d unknown or repeated", reps, r)
+				return errWithMessage(kerr.InvalidReplicaAssignment, "replica assignment %v: broker %d unknown or repeated", reps, r)
 			}
 		}
 	}
@@ -233,7 +229,7 @@ func (rc *raftCluster) AlterTopicConfigs(ctx context.Context, name string, compu
 	}
 	b := rc.b
 	if err := b.mirror(rc.node.Image()); err != nil {
-		return kafkaError(kerr.KafkaStorageError, "mirror cluster metadata: %v", err)
+		return errWithMessage(kerr.KafkaStorageError, "mirror cluster metadata: %v", err)
 	}
 	b.mu.RLock()
 	t, err := b.alterableTopic(name)

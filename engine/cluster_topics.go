@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,31 +12,22 @@ import (
 // metadata commit (no quorum -> REQUEST_TIMED_OUT).
 const clusterCommitTimeout = 15 * time.Second
 
-// createClusterTopic commits a topic through the cluster metadata and
-// returns its local mirror. validateOnly checks against the local image
-// and commits nothing; the state machine repeats every check.
+// createClusterTopic creates a topic through the Cluster and returns the
+// local topic. validateOnly checks the name against the local topics and
+// creates nothing; the Cluster (in a cluster: the state machine) repeats
+// every check.
 func (b *Broker) createClusterTopic(name string, nparts int32, rf int16, configs map[string]string, manual [][]int32, validateOnly bool) (*topic, *kerr.Error) {
 	if validateOnly {
-		b.mu.RLock()
-		defer b.mu.RUnlock()
-		if _, ok := b.topics[name]; ok {
-			return nil, kerr.TopicAlreadyExists
-		}
-		norm := strings.ReplaceAll(name, ".", "_")
-		for other := range b.topics {
-			if strings.ReplaceAll(other, ".", "_") == norm {
-				return nil, kerr.InvalidTopicException
-			}
-		}
-		return nil, nil
+		return nil, b.checkNewTopicName(name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterCommitTimeout)
 	defer cancel()
 	if err := b.cluster().CreateTopic(ctx, name, nparts, rf, configs, manual); err != nil {
-		if ke := kafkaErr(err); ke != kerr.TopicAlreadyExists {
-			b.log.Warn("create topic in cluster", "topic", name, "err", err)
+		ke := kafkaCode(err)
+		if ke != kerr.TopicAlreadyExists && ke != kerr.InvalidTopicException {
+			b.log.Warn("create topic", "topic", name, "err", err)
 		}
-		return nil, kafkaErr(err)
+		return nil, ke
 	}
 	t := b.lookupTopic(name)
 	if t == nil { // deleted again between the commit and now

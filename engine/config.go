@@ -43,6 +43,13 @@ type Config struct {
 	BrokerHeartbeatMs       int64  // broker.heartbeat.interval.ms (cluster: heartbeats to the controller)
 	BrokerSessionTimeoutMs  int64  // broker.session.timeout.ms (cluster: fenced after this without heartbeats)
 
+	Replication ReplicationConfig // replica.* (config_replication.go)
+
+	// Clustered is set by the binary when the broker will join a cluster
+	// (--cluster): partitions then wait for the metadata's leadership
+	// instead of leading at once. Not a config key.
+	Clustered bool
+
 	// Consumer groups and __consumer_offsets.
 	GroupMinSessionTimeoutMs int32   // group.min.session.timeout.ms
 	GroupMaxSessionTimeoutMs int32   // group.max.session.timeout.ms
@@ -86,8 +93,8 @@ func DefaultConfig() Config {
 		QueuedMaxBytes:          100 * 1024 * 1024,
 		ConnectionsMaxIdleMs:    10 * 60 * 1000,
 		GroupInitialRebalanceMs: 3000,
-		BrokerHeartbeatMs:       2000,
-		BrokerSessionTimeoutMs:  9000,
+		BrokerHeartbeatMs:       100,
+		BrokerSessionTimeoutMs:  1000,
 
 		GroupMinSessionTimeoutMs: 6000,
 		GroupMaxSessionTimeoutMs: 1800000,
@@ -98,6 +105,8 @@ func DefaultConfig() Config {
 		OffsetsTopicSegmentBytes: 100 * 1024 * 1024,
 		OffsetsLoadBufferSize:    5 * 1024 * 1024,
 		CleanerMinCleanableRatio: 0.5,
+
+		Replication: defaultReplicationConfig(),
 	}
 }
 
@@ -298,6 +307,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateGroups(); err != nil {
+		return err
+	}
+	if err := c.Replication.validate(); err != nil {
 		return err
 	}
 	if c.AdvertisedListener == "" {

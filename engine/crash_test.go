@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/wal"
+	"github.com/chronik/chronik/wal/vfs/memfs"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -36,8 +37,13 @@ func openMemBroker(t *testing.T, fsys wal.FS, mutate ...func(*Config)) *Broker {
 
 // produceReq encodes a Produce v9 request of one batch per listed partition.
 func produceReq(topic string, acks int16, parts map[int32][]byte) *Request {
+	return produceReqTimeout(topic, acks, 30000, parts)
+}
+
+// produceReqTimeout is produceReq with the request's timeout_ms.
+func produceReqTimeout(topic string, acks int16, timeoutMs int32, parts map[int32][]byte) *Request {
 	req := kmsg.NewPtrProduceRequest()
-	req.Version, req.Acks, req.TimeoutMillis = 9, acks, 30000
+	req.Version, req.Acks, req.TimeoutMillis = 9, acks, timeoutMs
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	for p, batch := range parts {
@@ -152,7 +158,7 @@ type ackedBatch struct {
 }
 
 func engineCrashRound(t *testing.T, rng *rand.Rand) {
-	fsys := wal.NewMemFS()
+	fsys := memfs.New()
 	b := openMemBroker(t, fsys)
 	if _, kerrv := b.createTopicChecked("crash", crashParts, -1, nil, false); kerrv != nil {
 		t.Fatal(kerrv)
@@ -250,9 +256,9 @@ func checkServed(t *testing.T, b *Broker, acked []ackedBatch) {
 // even after the disk recovers), while its other partitions and topics,
 // fetches and metadata keep working.
 func TestStorageErrorFencesOnlyThatPartition(t *testing.T) {
-	for _, op := range []string{wal.OpWrite, wal.OpSync} {
+	for _, op := range []string{memfs.OpWrite, memfs.OpSync} {
 		t.Run(op, func(t *testing.T) {
-			fsys := wal.NewMemFS()
+			fsys := memfs.New()
 			b := openMemBroker(t, fsys)
 			defer b.Close()
 			for _, name := range []string{"bad", "good"} {

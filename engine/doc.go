@@ -1,9 +1,12 @@
 // Package engine is Chronik's Kafka request processor: one handler per API
-// key (00_produce.go, 01_fetch.go, ...), the topic and partition state
-// (log end offset, high watermark, leader epoch, idempotent-producer state),
-// the purgatory where acks=-1 produces and long-poll fetches wait, and the
-// broker's persisted metadata. It knows nothing of sockets: netio decodes
-// frames and calls Broker.Handle; the response goes back through a callback.
+// key (00_produce.go, 01_fetch.go, ...), the broker's topics and their
+// persisted metadata, and the Cluster it belongs to. Partition state (log,
+// leader epoch, high watermark, idempotent producers, parked fetches) is
+// package engine/partition; the consumer-group coordinator is engine/group.
+// acks=-1 produces wait on wal Sync callbacks and long-poll fetches on
+// partition waiters; nothing else parks. The engine knows nothing of
+// sockets: internal/serve hands it netio's framed requests (Broker.Handle)
+// and the response goes back through a callback.
 //
 // Goroutines and state
 //
@@ -16,12 +19,35 @@
 //	          write. acks=-1: wal.Log.Sync callback (a FlushPool worker) answers
 //	        fetch: encoded by hand (fetchresp.go) around wal.Views of mapped
 //	          segments; netio writes it with writev and releases the views
-//	        fetch long poll: a waiter goroutine answers on data or max wait
+//	        fetch long poll: a goroutine per parked fetch answers on an
+//	          append (partition.Waiter), the max wait or shutdown
+//	        acks=-1 timeout: a timer per produceCall answers the partitions
+//	          still waiting REQUEST_TIMED_OUT
 //
-// Lock order: Broker.mu (topic map, metadata file) before partition.mu
-// (producer state + append). No lock is held while waiting for an fsync;
-// partition.mu is held across the pwrite of one append so producer-state
-// checks and the append are atomic.
+// # Lock order
+//
+// Every lock of the broker, in the only order in which one may be taken
+// while another is held (a lock never taken with another is not listed):
+//
+//	group.Coordinator.mu ─▶ group.mu ─▶ offsetsLog.mu     (engine/group)
+//	  ─▶ Broker.adminMu    topic and broker-config changes with their I/O
+//	  ─▶ Broker.metaMu     meta.json writes, cluster id, producer-id block
+//	  ─▶ Broker.mu         topic maps, dynamic configs: memory only
+//	  ─▶ partition.mu      producer state + the append's pwrite
+//	  ─▶ the wal's locks   (wal/doc.go)
+//
+// Rules: Broker.mu is never held across I/O, a Cluster call (a Raft
+// commit) or a call into another package, and no path takes it twice (Go's
+// RWMutex forbids recursive read locks: a writer queued between two read
+// locks blocks the second). No engine lock is held while waiting for an
+// fsync. The broker calls into the group coordinator with none of its own
+// locks held. Callbacks run by the wal's flushers (acks=-1 answers, group
+// commits) take at most group.mu and Broker.mu for reading, never
+// adminMu or metaMu, and nothing holding Broker.mu waits for a flusher: so
+// closing a log under adminMu (which waits for its flush round) cannot
+// deadlock.
+// TestConcurrentClientsAreAllAnswered (stress_test.go) drives every admin
+// and data request at once with a stall watchdog.
 //
 // Data layout under the data dir:
 //
@@ -30,53 +56,21 @@
 //	<data>/<topic>-<p>/       one wal.Log per partition
 //	<data>/__consumer_offsets-<p>/  the internal log of groups and offsets
 //
-// Consumer groups (groups.go, group*.go)
+// # Consumer groups
 //
-// The classic group coordinator runs Kafka's state machine per group
-// (Empty -> PreparingRebalance -> CompletingRebalance -> Stable, Dead when
-// deleted). A group lives on partition abs(javaHash(id)) % n of the
-// internal topic __consumer_offsets (n = offsets.topic.num.partitions,
-// fixed once the topic exists; Utils.abs(MIN_VALUE) = 0); its coordinator
-// is that partition's leader. JoinGroup and SyncGroup park (handler returns
-// nil, respond is called later); session, rebalance, pending-sync and
-// initial-delay waits are time.AfterFunc timers that take group.mu and check
-// a sequence number, so a stale timer does nothing.
-//
-//	groupCoordinator.mu ─▶ group.mu ─▶ partition.mu (append to the internal log)
-//	wal flusher:  Sync callback ─▶ group.mu (apply commit / finish SyncGroup, respond)
-//	timers:       group.mu
-//	compaction:   partition.mu only (one goroutine per internal partition at a time)
-//
-// __consumer_offsets records (Kafka's own encodings, kmsg types; big-endian,
-// strings int16-length-prefixed), one v2 RecordBatch per request:
-//
-//	offset commit   key   int16 version=1 | string group | string topic | int32 partition
-//	                value int16 version=3 | int64 offset | int32 leaderEpoch
-//	                      | string metadata | int64 commitTimestamp
-//	group metadata  key   int16 version=2 | string group
-//	                value int16 version=3 | string protocolType | int32 generation
-//	                      | nullable string protocol | nullable string leader
-//	                      | int64 currentStateTimestamp | int32 n | n x member:
-//	                        string memberId | nullable string instanceId
-//	                        | string clientId | string clientHost
-//	                        | int32 rebalanceTimeout | int32 sessionTimeout
-//	                        | bytes subscription | bytes assignment
-//	tombstone       key as above, null value: the offset or the group is deleted
-//
-// A record is written under group.mu (so the log orders a group's records
-// as its state changed) and answered after wal Sync; OffsetFetch sees only
-// durable commits. Open replays every partition from its log start offset
-// (offsets.load.buffer.size bytes per read); groups with members come back
-// Stable with their session timers running.
-//
-// Compaction (copy-forward): each internal partition keeps the latest value
-// appended per key. When the log holds at least offsets.topic.segment.bytes
-// and at least log.cleaner.min.cleanable.ratio of its records since the log
-// start offset are superseded, the live values are appended again as a
-// snapshot at offset S; once the snapshot is durable the log start offset
-// moves to S and whole segments below it are deleted. A crash at any point
-// replays to the same state: before the start offset moves, the old records
-// are followed by a snapshot that repeats their latest values.
+// The group coordinator is package engine/group (its doc.go draws the
+// state machine, the timers, its lock order and the __consumer_offsets
+// record format). The handlers 08_offset_commit.go ... 47_offset_delete.go
+// decode, call the Coordinator and answer; groups_host.go is the broker as
+// the coordinator sees it (group.Host: the internal topic, leadership of
+// its partitions, topic creation through the Cluster, user partitions) and
+// each partition of __consumer_offsets as a group.Log (append stamped with
+// the leader epoch, Commit = wal Sync). The coordinator may read the
+// broker's maps (Host.Topic, Host.Leader: Broker.mu for reading) under its
+// own locks; it holds none of them while Host.CreateTopic waits for a
+// metadata commit (which takes Broker.adminMu). The broker calls
+// TopicsChanged after a mirror and after DeleteTopics, and EnsureTopic
+// from Metadata, with no lock held.
 //
 // Standalone, the broker is node Config.NodeID, leader of every partition at
 // leader epoch 0, and the high watermark equals the log end offset (RF=1),
@@ -87,12 +81,12 @@
 // from the raftmeta image; topic creation, deletion, growth and topic
 // config changes go through the metadata shard (the standalone Cluster does
 // the same work locally: one path for the admin handlers) and a mirror
-// goroutine makes the local topics follow the image (lock order:
-// groupCoordinator.mu before Broker.mirrorMu before Broker.mu). Every
+// goroutine makes the local topics follow the image (under
+// Broker.adminMu, like any topic change). Every
 // broker opens a local log for every partition, but only the leader accepts
 // produce and fetch; the others answer NOT_LEADER_OR_FOLLOWER (replication
 // will fill followers). After each mirror the group coordinator loads the
 // groups of internal partitions this broker now leads and unloads the
-// others; group requests for a partition it does not lead get
-// NOT_COORDINATOR.
+// others (Coordinator.TopicsChanged); group requests for a partition it
+// does not lead get NOT_COORDINATOR.
 package engine

@@ -26,7 +26,8 @@ import (
 //	         Partitions [ Partition i32 | ErrorCode i16 | HighWatermark i64
 //	                      | LastStableOffset i64 | LogStartOffset i64 (v5+)
 //	                      | AbortedTransactions null | PreferredReadReplica
-//	                        i32 = -1 (v11+) | RecordBatches bytes | tags ]
+//	                        i32 = -1 (v11+) | RecordBatches bytes
+//	                      | tags (v12+: DivergingEpoch tag 0 for followers) ]
 //	         | tags ]
 //	| tags
 type fetchResponse struct {
@@ -48,6 +49,11 @@ type fetchPart struct {
 	partition                int32
 	errCode                  int16
 	hw, lastStable, logStart int64
+	// diverging: a follower's history diverges from the leader's, which
+	// ends divergingEpoch at divergingEnd (DivergingEpoch, v12+ tag 0).
+	diverging      bool
+	divergingEpoch int32
+	divergingEnd   int64
 }
 
 var fetchResponses = sync.Pool{New: func() any { return new(fetchResponse) }}
@@ -140,8 +146,21 @@ func (r *fetchResponse) addPartition(p fetchPart, withView bool) {
 		r.pieces = append(r.pieces, fetchPiece{end: len(r.frame), view: len(r.views) - 1})
 	}
 	if r.flex {
-		r.frame = append(r.frame, 0) // partition tags
+		r.appendPartitionTags(p)
 	}
+}
+
+// appendPartitionTags writes a partition's tagged fields: DivergingEpoch
+// (tag 0: epoch i32, end offset i64, its own empty tags) when set.
+func (r *fetchResponse) appendPartitionTags(p fetchPart) {
+	if !p.diverging {
+		r.frame = append(r.frame, 0)
+		return
+	}
+	r.frame = append(r.frame, 1, 0, 13) // one tag: tag 0, 13 bytes
+	r.frame = binary.BigEndian.AppendUint32(r.frame, uint32(p.divergingEpoch))
+	r.frame = binary.BigEndian.AppendUint64(r.frame, uint64(p.divergingEnd))
+	r.frame = append(r.frame, 0)
 }
 
 // finish writes the top-level tags and builds the vector.

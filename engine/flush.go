@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/chronik/chronik/engine/partition"
 
 	"github.com/chronik/chronik/wal"
 )
@@ -52,23 +53,23 @@ func ignoreSyncResult(error) {}
 
 // afterAppend applies flush.messages: with the interval policy, a partition
 // whose unflushed records reach log.flush.interval.messages is synced now.
-func (b *Broker) afterAppend(p *partition, records int64) {
+func (b *Broker) afterAppend(p *partition.Partition, records int64) {
 	if b.cfg.FlushPolicy != "interval" || b.cfg.FlushMessages <= 0 {
 		return
 	}
-	if p.unflushed.Add(records) < b.cfg.FlushMessages {
+	if p.Unflushed.Add(records) < b.cfg.FlushMessages {
 		return
 	}
-	p.unflushed.Store(0)
-	p.log.Sync(p.log.LogEndOffset(), ignoreSyncResult)
+	p.Unflushed.Store(0)
+	p.Log().Sync(p.Log().LogEndOffset(), ignoreSyncResult)
 }
 
 // flushTick syncs every partition holding undurable data (log.flush.interval.ms).
 func (b *Broker) flushTick() {
 	for _, p := range b.allPartitions() {
-		if leo := p.log.LogEndOffset(); leo > p.log.DurableOffset() {
-			p.unflushed.Store(0)
-			p.log.Sync(leo, ignoreSyncResult)
+		if leo := p.Log().LogEndOffset(); leo > p.Log().DurableOffset() {
+			p.Unflushed.Store(0)
+			p.Log().Sync(leo, ignoreSyncResult)
 		}
 	}
 }
@@ -78,7 +79,7 @@ func (b *Broker) flushTick() {
 func (b *Broker) WALStats() wal.Stats {
 	var sum wal.Stats
 	for _, p := range b.allPartitions() {
-		st := p.log.Stats()
+		st := p.Log().Stats()
 		sum.Appends += st.Appends
 		sum.AppendedBytes += st.AppendedBytes
 		sum.Rolls += st.Rolls

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronik/chronik/wal"
+	"github.com/chronik/chronik/wal/vfs/memfs"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -23,7 +23,7 @@ func produceCode(t *testing.T, b *Broker, topic string, acks int16, records int)
 // acks=1 still succeeds (it never waits for one) while acks=-1 reports
 // KAFKA_STORAGE_ERROR (it does).
 func TestAcksOneIsAnsweredAfterTheWriteOnly(t *testing.T) {
-	fsys := wal.NewMemFS()
+	fsys := memfs.New()
 	b := openMemBroker(t, fsys, func(c *Config) { c.FlushMs = 1 << 40 })
 	defer b.Close()
 	for _, name := range []string{"one", "all"} {
@@ -31,7 +31,7 @@ func TestAcksOneIsAnsweredAfterTheWriteOnly(t *testing.T) {
 			t.Fatal(kerrv)
 		}
 	}
-	fsys.InjectError(wal.OpSync, ".log", errors.New("EIO"))
+	fsys.InjectError(memfs.OpSync, ".log", errors.New("EIO"))
 	for range 3 {
 		if c := produceCode(t, b, "one", 1, 1); c != 0 {
 			t.Fatalf("acks=1 with failing fdatasync: %v", kerr.ErrorForCode(c))
@@ -46,7 +46,7 @@ func TestAcksOneIsAnsweredAfterTheWriteOnly(t *testing.T) {
 // acks=-1 without waiting, and log.flush.interval.messages makes the
 // partition durable once that many records are unflushed.
 func TestIntervalPolicySyncsAfterFlushMessages(t *testing.T) {
-	fsys := wal.NewMemFS()
+	fsys := memfs.New()
 	b := openMemBroker(t, fsys, func(c *Config) {
 		c.FlushPolicy, c.FlushMessages, c.FlushMs = "interval", 10, 1<<40
 	})
@@ -60,16 +60,16 @@ func TestIntervalPolicySyncsAfterFlushMessages(t *testing.T) {
 			t.Fatalf("produce: %v", kerr.ErrorForCode(c))
 		}
 	}
-	if d := p.log.DurableOffset(); d != 0 {
+	if d := p.Log().DurableOffset(); d != 0 {
 		t.Fatalf("durable offset %d after 9 records, below flush.messages=10: synced too early", d)
 	}
 	if c := produceCode(t, b, "iv", -1, 3); c != 0 {
 		t.Fatalf("produce: %v", kerr.ErrorForCode(c))
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for p.log.DurableOffset() != 12 {
+	for p.Log().DurableOffset() != 12 {
 		if time.Now().After(deadline) {
-			t.Fatalf("durable offset %d, want 12 after flush.messages was reached", p.log.DurableOffset())
+			t.Fatalf("durable offset %d, want 12 after flush.messages was reached", p.Log().DurableOffset())
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -78,7 +78,7 @@ func TestIntervalPolicySyncsAfterFlushMessages(t *testing.T) {
 // TestFlushIntervalSyncsAcksOneData: the log.flush.interval.ms tick makes
 // acks=1 data durable under the default ack policy.
 func TestFlushIntervalSyncsAcksOneData(t *testing.T) {
-	b := openMemBroker(t, wal.NewMemFS(), func(c *Config) { c.FlushMs = 5 })
+	b := openMemBroker(t, memfs.New(), func(c *Config) { c.FlushMs = 5 })
 	defer b.Close()
 	if _, kerrv := b.createTopicChecked("tick", 1, -1, nil, false); kerrv != nil {
 		t.Fatal(kerrv)
@@ -88,9 +88,9 @@ func TestFlushIntervalSyncsAcksOneData(t *testing.T) {
 		t.Fatalf("produce: %v", kerr.ErrorForCode(c))
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for p.log.DurableOffset() != 4 {
+	for p.Log().DurableOffset() != 4 {
 		if time.Now().After(deadline) {
-			t.Fatalf("durable offset %d, want 4 after the flush tick", p.log.DurableOffset())
+			t.Fatalf("durable offset %d, want 4 after the flush tick", p.Log().DurableOffset())
 		}
 		time.Sleep(time.Millisecond)
 	}

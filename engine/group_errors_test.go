@@ -277,3 +277,41 @@ func TestGroupToolingDescribesListsAndFindsCoordinators(t *testing.T) {
 		t.Errorf("offset fetch of 3 groups: %+v", oresp.Groups)
 	}
 }
+
+// An OffsetDelete that deletes nothing (every partition refused) leaves the
+// group's other offsets alone, in memory and in the log.
+func TestOffsetDeleteThatDeletesNothingKeepsEveryOffset(t *testing.T) {
+	tb := startBroker(t, fastGroups)
+	cl := tb.client(kgo.RequestRetries(0))
+	createTopic(t, cl, "kept", 2, nil)
+	adm := kadm.NewClient(cl)
+	commitOffsets(t, adm, "idle", map[int32]int64{0: 5, 1: 6}, "kept", "")
+	j := joinAndSync(t, cl, joinOpts{group: "busy", sessionMs: 10000, topics: []string{"kept"}}, consumerMeta())
+	wantErrs(t, "member commit", rawCommit(t, cl, "busy", j.MemberID, j.Generation, commitPart{"kept", 0, ""}), nil)
+
+	resp, err := adm.DeleteOffsets(ctxT(t, 10*time.Second), "idle", kadm.TopicsSet{"kept": {7: {}}})
+	if err != nil || resp["kept"][7] != kerr.UnknownTopicOrPartition {
+		t.Fatalf("offset delete of an unknown partition: %v %v, want UNKNOWN_TOPIC_OR_PARTITION", err, resp)
+	}
+	resp, err = adm.DeleteOffsets(ctxT(t, 10*time.Second), "busy", kadm.TopicsSet{"kept": {0: {}}})
+	if err != nil || resp["kept"][0] != kerr.GroupSubscribedToTopic {
+		t.Fatalf("offset delete of a subscribed topic: %v %v, want GROUP_SUBSCRIBED_TO_TOPIC", err, resp)
+	}
+	check := func(when string, adm *kadm.Client) {
+		t.Helper()
+		for group, want := range map[string]map[int32]int64{"idle": {0: 5, 1: 6}, "busy": {0: 1}} {
+			got, err := adm.FetchOffsets(ctxT(t, 10*time.Second), group)
+			if err != nil {
+				t.Fatalf("%s: fetch offsets of %s: %v", when, group, err)
+			}
+			for p, o := range want {
+				if r, ok := got.Lookup("kept", p); !ok || r.At != o {
+					t.Errorf("%s: %s kept[%d] = %+v (found %v), want %d", when, group, p, r, ok, o)
+				}
+			}
+		}
+	}
+	check("after the refused deletes", adm)
+	tb.restart()
+	check("after a restart", kadm.NewClient(tb.client()))
+}

@@ -12,13 +12,14 @@ import (
 
 	"github.com/chronik/chronik/engine"
 	"github.com/chronik/chronik/wal"
+	"github.com/chronik/chronik/wal/vfs/memfs"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// startBrokerFS is startBroker on a given file system (a MemFS for crashes).
+// startBrokerFS is startBroker on a given file system (a memfs.FS for crashes).
 func startBrokerFS(t *testing.T, fsys wal.FS, mutators ...func(*engine.Config)) *testBroker {
 	t.Helper()
 	cfg := engine.DefaultConfig()
@@ -33,10 +34,10 @@ func startBrokerFS(t *testing.T, fsys wal.FS, mutators ...func(*engine.Config)) 
 	return tb
 }
 
-// crash stops the broker as a power cut would: the server goes, the MemFS
+// crash stops the broker as a power cut would: the server goes, the memfs.FS
 // drops everything not fsync'd, and the engine is closed with every file
 // operation failing, so that nothing more reaches the "disk".
-func (tb *testBroker) crash(m *wal.MemFS) {
+func (tb *testBroker) crash(m *memfs.FS) {
 	tb.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -45,7 +46,7 @@ func (tb *testBroker) crash(m *wal.MemFS) {
 	}
 	m.Crash()
 	boom := errors.New("crashed")
-	for _, op := range []string{wal.OpOpen, wal.OpWrite, wal.OpSync, wal.OpRename, wal.OpTruncate, wal.OpRemove, wal.OpMkdir} {
+	for _, op := range []string{memfs.OpOpen, memfs.OpWrite, memfs.OpSync, memfs.OpRename, memfs.OpTruncate, memfs.OpRemove, memfs.OpMkdir} {
 		m.InjectError(op, "", boom)
 	}
 	tb.b.Close() // fails: the process is "dead"
@@ -83,7 +84,7 @@ func checkCommitted(t *testing.T, adm *kadm.Client, group, topic string, want ma
 }
 
 func TestAcknowledgedCommitsSurviveCrash(t *testing.T) {
-	mem := wal.NewMemFS()
+	mem := memfs.New()
 	tb := startBrokerFS(t, mem, fastGroups)
 	cl := tb.client()
 	createTopic(t, cl, "crash", 3, nil)
@@ -103,13 +104,13 @@ func TestAcknowledgedCommitsSurviveCrash(t *testing.T) {
 // A commit is answered only once it is durable: when the internal log's
 // fdatasync fails, the commit is not acknowledged.
 func TestCommitIsNotAcknowledgedWhenSyncFails(t *testing.T) {
-	mem := wal.NewMemFS()
+	mem := memfs.New()
 	tb := startBrokerFS(t, mem, fastGroups, func(c *engine.Config) { c.OffsetsTopicPartitions = 1 })
 	cl := tb.client(kgo.RequestRetries(0), kgo.RetryTimeout(time.Second))
 	createTopic(t, cl, "durable", 1, nil)
 	adm := kadm.NewClient(cl)
 	commitOffsets(t, adm, "d", map[int32]int64{0: 1}, "durable", "")
-	mem.InjectError(wal.OpSync, "__consumer_offsets", errors.New("disk gone"))
+	mem.InjectError(memfs.OpSync, "__consumer_offsets", errors.New("disk gone"))
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Group = "d"
 	rt := kmsg.NewOffsetCommitRequestTopic()

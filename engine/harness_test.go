@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/engine"
+	"github.com/chronik/chronik/internal/serve"
 	"github.com/chronik/chronik/netio"
 	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -53,11 +54,9 @@ func (tb *testBroker) start() {
 	if tb.addr != "" {
 		addr = tb.addr // restart on the same port
 	}
-	srv := netio.NewServer(netio.Options{
-		Addr: addr, MaxRequestBytes: tb.cfg.SocketRequestMaxBytes,
-		MaxQueuedRequests: int(tb.cfg.QueuedMaxRequests), MaxQueuedBytes: tb.cfg.QueuedMaxBytes,
-		IdleTimeout: time.Minute, Multicore: true, Logger: logger,
-	}, netio.BrokerHandler(b))
+	opts := serve.Options(tb.cfg)
+	opts.Addr, opts.IdleTimeout, opts.Logger = addr, time.Minute, logger
+	srv := netio.NewServer(opts, serve.Handler(b))
 	if err := srv.Start(); err != nil {
 		b.Close()
 		tb.t.Fatalf("start server: %v", err)

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/chronik/chronik/wal"
+	"github.com/chronik/chronik/wal/vfs/memfs"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -207,7 +207,7 @@ func TestProduceResponseEncodingMatchesKmsg(t *testing.T) {
 // recomputed when the topic's overrides or the dynamic broker layer are
 // replaced, as AlterConfigs does.
 func TestProduceConfigFollowsConfigChanges(t *testing.T) {
-	b := openMemBroker(t, wal.NewMemFS())
+	b := openMemBroker(t, memfs.New())
 	defer b.Close()
 	if _, kerrv := b.createTopicChecked("cfg", 1, -1, nil, false); kerrv != nil {
 		t.Fatal(kerrv)
@@ -215,31 +215,31 @@ func TestProduceConfigFollowsConfigChanges(t *testing.T) {
 	batch := func() []byte { return makeBatch(testBatch{values: [][]byte{bytes.Repeat([]byte("v"), 200)}}) }
 	produce := func() produceResult {
 		var res produceResult
-		_, _, err := b.produceOne([]byte("cfg"), [16]byte{}, producePartReq{records: batch()}, &res)
+		_, _, _, err := b.produceOne([]byte("cfg"), [16]byte{}, 1, producePartReq{records: batch()}, &res)
 		res.errCode = errCode(err)
 		return res
 	}
 	if r := produce(); r.errCode != 0 || r.logAppendTime != -1 {
 		t.Fatalf("default configs: %+v", r)
 	}
-	b.mu.Lock()
-	if e := b.setTopicConfigs(b.topics["cfg"], map[string]string{"max.message.bytes": "100", "message.timestamp.type": "LogAppendTime"}); e != nil {
+	b.adminMu.Lock()
+	if e := b.setTopicConfigs(b.lookupTopic("cfg"), map[string]string{"max.message.bytes": "100", "message.timestamp.type": "LogAppendTime"}); e != nil {
 		t.Fatal(e)
 	}
-	b.mu.Unlock()
+	b.adminMu.Unlock()
 	if r := produce(); r.errCode != kerr.MessageTooLarge.Code {
 		t.Fatalf("max.message.bytes=100: %+v", r)
 	}
-	b.mu.Lock()
-	b.setTopicConfigs(b.topics["cfg"], map[string]string{"message.timestamp.type": "LogAppendTime"})
-	b.mu.Unlock()
+	b.adminMu.Lock()
+	b.setTopicConfigs(b.lookupTopic("cfg"), map[string]string{"message.timestamp.type": "LogAppendTime"})
+	b.adminMu.Unlock()
 	if r := produce(); r.errCode != 0 || r.logAppendTime <= 0 {
 		t.Fatalf("LogAppendTime: %+v", r)
 	}
-	b.mu.Lock()
-	b.setTopicConfigs(b.topics["cfg"], map[string]string{})
+	b.adminMu.Lock()
+	b.setTopicConfigs(b.lookupTopic("cfg"), map[string]string{})
 	b.setDynamicBrokerConfigs(map[string]string{"message.max.bytes": "150"})
-	b.mu.Unlock()
+	b.adminMu.Unlock()
 	if r := produce(); r.errCode != kerr.MessageTooLarge.Code {
 		t.Fatalf("dynamic message.max.bytes=150: %+v", r)
 	}

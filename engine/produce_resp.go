@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -14,9 +15,17 @@ import (
 // one result per partition, the Sync waiters of an acks=-1 request (each
 // with its done callback made once per pooled object) and the encoded
 // response. It is the response too: a netio VectoredResponse whose body
-// is the one framed slice; netio calls ReleaseBody once it is written,
-// which returns the call to the pool. A caller that never calls
-// ReleaseBody just leaves it to the garbage collector.
+// is the one framed slice; netio calls ReleaseBody once it is written.
+// A caller that never calls ReleaseBody just leaves it to the garbage
+// collector.
+//
+// Lifetime: refs counts the holders — the response (until ReleaseBody),
+// each acks=-1 wait (until its Sync callback, which may come after the
+// request timed out and was answered) and the timeout timer while armed;
+// the last one returns the call to the pool. pending counts what the
+// answer waits for: the waits not yet settled and the handler itself. A
+// wait is settled once, by its callback or by the timeout (state CAS), so
+// a late callback changes nothing in an answer already sent.
 //
 // The embedded kmsg.ProduceResponse carries the version and the
 // kmsg.Response methods; its fields stay empty. AppendTo is overridden
@@ -41,7 +50,10 @@ type produceCall struct {
 	results []produceResult // one per req.parts entry
 	waits   []*produceWait  // grown once, reused with their callbacks
 	nWaits  int
-	pending atomic.Int32 // waits not yet synced, +1 while the handler registers them
+	pending atomic.Int32 // waits not yet settled, +1 while the handler registers them
+	refs    atomic.Int32 // holders of the call (see Lifetime above)
+	timer   *time.Timer  // the acks=-1 timeout, made once per pooled call
+	armed   bool         // timer armed for this request (set before the handler's done)
 	respond func(kmsg.Response)
 
 	frame []byte
@@ -59,14 +71,27 @@ type produceResult struct {
 // produceWait is one partition of an acks=-1 request waiting for its
 // offsets to be durable.
 type produceWait struct {
-	c    *produceCall
-	part int // index in results
-	done func(error)
+	c     *produceCall
+	part  int // index in results
+	done  func(*kerr.Error)
+	state atomic.Int32 // waitPending, then waitSynced or waitTimedOut
 }
+
+// States of a produceWait.
+const (
+	waitPending int32 = iota
+	waitSynced
+	waitTimedOut
+)
 
 var produceCalls = sync.Pool{New: func() any { return new(produceCall) }}
 
-func getProduceCall() *produceCall { return produceCalls.Get().(*produceCall) }
+func getProduceCall() *produceCall {
+	c := produceCalls.Get().(*produceCall)
+	c.refs.Store(1) // the response's
+	c.armed = false
+	return c
+}
 
 // resetResults sizes results for the decoded request, all zero.
 func (c *produceCall) resetResults() {
@@ -89,24 +114,75 @@ func (c *produceCall) addWait(part int) *produceWait {
 	w := c.waits[c.nWaits]
 	c.nWaits++
 	w.part = part
+	w.state.Store(waitPending)
 	return w
 }
 
-// synced is a Sync callback: a sync error turns the partition's answer into
-// KAFKA_STORAGE_ERROR; the last one to finish answers.
-func (w *produceWait) synced(err error) {
-	if err != nil {
-		r := &w.c.results[w.part]
-		r.errCode, r.hasMsg, r.baseOffset = kerr.KafkaStorageError.Code, false, -1
+// synced is the AwaitCommit callback: an error (storage, leadership
+// lost, ISR too small) becomes the partition's answer; the last wait to
+// settle answers. After a timeout settled the wait it only drops its
+// reference.
+func (w *produceWait) synced(err *kerr.Error) {
+	c := w.c
+	if w.state.CompareAndSwap(waitPending, waitSynced) {
+		if err != nil {
+			r := &c.results[w.part]
+			r.errCode, r.hasMsg, r.baseOffset = err.Code, false, -1
+		}
+		c.done()
 	}
-	w.c.done()
+	c.unref()
+}
+
+// armTimeout starts the request's timeout. The handler calls it after
+// registering every wait and before its own done.
+func (c *produceCall) armTimeout(d time.Duration) {
+	if c.timer == nil {
+		c.timer = time.AfterFunc(time.Hour, c.expire)
+		c.timer.Stop()
+	}
+	c.armed = true
+	c.refs.Add(1) // the timer's
+	c.timer.Reset(d)
+}
+
+// expire is the timeout: every wait not yet settled answers
+// REQUEST_TIMED_OUT.
+func (c *produceCall) expire() {
+	n := int32(0)
+	for _, w := range c.waits[:c.nWaits] {
+		if w.state.CompareAndSwap(waitPending, waitTimedOut) {
+			r := &c.results[w.part]
+			r.errCode, r.hasMsg, r.baseOffset = kerr.RequestTimedOut.Code, false, -1
+			n++
+		}
+	}
+	if n > 0 && c.pending.Add(-n) == 0 {
+		c.answer()
+	}
+	c.unref()
 }
 
 // done drops one pending count and answers when it reaches zero.
 func (c *produceCall) done() {
 	if c.pending.Add(-1) == 0 {
-		c.finish()
-		c.respond(c)
+		if c.armed && c.timer.Stop() {
+			c.unref() // the timer's: it will not run
+		}
+		c.answer()
+	}
+}
+
+// answer encodes and sends the response (once: pending reached zero).
+func (c *produceCall) answer() {
+	c.finish()
+	c.respond(c)
+}
+
+// unref drops one holder; the last returns the call to the pool.
+func (c *produceCall) unref() {
+	if c.refs.Add(-1) == 0 {
+		c.recycle()
 	}
 }
 
@@ -189,8 +265,12 @@ func (c *produceCall) BodyVec() [][]byte { return c.vec }
 // AppendTo appends the body.
 func (c *produceCall) AppendTo(dst []byte) []byte { return append(dst, c.frame...) }
 
-// ReleaseBody returns the call to the pool; it must not be used after.
-func (c *produceCall) ReleaseBody() {
+// ReleaseBody drops the response's hold on the call; it must not be used
+// after.
+func (c *produceCall) ReleaseBody() { c.unref() }
+
+// recycle returns the call to the pool once nothing holds it.
+func (c *produceCall) recycle() {
 	c.respond = nil
 	clear(c.req.topics)
 	c.req.topics = c.req.topics[:0]

@@ -1,9 +1,10 @@
 package engine
 
 import (
-	"crypto/rand"
-	"fmt"
+	"github.com/chronik/chronik/engine/partition"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -19,7 +20,7 @@ import (
 type topic struct {
 	name       string
 	id         [16]byte
-	partitions []*partition
+	partitions []*partition.Partition
 	configs    map[string]string // overrides; effective values via topicConfig
 
 	produceCfg atomic.Pointer[produceConfig] // parsed for the produce path (00_produce.go)
@@ -36,6 +37,7 @@ var topicConfigDefs = []struct{ name, brokerKey string }{
 	{"retention.ms", "log.retention.ms"},
 	{"segment.bytes", "log.segment.bytes"},
 	{"segment.ms", "log.roll.ms"},
+	{"unclean.leader.election.enable", "unclean.leader.election.enable"},
 }
 
 func topicConfigDef(name string) (brokerKey string, ok bool) {
@@ -62,6 +64,10 @@ func validateTopicConfig(name, value string) *kerr.Error {
 		if value != "CreateTime" && value != "LogAppendTime" {
 			return kerr.InvalidConfig
 		}
+	case "unclean.leader.election.enable":
+		if value != "true" && value != "false" {
+			return kerr.InvalidConfig
+		}
 	case "max.message.bytes", "min.insync.replicas":
 		n, err := strconv.ParseInt(value, 10, 32)
 		if err != nil || n < 0 {
@@ -82,7 +88,7 @@ func validateTopicConfig(name, value string) *kerr.Error {
 }
 
 // topicConfig returns the effective value of a topic config and whether it
-// is a topic override. Caller holds b.mu (read).
+// is a topic override. Caller holds b.mu (read) or b.adminMu.
 func (b *Broker) topicConfig(t *topic, name string) (value string, override bool) {
 	if v, ok := t.configs[name]; ok {
 		return v, true
@@ -91,7 +97,8 @@ func (b *Broker) topicConfig(t *topic, name string) (value string, override bool
 	return b.brokerConfig(bk), false
 }
 
-// brokerConfig returns the effective broker config value (dynamic over static).
+// brokerConfig returns the effective broker config value (dynamic over
+// static). Caller holds b.mu (read) or b.adminMu.
 func (b *Broker) brokerConfig(key string) string {
 	if v, ok := b.dynamic[key]; ok {
 		return v
@@ -106,14 +113,22 @@ func (b *Broker) topicInt(t *topic, name string) int64 {
 	return n
 }
 
-// walOptions builds the log options of a topic's partitions. Caller holds b.mu.
+// walOptionsOf builds the log options of t's partitions under b.mu.
+func (b *Broker) walOptionsOf(t *topic) wal.Options {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.walOptions(t)
+}
+
+// walOptions builds the log options of a topic's partitions. Caller holds
+// b.mu (read).
 func (b *Broker) walOptions(t *topic) wal.Options {
 	return wal.Options{
 		SegmentBytes:       b.topicInt(t, "segment.bytes"),
 		SegmentMs:          time.Duration(b.topicInt(t, "segment.ms")) * time.Millisecond,
 		IndexIntervalBytes: int(b.cfg.IndexIntervalBytes),
-		RetentionMs:        b.topicInt(t, "retention.ms"),
-		RetentionBytes:     b.topicInt(t, "retention.bytes"),
+		RetentionMs:        wal.Retain(b.topicInt(t, "retention.ms")),
+		RetentionBytes:     wal.Retain(b.topicInt(t, "retention.bytes")),
 		Now:                b.now,
 		Flusher:            b.flusher,
 	}
@@ -123,93 +138,189 @@ func (b *Broker) walOptions(t *topic) wal.Options {
 // with the metadata state machine).
 func validTopicName(name string) bool { return raftmeta.ValidTopicName(name) }
 
-func newTopicID() [16]byte {
-	var id [16]byte
-	for id == ([16]byte{}) {
-		if _, err := rand.Read(id[:]); err != nil {
-			panic(err)
-		}
+// checkNewTopicName answers whether name may be created next to the local
+// topics: TOPIC_ALREADY_EXISTS, or INVALID_TOPIC_EXCEPTION when it differs
+// from an existing name only in '.' vs '_' (the state machine applies the
+// same rule, raftmeta.CollidingTopic). It takes b.mu for reading.
+func (b *Broker) checkNewTopicName(name string) *kerr.Error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if _, ok := b.topics[name]; ok {
+		return kerr.TopicAlreadyExists
 	}
-	return id
+	if _, collides := raftmeta.CollidingTopic(name, maps.Keys(b.topics)); collides {
+		return kerr.InvalidTopicException
+	}
+	return nil
 }
 
-// createTopic creates a topic with n partitions and the given overrides,
-// persisting metadata before the partitions are visible. Caller holds b.mu
-// (write) and has validated name, n and configs.
-func (b *Broker) createTopic(name string, n int32, configs map[string]string) (*topic, error) {
+// createTopic creates a local topic of n partitions whose replicas on
+// this broker are those local reports (standalone: all): their logs are
+// opened and meta.json names the topic before it becomes visible to
+// requests. Caller holds b.adminMu and has validated name, n and configs
+// and checked that the name is free.
+func (b *Broker) createTopic(name string, id [16]byte, n int32, configs map[string]string, local func(int32) bool) (*topic, error) {
 	if configs == nil {
 		configs = map[string]string{}
 	}
-	t := &topic{name: name, id: newTopicID(), configs: configs}
-	if err := b.addPartitions(t, n); err != nil {
+	t := &topic{name: name, id: id, configs: configs}
+	ps, err := b.openPartitions(t, 0, n, local)
+	if err != nil {
 		return nil, err
 	}
+	t.partitions = ps
+	if err := b.saveMeta(func(m *metaFile) { m.putTopic(t) }); err != nil {
+		b.deletePartitions(ps)
+		return nil, err
+	}
+	b.mu.Lock()
 	b.topics[name] = t
 	b.topicIDs[t.id] = t
-	if err := b.saveMeta(); err != nil {
-		delete(b.topics, name)
-		delete(b.topicIDs, t.id)
-		for _, p := range t.partitions {
-			p.log.Delete()
-		}
-		return nil, err
-	}
-	b.log.Info("topic created", "topic", name, "partitions", n)
+	b.mu.Unlock()
+	b.log.Info("topic created", "topic", name, "partitions", n, "local_replicas", countLocal(ps))
 	return t, nil
 }
 
-// addPartitions opens partitions len(t.partitions)..n-1. Caller holds b.mu.
-func (b *Broker) addPartitions(t *topic, n int32) error {
-	ps := append([]*partition(nil), t.partitions...)
-	for i := int32(len(ps)); i < n; i++ {
-		p, err := b.openPartition(t, i)
+// growTopic opens the local replicas among partitions
+// len(t.partitions)..n-1, persists the new count and then publishes them.
+// Caller holds b.adminMu.
+func (b *Broker) growTopic(t *topic, n int32, local func(int32) bool) error {
+	old := b.topicPartitions(t)
+	ps, err := b.openPartitions(t, int32(len(old)), n, local)
+	if err != nil {
+		return err
+	}
+	grown := append(slices.Clip(old), ps...) // a new array: readers keep the old slice
+	if err := b.saveMeta(func(m *metaFile) { m.putTopicPartitions(t, grown) }); err != nil {
+		b.deletePartitions(ps)
+		return err
+	}
+	b.mu.Lock()
+	t.partitions = grown
+	b.mu.Unlock()
+	return nil
+}
+
+// topicPartitions returns t's partition slice: one entry per partition, nil
+// where this broker holds no replica (copy-on-write: never modified once
+// published).
+func (b *Broker) topicPartitions(t *topic) []*partition.Partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return t.partitions
+}
+
+// allLocal is the local-replica predicate of a standalone broker.
+func allLocal(int32) bool { return true }
+
+// openPartitions opens the logs of the local replicas among partitions
+// from..to-1 of t (nil entries for the others), all or none. No engine
+// lock is held across the I/O.
+func (b *Broker) openPartitions(t *topic, from, to int32, local func(int32) bool) ([]*partition.Partition, error) {
+	opts := b.walOptionsOf(t)
+	ps := make([]*partition.Partition, 0, to-from)
+	for i := from; i < to; i++ {
+		if !local(i) {
+			ps = append(ps, nil)
+			continue
+		}
+		p, err := b.openPartition(t.name, i, opts)
 		if err != nil {
-			for _, q := range ps[len(t.partitions):] {
-				q.log.Close()
-			}
-			return err
+			b.closePartitions(ps)
+			return nil, err
 		}
 		ps = append(ps, p)
 	}
-	t.partitions = ps
-	return nil
+	return ps, nil
 }
 
 func (b *Broker) partitionDir(topic string, p int32) string {
 	return filepath.Join(b.cfg.DataDir, topic+"-"+strconv.Itoa(int(p)))
 }
 
-func (b *Broker) openPartition(t *topic, i int32) (*partition, error) {
-	dir := b.partitionDir(t.name, i)
-	l, err := wal.Open(b.fs, dir, b.walOptions(t))
+// openPartition opens one local replica. Standalone it leads at once
+// (epoch 0, the only replica); in a cluster it waits for the metadata's
+// leadership (the mirror sets it).
+func (b *Broker) openPartition(topic string, i int32, opts wal.Options) (*partition.Partition, error) {
+	p, err := partition.Open(b.fs, b.partitionDir(topic, i), topic, i, opts, b.log)
 	if err != nil {
-		return nil, fmt.Errorf("open partition %s-%d: %w", t.name, i, err)
+		return nil, err
 	}
-	p := newPartition(t.name, i, l)
-	if err := p.rebuildProducers(); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("rebuild producer state %s-%d: %w", t.name, i, err)
+	p.SetSettings(b.partitionSettings())
+	p.RestoreHighWatermark(b.checkpointedHW(topic, i))
+	if !b.cfg.Clustered {
+		self := b.cfg.NodeID
+		if err := p.SetLeadership(partition.Leadership{Leader: self, Replicas: []int32{self}, ISR: []int32{self}}); err != nil {
+			p.Log().Close()
+			return nil, err
+		}
 	}
 	return p, nil
 }
 
-// deleteTopic removes a topic and its files. Caller holds b.mu (write).
+// closePartitions closes the logs of ps (nil entries skipped), keeping
+// their files.
+func (b *Broker) closePartitions(ps []*partition.Partition) {
+	for _, p := range ps {
+		if p != nil {
+			p.Abandon()
+			p.Log().Close()
+		}
+	}
+}
+
+// deleteTopic removes a topic: meta.json first, then the maps, then (with
+// no engine lock held but b.adminMu) its logs and their files. Caller holds
+// b.adminMu.
 func (b *Broker) deleteTopic(t *topic) error {
-	delete(b.topics, t.name)
-	delete(b.topicIDs, t.id)
-	if err := b.saveMeta(); err != nil {
-		b.topics[t.name] = t
-		b.topicIDs[t.id] = t
+	if err := b.saveMeta(func(m *metaFile) { m.removeTopic(t.name) }); err != nil {
 		return err
 	}
-	for _, p := range t.partitions {
-		p.wakeWaiters()
-		if err := p.log.Delete(); err != nil {
+	b.mu.Lock()
+	delete(b.topics, t.name)
+	delete(b.topicIDs, t.id)
+	ps := t.partitions
+	b.mu.Unlock()
+	b.deletePartitions(ps)
+	b.log.Info("topic deleted", "topic", t.name)
+	return nil
+}
+
+// deletePartitions gives up ps (nil entries skipped: acks=-1 waiters get
+// NOT_LEADER_OR_FOLLOWER, parked fetches look again) and deletes their
+// logs. Errors are logged: the topic is gone from the metadata already.
+func (b *Broker) deletePartitions(ps []*partition.Partition) {
+	for _, p := range ps {
+		if p == nil {
+			continue
+		}
+		p.Abandon()
+		if err := p.Log().Delete(); err != nil {
 			b.log.Warn("delete partition files", "partition", p.String(), "err", err)
 		}
 	}
-	b.log.Info("topic deleted", "topic", t.name)
-	return nil
+}
+
+// countLocal counts the non-nil entries of ps.
+func countLocal(ps []*partition.Partition) int {
+	n := 0
+	for _, p := range ps {
+		if p != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// topicList returns every local topic (a snapshot under the read lock).
+func (b *Broker) topicList() []*topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	ts := make([]*topic, 0, len(b.topics))
+	for _, t := range b.topics {
+		ts = append(ts, t)
+	}
+	return ts
 }
 
 // lookupTopic returns a topic by name under the read lock.
@@ -220,8 +331,9 @@ func (b *Broker) lookupTopic(name string) *topic {
 }
 
 // lookupPartition resolves a topic (by id when id is non-zero, else by name)
-// and a partition.
-func (b *Broker) lookupPartition(name string, id [16]byte, p int32) (*topic, *partition) {
+// and a partition: nil when the partition does not exist or this broker
+// holds no replica of it (partitionFor tells the two apart).
+func (b *Broker) lookupPartition(name string, id [16]byte, p int32) (*topic, *partition.Partition) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	var t *topic
@@ -237,4 +349,29 @@ func (b *Broker) lookupPartition(name string, id [16]byte, p int32) (*topic, *pa
 		return t, nil
 	}
 	return t, t.partitions[p]
+}
+
+// partitionFor resolves a request's partition to the local replica, or to
+// the Kafka error for it: UNKNOWN_TOPIC_ID for an unknown id,
+// UNKNOWN_TOPIC_OR_PARTITION for an unknown name or partition,
+// NOT_LEADER_OR_FOLLOWER when the partition exists but this broker holds
+// no replica of it (the client looks the leader up again).
+func (b *Broker) partitionFor(name string, id [16]byte, idx int32) (*topic, *partition.Partition, *kerr.Error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var t *topic
+	if id != ([16]byte{}) {
+		t = b.topicIDs[id]
+	} else {
+		t = b.topics[name]
+	}
+	switch {
+	case t == nil && id != ([16]byte{}):
+		return nil, nil, kerr.UnknownTopicID
+	case t == nil, idx < 0 || int(idx) >= len(t.partitions):
+		return t, nil, kerr.UnknownTopicOrPartition
+	case t.partitions[idx] == nil:
+		return t, nil, kerr.NotLeaderForPartition
+	}
+	return t, t.partitions[idx], nil
 }

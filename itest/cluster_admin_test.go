@@ -4,14 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf16"
 
+	"github.com/chronik/chronik/engine/group"
 	"github.com/chronik/chronik/testbed"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -65,12 +64,12 @@ func partitionDirsOf(t *testing.T, dataDir, topic string) []string {
 func testTopicDeletedThroughBroker3IsGoneEverywhere(t *testing.T, c *testbed.Cluster) {
 	ctx := testContext(t, 60*time.Second)
 	const topic, parts = "doomed", 6
-	createTopic(t, ctx, c.Node(1).KafkaAddr, topic, parts, 1)
+	createTopic(t, ctx, c.Node(1).KafkaAddr, topic, parts, 3) // RF=3: every broker holds every partition
 	waitAllKnow(t, ctx, c, topic, parts)
 	produceValues(t, ctx, c.Node(2).KafkaAddr, topic, "d", 0, 60, parts)
 	for _, n := range c.Nodes {
 		if got := len(partitionDirsOf(t, n.DataDir, topic)); got != parts {
-			t.Fatalf("broker %d holds %d partition dirs of %s before deletion, want %d", n.ID, got, topic, parts)
+			t.Fatalf("broker %d holds %d partition dirs of %s (RF=3) before deletion, want %d", n.ID, got, topic, parts)
 		}
 	}
 
@@ -287,21 +286,6 @@ func testTopicConfigAlteredEverywhere(t *testing.T, c *testbed.Cluster) {
 	}
 }
 
-// groupPartition is Kafka's placement: abs(String.hashCode) % partitions.
-func groupPartition(group string, partitions int32) int32 {
-	var h int32
-	for _, u := range utf16.Encode([]rune(group)) {
-		h = 31*h + int32(u)
-	}
-	switch {
-	case h == math.MinInt32:
-		h = 0
-	case h < 0:
-		h = -h
-	}
-	return h % partitions
-}
-
 // findCoordinator asks addr for group's coordinator.
 func findCoordinator(t *testing.T, addr, group string) kmsg.FindCoordinatorResponseCoordinator {
 	t.Helper()
@@ -317,17 +301,17 @@ func findCoordinator(t *testing.T, addr, group string) kmsg.FindCoordinatorRespo
 
 func testConsumerGroupCoordinatorOnPartitionLeader(t *testing.T, c *testbed.Cluster) {
 	ctx := testContext(t, 90*time.Second)
-	const topic, group, parts, n = "grouped", "cluster-group", 6, 600
+	const topic, groupID, parts, n = "grouped", "cluster-group", 6, 600
 	createTopic(t, ctx, c.Node(1).KafkaAddr, topic, parts, 1)
 	waitAllKnow(t, ctx, c, topic, parts)
 
 	// Every broker names the same coordinator: the leader of the group's
 	// partition of __consumer_offsets, which the controller spread over all
 	// three brokers.
-	coord := findCoordinator(t, c.Node(1).KafkaAddr, group)
+	coord := findCoordinator(t, c.Node(1).KafkaAddr, groupID)
 	for coord.ErrorCode == kerr.CoordinatorNotAvailable.Code { // the internal topic is being created
 		time.Sleep(50 * time.Millisecond)
-		coord = findCoordinator(t, c.Node(1).KafkaAddr, group)
+		coord = findCoordinator(t, c.Node(1).KafkaAddr, groupID)
 	}
 	waitAllKnow(t, ctx, c, "__consumer_offsets", 10)
 	leaders := topicLeaders(ctx, c.Node(2).KafkaAddr, "__consumer_offsets")
@@ -338,17 +322,17 @@ func testConsumerGroupCoordinatorOnPartitionLeader(t *testing.T, c *testbed.Clus
 	if len(perBroker) != 3 {
 		t.Fatalf("__consumer_offsets leaders %v: want every broker to lead some", leaders)
 	}
-	want := leaders[groupPartition(group, 10)]
+	want := leaders[group.Partition(groupID, 10)]
 	for _, nd := range c.Nodes {
-		got := findCoordinator(t, nd.KafkaAddr, group)
+		got := findCoordinator(t, nd.KafkaAddr, groupID)
 		if got.ErrorCode != 0 || got.NodeID != want || fmt.Sprintf("%s:%d", got.Host, got.Port) != c.Node(want).KafkaAddr {
-			t.Fatalf("broker %d names coordinator %+v, want broker %d (leader of partition %d)", nd.ID, got, want, groupPartition(group, 10))
+			t.Fatalf("broker %d names coordinator %+v, want broker %d (leader of partition %d)", nd.ID, got, want, group.Partition(groupID, 10))
 		}
 	}
 	// A broker that does not lead the partition refuses the group.
 	other := c.Node(want%3 + 1)
 	ofReq := kmsg.NewPtrOffsetFetchRequest()
-	ofReq.Version, ofReq.Group = 7, group
+	ofReq.Version, ofReq.Group = 7, groupID
 	ofResp := kmsg.NewPtrOffsetFetchResponse()
 	dialRaw(t, other.KafkaAddr).roundTrip(ofReq, ofResp)
 	if ofResp.ErrorCode != kerr.NotCoordinator.Code {
@@ -356,11 +340,11 @@ func testConsumerGroupCoordinatorOnPartitionLeader(t *testing.T, c *testbed.Clus
 	}
 
 	produceValues(t, ctx, c.Node(3).KafkaAddr, topic, "v", 0, n, parts)
-	seen := consumeInGroup(t, ctx, c, topic, group, n)
+	seen := consumeInGroup(t, ctx, c, topic, groupID, n)
 	if len(seen) != n {
 		t.Fatalf("group consumed %d distinct records, want %d", len(seen), n)
 	}
-	lag := groupLagAt(t, ctx, c.Node(1).KafkaAddr, group, topic)
+	lag := groupLagAt(t, ctx, c.Node(1).KafkaAddr, groupID, topic)
 	if lag != 0 {
 		t.Fatalf("group lag %d after consuming everything and committing, want 0", lag)
 	}

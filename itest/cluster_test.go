@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sort"
 	"testing"
@@ -18,33 +17,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// startCluster starts a 3-broker cluster from the built binary, reaped by
+// startCluster starts a 3-broker cluster from the built binary with
+// clusterProps (a killed broker is fenced within ~2s; 10 partitions of
+// __consumer_offsets, 3 replicas each, keep its creation quick), reaped by
 // pid at test end; the logs of every broker are printed if the test fails.
-// Short heartbeats make a killed broker fenced within ~2s; 10 partitions of
-// __consumer_offsets (3 replicas each, the default) keep its creation quick.
 func startCluster(t *testing.T) *testbed.Cluster {
 	t.Helper()
-	c, err := testbed.Start(testbed.Config{
-		Bin: binaryPath(t), Nodes: 3, Dir: filepath.Join(t.TempDir(), "cluster"),
-		Properties: map[string]string{
-			"broker.heartbeat.interval.ms":     "200",
-			"broker.session.timeout.ms":        "2000",
-			"group.initial.rebalance.delay.ms": "100",
-			"offsets.topic.num.partitions":     "10",
-		},
-	})
-	if err != nil {
-		t.Fatalf("start cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("close cluster: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("cluster logs:\n%s", c.Logs())
-		}
-	})
-	return c
+	return startClusterWith(t, clusterProps(nil), false)
 }
 
 func admin(t *testing.T, addr string) *kadm.Client {
@@ -148,6 +127,7 @@ func testSpreadsLeadersAndServesEveryPartition(t *testing.T, c *testbed.Cluster)
 func testTopicCreatedThroughOneBrokerIsVisibleFromAnother(t *testing.T, c *testbed.Cluster) {
 	ctx := testContext(t, 30*time.Second)
 	createTopic(t, ctx, c.Node(2).KafkaAddr, "via-2", 4, 3)
+	waitAllKnow(t, ctx, c, "via-2", 4) // brokers apply the commit on their own time, as in Kafka
 	l2 := leadersOf(t, ctx, c.Node(2).KafkaAddr, "via-2")
 	l3 := leadersOf(t, ctx, c.Node(3).KafkaAddr, "via-2")
 	if len(l3) != 4 || fmt.Sprint(l2) != fmt.Sprint(l3) {

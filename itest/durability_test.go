@@ -246,18 +246,29 @@ func crashStreamProblems(recs []*kgo.Record, acked []int64) (problems []string, 
 			}
 		}
 	}
-	report := func(what string, examples []string) {
-		if len(examples) > 0 {
-			problems = append(problems, fmt.Sprintf("%s, e.g. %v", what, examples))
+	return streamReport(nDup, dups, lost, moved, gaps, reorders, foreign), nDup
+}
+
+// streamReport is the problem lines of a stream check: one per kind of
+// problem with examples, in a fixed order.
+func streamReport(nDup int, dups, lost, moved, gaps, reorders, foreign []string) []string {
+	var problems []string
+	for _, k := range []struct {
+		what     string
+		examples []string
+	}{
+		{fmt.Sprintf("%d duplicate records", nDup), dups},
+		{"acknowledged records lost", lost},
+		{"records not at their acknowledged offsets", moved},
+		{"offsets not dense", gaps},
+		{"records out of produce order", reorders},
+		{"records that are not of this stream", foreign},
+	} {
+		if len(k.examples) > 0 {
+			problems = append(problems, fmt.Sprintf("%s, e.g. %v", k.what, k.examples))
 		}
 	}
-	report(fmt.Sprintf("%d duplicate records", nDup), dups)
-	report("acknowledged records lost", lost)
-	report("records not at their acknowledged offsets", moved)
-	report("offsets not dense", gaps)
-	report("records out of produce order", reorders)
-	report("records that are not of this stream", foreign)
-	return problems, nDup
+	return problems
 }
 
 // TestGracefulShutdownAndRestart: SIGTERM makes the broker exit 0; after a

@@ -50,7 +50,7 @@ func requireInterop(t *testing.T, tool string, probe ...string) {
 
 // newClient returns a franz-go client for addr, closed at test end. It
 // asks for topics to be auto-created on first use, as Java producers do.
-func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	opts = append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation()}, opts...)
 	cl, err := kgo.NewClient(opts...)

@@ -113,23 +113,32 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 // roundTrip sends req and decodes the answer into resp (same version).
 func (c *rawConn) roundTrip(req kmsg.Request, resp kmsg.Response) {
 	c.t.Helper()
-	c.corr++
-	if err := c.conn.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
+	if err := c.exchange(req, resp, 15*time.Second); err != nil {
 		c.t.Fatal(err)
 	}
+}
+
+// exchange is roundTrip returning its error, for any goroutine: the
+// answer must arrive within timeout.
+func (c *rawConn) exchange(req kmsg.Request, resp kmsg.Response, timeout time.Duration) error {
+	name := kmsg.NameForKey(req.Key())
+	c.corr++
+	if err := c.conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
 	if _, err := c.conn.Write(c.fmt.AppendRequest(nil, req, c.corr)); err != nil {
-		c.t.Fatalf("write %s: %v", kmsg.NameForKey(req.Key()), err)
+		return fmt.Errorf("write %s: %w", name, err)
 	}
 	var size [4]byte
 	if _, err := io.ReadFull(c.conn, size[:]); err != nil {
-		c.t.Fatalf("read %s response size: %v", kmsg.NameForKey(req.Key()), err)
+		return fmt.Errorf("read %s response size: %w", name, err)
 	}
 	body := make([]byte, binary.BigEndian.Uint32(size[:]))
 	if _, err := io.ReadFull(c.conn, body); err != nil {
-		c.t.Fatalf("read %s response: %v", kmsg.NameForKey(req.Key()), err)
+		return fmt.Errorf("read %s response: %w", name, err)
 	}
 	if len(body) < 4 || int32(binary.BigEndian.Uint32(body)) != c.corr {
-		c.t.Fatalf("%s response: correlation id mismatch or short body (%d bytes)", kmsg.NameForKey(req.Key()), len(body))
+		return fmt.Errorf("%s response: correlation id mismatch or short body (%d bytes)", name, len(body))
 	}
 	body = body[4:]
 	resp.SetVersion(req.GetVersion())         // before IsFlexible, which depends on it
@@ -137,17 +146,34 @@ func (c *rawConn) roundTrip(req kmsg.Request, resp kmsg.Response) {
 		body = body[1:]
 	}
 	if err := resp.ReadFrom(body); err != nil {
-		c.t.Fatalf("decode %s v%d response: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+		return fmt.Errorf("decode %s v%d response: %w", name, req.GetVersion(), err)
 	}
+	return nil
 }
 
 // produce sends one batch to topic[0] with acks=-1 at Produce v7 and returns
 // the partition's answer.
 func (c *rawConn) produce(topic string, batch []byte) kmsg.ProduceResponseTopicPartition {
 	c.t.Helper()
+	return c.produceAcks(topic, batch, -1)
+}
+
+// produceAcks is produce with the given acks.
+func (c *rawConn) produceAcks(topic string, batch []byte, acks int16) kmsg.ProduceResponseTopicPartition {
+	c.t.Helper()
+	resp := kmsg.NewPtrProduceResponse()
+	c.roundTrip(produceRequest(topic, batch, acks), resp)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		c.t.Fatalf("produce response has %d topics, want 1 with 1 partition: %+v", len(resp.Topics), resp.Topics)
+	}
+	return resp.Topics[0].Partitions[0]
+}
+
+// produceRequest is a Produce v7 of one batch to topic[0].
+func produceRequest(topic string, batch []byte, acks int16) *kmsg.ProduceRequest {
 	req := kmsg.NewPtrProduceRequest()
 	req.Version = 7
-	req.Acks = -1
+	req.Acks = acks
 	req.TimeoutMillis = 10_000
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
@@ -156,12 +182,7 @@ func (c *rawConn) produce(topic string, batch []byte) kmsg.ProduceResponseTopicP
 	rp.Records = batch
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp := kmsg.NewPtrProduceResponse()
-	c.roundTrip(req, resp)
-	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-		c.t.Fatalf("produce response has %d topics, want 1 with 1 partition: %+v", len(resp.Topics), resp.Topics)
-	}
-	return resp.Topics[0].Partitions[0]
+	return req
 }
 
 // TestCorruptBatchGetsCorruptMessage: a batch whose CRC or batchLength is

@@ -82,7 +82,7 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 	cs := &conn{
 		s:      s,
 		gc:     gc,
-		id:     s.nextConnID.Add(1),
+		id:     nextConnID.Add(1),
 		remote: gc.RemoteAddr().String(),
 		reqs:   make(chan dispatched, s.opts.MaxQueuedRequests),
 		slots:  make([]slot, s.opts.MaxQueuedRequests),
@@ -248,6 +248,9 @@ func (cs *conn) dispatch(frame []byte) bool {
 // handler one at a time, in arrival order, until the loop closes reqs.
 func (cs *conn) work() {
 	defer cs.s.workers.Done()
+	if cc, ok := cs.s.h.(ConnCloser); ok {
+		defer cc.ConnClosed(cs.id)
+	}
 	failed := false
 	for d := range cs.reqs {
 		if failed || cs.dead.Load() {

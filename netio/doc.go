@@ -45,7 +45,7 @@
 //	worker goroutine (one per connection, started in OnOpen)
 //	    receives requests in arrival order and calls Handler.Handle, one
 //	    at a time. Exits when OnClose closes the channel.
-//	responder (any goroutine: the worker, or a purgatory goroutine later)
+//	responder (any goroutine: the worker, or whoever finishes a parked request)
 //	    encodes its response, then under the connection mutex stores it in
 //	    the request's slot and writes out every response that is now
 //	    contiguous from the next one owed.

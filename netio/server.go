@@ -26,7 +26,7 @@ type Request struct {
 	Body          []byte
 	Size          int // frame size (the size field: header + body), for accounting
 	RemoteAddr    string
-	ConnID        uint64
+	ConnID        uint64 // unique among every Server's connections in the process
 }
 
 // Responder sends the response of one request. It must be called exactly
@@ -38,12 +38,25 @@ type Responder func(resp kmsg.Response)
 // Handler serves requests. Handle is called on the connection's worker
 // goroutine (never on a gnet loop goroutine), one request at a time per
 // connection in arrival order; it may call respond later from another
-// goroutine (purgatory), so that the next request of the connection is
+// goroutine (a parked request), so that the next request of the connection is
 // handled before the previous is answered. A non-nil error closes the
 // connection (broken/undecodable request, unsupported version) after
 // responses already queued ahead of it are written.
 type Handler interface {
 	Handle(req *Request, respond Responder) error
+}
+
+// nextConnID numbers connections across every Server of the process, so a
+// ConnID names one connection even when a Handler serves several
+// listeners (a broker's client and replication listeners).
+var nextConnID atomic.Uint64
+
+// ConnCloser is implemented by Handlers that want to know when a
+// connection is gone: ConnClosed(id) is called once per connection, on its
+// worker goroutine after its last request was handled (never on an event
+// loop), with the ConnID its requests carried.
+type ConnCloser interface {
+	ConnClosed(connID uint64)
 }
 
 // Options configures a Server. Zero values take the defaults listed.
@@ -130,7 +143,6 @@ type Server struct {
 	stopping   atomic.Bool
 	stopOnce   sync.Once
 	janitorEnd chan struct{}
-	nextConnID atomic.Uint64
 	workers    sync.WaitGroup
 
 	mu    sync.Mutex

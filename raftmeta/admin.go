@@ -3,6 +3,7 @@ package raftmeta
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -73,11 +74,8 @@ func (n *Node) CreatePartitions(ctx context.Context, name string, total int32, m
 		return kerr.UnknownTopicOrPartition
 	}
 	have := int32(len(t.Partitions))
-	if total <= have {
-		return &ResultErr{Err: kerr.InvalidPartitions, Message: fmt.Sprintf("topic %s has %d partitions; %d is not more", name, have, total)}
-	}
-	if manual != nil && int32(len(manual)) != total-have {
-		return &ResultErr{Err: kerr.InvalidReplicaAssignment, Message: fmt.Sprintf("increasing the number of partitions by %d but %d assignments provided", total-have, len(manual))}
+	if err := CheckPartitionGrowth(have, total, manual); err != nil {
+		return err
 	}
 	as := manual
 	if as == nil {
@@ -100,3 +98,29 @@ func (n *Node) DeleteTopic(ctx context.Context, name string, id [16]byte) error 
 func (n *Node) AlterTopicConfigs(ctx context.Context, name string, set map[string]string, del []string) error {
 	return n.Propose(ctx, &Command{Type: CmdAlterConfigs, AlterConfigs: &AlterConfigs{Name: name, Set: set, Delete: del}})
 }
+
+// AllocateProducerIDs reserves a block of ProducerIDBlockSize producer ids
+// for this broker and returns its first id.
+func (n *Node) AllocateProducerIDs(ctx context.Context) (int64, error) {
+	data, err := n.ProposeResult(ctx, &Command{Type: CmdAllocateProducerIDs,
+		AllocateProducerIDs: &AllocateProducerIDs{BrokerID: n.self.ID, BrokerEpoch: n.epoch()}})
+	if err != nil {
+		return 0, err
+	}
+	if len(data) != 8 {
+		return 0, fmt.Errorf("raftmeta: producer id block result of %d bytes", len(data))
+	}
+	return int64(binary.BigEndian.Uint64(data)), nil
+}
+
+// ChangeISR commits a partition's new ISR, as its leader proposes it
+// (KIP-497): leader, leader epoch and partition epoch must be the current
+// ones (compare-and-set), or the command is refused with
+// FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH / INVALID_UPDATE_VERSION. A
+// retried proposal that already applied succeeds.
+func (n *Node) ChangeISR(ctx context.Context, x ChangeISR) error {
+	return n.Propose(ctx, &Command{Type: CmdChangeISR, ChangeISR: &x})
+}
+
+// BrokerEpoch is this broker's registration epoch (0 before it registered).
+func (n *Node) BrokerEpoch() uint64 { return n.epoch() }

@@ -9,22 +9,27 @@ import (
 // that meets a version it does not know rejects the entry (INVALID_REQUEST
 // result) instead of guessing; a newer version is added beside the old one,
 // never in place of it, so old logs replay unchanged.
-const commandVersion = 1
+// Version 2: ChangeISR carries the broker epochs of the ISR (KIP-903);
+// version 1 entries still decode (no epochs).
+const commandVersion = 2
 
 // CmdType names a command in the log. Values are part of the log format:
 // never renumber.
 type CmdType uint8
 
 const (
-	CmdRegisterBroker   CmdType = 1
-	CmdHeartbeat        CmdType = 2
-	CmdFenceBroker      CmdType = 3
-	CmdCreateTopic      CmdType = 4
-	CmdDeleteTopic      CmdType = 5
-	CmdCreatePartitions CmdType = 6
-	CmdAlterConfigs     CmdType = 7
-	CmdChangeISR        CmdType = 8
-	CmdElectLeader      CmdType = 9
+	CmdRegisterBroker        CmdType = 1
+	CmdHeartbeat             CmdType = 2
+	CmdFenceBroker           CmdType = 3
+	CmdCreateTopic           CmdType = 4
+	CmdDeleteTopic           CmdType = 5
+	CmdCreatePartitions      CmdType = 6
+	CmdAlterConfigs          CmdType = 7
+	CmdChangeISR             CmdType = 8
+	CmdElectLeader           CmdType = 9
+	CmdAllocateProducerIDs   CmdType = 10
+	CmdShutdownBroker        CmdType = 11
+	CmdElectPreferredLeaders CmdType = 12
 )
 
 func (t CmdType) String() string {
@@ -47,6 +52,12 @@ func (t CmdType) String() string {
 		return "ChangeISR"
 	case CmdElectLeader:
 		return "ElectLeader"
+	case CmdAllocateProducerIDs:
+		return "AllocateProducerIDs"
+	case CmdShutdownBroker:
+		return "ShutdownBroker"
+	case CmdElectPreferredLeaders:
+		return "ElectPreferredLeaders"
 	}
 	return fmt.Sprintf("CmdType(%d)", uint8(t))
 }
@@ -54,16 +65,42 @@ func (t CmdType) String() string {
 // Command is one metadata change. Exactly one of the pointer fields matching
 // Type is set.
 type Command struct {
-	Type             CmdType
-	RegisterBroker   *RegisterBroker
-	Heartbeat        *Heartbeat
-	FenceBroker      *FenceBroker
-	CreateTopic      *CreateTopic
-	DeleteTopic      *DeleteTopic
-	CreatePartitions *CreatePartitions
-	AlterConfigs     *AlterConfigs
-	ChangeISR        *ChangeISR
-	ElectLeader      *ElectLeader
+	Type                  CmdType
+	RegisterBroker        *RegisterBroker
+	Heartbeat             *Heartbeat
+	FenceBroker           *FenceBroker
+	CreateTopic           *CreateTopic
+	DeleteTopic           *DeleteTopic
+	CreatePartitions      *CreatePartitions
+	AlterConfigs          *AlterConfigs
+	ChangeISR             *ChangeISR
+	ElectLeader           *ElectLeader
+	AllocateProducerIDs   *AllocateProducerIDs
+	ShutdownBroker        *ShutdownBroker
+	ElectPreferredLeaders *ElectPreferredLeaders
+}
+
+// ShutdownBroker starts a broker's controlled shutdown (its heartbeat
+// asked for it): every partition it leads gets another in-sync leader
+// (leader epoch + 1), it leaves every ISR it is not the last member of,
+// and it is not elected again until it registers anew.
+type ShutdownBroker struct {
+	ID    int32
+	Epoch uint64
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// ElectPreferredLeaders moves leadership of each listed partition back to its
+// preferred replica (the first), where that replica is in the ISR, live
+// and not shutting down; others are left as they are (the controller's
+// auto.leader.rebalance.enable).
+type ElectPreferredLeaders struct {
+	Partitions []TopicPartition
 }
 
 // RegisterBroker adds a broker or re-registers it after a restart. The
@@ -132,6 +169,11 @@ type ChangeISR struct {
 	LeaderEpoch    int32
 	PartitionEpoch int32
 	ISR            []int32
+	// BrokerEpochs, when set, holds the registration epoch the leader saw
+	// for each ISR member (-1: not known), so a replica that registered
+	// anew (a restart, maybe on an empty disk) cannot be put back by a
+	// change computed for its previous incarnation (KIP-903).
+	BrokerEpochs []int64
 }
 
 // Election types of ElectLeader, as in Kafka's ElectLeaders request.
@@ -145,6 +187,21 @@ type ElectLeader struct {
 	Topic     string
 	Partition int32
 	Type      int8
+}
+
+// ProducerIDBlockSize is how many producer ids one AllocateProducerIDs
+// hands a broker (Kafka's KIP-730 uses 1000 too).
+const ProducerIDBlockSize = 1000
+
+// AllocateProducerIDs reserves the next block of ProducerIDBlockSize
+// producer ids for a broker (KIP-730): ids are unique cluster-wide, so two
+// idempotent producers that initialised through different brokers never
+// share one. The result's Data is the block's first id (8 bytes,
+// big-endian). A retried proposal applied twice reserves two blocks; the
+// first is simply never used.
+type AllocateProducerIDs struct {
+	BrokerID    int32
+	BrokerEpoch uint64 // the registration epoch; stale -> STALE_BROKER_EPOCH
 }
 
 // Encode returns the command's log entry.
@@ -197,11 +254,27 @@ func (c *Command) Encode() ([]byte, error) {
 		w.i32(x.LeaderEpoch)
 		w.i32(x.PartitionEpoch)
 		w.i32s(x.ISR)
+		w.u32(uint32(len(x.BrokerEpochs)))
+		for _, e := range x.BrokerEpochs {
+			w.u64(uint64(e))
+		}
 	case CmdElectLeader:
 		x := c.ElectLeader
 		w.str(x.Topic)
 		w.i32(x.Partition)
 		w.u8(uint8(x.Type))
+	case CmdAllocateProducerIDs:
+		w.i32(c.AllocateProducerIDs.BrokerID)
+		w.u64(c.AllocateProducerIDs.BrokerEpoch)
+	case CmdShutdownBroker:
+		w.i32(c.ShutdownBroker.ID)
+		w.u64(c.ShutdownBroker.Epoch)
+	case CmdElectPreferredLeaders:
+		w.u32(uint32(len(c.ElectPreferredLeaders.Partitions)))
+		for _, tp := range c.ElectPreferredLeaders.Partitions {
+			w.str(tp.Topic)
+			w.i32(tp.Partition)
+		}
 	default:
 		return nil, fmt.Errorf("encode command: unknown type %d", c.Type)
 	}
@@ -236,8 +309,9 @@ func readAssignments(r *reader) [][]int32 {
 // DecodeCommand parses a log entry written by Encode.
 func DecodeCommand(b []byte) (*Command, error) {
 	r := &reader{b: b}
-	if v := r.u8(); r.err == nil && v != commandVersion {
-		return nil, fmt.Errorf("decode command: unknown version %d", v)
+	version := r.u8()
+	if r.err == nil && version != 1 && version != commandVersion {
+		return nil, fmt.Errorf("decode command: unknown version %d", version)
 	}
 	c := &Command{Type: CmdType(r.u8())}
 	switch c.Type {
@@ -261,9 +335,30 @@ func DecodeCommand(b []byte) (*Command, error) {
 		}
 		c.AlterConfigs = x
 	case CmdChangeISR:
-		c.ChangeISR = &ChangeISR{Topic: r.str(), Partition: r.i32(), Leader: r.i32(), LeaderEpoch: r.i32(), PartitionEpoch: r.i32(), ISR: r.i32s()}
+		x := &ChangeISR{Topic: r.str(), Partition: r.i32(), Leader: r.i32(), LeaderEpoch: r.i32(), PartitionEpoch: r.i32(), ISR: r.i32s()}
+		if version >= 2 {
+			n := r.count(maxReplicaCount)
+			for range n {
+				x.BrokerEpochs = append(x.BrokerEpochs, int64(r.u64()))
+			}
+		}
+		c.ChangeISR = x
 	case CmdElectLeader:
 		c.ElectLeader = &ElectLeader{Topic: r.str(), Partition: r.i32(), Type: int8(r.u8())}
+	case CmdAllocateProducerIDs:
+		c.AllocateProducerIDs = &AllocateProducerIDs{BrokerID: r.i32(), BrokerEpoch: r.u64()}
+	case CmdShutdownBroker:
+		c.ShutdownBroker = &ShutdownBroker{ID: r.i32(), Epoch: r.u64()}
+	case CmdElectPreferredLeaders:
+		x := &ElectPreferredLeaders{}
+		n := r.count(maxListLen)
+		for range n {
+			if r.err != nil {
+				break
+			}
+			x.Partitions = append(x.Partitions, TopicPartition{Topic: r.str(), Partition: r.i32()})
+		}
+		c.ElectPreferredLeaders = x
 	default:
 		if r.err == nil {
 			return nil, fmt.Errorf("decode command: unknown type %d", c.Type)

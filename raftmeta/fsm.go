@@ -1,8 +1,11 @@
 package raftmeta
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
+	"iter"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -169,6 +172,12 @@ func (a *applier) apply(cmd []byte) (int16, string) {
 		return a.changeISR(c.ChangeISR)
 	case CmdElectLeader:
 		return a.electLeader(c.ElectLeader)
+	case CmdAllocateProducerIDs:
+		return a.allocateProducerIDs(c.AllocateProducerIDs)
+	case CmdShutdownBroker:
+		return a.shutdownBroker(c.ShutdownBroker)
+	case CmdElectPreferredLeaders:
+		return a.electPreferredLeaders(c.ElectPreferredLeaders)
 	}
 	return kerr.InvalidRequest.Code, "unknown command"
 }
@@ -189,16 +198,18 @@ func (a *applier) registerBroker(x *RegisterBroker) (int16, string) {
 	nb := BrokerInfo{ID: x.ID, KafkaAddr: x.KafkaAddr, ReplicationAddr: x.ReplicationAddr,
 		RaftAddr: x.RaftAddr, Rack: x.Rack, Epoch: a.index}
 	i, found := slices.BinarySearchFunc(im.brokers, x.ID, func(b BrokerInfo, id int32) int { return int(b.ID) - int(id) })
-	wasFenced := found && im.brokers[i].Fenced
 	if found {
+		// A new incarnation (a restart, maybe on an empty disk): the old
+		// one leaves every ISR it is not the last member of and every
+		// leadership, as if fenced; the new one rejoins ISRs only by
+		// catching up (KIP-903).
+		a.removeFromPartitions(x.ID)
 		im.brokers[i] = nb
 	} else {
 		im.brokers = slices.Insert(im.brokers, i, nb)
 	}
 	a.evs = append(a.evs, Event{Kind: EventBroker, Index: a.index, BrokerID: x.ID})
-	if wasFenced {
-		a.electLeaderless()
-	}
+	a.electLeaderless()
 	return ok()
 }
 
@@ -239,37 +250,111 @@ func (a *applier) fenceBroker(x *FenceBroker) (int16, string) {
 	im := a.mut()
 	im.brokers[i].Fenced = true
 	a.evs = append(a.evs, Event{Kind: EventBroker, Index: a.index, BrokerID: x.ID})
+	a.removeFromPartitions(x.ID)
+	return ok()
+}
+
+// removeFromPartitions takes broker id out of every ISR it is not the
+// last member of and moves every leadership it holds (withoutBroker), in
+// one entry for all partitions.
+func (a *applier) removeFromPartitions(id int32) {
+	im := a.mut()
 	for _, name := range im.TopicNames() {
 		var nt *Topic
-		for pi, p := range im.topics[name].Partitions {
-			if p.Leader != x.ID && !slices.Contains(p.ISR, x.ID) {
+		t := im.topics[name]
+		for pi, p := range t.Partitions {
+			if p.Leader != id && !slices.Contains(p.ISR, id) {
 				continue
 			}
 			if nt == nil {
-				nt = copyTopic(im.topics[name])
+				nt = copyTopic(t)
 			}
-			nt.Partitions[pi] = a.withoutBroker(p, x.ID)
+			nt.Partitions[pi] = a.withoutBroker(p, id, uncleanAllowed(t))
 			a.evs = append(a.evs, partitionEvent(a.index, nt, int32(pi)))
 		}
 		if nt != nil {
 			im.putTopic(nt)
 		}
 	}
+}
+
+// shutdownBroker moves a broker's leaderships to other in-sync replicas
+// and takes it out of the ISRs (controlled shutdown); it stays registered
+// and unfenced until its process stops.
+func (a *applier) shutdownBroker(x *ShutdownBroker) (int16, string) {
+	i, code, msg := a.brokerIndex(x.ID, x.Epoch)
+	if code != 0 {
+		return code, msg
+	}
+	if a.img().brokers[i].ShuttingDown {
+		return ok() // applied before
+	}
+	im := a.mut()
+	im.brokers[i].ShuttingDown = true
+	a.evs = append(a.evs, Event{Kind: EventBroker, Index: a.index, BrokerID: x.ID})
+	a.removeFromPartitions(x.ID)
+	return ok()
+}
+
+// electPreferredLeaders moves each listed partition's leadership to its
+// preferred replica where that is possible; the rest are left alone.
+func (a *applier) electPreferredLeaders(x *ElectPreferredLeaders) (int16, string) {
+	for _, tp := range x.Partitions {
+		t := a.img().topics[tp.Topic]
+		if t == nil || tp.Partition < 0 || int(tp.Partition) >= len(t.Partitions) {
+			continue
+		}
+		p := t.Partitions[tp.Partition]
+		pref := p.Replicas[0]
+		if p.Leader == pref || !slices.Contains(p.ISR, pref) || !a.live(pref) {
+			continue
+		}
+		nt := copyTopic(t)
+		p.Leader = pref
+		p.LeaderEpoch++
+		p.PartitionEpoch++
+		nt.Partitions[tp.Partition] = p
+		a.mut().putTopic(nt)
+		a.evs = append(a.evs, partitionEvent(a.index, nt, tp.Partition))
+	}
 	return ok()
 }
 
 // withoutBroker takes a fenced broker out of a partition's ISR (unless it
 // is the last member, which keeps its place so it can lead again) and, if
-// it led, elects the next live ISR member or none.
-func (a *applier) withoutBroker(p Partition, id int32) Partition {
+// it led, elects the next live ISR member, or (unclean allowed) a live
+// replica outside the ISR, or none.
+func (a *applier) withoutBroker(p Partition, id int32, unclean bool) Partition {
 	if len(p.ISR) > 1 {
 		p.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(r int32) bool { return r == id })
 	}
 	if p.Leader == id {
 		p.Leader = a.pickLeader(p)
+		if p.Leader == -1 && unclean {
+			p = a.uncleanElection(p)
+		}
 		p.LeaderEpoch++
 	}
 	p.PartitionEpoch++
+	return p
+}
+
+// uncleanLeaderElection is the topic config that lets a replica outside
+// the ISR lead when no ISR member can (unclean.leader.election.enable,
+// default false): availability over the records only the lost ISR held.
+const uncleanLeaderElection = "unclean.leader.election.enable"
+
+func uncleanAllowed(t *Topic) bool { return t.Configs[uncleanLeaderElection] == "true" }
+
+// uncleanElection makes the first live replica leader and the only ISR
+// member (Kafka's unclean election), or leaves the partition leaderless.
+func (a *applier) uncleanElection(p Partition) Partition {
+	for _, r := range p.Replicas {
+		if a.live(r) {
+			p.Leader, p.ISR = r, []int32{r}
+			return p
+		}
+	}
 	return p
 }
 
@@ -284,9 +369,11 @@ func (a *applier) pickLeader(p Partition) int32 {
 	return -1
 }
 
+// live reports whether a broker may lead or join an ISR: registered, not
+// fenced, not shutting down.
 func (a *applier) live(id int32) bool {
 	b, ok := a.img().Broker(id)
-	return ok && !b.Fenced
+	return ok && !b.Fenced && !b.ShuttingDown
 }
 
 // electLeaderless gives every leaderless partition a leader if a live ISR
@@ -295,16 +382,21 @@ func (a *applier) electLeaderless() {
 	im := a.mut()
 	for _, name := range im.TopicNames() {
 		var nt *Topic
-		for pi, p := range im.topics[name].Partitions {
+		t := im.topics[name]
+		for pi, p := range t.Partitions {
 			if p.Leader != -1 {
 				continue
 			}
 			l := a.pickLeader(p)
+			if l == -1 && uncleanAllowed(t) {
+				p = a.uncleanElection(p)
+				l = p.Leader
+			}
 			if l == -1 {
 				continue
 			}
 			if nt == nil {
-				nt = copyTopic(im.topics[name])
+				nt = copyTopic(t)
 			}
 			p.Leader = l
 			p.LeaderEpoch++
@@ -316,6 +408,18 @@ func (a *applier) electLeaderless() {
 			im.putTopic(nt)
 		}
 	}
+}
+
+// allocateProducerIDs hands the broker the next block of producer ids;
+// the block's first id is the result's data (8 bytes, big-endian).
+func (a *applier) allocateProducerIDs(x *AllocateProducerIDs) (int16, string) {
+	if _, code, msg := a.brokerIndex(x.BrokerID, x.BrokerEpoch); code != 0 {
+		return code, msg
+	}
+	im := a.mut()
+	first := im.nextProducerID
+	im.nextProducerID += ProducerIDBlockSize
+	return 0, string(binary.BigEndian.AppendUint64(nil, uint64(first)))
 }
 
 // ---- topics
@@ -333,6 +437,42 @@ func ValidTopicName(name string) bool {
 		}
 	}
 	return true
+}
+
+// CollidingTopic returns the name among existing that name collides with:
+// Kafka refuses a topic whose name differs from an existing one only in
+// '.' versus '_' (metric names would clash). An identical name is not a
+// collision (that is TOPIC_ALREADY_EXISTS).
+func CollidingTopic(name string, existing iter.Seq[string]) (string, bool) {
+	norm := strings.ReplaceAll(name, ".", "_")
+	for other := range existing {
+		if other != name && strings.ReplaceAll(other, ".", "_") == norm {
+			return other, true
+		}
+	}
+	return "", false
+}
+
+// MaxNewPartitions bounds how many partitions one CreatePartitions may add
+// to a topic.
+const MaxNewPartitions = 10000
+
+// CheckPartitionGrowth applies CreatePartitions' checks on the counts, with
+// Kafka's messages: the new total must exceed the current count cur, grow
+// by at most MaxNewPartitions, and a manual assignment must list exactly
+// the new partitions.
+func CheckPartitionGrowth(cur, total int32, manual [][]int32) error {
+	switch {
+	case total == cur:
+		return &ResultErr{Err: kerr.InvalidPartitions, Message: fmt.Sprintf("topic already has %d partitions", cur)}
+	case total < cur:
+		return &ResultErr{Err: kerr.InvalidPartitions, Message: fmt.Sprintf("topic currently has %d partitions, which is higher than the requested %d", cur, total)}
+	case total-cur > MaxNewPartitions:
+		return &ResultErr{Err: kerr.InvalidPartitions, Message: fmt.Sprintf("cannot add more than %d partitions at once", MaxNewPartitions)}
+	case manual != nil && int32(len(manual)) != total-cur:
+		return &ResultErr{Err: kerr.InvalidReplicaAssignment, Message: fmt.Sprintf("increasing the number of partitions by %d but %d assignments provided", total-cur, len(manual))}
+	}
+	return nil
 }
 
 // newPartitions validates assignments (every replica registered, none twice
@@ -379,11 +519,11 @@ func (a *applier) createTopic(x *CreateTopic) (int16, string) {
 	if x.ID == ([16]byte{}) || im.byID[x.ID] != nil {
 		return fail(kerr.InvalidRequest, "topic %q: zero or duplicate id", x.Name)
 	}
-	norm := strings.ReplaceAll(x.Name, ".", "_")
-	for other := range im.topics { // an existence check: map order cannot matter
-		if strings.ReplaceAll(other, ".", "_") == norm {
-			return fail(kerr.InvalidTopicException, "topic %q collides with %q", x.Name, other)
-		}
+	// An existence check: map order cannot change the outcome, only which
+	// colliding name the message shows, and names collide pairwise at most
+	// once (two existing topics cannot collide with each other).
+	if other, collides := CollidingTopic(x.Name, maps.Keys(im.topics)); collides {
+		return fail(kerr.InvalidTopicException, "topic %q collides with %q", x.Name, other)
 	}
 	if len(x.Assignments) == 0 {
 		return fail(kerr.InvalidPartitions, "topic %q: no partitions", x.Name)
@@ -501,6 +641,9 @@ func (a *applier) changeISR(x *ChangeISR) (int16, string) {
 		return code, msg
 	}
 	p := t.Partitions[x.Partition]
+	if x.Leader == p.Leader && x.LeaderEpoch == p.LeaderEpoch && sameMembers(x.ISR, p.ISR) {
+		return ok() // already the ISR: this very change, applied before (a retried proposal)
+	}
 	switch {
 	case x.LeaderEpoch < p.LeaderEpoch || x.Leader != p.Leader:
 		return fail(kerr.FencedLeaderEpoch, "%s-%d: leader %d epoch %d, current leader %d epoch %d", x.Topic, x.Partition, x.Leader, x.LeaderEpoch, p.Leader, p.LeaderEpoch)
@@ -515,6 +658,11 @@ func (a *applier) changeISR(x *ChangeISR) (int16, string) {
 		if !slices.Contains(p.Replicas, r) || slices.Contains(x.ISR[:i], r) || !a.live(r) {
 			return fail(kerr.IneligibleReplica, "%s-%d: replica %d", x.Topic, x.Partition, r)
 		}
+		if i < len(x.BrokerEpochs) && x.BrokerEpochs[i] >= 0 {
+			if b, _ := a.img().Broker(r); uint64(x.BrokerEpochs[i]) != b.Epoch {
+				return fail(kerr.IneligibleReplica, "%s-%d: replica %d at broker epoch %d, registered at %d", x.Topic, x.Partition, r, x.BrokerEpochs[i], b.Epoch)
+			}
+		}
 	}
 	nt := copyTopic(t)
 	p.ISR = slices.Clone(x.ISR)
@@ -523,6 +671,11 @@ func (a *applier) changeISR(x *ChangeISR) (int16, string) {
 	a.mut().putTopic(nt)
 	a.evs = append(a.evs, partitionEvent(a.index, nt, x.Partition))
 	return ok()
+}
+
+// sameMembers reports whether a and b hold the same brokers.
+func sameMembers(a, b []int32) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(r int32) bool { return !slices.Contains(b, r) })
 }
 
 func (a *applier) electLeader(x *ElectLeader) (int16, string) {

@@ -2,6 +2,7 @@ package raftmeta
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"slices"
 	"testing"
@@ -298,4 +299,87 @@ func FuzzDecodeSnapshot(f *testing.F) {
 			t.Fatalf("snapshot does not round-trip: %v", err)
 		}
 	})
+}
+
+// Producer id blocks are disjoint and survive a snapshot; a stale broker
+// epoch gets none.
+func TestProducerIDBlocksAreDisjointAndSnapshotted(t *testing.T) {
+	f := NewFSM()
+	idx := uint64(0)
+	apply := func(c *Command) sm.Result {
+		t.Helper()
+		idx++
+		b, err := c.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := f.Update(sm.Entry{Index: idx, Cmd: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	for id := int32(1); id <= 2; id++ {
+		apply(&Command{Type: CmdRegisterBroker, RegisterBroker: &RegisterBroker{ID: id, KafkaAddr: "k", RaftAddr: "r"}})
+	}
+	epoch := func(id int32) uint64 { b, _ := f.Image().Broker(id); return b.Epoch }
+	first := func(id int32) int64 {
+		t.Helper()
+		res := apply(&Command{Type: CmdAllocateProducerIDs, AllocateProducerIDs: &AllocateProducerIDs{BrokerID: id, BrokerEpoch: epoch(id)}})
+		if err := ResultError(res); err != nil || len(res.Data) != 8 {
+			t.Fatalf("allocate for %d: %v, %d bytes", id, err, len(res.Data))
+		}
+		return int64(binary.BigEndian.Uint64(res.Data))
+	}
+	a, b, c := first(1), first(2), first(1)
+	if a != 0 || b != ProducerIDBlockSize || c != 2*ProducerIDBlockSize {
+		t.Fatalf("blocks %d %d %d, want 0 %d %d", a, b, c, ProducerIDBlockSize, 2*ProducerIDBlockSize)
+	}
+	res := apply(&Command{Type: CmdAllocateProducerIDs, AllocateProducerIDs: &AllocateProducerIDs{BrokerID: 1, BrokerEpoch: epoch(1) + 7}})
+	if err := ResultError(res); !errors.Is(err, kerr.StaleBrokerEpoch) {
+		t.Fatalf("stale epoch: %v, want STALE_BROKER_EPOCH", err)
+	}
+	im, err := decodeImage(f.Image().encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im.nextProducerID != 3*ProducerIDBlockSize || im.Hash() != f.Image().Hash() {
+		t.Fatalf("snapshot: next id %d, hash equal %v", im.nextProducerID, im.Hash() == f.Image().Hash())
+	}
+}
+
+// A ChangeISR applied twice (a retried proposal) succeeds the second time:
+// the partition already has that ISR, though its partition epoch moved on.
+func TestRetriedChangeISRSucceeds(t *testing.T) {
+	f := NewFSM()
+	idx := uint64(0)
+	apply := func(c *Command) error {
+		t.Helper()
+		idx++
+		res, err := f.Update(sm.Entry{Index: idx, Cmd: cmd(t, c)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ResultError(res)
+	}
+	for id := int32(1); id <= 3; id++ {
+		apply(&Command{Type: CmdRegisterBroker, RegisterBroker: &RegisterBroker{ID: id, KafkaAddr: "k", RaftAddr: "r"}})
+	}
+	if err := apply(&Command{Type: CmdCreateTopic, CreateTopic: &CreateTopic{Name: "t", ID: [16]byte{1}, Assignments: [][]int32{{1, 2, 3}}}}); err != nil {
+		t.Fatal(err)
+	}
+	p := f.Image().Topic("t").Partitions[0]
+	change := &Command{Type: CmdChangeISR, ChangeISR: &ChangeISR{Topic: "t", Partition: 0, Leader: p.Leader,
+		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: []int32{1, 2}}}
+	if err := apply(change); err != nil {
+		t.Fatalf("first ChangeISR: %v", err)
+	}
+	if err := apply(change); err != nil {
+		t.Fatalf("retried ChangeISR: %v, want success", err)
+	}
+	stale := *change.ChangeISR
+	stale.ISR = []int32{1}
+	if err := apply(&Command{Type: CmdChangeISR, ChangeISR: &stale}); !errors.Is(err, kerr.InvalidUpdateVersion) {
+		t.Fatalf("a different ISR on the old partition epoch: %v, want INVALID_UPDATE_VERSION", err)
+	}
 }

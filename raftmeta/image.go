@@ -16,6 +16,9 @@ type BrokerInfo struct {
 	Rack            string
 	Epoch           uint64 // registration epoch: Raft index of the latest registration
 	Fenced          bool
+	// ShuttingDown: in controlled shutdown (ShutdownBroker) until it
+	// registers anew; never elected leader nor added to an ISR meanwhile.
+	ShuttingDown bool
 }
 
 // Partition is one partition's assignment and leadership.
@@ -44,6 +47,9 @@ type Image struct {
 	brokers []BrokerInfo // sorted by ID
 	topics  map[string]*Topic
 	byID    map[[16]byte]*Topic
+	// nextProducerID is the first producer id not yet handed out in a
+	// block (AllocateProducerIDs).
+	nextProducerID int64
 }
 
 func emptyImage() *Image {
@@ -89,10 +95,11 @@ func (im *Image) NumTopics() int { return len(im.topics) }
 // without affecting im; the topics themselves are shared until replaced.
 func (im *Image) clone() *Image {
 	out := &Image{
-		Index:   im.Index,
-		brokers: slices.Clone(im.brokers),
-		topics:  make(map[string]*Topic, len(im.topics)+1),
-		byID:    make(map[[16]byte]*Topic, len(im.byID)+1),
+		Index:          im.Index,
+		nextProducerID: im.nextProducerID,
+		brokers:        slices.Clone(im.brokers),
+		topics:         make(map[string]*Topic, len(im.topics)+1),
+		byID:           make(map[[16]byte]*Topic, len(im.byID)+1),
 	}
 	for k, v := range im.topics {
 		out.topics[k] = v
@@ -118,8 +125,10 @@ func copyTopic(t *Topic) *Topic {
 
 // snapshotMagic starts every snapshot; snapshotVersion follows it.
 const (
-	snapshotMagic   = 0x43524d53 // "CRMS"
-	snapshotVersion = 1
+	snapshotMagic = 0x43524d53 // "CRMS"
+	// snapshotVersion 2 adds each broker's shutting-down flag and, at the
+	// end, the producer-id counter; version 1 snapshots still decode.
+	snapshotVersion = 2
 )
 
 // encode writes the image in the snapshot format (see doc.go). The output
@@ -139,6 +148,7 @@ func (im *Image) encode() []byte {
 		w.str(b.Rack)
 		w.u64(b.Epoch)
 		w.bool(b.Fenced)
+		w.bool(b.ShuttingDown) // v2
 	}
 	names := im.TopicNames()
 	w.u32(uint32(len(names)))
@@ -156,6 +166,7 @@ func (im *Image) encode() []byte {
 			w.i32(p.PartitionEpoch)
 		}
 	}
+	w.u64(uint64(im.nextProducerID)) // v2
 	return w.b
 }
 
@@ -165,7 +176,8 @@ func decodeImage(b []byte) (*Image, error) {
 	if m := r.u32(); r.err == nil && m != snapshotMagic {
 		return nil, fmt.Errorf("snapshot: bad magic %#x", m)
 	}
-	if v := r.u8(); r.err == nil && v != snapshotVersion {
+	v := r.u8()
+	if r.err == nil && v != 1 && v != snapshotVersion {
 		return nil, fmt.Errorf("snapshot: unknown version %d", v)
 	}
 	im := emptyImage()
@@ -175,8 +187,12 @@ func decodeImage(b []byte) (*Image, error) {
 		if r.err != nil {
 			break
 		}
-		im.brokers = append(im.brokers, BrokerInfo{ID: r.i32(), KafkaAddr: r.str(), ReplicationAddr: r.str(),
-			RaftAddr: r.str(), Rack: r.str(), Epoch: r.u64(), Fenced: r.bool()})
+		b := BrokerInfo{ID: r.i32(), KafkaAddr: r.str(), ReplicationAddr: r.str(),
+			RaftAddr: r.str(), Rack: r.str(), Epoch: r.u64(), Fenced: r.bool()}
+		if v >= 2 {
+			b.ShuttingDown = r.bool()
+		}
+		im.brokers = append(im.brokers, b)
 	}
 	nt := r.count(maxListLen)
 	for range nt {
@@ -193,6 +209,9 @@ func decodeImage(b []byte) (*Image, error) {
 				Leader: r.i32(), LeaderEpoch: r.i32(), PartitionEpoch: r.i32()})
 		}
 		im.putTopic(t)
+	}
+	if v >= 2 {
+		im.nextProducerID = int64(r.u64())
 	}
 	if err := r.done(); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)

@@ -3,43 +3,100 @@ package raftmeta
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// liveness registers this broker, then heartbeats every HeartbeatInterval.
-// While this node leads the shard it is the controller: a live broker whose
-// heartbeats have not been applied for SessionTimeout (by this node's
-// monotonic clock) is fenced. Time is read here, outside the state machine;
-// the log only records the decisions.
+// Broker liveness, off the Raft log.
+//
+// A registered broker heartbeats the controller (the shard leader)
+// directly every HeartbeatInterval with Kafka's BrokerHeartbeat (API 63)
+// on the controller's replication listener; the controller keeps the
+// heartbeats in memory and commits only decisions: fence (a broker silent
+// for SessionTimeout, or whose heartbeat connection closed and did not
+// come back within one interval: a killed process), unfence (a fenced
+// broker heartbeating again), controlled shutdown (a heartbeat asking for
+// it), preferred-leader elections (auto.leader.rebalance.enable). A
+// partitioned minority cannot fence the majority: only the shard leader,
+// which needs a quorum to commit, decides.
+//
+//	broker ──BrokerHeartbeat{id, epoch, wantShutDown}──▶ controller
+//	       ◀──{isFenced, shouldShutDown} or NOT_CONTROLLER─┘
+
+// registerTimeout bounds one registration attempt.
+const registerTimeout = 10 * time.Second
+
+// Register commits this broker's registration (a new registration epoch;
+// the broker becomes eligible to lead) and starts its heartbeats. Call it
+// once the broker's logs are recovered and it is listening. It retries
+// until ctx ends.
+func (n *Node) Register(ctx context.Context) error {
+	rb := &Command{Type: CmdRegisterBroker, RegisterBroker: &RegisterBroker{ID: n.self.ID,
+		KafkaAddr: n.self.KafkaAddr, ReplicationAddr: n.self.ReplicationAddr, RaftAddr: n.self.RaftAddr, Rack: n.self.Rack}}
+	for {
+		actx, cancel := context.WithTimeout(ctx, registerTimeout)
+		err := n.Propose(actx, rb)
+		cancel()
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("raftmeta: register broker %d: %w (last: %v)", n.self.ID, ctx.Err(), err)
+		case <-n.stop:
+			return errors.New("raftmeta: node closed")
+		default:
+		}
+		n.log.Warn("broker registration not committed yet; retrying", "err", err)
+	}
+	n.registerOnce.Do(func() { close(n.registered) })
+	n.log.Info("broker registered", "epoch", n.epoch())
+	return nil
+}
+
+// ControlledShutdown asks the controller to move this broker's
+// leaderships away and take it out of the ISRs, and waits until the
+// controller says it may stop (or ctx ends).
+func (n *Node) ControlledShutdown(ctx context.Context) error {
+	n.wantShutdown.Store(true)
+	select {
+	case <-n.mayShutdown:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("raftmeta: controlled shutdown of broker %d: %w", n.self.ID, ctx.Err())
+	case <-n.stop:
+		return errors.New("raftmeta: node closed")
+	}
+}
+
+// liveness runs the heartbeats (once registered) and, while this node
+// leads the shard, the controller's decisions.
 func (n *Node) liveness() {
 	defer n.wg.Done()
 	sub := n.fsm.Subscribe(livenessEventLimit)
 	defer n.fsm.Unsubscribe(sub)
-	if !n.register() {
-		return
-	}
-	close(n.registered)
-	n.log.Info("broker registered", "epoch", n.epoch())
-
-	c := &controllerState{lastSeen: map[int32]time.Time{}}
 	tick := time.NewTicker(n.opts.HeartbeatInterval / 4)
 	defer tick.Stop()
-	lastBeat := time.Now()
+	hb := &heartbeater{n: n}
+	defer hb.close()
+	lastBeat := time.Time{}
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-sub.Ready():
-			c.observe(sub)
+			n.ctrl.observe(sub, n.Image(), n.opts.SessionTimeout)
 		case now := <-tick.C:
-			if now.Sub(lastBeat) >= n.opts.HeartbeatInterval {
+			if n.isRegistered() && now.Sub(lastBeat) >= n.opts.HeartbeatInterval {
 				lastBeat = now
-				n.heartbeat()
+				hb.beat()
 			}
-			c.observe(sub)
-			n.control(c, time.Now())
+			n.ctrl.observe(sub, n.Image(), n.opts.SessionTimeout)
+			n.control(time.Now())
 		}
 	}
 }
@@ -47,31 +104,12 @@ func (n *Node) liveness() {
 // livenessEventLimit bounds the liveness loop's event queue.
 const livenessEventLimit = 4096
 
-// register proposes this broker's registration until it is applied or the
-// node closes (false).
-func (n *Node) register() bool {
-	rb := &Command{Type: CmdRegisterBroker, RegisterBroker: &RegisterBroker{ID: n.self.ID,
-		KafkaAddr: n.self.KafkaAddr, ReplicationAddr: n.self.ReplicationAddr, RaftAddr: n.self.RaftAddr, Rack: n.self.Rack}}
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*n.opts.SessionTimeout)
-		go func() {
-			select {
-			case <-n.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		err := n.Propose(ctx, rb)
-		cancel()
-		if err == nil {
-			return true
-		}
-		select {
-		case <-n.stop:
-			return false
-		default:
-		}
-		n.log.Warn("broker registration not committed yet; retrying", "err", err)
+func (n *Node) isRegistered() bool {
+	select {
+	case <-n.registered:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -80,67 +118,157 @@ func (n *Node) epoch() uint64 {
 	return b.Epoch
 }
 
-// heartbeat proposes one heartbeat; a stale epoch (another registration of
-// this id won) or a lost registration re-registers.
-func (n *Node) heartbeat() {
-	ctx, cancel := context.WithTimeout(context.Background(), n.opts.HeartbeatInterval)
-	defer cancel()
-	err := n.Propose(ctx, &Command{Type: CmdHeartbeat, Heartbeat: &Heartbeat{ID: n.self.ID, Epoch: n.epoch()}})
-	switch {
-	case err == nil:
-	case errors.Is(err, kerr.StaleBrokerEpoch), errors.Is(err, kerr.BrokerIDNotRegistered):
-		n.log.Warn("heartbeat refused; registering again", "err", err)
-		n.register()
+// heartbeatRequest is this broker's next heartbeat.
+func (n *Node) heartbeatRequest() *kmsg.BrokerHeartbeatRequest {
+	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.Version = 1
+	req.BrokerID = n.self.ID
+	req.BrokerEpoch = int64(n.epoch())
+	req.CurrentMetadataOffset = int64(n.Image().Index)
+	req.WantShutdown = n.wantShutdown.Load()
+	return req
+}
+
+// handleHeartbeatResponse acts on the controller's answer.
+func (n *Node) handleHeartbeatResponse(resp *kmsg.BrokerHeartbeatResponse) {
+	switch resp.ErrorCode {
+	case 0:
+	case kerr.StaleBrokerEpoch.Code, kerr.BrokerIDNotRegistered.Code:
+		n.log.Warn("heartbeat refused; registering again", "err", kerr.ErrorForCode(resp.ErrorCode))
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
+			defer cancel()
+			n.Register(ctx)
+		}()
+		return
 	default:
-		n.log.Debug("heartbeat not committed", "err", err)
-	}
-}
-
-// controllerState is what the controller remembers between ticks.
-type controllerState struct {
-	leader   bool
-	lastSeen map[int32]time.Time // broker -> when its last heartbeat/registration was seen applied
-}
-
-func (c *controllerState) observe(sub *Subscription) {
-	evs, _ := sub.Drain()
-	now := time.Now()
-	for _, e := range evs {
-		if e.Kind == EventHeartbeat || e.Kind == EventBroker {
-			c.lastSeen[e.BrokerID] = now
-		}
-	}
-}
-
-// control fences brokers whose session timed out, when this node leads.
-func (n *Node) control(c *controllerState, now time.Time) {
-	leader := n.IsLeader()
-	if leader && !c.leader {
-		// A new controller gives every broker a full session from now.
-		for id := range c.lastSeen {
-			c.lastSeen[id] = now
-		}
-		n.log.Info("this node is the controller")
-	}
-	c.leader = leader
-	if !leader {
 		return
 	}
-	for _, b := range n.Image().LiveBrokers() {
-		seen, ok := c.lastSeen[b.ID]
-		if !ok {
-			c.lastSeen[b.ID] = now
-			continue
+	if resp.ShouldShutdown {
+		n.shutdownOnce.Do(func() { close(n.mayShutdown) })
+	}
+}
+
+// heartbeater sends this broker's heartbeats: to itself when it is the
+// controller, else over one connection to the controller's replication
+// listener, re-resolved when the controller changes or a heartbeat fails.
+type heartbeater struct {
+	n    *Node
+	ctrl int32
+	tr   HeartbeatConn
+}
+
+func (h *heartbeater) close() {
+	if h.tr != nil {
+		h.tr.Close()
+		h.tr = nil
+	}
+}
+
+// beat sends one heartbeat; a heartbeat that fails on an established
+// connection is sent again at once on a new one (the controller fences a
+// broker whose heartbeat connection closes and no new one beats soon).
+func (h *heartbeater) beat() {
+	if h.tr != nil && !h.beatOnce() {
+		h.beatOnce()
+		return
+	}
+	if h.tr == nil {
+		h.beatOnce()
+	}
+}
+
+// beatOnce sends one heartbeat, connecting first if needed; it reports
+// whether the heartbeat was answered.
+func (h *heartbeater) beatOnce() bool {
+	n := h.n
+	ctrl, ok := n.LeaderID()
+	if !ok {
+		return false
+	}
+	req := n.heartbeatRequest()
+	if ctrl == n.self.ID {
+		h.close()
+		n.handleHeartbeatResponse(n.HandleHeartbeat(0, req))
+		return true
+	}
+	if h.tr == nil || h.ctrl != ctrl {
+		h.close()
+		br, ok := n.Image().Broker(ctrl)
+		if !ok || br.ReplicationAddr == "" {
+			return false
 		}
-		if b.ID == n.self.ID || now.Sub(seen) <= n.opts.SessionTimeout {
-			continue
-		}
-		n.log.Warn("broker session timed out; fencing", "broker", b.ID, "last_seen", now.Sub(seen))
-		ctx, cancel := context.WithTimeout(context.Background(), n.opts.HeartbeatInterval)
-		err := n.Propose(ctx, &Command{Type: CmdFenceBroker, FenceBroker: &FenceBroker{ID: b.ID, Epoch: b.Epoch}})
-		cancel()
+		tr, err := n.opts.HeartbeatDial(br.ReplicationAddr, n.self.ID)
 		if err != nil {
-			n.log.Warn("fence broker", "broker", b.ID, "err", err)
+			n.log.Debug("heartbeat: connect to controller", "controller", ctrl, "err", err)
+			return false
+		}
+		h.tr, h.ctrl = tr, ctrl
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*n.opts.HeartbeatInterval+100*time.Millisecond)
+	defer cancel()
+	resp, err := h.tr.Heartbeat(ctx, req)
+	if err != nil {
+		n.log.Debug("heartbeat failed", "controller", ctrl, "err", err)
+		h.close()
+		return false
+	}
+	if resp.ErrorCode == kerr.NotController.Code {
+		h.close()
+		return false
+	}
+	n.handleHeartbeatResponse(resp)
+	return true
+}
+
+// HeartbeatConn carries one broker's heartbeats to the controller.
+type HeartbeatConn interface {
+	Heartbeat(ctx context.Context, req *kmsg.BrokerHeartbeatRequest) (*kmsg.BrokerHeartbeatResponse, error)
+	Close()
+}
+
+// controller is what the shard leader keeps about broker liveness; only
+// its decisions are Raft entries. Guarded by mu.
+type controller struct {
+	mu        sync.Mutex
+	leader    bool
+	deadline  map[int32]time.Time // fence a broker not heard from by then
+	lastBeat  map[int32]time.Time
+	shutdown  map[int32]bool   // the broker's heartbeat asked for a controlled shutdown
+	conns     map[uint64]int32 // heartbeat connection -> broker
+	inflight  map[int32]bool   // a fence/unfence/shutdown proposal runs for the broker
+	unfence   map[int32]bool   // a heartbeat came from the broker while the image had it fenced
+	rebalance time.Time        // next preferred-leader check
+}
+
+func newController() *controller {
+	return &controller{deadline: map[int32]time.Time{}, lastBeat: map[int32]time.Time{}, shutdown: map[int32]bool{},
+		conns: map[uint64]int32{}, inflight: map[int32]bool{}, unfence: map[int32]bool{}}
+}
+
+// observe drains the image events: a registration (a new incarnation)
+// gets a full session from now; a reset (snapshot) is treated alike for
+// every broker, as the image may have changed wholesale.
+func (c *controller) observe(sub *Subscription, im *Image, session time.Duration) {
+	evs, reset := sub.Drain()
+	if len(evs) == 0 && !reset {
+		return
+	}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if reset {
+		for _, b := range im.Brokers() {
+			c.deadline[b.ID] = now.Add(session)
+		}
+		return
+	}
+	for _, e := range evs {
+		if e.Kind != EventBroker {
+			continue
+		}
+		if b, ok := im.Broker(e.BrokerID); ok && b.Epoch == e.Index {
+			c.deadline[e.BrokerID] = now.Add(session) // registered by this very entry
 		}
 	}
 }

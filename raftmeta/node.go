@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
@@ -43,8 +44,16 @@ type Options struct {
 	SnapshotEntries    uint64 // default 1024
 	CompactionOverhead uint64 // default 256
 
-	HeartbeatInterval time.Duration // broker.heartbeat.interval.ms, default 2s
-	SessionTimeout    time.Duration // broker.session.timeout.ms, default 9s
+	HeartbeatInterval time.Duration // broker.heartbeat.interval.ms, default 100ms
+	SessionTimeout    time.Duration // broker.session.timeout.ms, default 1s
+	// HeartbeatDial opens a heartbeat connection to the controller's
+	// replication address; default: Kafka's BrokerHeartbeat over kwire.
+	HeartbeatDial func(addr string, self int32) (HeartbeatConn, error)
+	// AutoLeaderRebalance moves leaderships back to preferred replicas
+	// every LeaderImbalanceCheckInterval (auto.leader.rebalance.enable,
+	// leader.imbalance.check.interval.seconds; defaults true, 5s).
+	AutoLeaderRebalance          bool
+	LeaderImbalanceCheckInterval time.Duration
 	// ProposeAttemptTimeout bounds one attempt of a proposal; Propose retries
 	// temporary failures until its context ends. Default 3s.
 	ProposeAttemptTimeout time.Duration
@@ -59,8 +68,12 @@ func (o *Options) setDefaults() {
 		}
 	}
 	def(&o.RTT, 10*time.Millisecond)
-	def(&o.HeartbeatInterval, 2*time.Second)
-	def(&o.SessionTimeout, 9*time.Second)
+	def(&o.HeartbeatInterval, 100*time.Millisecond)
+	def(&o.SessionTimeout, time.Second)
+	def(&o.LeaderImbalanceCheckInterval, 5*time.Second)
+	if o.HeartbeatDial == nil {
+		o.HeartbeatDial = dialHeartbeat
+	}
 	def(&o.ProposeAttemptTimeout, 3*time.Second)
 	for _, x := range []struct {
 		p *uint64
@@ -147,10 +160,15 @@ type Node struct {
 	nh   *dragonboat.NodeHost
 	fsm  *FSM
 
-	registered chan struct{} // closed once this broker's registration is applied
-	stop       chan struct{}
-	wg         sync.WaitGroup
-	closeOnce  sync.Once
+	registered   chan struct{} // closed once this broker's registration is applied (Register)
+	registerOnce sync.Once
+	wantShutdown atomic.Bool   // heartbeats ask for a controlled shutdown
+	mayShutdown  chan struct{} // closed when the controller says it may stop
+	shutdownOnce sync.Once
+	ctrl         *controller // liveness decisions while this node leads the shard
+	stop         chan struct{}
+	wg           sync.WaitGroup
+	closeOnce    sync.Once
 }
 
 // Start opens (or creates) the node's data, joins the shard and starts the
@@ -161,7 +179,8 @@ func Start(opts Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{opts: opts, self: opts.self(), log: opts.Logger.With("component", "raftmeta", "node", opts.NodeID),
-		fsm: NewFSM(), registered: make(chan struct{}), stop: make(chan struct{})}
+		fsm: NewFSM(), registered: make(chan struct{}), mayShutdown: make(chan struct{}), ctrl: newController(),
+		stop: make(chan struct{})}
 	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig())
 	if err != nil {
 		return nil, fmt.Errorf("raftmeta: start node host on %s: %w", n.self.RaftAddr, err)
@@ -226,8 +245,8 @@ func (n *Node) Subscribe(limit int) *Subscription { return n.fsm.Subscribe(limit
 // Unsubscribe stops deliveries to s.
 func (n *Node) Unsubscribe(s *Subscription) { n.fsm.Unsubscribe(s) }
 
-// Registered is closed once this broker's registration has been applied
-// locally: the shard has a quorum and this broker is in the image.
+// Registered is closed once Register has committed this broker's
+// registration.
 func (n *Node) Registered() <-chan struct{} { return n.registered }
 
 // LeaderID returns the shard leader's broker id (the controller), if known.
@@ -252,9 +271,16 @@ func (n *Node) IsLeader() bool {
 // retried command may be applied twice, so commands are written to make the
 // second application a successful no-op (see doc.go).
 func (n *Node) Propose(ctx context.Context, c *Command) error {
+	_, err := n.ProposeResult(ctx, c)
+	return err
+}
+
+// ProposeResult is Propose returning the data of an applied command's
+// result (AllocateProducerIDs' block).
+func (n *Node) ProposeResult(ctx context.Context, c *Command) ([]byte, error) {
 	data, err := c.Encode()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var res sm.Result
 	err = n.retry(ctx, "propose "+c.Type.String(), func(actx context.Context) error {
@@ -263,9 +289,12 @@ func (n *Node) Propose(ctx context.Context, c *Command) error {
 		return perr
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return ResultError(res)
+	if err := ResultError(res); err != nil {
+		return nil, err
+	}
+	return res.Data, nil
 }
 
 // Sync waits until the local image holds every change committed before the

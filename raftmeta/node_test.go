@@ -2,19 +2,64 @@ package raftmeta
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // testCluster is an in-process metadata shard on 127.0.0.1 free ports.
+// Heartbeats go straight to the controller's Node (inprocHeartbeat).
 type testCluster struct {
 	t     testing.TB
 	opts  []Options
 	nodes []*Node
+
+	mu     sync.Mutex
+	byAddr map[string]*Node // heartbeat "address" -> the node running there now
+	nextID atomic.Uint64
+}
+
+// inprocHeartbeat is a heartbeat connection to a node in this process.
+type inprocHeartbeat struct {
+	c    *testCluster
+	addr string
+	id   uint64
+}
+
+func (h inprocHeartbeat) Heartbeat(_ context.Context, req *kmsg.BrokerHeartbeatRequest) (*kmsg.BrokerHeartbeatResponse, error) {
+	h.c.mu.Lock()
+	nd := h.c.byAddr[h.addr]
+	h.c.mu.Unlock()
+	if nd == nil {
+		return nil, errors.New("connection refused")
+	}
+	return nd.HandleHeartbeat(h.id, req), nil
+}
+
+func (h inprocHeartbeat) Close() {
+	h.c.mu.Lock()
+	nd := h.c.byAddr[h.addr]
+	h.c.mu.Unlock()
+	if nd != nil {
+		nd.HeartbeatConnClosed(h.id)
+	}
+}
+
+func (c *testCluster) dial(addr string, _ int32) (HeartbeatConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byAddr[addr] == nil {
+		return nil, errors.New("connection refused")
+	}
+	return inprocHeartbeat{c: c, addr: addr, id: c.nextID.Add(1)}, nil
 }
 
 func freePort(t testing.TB) string {
@@ -31,15 +76,16 @@ func startCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	var members []Member
 	for i := range n {
-		members = append(members, Member{ID: int32(i + 1), KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9100+i), RaftAddr: freePort(t)})
+		members = append(members, Member{ID: int32(i + 1), KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9100+i),
+			ReplicationAddr: fmt.Sprintf("hb-%d", i+1), RaftAddr: freePort(t)})
 	}
 	dir := t.TempDir()
-	c := &testCluster{t: t}
+	c := &testCluster{t: t, byAddr: map[string]*Node{}}
 	for i := range n {
 		c.opts = append(c.opts, Options{
 			NodeID: int32(i + 1), Members: members, Dir: filepath.Join(dir, fmt.Sprint(i+1)),
 			HeartbeatInterval: 100 * time.Millisecond, SessionTimeout: time.Second,
-			SnapshotEntries: 16, CompactionOverhead: 4,
+			SnapshotEntries: 16, CompactionOverhead: 4, HeartbeatDial: c.dial,
 		})
 		c.nodes = append(c.nodes, nil)
 		c.start(i)
@@ -64,6 +110,18 @@ func (c *testCluster) start(i int) {
 		c.t.Fatalf("start node %d: %v", i+1, err)
 	}
 	c.nodes[i] = nd
+	c.mu.Lock()
+	c.byAddr[fmt.Sprintf("hb-%d", i+1)] = nd
+	c.mu.Unlock()
+	go nd.Register(context.Background()) // returns once committed, or when the node closes
+}
+
+// stop closes node i (its heartbeat address then refuses connections).
+func (c *testCluster) stop(i int) {
+	c.mu.Lock()
+	delete(c.byAddr, fmt.Sprintf("hb-%d", i+1))
+	c.mu.Unlock()
+	c.nodes[i].Close()
 }
 
 func (c *testCluster) waitRegistered(i int) {
@@ -134,7 +192,7 @@ func TestMetadataSurvivesMinorityLossAndCatchesUp(t *testing.T) {
 	}
 	// Stop the shard leader if it is node 3, or node 3 anyway: either way a
 	// minority is gone.
-	c.nodes[2].Close()
+	c.stop(2)
 	c.nodes[2] = nil
 	for i := range 20 { // enough entries for several snapshots and compactions
 		if _, err := c.nodes[i%2].CreateTopic(ctxT(t), TopicSpec{Name: fmt.Sprintf("during-%d", i), Partitions: 2, ReplicationFactor: 2}); err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,6 +34,9 @@ type Config struct {
 	Racks      []string          // optional, one per node
 	Properties map[string]string // broker properties, the same for every node
 	ExtraArgs  []string          // appended to every serve command line
+	// Admin gives every node an admin listener (--admin-listen) on a free
+	// loopback port: /metrics and /debug/pprof (Node.AdminAddr).
+	Admin bool
 
 	ReadyTimeout time.Duration // default 60s
 }
@@ -39,8 +44,9 @@ type Config struct {
 // Node is one broker of the cluster.
 type Node struct {
 	raftmeta.Member
-	DataDir string
-	Proc    *Proc
+	DataDir   string
+	AdminAddr string // with Config.Admin: the node's admin listener
+	Proc      *Proc
 }
 
 // Cluster is a set of chronik processes sharing one cluster config. Its
@@ -91,11 +97,15 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, ConfigPath: filepath.Join(cfg.Dir, "cluster.conf")}
 	members, err := existingMembers(c.ConfigPath, cfg.Nodes)
+	addrs := &addrPicker{free: FreeAddr, used: map[string]bool{}}
 	if err == nil && members == nil {
-		members, err = newMembers(cfg)
+		members, err = newMembers(cfg, addrs)
 	}
 	if err != nil {
 		return nil, err
+	}
+	for _, m := range members {
+		addrs.used[m.KafkaAddr], addrs.used[m.ReplicationAddr], addrs.used[m.RaftAddr] = true, true, true
 	}
 	if err := os.WriteFile(c.ConfigPath, []byte(raftmeta.FormatClusterConfig(members)), 0o644); err != nil {
 		return nil, fmt.Errorf("testbed: write cluster config: %w", err)
@@ -113,6 +123,12 @@ func New(cfg Config) (*Cluster, error) {
 		args := []string{"serve", "--cluster", c.ConfigPath, "--node-id", strconv.Itoa(int(m.ID)), "--data-dir", n.DataDir}
 		if props != "" {
 			args = append(args, "--config", props)
+		}
+		if cfg.Admin {
+			if n.AdminAddr, err = addrs.pick(); err != nil {
+				return nil, err
+			}
+			args = append(args, "--admin-listen", n.AdminAddr)
 		}
 		n.Proc = &Proc{Bin: cfg.Bin, Args: append(args, cfg.ExtraArgs...), LogPath: filepath.Join(dir, "broker.log")}
 		c.Nodes = append(c.Nodes, n)
@@ -141,8 +157,11 @@ func existingMembers(path string, n int) ([]raftmeta.Member, error) {
 	return ms, nil
 }
 
-func newMembers(cfg Config) ([]raftmeta.Member, error) {
+func newMembers(cfg Config, addrs *addrPicker) ([]raftmeta.Member, error) {
 	var ms []raftmeta.Member
+	for _, port := range cfg.KafkaPorts {
+		addrs.used[net.JoinHostPort("127.0.0.1", strconv.Itoa(port))] = true
+	}
 	for i := range cfg.Nodes {
 		m := raftmeta.Member{ID: int32(i + 1)}
 		if len(cfg.KafkaPorts) > 0 {
@@ -152,7 +171,7 @@ func newMembers(cfg Config) ([]raftmeta.Member, error) {
 			if *a != "" {
 				continue
 			}
-			addr, err := FreeAddr()
+			addr, err := addrs.pick()
 			if err != nil {
 				return nil, err
 			}
@@ -185,6 +204,31 @@ func writeProperties(cfg Config) (string, error) {
 		return "", fmt.Errorf("testbed: write properties: %w", err)
 	}
 	return path, nil
+}
+
+// addrPicker hands out free addresses, none twice: a port the kernel just
+// gave (listen, close) may come again at once, and a cluster config with
+// one address twice is refused by every broker.
+type addrPicker struct {
+	free func() (string, error)
+	used map[string]bool
+}
+
+// addrPickTries bounds how many free ports pick asks for.
+const addrPickTries = 100
+
+func (p *addrPicker) pick() (string, error) {
+	for range addrPickTries {
+		a, err := p.free()
+		if err != nil {
+			return "", err
+		}
+		if !p.used[a] {
+			p.used[a] = true
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("testbed: no unused free port in %d tries", addrPickTries)
 }
 
 // FreeAddr returns a 127.0.0.1 address whose port was free a moment ago.
@@ -342,4 +386,23 @@ func (c *Cluster) Logs() string {
 		fmt.Fprintf(&b, "----- node %d (%s) %s\n%s\n", n.ID, n.KafkaAddr, n.Proc.LogPath, n.Proc.LogTail())
 	}
 	return b.String()
+}
+
+// Metrics returns node id's /metrics text (Config.Admin must be set).
+func (c *Cluster) Metrics(ctx context.Context, id int32) (string, error) {
+	n := c.Node(id)
+	if n.AdminAddr == "" {
+		return "", errors.New("testbed: the cluster was started without admin listeners")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.AdminAddr+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err
 }

@@ -47,6 +47,10 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// CRC32C is the CRC32C (Castagnoli) of b, the checksum of a v2 batch over
+// its bytes from the attributes field to the end.
+func CRC32C(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
 // BatchHeader is the decoded fixed header of a v2 RecordBatch.
 type BatchHeader struct {
 	BaseOffset           int64
@@ -121,7 +125,7 @@ func CheckBatchCRC(b []byte) bool {
 		return false
 	}
 	want := binary.BigEndian.Uint32(b[offCRC:])
-	return crc32.Checksum(b[offAttributes:], castagnoli) == want
+	return CRC32C(b[offAttributes:]) == want
 }
 
 // SetBaseOffset stamps the batch's base offset (outside the CRC).

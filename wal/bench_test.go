@@ -7,13 +7,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chronik/chronik/wal/vfs/memfs"
 )
 
 func BenchmarkAppend(b *testing.B) {
 	for _, fsName := range []string{"mem", "os"} {
 		for _, size := range []int{100, 1 << 10, 16 << 10, 256 << 10} {
 			b.Run(fmt.Sprintf("fs=%s/size=%d", fsName, size), func(b *testing.B) {
-				var fsys FS = NewMemFS()
+				var fsys FS = memfs.New()
 				dir := "/bench"
 				if fsName == "os" {
 					fsys, dir = OSFS(), filepath.Join(b.TempDir(), "p")
@@ -38,18 +40,19 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 // BenchmarkRead compares Read (a copy) with ReadView (mapped slices, no
-// copy): B/op divided by bytes/op is the bytes allocated per byte fetched.
+// copy) and ReadRanges (file ranges for sendfile, no copy): B/op divided
+// by bytes/op is the bytes allocated per byte fetched.
 func BenchmarkRead(b *testing.B) {
-	for _, api := range []string{"copy", "view"} {
+	for _, api := range []string{"copy", "view", "ranges"} {
 		for _, maxBytes := range []int32{4 << 10, 64 << 10, 1 << 20} {
 			b.Run(fmt.Sprintf("fs=os/api=%s/maxBytes=%d", api, maxBytes), func(b *testing.B) {
-				benchRead(b, api == "view", maxBytes)
+				benchRead(b, api, maxBytes)
 			})
 		}
 	}
 }
 
-func benchRead(b *testing.B, view bool, maxBytes int32) {
+func benchRead(b *testing.B, api string, maxBytes int32) {
 	l, err := Open(OSFS(), filepath.Join(b.TempDir(), "p"), Options{SegmentBytes: 16 << 20})
 	if err != nil {
 		b.Fatal(err)
@@ -62,18 +65,26 @@ func benchRead(b *testing.B, view bool, maxBytes int32) {
 	}
 	leo := l.LogEndOffset()
 	var v View
+	var r Ranges
 	b.ReportAllocs()
 	b.ResetTimer()
 	var n int64
 	off := int64(0)
 	for b.Loop() {
-		if view {
+		switch api {
+		case "view":
 			if err := l.ReadView(off, maxBytes, leo, &v); err != nil {
 				b.Fatal(err)
 			}
 			n += v.Len
 			v.Release()
-		} else {
+		case "ranges":
+			if err := l.ReadRanges(off, maxBytes, leo, &r); err != nil {
+				b.Fatal(err)
+			}
+			n += r.Len
+			r.Release()
+		default:
 			buf, err := l.Read(off, maxBytes, leo)
 			if err != nil {
 				b.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chronik/chronik/wal/vfs/memfs"
 )
 
 func TestGroupCommitReleasesEveryWaiterWithFewerSyncs(t *testing.T) {
@@ -89,7 +91,7 @@ func TestWriteErrorIsSticky(t *testing.T) {
 	l, fsys := openMem(t, Options{})
 	mustAppend(t, l, makeBatch(1, 1, 0), 0)
 	boom := errors.New("disk on fire")
-	fsys.InjectError(OpWrite, ".log", boom)
+	fsys.InjectError(memfs.OpWrite, ".log", boom)
 	if _, err := l.Append(makeBatch(1, 1, 0), 0); !errors.Is(err, ErrStorage) || !errors.Is(err, boom) {
 		t.Fatalf("append with failing disk: %v", err)
 	}
@@ -114,7 +116,7 @@ func TestSyncErrorIsSticky(t *testing.T) {
 	l, fsys := openMem(t, Options{})
 	defer l.Close()
 	mustAppend(t, l, makeBatch(1, 1, 0), 0)
-	fsys.InjectError(OpSync, ".log", errors.New("EIO"))
+	fsys.InjectError(memfs.OpSync, ".log", errors.New("EIO"))
 	done := make(chan error, 1)
 	l.Sync(1, func(err error) { done <- err })
 	if err := <-done; !errors.Is(err, ErrStorage) {

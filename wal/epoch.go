@@ -6,6 +6,92 @@ import (
 	"strings"
 )
 
+// persistEpochs rewrites the leader-epoch checkpoint from the cache.
+func (l *Log) persistEpochs() error {
+	l.ckptMu.Lock()
+	defer l.ckptMu.Unlock()
+	l.mu.Lock()
+	lines := l.epochs.lines()
+	l.mu.Unlock()
+	if err := writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, lines); err != nil {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.fail(err)
+	}
+	return nil
+}
+
+// LatestEpoch returns the newest leader epoch that wrote to the log.
+func (l *Log) LatestEpoch() (epoch int32, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.epochs.latest()
+	return e.Epoch, ok
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch with Kafka's semantics:
+// for the latest epoch, (epoch, LEO); otherwise the largest known epoch <=
+// epoch and the start offset of the first epoch above it; for an epoch
+// below every known one, (epoch, start of the first known epoch); for an
+// epoch above every known one, or with no epochs, (-1, -1).
+func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epochs.endOffsetFor(epoch, l.leo.Load())
+}
+
+// BeginEpoch records that leader epoch epoch starts at the log end, as a
+// new partition leader does before it accepts any produce (Kafka's
+// Partition.makeLeader: LeaderEpochFileCache.assign(epoch, logEndOffset)).
+// If epoch is newer than the latest known epoch, (epoch, LEO) is added to
+// the epoch cache and the leader-epoch checkpoint rewritten (fsync'd)
+// before it returns started=true; appends wait meanwhile (as for a
+// TruncateTo), so no batch lands between the LEO it read and the durable
+// checkpoint, and a later Append or AppendReplica carrying epoch adds no
+// second entry. An epoch at or below the latest known one is a no-op
+// (false, nil); a negative one is refused. EndOffsetForEpoch answers for
+// the epochs before it with its start offset from then on, for epoch
+// itself with the LEO.
+//
+// Until the epoch's first batch is appended its entry starts at the LEO,
+// and Open drops it, as Kafka's LogLoader.load does
+// (truncateFromEnd(logEndOffset) removes entries starting at or after
+// the LEO): a leader calls BeginEpoch again after Open, as Kafka's
+// makeLeader does on every leadership change. Once a batch of the epoch
+// is below the LEO, the entry survives Open. A write error is sticky
+// (ErrStorage). Any goroutine may call it.
+func (l *Log) BeginEpoch(epoch int32) (started bool, err error) {
+	if epoch < 0 {
+		return false, fmt.Errorf("begin epoch %d in %s: negative epoch", epoch, l.dir)
+	}
+	l.ckptMu.Lock()
+	defer l.ckptMu.Unlock()
+	l.mu.Lock()
+	l.waitAppendableLocked()
+	switch {
+	case l.closed:
+		err = ErrClosed
+	case l.werr != nil:
+		err = l.werr
+	}
+	leo := l.leo.Load()
+	if err != nil || !l.epochs.assign(epoch, leo) {
+		l.mu.Unlock()
+		if err != nil {
+			return false, fmt.Errorf("begin epoch %d in %s: %w", epoch, l.dir, err)
+		}
+		return false, nil
+	}
+	l.beginning = true
+	lines := l.epochs.lines()
+	l.mu.Unlock()
+	err = writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, lines)
+	if err := l.resumeAppends(&l.beginning, err); err != nil {
+		return false, fmt.Errorf("begin epoch %d in %s at %d: %w", epoch, l.dir, leo, err)
+	}
+	return true, nil
+}
+
 // epochEntry says leader epoch Epoch wrote its first batch at StartOffset.
 type epochEntry struct {
 	Epoch       int32
@@ -75,17 +161,17 @@ func (c *epochCache) truncateFromEnd(leo int64) bool {
 	return changed
 }
 
-// truncateFromStart drops epochs wholly below lso and moves the start of
-// the epoch containing lso up to it.
-func (c *epochCache) truncateFromStart(lso int64) bool {
+// truncateFromStart drops epochs wholly below logStart and moves the start
+// of the epoch containing logStart up to it.
+func (c *epochCache) truncateFromStart(logStart int64) bool {
 	i := 0
-	for i+1 < len(c.entries) && c.entries[i+1].StartOffset <= lso {
+	for i+1 < len(c.entries) && c.entries[i+1].StartOffset <= logStart {
 		i++
 	}
 	changed := i > 0
 	c.entries = c.entries[i:]
-	if len(c.entries) > 0 && c.entries[0].StartOffset < lso {
-		c.entries[0].StartOffset = lso
+	if len(c.entries) > 0 && c.entries[0].StartOffset < logStart {
+		c.entries[0].StartOffset = logStart
 		changed = true
 	}
 	return changed

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -13,26 +14,37 @@ type syncWaiter struct {
 }
 
 // Sync registers done to be called once every batch with an offset below
-// through is durable (fdatasync'd), or with an error wrapping ErrStorage or
-// ErrClosed. done is always called exactly once and always from another
-// goroutine than the caller's: the flusher, or for a Sync after Close a new
-// goroutine. So done may take locks the caller holds. Waiters are released
-// in registration order within a flush round; done must not block long, as
-// it delays the waiters behind it.
+// through is durable (fdatasync'd), or with an error wrapping ErrStorage,
+// ErrClosed, or ErrTruncated (a TruncateTo removed offsets below through
+// before they were released). done is always called exactly once and
+// always from another goroutine than the caller's: the flusher, or for a
+// Sync after Close or a truncation a new goroutine. So done may take locks
+// the caller holds. Waiters are released in registration order within a
+// flush round; done must not block long, as it delays the waiters behind
+// it.
 //
 // through is normally <= LogEndOffset (e.g. baseOffset+lastOffsetDelta+1
-// after an Append); a larger value waits until later appends reach it.
+// after an Append, or the LEO after an AppendReplica); a larger value
+// waits until later appends reach it.
 func (l *Log) Sync(through int64, done func(err error)) {
+	if l.addWaiter(through, done) {
+		l.kick()
+	}
+}
+
+// addWaiter queues a Sync waiter without waking the flusher, or, after
+// Close, calls done with ErrClosed on a new goroutine and reports false.
+func (l *Log) addWaiter(through int64, done func(err error)) bool {
 	l.fmu.Lock()
 	if l.stopped {
 		l.fmu.Unlock()
 		go done(fmt.Errorf("sync %s: %w", l.dir, ErrClosed))
-		return
+		return false
 	}
 	l.waiters = append(l.waiters, syncWaiter{through: through, done: done})
 	l.nWaiting.Add(1)
 	l.fmu.Unlock()
-	l.kick()
+	return true
 }
 
 // kick wakes the flusher without blocking: the log's own goroutine, or the
@@ -87,8 +99,14 @@ type flushPlan struct {
 	rolled  []*segment // sealed segments not yet synced
 	newDirs bool       // the directory has new entries
 	active  *segment
+	gen     int64 // Log.truncations when the round started
 	err     error // sticky error found (nothing to sync) or sync failure
 }
+
+// errStaleFlush ends a flush round that a TruncateTo overtook: what it
+// planned to sync may be gone. The round makes nothing durable; its
+// rolled segments go back to the queue.
+var errStaleFlush = errors.New("wal: flush round overtaken by a truncation")
 
 // needed reports whether the plan has anything to make durable.
 func (p flushPlan) needed() bool { return p.active != nil }
@@ -98,9 +116,13 @@ func (p flushPlan) needed() bool { return p.active != nil }
 func (l *Log) planFlush() flushPlan {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	p := flushPlan{target: l.leo.Load(), appends: l.stats.appends.Load()}
+	p := flushPlan{target: l.leo.Load(), appends: l.stats.appends.Load(), gen: l.truncations.Load()}
 	if l.werr != nil {
 		p.target, p.err = l.durable.Load(), l.werr
+		return p
+	}
+	if l.truncating { // TruncateTo kicks the flusher when it is done
+		p.target = l.durable.Load()
 		return p
 	}
 	if p.target <= l.durable.Load() && len(l.rolled) == 0 && !l.newDirs {
@@ -114,9 +136,13 @@ func (l *Log) planFlush() flushPlan {
 // commitFlush records the outcome of a round: the new durable offset, or
 // the sticky error. It returns the offset waiters may be released through.
 func (l *Log) commitFlush(p flushPlan) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if errors.Is(p.err, errStaleFlush) || (p.needed() && p.gen != l.truncations.Load()) {
+		l.requeueLocked(p)
+		return l.durable.Load(), nil
+	}
 	if p.err != nil {
-		l.mu.Lock()
-		defer l.mu.Unlock()
 		return l.durable.Load(), l.fail(p.err)
 	}
 	if !p.needed() {
@@ -124,22 +150,39 @@ func (l *Log) commitFlush(p flushPlan) (int64, error) {
 	}
 	l.stats.syncs.Add(1)
 	l.stats.syncedAppends.Add(p.appends - l.syncedThrough.Swap(p.appends))
-	if p.target > l.durable.Load() { // only flushers store durable, one at a time
+	if p.target > l.durable.Load() { // flushers and TruncateTo store durable, under mu
 		l.durable.Store(p.target)
 	}
 	return p.target, nil
 }
 
+// requeueLocked gives the next round what a stale one took: its rolled
+// segments that still exist and are not active again, and the directory.
+// Callers hold mu.
+func (l *Log) requeueLocked(p flushPlan) {
+	var back []*segment
+	for _, s := range p.rolled {
+		if !s.deleted.Load() && s != l.active() {
+			back = append(back, s)
+		}
+	}
+	l.rolled = append(back, l.rolled...)
+	l.newDirs = l.newDirs || p.newDirs
+}
+
 func (l *Log) syncFiles(p flushPlan) error {
 	l.readMu.RLock()
 	defer l.readMu.RUnlock()
+	if p.gen != l.truncations.Load() {
+		return errStaleFlush
+	}
 	return l.syncFilesLocked(p.rolled, p.newDirs, p.active)
 }
 
 // syncFilesLocked is syncFiles for callers holding readMu.
 func (l *Log) syncFilesLocked(rolled []*segment, newDirs bool, active *segment) error {
 	for _, s := range rolled {
-		if s.deleted {
+		if s.deleted.Load() {
 			continue
 		}
 		if err := sealRolled(s); err != nil {

@@ -28,12 +28,6 @@ func (m FlushMode) String() string {
 	return "each-log"
 }
 
-// FileSystemSyncer is implemented by FSs that can flush a whole file
-// system in one call (syncfs(2) for OSFS; MemFS syncs every file).
-type FileSystemSyncer interface {
-	SyncFS(dir string) error
-}
-
 // FlushPoolOptions configure a FlushPool.
 type FlushPoolOptions struct {
 	Workers int       // goroutines running flush rounds; default 4
@@ -128,15 +122,100 @@ func (p *FlushPool) Stats() FlushPoolStats {
 // to run again. Any goroutine.
 func (p *FlushPool) schedule(l *Log) {
 	p.mu.Lock()
+	if p.queueLocked(l) {
+		p.work.Signal()
+	}
+	p.mu.Unlock()
+}
+
+// queueLocked queues l unless it is queued already, or marks it to run
+// again if it is running; it reports whether it queued l. Callers hold mu.
+func (p *FlushPool) queueLocked(l *Log) bool {
 	switch l.pstate {
 	case poolIdle:
 		l.pstate = poolQueued
 		p.queue = append(p.queue, l)
-		p.work.Signal()
+		return true
 	case poolRunning:
 		l.pstate = poolRunningDirty
 	}
-	p.mu.Unlock()
+	return false
+}
+
+// SyncLogs makes every log of logs durable through its LEO as it is when
+// SyncLogs is called, and then calls done once: with nil when all of them
+// are, else with the first error a log's waiter got (ErrStorage,
+// ErrClosed, ErrTruncated: see Log.Sync). It is a follower's group commit:
+// the logs its fetch cycle appended to, made durable together before it
+// reports its new fetch offsets. The logs attached to p are queued in one
+// step, so in FlushSyncFS mode one worker takes them all and one syncfs(2)
+// covers them (a loop of Log.Sync calls lets the first worker to wake take
+// only the logs queued by then, and others run more syncfs rounds for the
+// rest); in FlushEachLog mode each log still gets its own round
+// (fdatasync), on up to Workers workers at once. A log attached to no pool
+// or another one is synced by its own flusher. A log already running a
+// round is flushed again after it, as for Sync. done runs on a flusher
+// goroutine (or a new one), never on the caller's; an empty logs calls
+// done(nil) on a new goroutine. logs is not retained. Any goroutine.
+func (p *FlushPool) SyncLogs(logs []*Log, done func(error)) {
+	if len(logs) == 0 {
+		go done(nil)
+		return
+	}
+	all := &syncAll{left: int64(len(logs)), done: done}
+	mine := make([]*Log, 0, len(logs))
+	for _, l := range logs {
+		if !l.addWaiter(l.leo.Load(), all.release) {
+			continue
+		}
+		if l.pool == p {
+			mine = append(mine, l)
+		} else {
+			l.kick()
+		}
+	}
+	p.scheduleAll(mine)
+}
+
+// syncAll is one SyncLogs call: done runs when the last waiter is released.
+type syncAll struct {
+	left  int64
+	mu    sync.Mutex
+	first error
+	done  func(error)
+}
+
+func (a *syncAll) release(err error) {
+	a.mu.Lock()
+	if a.first == nil {
+		a.first = err
+	}
+	a.left--
+	last, first := a.left == 0, a.first
+	a.mu.Unlock()
+	if last {
+		a.done(first)
+	}
+}
+
+// scheduleAll is schedule for many logs at once: they are queued under
+// one lock, and as many workers woken as can take them (one in
+// FlushSyncFS mode: it takes the whole queue).
+func (p *FlushPool) scheduleAll(ls []*Log) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	queued := 0
+	for _, l := range ls {
+		if p.queueLocked(l) {
+			queued++
+		}
+	}
+	if p.opts.Mode == FlushSyncFS {
+		queued = min(queued, 1)
+	}
+	for range min(queued, p.opts.Workers) {
+		p.work.Signal()
+	}
 }
 
 // detach takes l out of the pool for good, waiting for a running round to
@@ -241,7 +320,7 @@ func (p *FlushPool) syncFSRound(ls []*Log) {
 		}
 		plans[i] = l.planFlush()
 		if plans[i].needed() && plans[i].err == nil {
-			plans[i].err = l.finishRolled(plans[i].rolled)
+			plans[i].err = l.finishRolled(plans[i])
 		}
 		need = need || (plans[i].needed() && plans[i].err == nil)
 	}
@@ -280,11 +359,14 @@ func (p *FlushPool) syncFSRound(ls []*Log) {
 
 // finishRolled seals and trims the rolled segments of a plan before a
 // syncfs makes them durable.
-func (l *Log) finishRolled(rolled []*segment) error {
+func (l *Log) finishRolled(p flushPlan) error {
 	l.readMu.RLock()
 	defer l.readMu.RUnlock()
-	for _, s := range rolled {
-		if s.deleted {
+	if p.gen != l.truncations.Load() {
+		return errStaleFlush
+	}
+	for _, s := range p.rolled {
+		if s.deleted.Load() {
 			continue
 		}
 		if err := s.seal(); err != nil {
@@ -302,5 +384,8 @@ func (l *Log) finishRolled(rolled []*segment) error {
 func (l *Log) afterSyncFS(p flushPlan) error {
 	l.readMu.RLock()
 	defer l.readMu.RUnlock()
+	if p.gen != l.truncations.Load() {
+		return errStaleFlush
+	}
 	return l.afterSync(p.rolled, p.active)
 }

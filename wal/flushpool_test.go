@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chronik/chronik/wal/vfs/memfs"
 )
 
 var poolModes = []FlushMode{FlushEachLog, FlushSyncFS}
@@ -40,7 +43,7 @@ func openLogs(t testing.TB, fsys FS, n int, opts Options) []*Log {
 func TestFlushPoolCommitsManyLogsWithFewerSyscallsThanWaiters(t *testing.T) {
 	for _, mode := range poolModes {
 		t.Run(mode.String(), func(t *testing.T) {
-			fsys := NewMemFS()
+			fsys := memfs.New()
 			fsys.MkdirAll("/data", 0o755)
 			fsys.SetSyncDelay(200 * time.Microsecond) // disk-like: batching must not hang on the scheduler
 			pool := newPool(t, fsys, mode, 2)
@@ -101,7 +104,7 @@ func TestFlushPoolCommitsManyLogsWithFewerSyscallsThanWaiters(t *testing.T) {
 func TestFlushPoolSyncErrorIsStickyPerLog(t *testing.T) {
 	for _, mode := range poolModes {
 		t.Run(mode.String(), func(t *testing.T) {
-			fsys := NewMemFS()
+			fsys := memfs.New()
 			fsys.MkdirAll("/data", 0o755)
 			pool := newPool(t, fsys, mode, 2)
 			defer pool.Close()
@@ -113,7 +116,7 @@ func TestFlushPoolSyncErrorIsStickyPerLog(t *testing.T) {
 				sub = "/data" // syncfs fails for the whole file system
 			}
 			mustAppend(t, logs[0], makeBatch(1, 1, 0), 0)
-			fsys.InjectError(OpSync, sub, errors.New("EIO"))
+			fsys.InjectError(memfs.OpSync, sub, errors.New("EIO"))
 			done := make(chan error, 1)
 			logs[0].Sync(1, func(err error) { done <- err })
 			if err := <-done; !errors.Is(err, ErrStorage) {
@@ -126,6 +129,123 @@ func TestFlushPoolSyncErrorIsStickyPerLog(t *testing.T) {
 			mustAppend(t, logs[1], makeBatch(1, 1, 0), 0)
 			syncNow(t, logs[1]) // the other log keeps working
 		})
+	}
+}
+
+// A follower's cycle: a few batches appended to each of many logs, then
+// one SyncLogs. Its done runs once, when every log is durable through the
+// LEO it had; in syncfs mode one syncfs covers every log of the cycle, in
+// each-log mode each log gets one round (fdatasync): nothing per batch.
+func TestSyncLogsMakesEveryLogDurableInOneRound(t *testing.T) {
+	for _, mode := range poolModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			fsys := memfs.New()
+			fsys.MkdirAll("/data", 0o755)
+			if mode == FlushSyncFS { // the loop of Syncs this replaces takes several
+				fsys.SetSyncDelay(100 * time.Microsecond)
+			}
+			pool := newPool(t, fsys, mode, 4)
+			defer pool.Close()
+			logs := openLogs(t, fsys, 24, Options{Flusher: pool})
+			const cycles, batchesPerLog = 20, 3
+			before := pool.Stats()
+			for c := range cycles {
+				for _, l := range logs {
+					for range batchesPerLog { // still one round per log, not per batch
+						mustAppend(t, l, makeBatch(1, 10, int64(c)), 0)
+					}
+				}
+				done := make(chan error, 2)
+				pool.SyncLogs(logs, func(err error) {
+					for _, l := range logs {
+						if l.DurableOffset() < int64(batchesPerLog*(c+1)) {
+							err = fmt.Errorf("%s durable through %d in cycle %d", l.Dir(), l.DurableOffset(), c)
+						}
+					}
+					done <- err
+				})
+				if err := waitDone(t, done); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case <-done:
+					t.Fatal("done called twice")
+				default:
+				}
+			}
+			got := pool.Stats().Syscalls - before.Syscalls
+			want := int64(cycles)
+			if mode == FlushEachLog {
+				want *= int64(len(logs))
+			}
+			if got != want {
+				t.Fatalf("%d syscalls for %d cycles of %d logs, want %d", got, cycles, len(logs), want)
+			}
+			for _, l := range logs {
+				l.Close()
+			}
+		})
+	}
+}
+
+// SyncLogs reports the first error any log's waiter got, after all of
+// them were released, and serves logs of no pool or of another pool too.
+func TestSyncLogsReportsTheFirstErrorAfterAll(t *testing.T) {
+	fsys := memfs.New()
+	fsys.MkdirAll("/data", 0o755)
+	pool := newPool(t, fsys, FlushEachLog, 2)
+	defer pool.Close()
+	other := newPool(t, fsys, FlushEachLog, 1)
+	defer other.Close()
+	logs := openLogs(t, fsys, 3, Options{Flusher: pool})
+	own, err := Open(fsys, "/data/own", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := Open(fsys, "/data/foreign", Options{Flusher: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(logs, own, foreign)
+	for _, l := range all {
+		mustAppend(t, l, makeBatch(1, 10, 0), 0)
+	}
+	syncAllNow := func() error {
+		done := make(chan error, 1)
+		pool.SyncLogs(all, func(err error) { done <- err })
+		return waitDone(t, done)
+	}
+	if err := syncAllNow(); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range all {
+		if l.DurableOffset() != 1 {
+			t.Fatalf("%s durable through %d", l.Dir(), l.DurableOffset())
+		}
+	}
+	fsys.InjectError(memfs.OpSync, "t-1/", errors.New("EIO"))
+	for _, l := range all {
+		mustAppend(t, l, makeBatch(1, 10, 0), 0)
+	}
+	if err := syncAllNow(); !errors.Is(err, ErrStorage) {
+		t.Fatalf("a failing log: %v", err)
+	}
+	if logs[0].DurableOffset() != 2 || own.DurableOffset() != 2 {
+		t.Fatal("the healthy logs were not synced")
+	}
+	fsys.ClearErrors()
+	logs[1].Close()
+	all[1] = logs[1]
+	if err := syncAllNow(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("a closed log: %v", err)
+	}
+	done := make(chan error, 1)
+	pool.SyncLogs(nil, func(err error) { done <- err })
+	if err := waitDone(t, done); err != nil {
+		t.Fatalf("no logs: %v", err)
+	}
+	for _, l := range []*Log{logs[0], logs[2], own, foreign} {
+		l.Close()
 	}
 }
 
@@ -146,7 +266,7 @@ func TestAckedBatchesSurviveCrashesAcrossLogs(t *testing.T) {
 }
 
 func crashRound(t *testing.T, rng *rand.Rand, mode FlushMode) {
-	fsys := NewMemFS()
+	fsys := memfs.New()
 	fsys.MkdirAll("/data", 0o755)
 	pool := newPool(t, fsys, mode, 3)
 	opts := Options{SegmentBytes: 2000, IndexIntervalBytes: 200, Flusher: pool}
@@ -196,7 +316,7 @@ func crashRound(t *testing.T, rng *rand.Rand, mode FlushMode) {
 	checkAckedRecovered(t, after, acked, len(logs), mode)
 }
 
-func checkAckedRecovered(t *testing.T, fsys *MemFS, acked map[string]map[int64][]byte, n int, mode FlushMode) {
+func checkAckedRecovered(t *testing.T, fsys *memfs.FS, acked map[string]map[int64][]byte, n int, mode FlushMode) {
 	t.Helper()
 	pool := newPool(t, fsys, mode, 1)
 	defer pool.Close()
@@ -243,4 +363,72 @@ func crashRounds(t *testing.T, def int) int {
 		t.Fatalf("CHRONIK_CRASH_ROUNDS=%q: want a positive integer", v)
 	}
 	return n
+}
+
+// BenchmarkFollowerCycle is a follower's fetch cycle: one small
+// AppendReplica (a batch of one 100 B record) on each of N partition
+// logs, then all of them made durable before the next cycle (the fetch
+// offsets it reports must be durable). api=sync-loop calls Log.Sync on
+// each log and waits for every callback; api=synclogs one
+// FlushPool.SyncLogs. The pool has the broker's default 8 workers.
+// syscalls/cycle counts fdatasync rounds (each-log) or syncfs calls.
+func BenchmarkFollowerCycle(b *testing.B) {
+	for _, mode := range poolModes {
+		for _, n := range []int{16, 64} {
+			for _, api := range []string{"sync-loop", "synclogs"} {
+				b.Run(fmt.Sprintf("mode=%s/logs=%d/api=%s", mode, n, api), func(b *testing.B) {
+					benchFollowerCycle(b, mode, n, api == "synclogs")
+				})
+			}
+		}
+	}
+}
+
+func benchFollowerCycle(b *testing.B, mode FlushMode, n int, together bool) {
+	dir := b.TempDir()
+	pool, err := NewFlushPool(FlushPoolOptions{Workers: 8, Mode: mode, FS: OSFS(), Dir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	logs := make([]*Log, n)
+	for i := range logs {
+		l, err := Open(OSFS(), filepath.Join(dir, fmt.Sprint(i)), Options{SegmentBytes: 64 << 20, Flusher: pool})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Delete()
+		logs[i] = l
+	}
+	batch := makeBatch(1, 100, 0)
+	done := make(chan error, n)
+	before := pool.Stats()
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, l := range logs {
+			SetBaseOffset(batch, l.LogEndOffset())
+			if _, err := l.AppendReplica(batch, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		waits := 1
+		if together {
+			pool.SyncLogs(logs, func(err error) { done <- err })
+		} else {
+			waits = n
+			for _, l := range logs {
+				l.Sync(l.LogEndOffset(), func(err error) { done <- err })
+			}
+		}
+		for range waits {
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	after := pool.Stats()
+	cycles := float64(b.N)
+	b.ReportMetric(float64(after.Syscalls-before.Syscalls)/cycles, "syscalls/cycle")
+	b.ReportMetric(float64(after.Rounds-before.Rounds)/cycles, "rounds/cycle")
+	b.ReportMetric(cycles/b.Elapsed().Seconds(), "cycles/s")
 }

@@ -2,9 +2,11 @@ package wal
 
 import (
 	"encoding/binary"
-	"hash/crc32"
+	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/chronik/chronik/wal/vfs/memfs"
 )
 
 // makeBatch builds a valid uncompressed v2 RecordBatch of n records with
@@ -38,7 +40,7 @@ func makeBatch(n int, valueSize int, ts int64) []byte {
 	be.PutUint32(b[offBaseSequence:], 0xffffffff)
 	be.PutUint32(b[offRecordCount:], uint32(n))
 	b = append(b, recs...)
-	be.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+	be.PutUint32(b[offCRC:], CRC32C(b[offAttributes:]))
 	return b
 }
 
@@ -47,10 +49,10 @@ type fakeClock struct{ ms int64 }
 
 func (c *fakeClock) now() time.Time { return time.UnixMilli(c.ms) }
 
-// openMem opens a log in a fresh MemFS.
-func openMem(t testing.TB, opts Options) (*Log, *MemFS) {
+// openMem opens a log in a fresh memfs.FS.
+func openMem(t testing.TB, opts Options) (*Log, *memfs.FS) {
 	t.Helper()
-	fsys := NewMemFS()
+	fsys := memfs.New()
 	l, err := Open(fsys, "/data/t-0", opts)
 	if err != nil {
 		t.Fatal(err)
@@ -92,4 +94,18 @@ func batchOffsets(t testing.TB, buf []byte) []int64 {
 		t.Fatal(err)
 	}
 	return offs
+}
+
+// crashOpen cuts the power under l (memfs Reboot, tearing unsynced writes
+// with tear if not nil), closes the abandoned l and opens the log in what
+// the crash left. It returns the new log and its file system.
+func crashOpen(t testing.TB, fsys *memfs.FS, l *Log, opts Options, tear *rand.Rand) (*Log, *memfs.FS) {
+	t.Helper()
+	after := fsys.Reboot(tear)
+	l.Close()
+	l2, err := Open(after, "/data/t-0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l2, after
 }

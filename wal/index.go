@@ -21,8 +21,8 @@ const (
 )
 
 // index is one sparse, append-only file of fixed-size big-endian entries.
-// With an FS whose files implement Mmapper, the file is preallocated to its
-// capacity and mapped while entries are appended, then trimmed to its used
+// With an FS whose files implement Mmapper, the file is sized (sparse) to
+// its capacity and mapped while entries are appended, then trimmed to its used
 // size and remapped read-only when sealed. Otherwise entries live in a heap
 // buffer and are written through with WriteAt. mu guards buf and n: the
 // appender (under Log.mu) takes it to write, readers to look up.
@@ -124,24 +124,44 @@ func (x *index) unload() error {
 }
 
 // reset empties the index and makes it writable with maxBytes of room.
-func (x *index) reset(maxBytes int) error {
+func (x *index) reset(maxBytes int) error { return x.truncate(0, maxBytes) }
+
+// truncate keeps the first n entries and makes the index writable with
+// maxBytes of room (at least those n), as for the active segment. On
+// error the index is left empty and sealed (a sparse index may lack
+// entries; the next unclean Open rebuilds it).
+func (x *index) truncate(n, maxBytes int) (err error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	defer func() {
+		if err != nil {
+			x.buf, x.mapped, x.n, x.capacity = nil, false, 0, 0
+		}
+	}()
 	if err := x.unload(); err != nil {
 		return err
 	}
-	if err := x.f.Truncate(0); err != nil {
-		return fmt.Errorf("reset index %s: %w", x.name, err)
+	n = min(n, x.n)
+	if err := x.f.Truncate(int64(n * x.entrySize)); err != nil {
+		return fmt.Errorf("truncate index %s to %d entries: %w", x.name, n, err)
 	}
-	x.n, x.capacity = 0, maxBytes/x.entrySize
+	x.n, x.capacity = n, max(maxBytes/x.entrySize, n)
 	return x.load()
 }
 
-// full reports whether another entry would not fit.
-func (x *index) full() bool {
+// countBelow returns how many leading entries have key(entry) < limit;
+// key must not decrease along the index (positions, relative offsets).
+func (x *index) countBelow(limit int64, key func(i int) int64) int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.n >= x.capacity
+	return sort.Search(x.n, func(i int) bool { return key(i) >= limit })
+}
+
+// room returns how many more entries fit (0 once sealed).
+func (x *index) room() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return max(x.capacity-x.n, 0)
 }
 
 // append adds one entry; false if the index is full or sealed.
@@ -180,16 +200,22 @@ func (x *index) seal() error {
 	return x.load()
 }
 
-// close seals, syncs and closes the file.
-func (x *index) close() error {
-	err := x.seal()
+// close closes the file; with keep (the index stays on disk) it seals
+// and syncs it first.
+func (x *index) close(keep bool) error {
+	var err error
+	if keep {
+		err = x.seal()
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if uerr := x.unload(); err == nil {
 		err = uerr
 	}
-	if serr := x.f.Sync(); err == nil && serr != nil {
-		err = fmt.Errorf("sync index %s: %w", x.name, serr)
+	if keep {
+		if serr := x.f.Sync(); err == nil && serr != nil {
+			err = fmt.Errorf("sync index %s: %w", x.name, serr)
+		}
 	}
 	if cerr := x.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close index %s: %w", x.name, cerr)

@@ -3,6 +3,8 @@ package wal
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/chronik/chronik/wal/vfs/memfs"
 )
 
 // FuzzIndexLookup builds offset and time indexes from arbitrary increasing
@@ -14,7 +16,7 @@ func FuzzIndexLookup(f *testing.F) {
 	f.Add([]byte{}, uint32(0), int64(0))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1, 1, 1, 1}, uint32(1<<31), int64(-1))
 	f.Fuzz(func(t *testing.T, deltas []byte, probe uint32, probeTs int64) {
-		fsys := NewMemFS()
+		fsys := memfs.New()
 		fsys.MkdirAll("/x", 0o755)
 		const maxBytes = 64 * timeEntrySize
 		idx, err := openIndex(fsys, "/x/i", offsetEntrySize, maxBytes, true)
@@ -28,7 +30,7 @@ func FuzzIndexLookup(f *testing.F) {
 		var rels, poss []uint32
 		var tss []int64
 		rel, pos, ts := uint32(0), uint32(0), int64(-1<<40)
-		for i := 0; i+4 <= len(deltas) && !idx.full() && !tidx.full(); i += 4 {
+		for i := 0; i+4 <= len(deltas) && idx.room() > 0 && tidx.room() > 0; i += 4 {
 			d := binary.BigEndian.Uint16(deltas[i:])
 			rel, pos, ts = rel+uint32(d)+1, pos+uint32(deltas[i+2])+1, ts+int64(deltas[i+3])+1
 			if _, err := idx.append(offsetEntry(rel, pos)); err != nil {
@@ -63,8 +65,8 @@ func FuzzIndexLookup(f *testing.F) {
 			}
 		}
 		check("appended")
-		idx.close()
-		tidx.close()
+		idx.close(true)
+		tidx.close(true)
 		if idx, err = openIndex(fsys, "/x/i", offsetEntrySize, maxBytes, false); err != nil {
 			t.Fatal(err)
 		}

@@ -71,7 +71,7 @@ func InspectDir(fsys FS, dir string, each func(BatchInfo)) (DirReport, error) {
 		switch n {
 		case cleanMarker:
 			rep.CleanMarker = true
-		case leaderEpochCheckpoint, logStartOffsetCheckpoint, recoveryPointCheckpoint:
+		case leaderEpochCheckpoint, logStartOffsetCheckpoint, recoveryPointCheckpoint, restartCheckpoint:
 			lines, err := readCheckpoint(fsys, dir, n)
 			if err != nil {
 				rep.Problems = append(rep.Problems, fmt.Sprintf("%s: %v", n, err))
@@ -105,34 +105,22 @@ type batchAt map[int64]int64
 
 func inspectSegment(fsys FS, dir string, base int64, each func(BatchInfo)) (SegmentReport, error) {
 	sr := SegmentReport{Base: base, Path: segmentPath(dir, base, logSuffix), NextOffset: base}
-	f, err := fsys.OpenFile(sr.Path, os.O_RDONLY, 0)
+	w, err := openSegmentWalk(fsys, dir, base)
 	if err != nil {
-		return sr, fmt.Errorf("inspect %s: %w", sr.Path, err)
+		return sr, err
 	}
-	defer f.Close()
-	if sr.Size, err = f.Size(); err != nil {
-		return sr, fmt.Errorf("inspect %s: %w", sr.Path, err)
-	}
+	defer w.close()
+	sr.Size = w.size
 	bounds := batchAt{}
-	sc := newScanner(f, 0, sr.Size)
 	for {
-		h, pos, err := sc.next()
+		h, pos, b, err := w.step()
 		if errors.Is(err, io.EOF) {
-			if sc.zeroTail {
-				sr.ZeroTailBytes = sr.Size - pos
-			}
+			sr.ZeroTailBytes = w.zeroTailBytes()
 			break
-		}
-		if err == nil && h.BaseOffset < sr.NextOffset {
-			err = fmt.Errorf("offset %d below %d: %w", h.BaseOffset, sr.NextOffset, ErrCorruptBatch)
 		}
 		if err != nil {
 			sr.Problems = append(sr.Problems, fmt.Sprintf("bad batch at position %d (%d bytes to the end would be cut): %v", pos, sr.Size-pos, err))
 			break
-		}
-		b, err := sc.batch(pos, h)
-		if err != nil {
-			return sr, fmt.Errorf("inspect %s at %d: %w", sr.Path, pos, err)
 		}
 		info := BatchInfo{Segment: base, Pos: pos, Header: h, CRCOK: CheckBatchCRC(b)}
 		if each != nil {
@@ -155,6 +143,60 @@ func inspectSegment(fsys FS, dir string, base int64, each func(BatchInfo)) (Segm
 	}
 	return sr, nil
 }
+
+// segmentWalk reads the batches of one segment file in order, read-only.
+type segmentWalk struct {
+	name string
+	f    File
+	size int64 // file size
+	sc   *scanner
+	next int64 // offset after the last batch returned (the base before)
+}
+
+func openSegmentWalk(fsys FS, dir string, base int64) (*segmentWalk, error) {
+	w := &segmentWalk{name: segmentPath(dir, base, logSuffix), next: base}
+	f, err := fsys.OpenFile(w.name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", w.name, err)
+	}
+	if w.size, err = f.Size(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("read %s: %w", w.name, err)
+	}
+	w.f, w.sc = f, newScanner(f, 0, w.size)
+	return w, nil
+}
+
+// step returns the next batch: its header, position and bytes (valid
+// until the next step). It returns io.EOF at the end of the file or of
+// its batches (a zero tail), and another error for a batch Open would cut
+// (bad header or length, an offset below the previous batch's next one,
+// a short read); the walk ends there. It does not check CRCs.
+func (w *segmentWalk) step() (BatchHeader, int64, []byte, error) {
+	h, pos, err := w.sc.next()
+	if err != nil {
+		return h, pos, nil, err
+	}
+	if h.BaseOffset < w.next {
+		return h, pos, nil, fmt.Errorf("offset %d below %d: %w", h.BaseOffset, w.next, ErrCorruptBatch)
+	}
+	b, err := w.sc.batch(pos, h)
+	if err != nil {
+		return h, pos, nil, fmt.Errorf("read %s at %d: %w", w.name, pos, err)
+	}
+	w.next = h.NextOffset()
+	return h, pos, b, nil
+}
+
+// zeroTailBytes is the preallocated tail the walk stopped at, if it did.
+func (w *segmentWalk) zeroTailBytes() int64 {
+	if !w.sc.zeroTail {
+		return 0
+	}
+	return w.size - w.sc.pos
+}
+
+func (w *segmentWalk) close() error { return w.f.Close() }
 
 // inspectIndexes checks the offset and time index files of the segment.
 func (sr *SegmentReport) inspectIndexes(fsys FS, dir string, bounds batchAt) error {

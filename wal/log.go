@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Log is one partition's log: a directory of segments, the leader-epoch
@@ -15,8 +16,13 @@ import (
 // is held shared by readers and the flusher while they use segment files,
 // and exclusively by whoever closes or removes segment files, so a segment
 // is never closed under a reader. ckptMu serialises checkpoint writes. fmu
-// guards the Sync waiter queue. Lock order: ckptMu, readMu, mu, then a
-// segment index's own mutex; fmu is never held with another.
+// guards the Sync waiter queue. Lock order: ckptMu, readMu, mu, then the
+// leaves: a segment's allocMu, an index's mutex, a segment's mapping mutex
+// (then a mapping's pinSet), a file's pinSet, fmu and FlushPool.mu; no
+// other lock is taken while a leaf is held. TruncateTo and
+// TruncateFullyAndStartAt hold ckptMu and readMu exclusively and mark the
+// log truncating under mu, BeginEpoch holds ckptMu and marks it beginning;
+// appends wait on appendable meanwhile.
 type Log struct {
 	fsys FS
 	dir  string
@@ -31,10 +37,21 @@ type Log struct {
 	spare   *segment   // the next segment, prepared ahead of a roll (prepare.go)
 	eager   bool       // a roll found no spare: prepare each next one at once
 	maxTs   maxTimestamp
+	// truncating is set while TruncateTo or TruncateFullyAndStartAt
+	// replaces segment files, beginning while BeginEpoch makes a new
+	// epoch durable; appends wait on appendable (signalled with mu) until
+	// both are clear.
+	truncating bool
+	beginning  bool
+	appendable sync.Cond
+	// truncations counts TruncateTo and TruncateFullyAndStartAt calls;
+	// bumped under readMu (exclusive) and mu, so a flush round planned
+	// before one can tell (flush.go).
+	truncations atomic.Int64
 
 	segs     atomic.Pointer[[]*segment] // copy-on-write, ascending; last is active
 	leo      atomic.Int64
-	lso      atomic.Int64
+	logStart atomic.Int64
 	durable  atomic.Int64
 	size     atomic.Int64
 	readMu   sync.RWMutex
@@ -62,6 +79,7 @@ type Log struct {
 		appends, appendedBytes, rolls, syncs, syncedWaiters atomic.Int64
 		syncedAppends                                       atomic.Int64
 		preparedRolls, prepareErrors                        atomic.Int64
+		truncations, truncationCopies, fullTruncations      atomic.Int64
 		syncLatency                                         latencyRecorder
 	}
 }
@@ -93,6 +111,13 @@ type Stats struct {
 	// preparations and preallocations that failed (the roll then creates
 	// the segment itself; appends are not affected).
 	PreparedRolls, PrepareErrors int64
+
+	// Truncations counts TruncateTo calls that removed batches;
+	// TruncationCopies those that had to copy the kept part of a segment
+	// into a new file because a View or Ranges pinned bytes past the cut.
+	Truncations, TruncationCopies int64
+	// FullTruncations counts TruncateFullyAndStartAt calls that finished.
+	FullTruncations int64
 }
 
 // AppendsPerSync is SyncedAppends/Syncs, 0 before the first sync.
@@ -112,6 +137,9 @@ type RecoveryStats struct {
 	TruncatedAtOffset int64 // LEO after the cut, -1 if nothing was cut
 	ZeroTailBytes     int64 // preallocated (zero) tail cut after the last batch: not corruption
 	SegmentsDropped   int   // whole segments removed because they followed a cut
+	// FinishedRestart: a TruncateFullyAndStartAt a crash interrupted after
+	// its commit point was finished (the log restarted empty).
+	FinishedRestart bool
 }
 
 // Stats returns a snapshot of the counters.
@@ -127,6 +155,10 @@ func (l *Log) Stats() Stats {
 		SyncLatency:   l.stats.syncLatency.snapshot(),
 		PreparedRolls: l.stats.preparedRolls.Load(),
 		PrepareErrors: l.stats.prepareErrors.Load(),
+
+		Truncations:      l.stats.truncations.Load(),
+		TruncationCopies: l.stats.truncationCopies.Load(),
+		FullTruncations:  l.stats.fullTruncations.Load(),
 	}
 }
 
@@ -149,7 +181,7 @@ func (l *Log) DurableOffset() int64 { return l.durable.Load() }
 func (l *Log) LogEndOffset() int64 { return l.leo.Load() }
 
 // LogStartOffset is the first readable offset.
-func (l *Log) LogStartOffset() int64 { return l.lso.Load() }
+func (l *Log) LogStartOffset() int64 { return l.logStart.Load() }
 
 // Size is the number of batch bytes across all segments.
 func (l *Log) Size() int64 { return l.size.Load() }
@@ -164,8 +196,9 @@ func (l *Log) Options() Options {
 	return l.opts
 }
 
-// SetOptions replaces segment and retention options; they apply to the
-// next append, roll or ApplyRetention. MaxIndexBytes applies to segments
+// SetOptions replaces the options (all but Flusher, fixed at Open); they
+// apply to the next append, roll, preallocation or ApplyRetention.
+// MaxIndexBytes and SegmentBytes' mapping reserve apply to segments
 // created afterwards.
 func (l *Log) SetOptions(opts Options) {
 	l.mu.Lock()
@@ -188,7 +221,7 @@ func (l *Log) fail(err error) error {
 // the LEO. It does not fsync: use Sync. Any goroutine may call it. If
 // leaderEpoch is newer than the latest known epoch, the epoch starts at the
 // returned offset and the leader-epoch checkpoint is rewritten (fsync'd)
-// before Append returns.
+// before Append returns. It waits for a TruncateTo in progress.
 func (l *Log) Append(batch []byte, leaderEpoch int32) (baseOffset int64, err error) {
 	h, err := ParseBatchHeader(batch)
 	if err == nil {
@@ -221,7 +254,22 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (baseOffset int64, err err
 	return baseOffset, nil
 }
 
+// resumeAppends clears flag (truncating or beginning), which made appends
+// wait, wakes them, and makes err, if not nil, the sticky storage error,
+// which it returns.
+func (l *Log) resumeAppends(flag *bool, err error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	*flag = false
+	l.appendable.Broadcast()
+	if err != nil {
+		return l.fail(err)
+	}
+	return nil
+}
+
 func (l *Log) appendLocked(batch []byte, h BatchHeader, epoch int32) (int64, bool, error) {
+	l.waitAppendableLocked()
 	base := l.leo.Load()
 	switch {
 	case l.closed:
@@ -229,12 +277,13 @@ func (l *Log) appendLocked(batch []byte, h BatchHeader, epoch int32) (int64, boo
 	case l.werr != nil:
 		return base, false, l.werr
 	}
-	if l.shouldRoll(l.active(), h) {
+	seg := l.active()
+	if l.rollDue(seg, seg.size.Load(), h.Size(), base+int64(h.LastOffsetDelta), indexForecast{}, l.opts.Now()) {
 		if err := l.roll(); err != nil {
 			return base, false, l.fail(err)
 		}
 	}
-	seg := l.active()
+	seg = l.active()
 	SetBaseOffset(batch, base)
 	SetLeaderEpoch(batch, epoch)
 	h.BaseOffset, h.PartitionLeaderEpoch = base, epoch
@@ -247,25 +296,33 @@ func (l *Log) appendLocked(batch []byte, h BatchHeader, epoch int32) (int64, boo
 	}
 	l.size.Add(h.Size())
 	l.leo.Store(h.NextOffset())
-	if h.MaxTimestamp > l.maxTs.ts || !l.maxTs.ok {
-		l.maxTs = maxTimestamp{ts: h.MaxTimestamp, lastOffset: h.LastOffset(), ok: true}
-	}
+	l.noteMaxTimestamp(h)
 	l.stats.appends.Add(1)
 	l.stats.appendedBytes.Add(h.Size())
 	return base, l.epochs.assign(epoch, base), nil
 }
 
-// shouldRoll reports whether h must go to a new segment.
-func (l *Log) shouldRoll(seg *segment, h BatchHeader) bool {
-	size := seg.size.Load()
-	if size == 0 {
+// noteMaxTimestamp records h as the batch with the largest timestamp if it
+// is (KIP-734: the first batch holding it). Callers hold mu.
+func (l *Log) noteMaxTimestamp(h BatchHeader) {
+	if h.MaxTimestamp > l.maxTs.ts || !l.maxTs.ok {
+		l.maxTs = maxTimestamp{ts: h.MaxTimestamp, lastOffset: h.LastOffset(), ok: true}
+	}
+}
+
+// rollDue reports whether a batch of batchBytes whose last offset is
+// lastOffset must start a new segment rather than go at pos in seg, with
+// the index entries of pend still to be added to seg before it (a replica
+// append's earlier batches of the same run). An empty segment takes any
+// batch. Callers hold mu.
+func (l *Log) rollDue(seg *segment, pos, batchBytes, lastOffset int64, pend indexForecast, now time.Time) bool {
+	if pos == 0 {
 		return false
 	}
-	lastRel := l.leo.Load() + int64(h.LastOffsetDelta) - seg.base
-	return size+h.Size() > l.opts.SegmentBytes ||
-		l.opts.Now().Sub(seg.created) > l.opts.SegmentMs ||
-		seg.idx.full() || seg.tidx.full() ||
-		lastRel > math.MaxUint32
+	return pos+batchBytes > l.opts.SegmentBytes ||
+		now.Sub(seg.created) > l.opts.SegmentMs ||
+		seg.idx.room() <= pend.offsets || seg.tidx.room() <= pend.times ||
+		lastOffset-seg.base > math.MaxUint32
 }
 
 // roll starts a new segment at the LEO: the prepared one renamed into
@@ -286,40 +343,6 @@ func (l *Log) roll() error {
 	l.newDirs = true
 	l.stats.rolls.Add(1)
 	return nil
-}
-
-// persistEpochs rewrites the leader-epoch checkpoint from the cache.
-func (l *Log) persistEpochs() error {
-	l.ckptMu.Lock()
-	defer l.ckptMu.Unlock()
-	l.mu.Lock()
-	lines := l.epochs.lines()
-	l.mu.Unlock()
-	if err := writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, lines); err != nil {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return l.fail(err)
-	}
-	return nil
-}
-
-// LatestEpoch returns the newest leader epoch that wrote to the log.
-func (l *Log) LatestEpoch() (epoch int32, ok bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e, ok := l.epochs.latest()
-	return e.Epoch, ok
-}
-
-// EndOffsetForEpoch answers OffsetForLeaderEpoch with Kafka's semantics:
-// for the latest epoch, (epoch, LEO); otherwise the largest known epoch <=
-// epoch and the start offset of the first epoch above it; for an epoch
-// below every known one, (epoch, start of the first known epoch); for an
-// epoch above every known one, or with no epochs, (-1, -1).
-func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.epochs.endOffsetFor(epoch, l.leo.Load())
 }
 
 // MaxTimestamp returns the batch with the largest max timestamp (KIP-734):

@@ -26,6 +26,7 @@ func Open(fsys FS, dir string, opts Options) (*Log, error) {
 		quit:      make(chan struct{}),
 		flushDone: make(chan struct{}),
 	}
+	l.appendable.L = &l.mu
 	l.setSegments(nil)
 	l.recovery.TruncatedAtOffset = -1
 	if err := l.load(); err != nil {
@@ -51,6 +52,10 @@ func (l *Log) load() error {
 	if err != nil {
 		return err
 	}
+	if l.recovery.FinishedRestart, err = finishRestart(l.fsys, l.dir); err != nil {
+		return err
+	}
+	clean = clean && !l.recovery.FinishedRestart
 	bases, err := l.listSegments()
 	if err != nil {
 		return err
@@ -62,7 +67,7 @@ func (l *Log) load() error {
 	if err != nil {
 		return err
 	}
-	lso, _, err := readOffsetCheckpoint(l.fsys, l.dir, logStartOffsetCheckpoint)
+	logStart, _, err := readOffsetCheckpoint(l.fsys, l.dir, logStartOffsetCheckpoint)
 	if err != nil {
 		return err
 	}
@@ -74,12 +79,12 @@ func (l *Log) load() error {
 		return err
 	}
 	if len(bases) == 0 {
-		bases = []int64{lso}
+		bases = []int64{logStart}
 	}
 	if err := l.openSegments(bases, clean, recoveryPoint); err != nil {
 		return err
 	}
-	return l.finishLoad(lso, clean)
+	return l.finishLoad(logStart, clean)
 }
 
 // makeDir creates the partition directory if missing and makes its entry
@@ -353,7 +358,7 @@ func (l *Log) dropAfterCut(later []int64) error {
 // finishLoad derives the offsets from the opened segments, reconciles the
 // checkpoints with them and, after an unclean start, syncs what recovery
 // touched so that all of it counts as durable.
-func (l *Log) finishLoad(lso int64, clean bool) error {
+func (l *Log) finishLoad(logStart int64, clean bool) error {
 	segs := l.segments()
 	active := segs[len(segs)-1]
 	leo := active.next.Load()
@@ -361,17 +366,17 @@ func (l *Log) finishLoad(lso int64, clean bool) error {
 	for _, s := range segs {
 		l.size.Add(s.size.Load())
 	}
-	lso = min(max(lso, segs[0].base), leo)
-	l.lso.Store(lso)
+	logStart = min(max(logStart, segs[0].base), leo)
+	l.logStart.Store(logStart)
 	fromEnd := l.epochs.truncateFromEnd(leo)
-	fromStart := l.epochs.truncateFromStart(lso)
+	fromStart := l.epochs.truncateFromStart(logStart)
 	if fromEnd || fromStart || !clean {
 		if err := writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, l.epochs.lines()); err != nil {
 			return err
 		}
 	}
 	l.recomputeMaxTimestamp(segs)
-	l.extendActive(active)
+	l.extendActive(active, l.opts)
 	if !clean {
 		if err := l.syncRecovered(active); err != nil {
 			return err

@@ -12,7 +12,7 @@ const (
 	DefaultIndexIntervalBytes = 4096
 	DefaultMaxIndexBytes      = 10 << 20
 	DefaultRetentionMs        = int64(7 * 24 * time.Hour / time.Millisecond)
-	DefaultRetentionBytes     = -1
+	DefaultRetentionBytes     = -1 // unlimited
 	// DefaultPreallocateBytes is how much of a segment file is reserved
 	// ahead of the append position (capped at SegmentBytes).
 	DefaultPreallocateBytes = 16 << 20
@@ -25,14 +25,37 @@ const prepareAtQuarters = 2
 // maxSegmentBytes bounds SegmentBytes: index positions are uint32.
 const maxSegmentBytes = math.MaxInt32
 
+// Retention is a retention bound, retention.ms or retention.bytes, with
+// Kafka's meaning of the number: -1 is unlimited, 0 keeps nothing (every
+// segment below the high watermark may go), n > 0 is the bound. The zero
+// Retention is unset: the option's default applies. Build one with Retain.
+type Retention struct {
+	n   int64
+	set bool
+}
+
+// Retain is the Retention n; values below -1 are unlimited, as -1 is.
+func Retain(n int64) Retention { return Retention{n: max(n, -1), set: true} }
+
+// Value returns the bound (-1 for unlimited); ok is false when r is unset.
+func (r Retention) Value() (n int64, ok bool) { return r.n, r.set }
+
+// orDefault returns r, or Retain(def) when r is unset.
+func (r Retention) orDefault(def int64) Retention {
+	if !r.set {
+		return Retain(def)
+	}
+	return r
+}
+
 // Options for one partition log. Zero values take the documented defaults.
 type Options struct {
 	SegmentBytes       int64         // log.segment.bytes, default 1 GiB (max 2 GiB-1)
 	SegmentMs          time.Duration // log.roll.ms, default 7 days
 	IndexIntervalBytes int           // log.index.interval.bytes, default 4096
 	MaxIndexBytes      int           // log.index.size.max.bytes, default 10 MiB
-	RetentionMs        int64         // retention.ms, -1 = forever; default 7 days
-	RetentionBytes     int64         // retention.bytes, -1 = unlimited (default)
+	RetentionMs        Retention     // retention.ms; default 7 days
+	RetentionBytes     Retention     // retention.bytes; default unlimited
 	// PreallocateBytes is the disk space reserved (fallocate) ahead of the
 	// append position of the active segment, in steps of this size, up to
 	// SegmentBytes; a new segment starts with this much. Default 16 MiB;
@@ -63,12 +86,8 @@ func (o Options) withDefaults() Options {
 	}
 	// Room for at least a few entries of the larger (time) index.
 	o.MaxIndexBytes = max(o.MaxIndexBytes, 4*timeEntrySize)
-	if o.RetentionMs == 0 {
-		o.RetentionMs = DefaultRetentionMs
-	}
-	if o.RetentionBytes == 0 {
-		o.RetentionBytes = DefaultRetentionBytes
-	}
+	o.RetentionMs = o.RetentionMs.orDefault(DefaultRetentionMs)
+	o.RetentionBytes = o.RetentionBytes.orDefault(DefaultRetentionBytes)
 	switch {
 	case o.PreallocateBytes == 0:
 		o.PreallocateBytes = DefaultPreallocateBytes

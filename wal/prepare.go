@@ -137,16 +137,16 @@ func (l *Log) createSegment(base int64) (*segment, error) {
 		seg.size.Store(0)
 		seg.alloc.Store(0)
 	}
-	l.extendActive(seg)
+	l.extendActive(seg, l.opts)
 	return seg, nil
 }
 
 // extendActive preallocates a new or reopened active segment (best effort).
-func (l *Log) extendActive(seg *segment) {
-	if l.opts.PreallocateBytes <= 0 {
+func (l *Log) extendActive(seg *segment, opts Options) {
+	if opts.PreallocateBytes <= 0 {
 		return
 	}
-	target := min(l.opts.SegmentBytes, seg.size.Load()+l.opts.PreallocateBytes)
+	target := min(opts.SegmentBytes, seg.size.Load()+opts.PreallocateBytes)
 	if err := seg.preallocate(target); err != nil {
 		l.stats.prepareErrors.Add(1)
 	}

@@ -3,11 +3,10 @@ package wal
 import (
 	"bytes"
 	"errors"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/chronik/chronik/wal/vfs/memfs"
 )
 
 func fileSize(t testing.TB, fsys FS, name string) int64 {
@@ -47,12 +46,7 @@ func TestZeroTailAfterCrashIsNotCorruption(t *testing.T) {
 	l, fsys := openMem(t, opts)
 	want := bytes.Join(fillLog(t, l, 6, 30), nil)
 	syncNow(t, l)
-	after := fsys.Reboot(nil)
-	l.Close()
-	l2, err := Open(after, "/data/t-0", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2, after := crashOpen(t, fsys, l, opts, nil)
 	defer l2.Close()
 	rs := l2.Stats().Recovery
 	if rs.CleanShutdown || rs.TruncatedBytes != 0 || rs.TruncatedAtOffset != -1 || rs.ZeroTailBytes != 8<<10-int64(len(want)) {
@@ -142,7 +136,7 @@ func TestRollTakesPreparedSegment(t *testing.T) {
 func TestPrepareFailureFallsBackToRollCreate(t *testing.T) {
 	l, fsys := openMem(t, Options{SegmentBytes: 2048})
 	defer l.Close()
-	fsys.InjectError(OpOpen, spareStem, errors.New("disk says no"))
+	fsys.InjectError(memfs.OpOpen, spareStem, errors.New("disk says no"))
 	for l.NumSegments() < 3 {
 		fillLog(t, l, 1, 100)
 		l.bg.Wait()
@@ -169,59 +163,10 @@ func TestInspectReportsZeroTailAsSpace(t *testing.T) {
 }
 
 func TestNewLogDirectoryIsSyncedInParent(t *testing.T) {
-	fsys := NewMemFS()
+	fsys := memfs.New()
 	fsys.MkdirAll("/data", 0o755)
-	fsys.InjectError(OpSyncDir, "/data", errors.New("eio"))
+	fsys.InjectError(memfs.OpSyncDir, "/data", errors.New("eio"))
 	if _, err := Open(fsys, "/data/t-0", Options{}); err == nil || !strings.Contains(err.Error(), "sync dir /data:") {
 		t.Fatalf("open: %v, want the parent directory synced first", err)
-	}
-}
-
-func TestOSFSAllocateReservesZeroTail(t *testing.T) {
-	name := filepath.Join(t.TempDir(), "f")
-	f, err := OSFS().OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	f.WriteAt([]byte("abc"), 0)
-	a := f.(Allocator)
-	if err := a.Allocate(1 << 20); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Allocate(10); err != nil { // never shrinks
-		t.Fatal(err)
-	}
-	size, _ := f.Size()
-	buf := make([]byte, 8)
-	f.ReadAt(buf, 0)
-	if size != 1<<20 || string(buf) != "abc\x00\x00\x00\x00\x00" {
-		t.Fatalf("size %d head %q", size, buf)
-	}
-}
-
-func TestMemFSTearsWritesIntoPreallocatedSpace(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	kept := map[int]bool{}
-	for range 50 {
-		m := NewMemFS()
-		f, _ := m.OpenFile("/f", osCreateRDWR, 0o644)
-		f.(Allocator).Allocate(100)
-		f.Sync()
-		m.SyncDir("/")
-		f.WriteAt(bytes.Repeat([]byte{7}, 40), 10)
-		after := m.Reboot(rng)
-		g, _ := after.OpenFile("/f", osRDONLY, 0)
-		size, _ := g.Size()
-		b := make([]byte, 100)
-		g.ReadAt(b, 0)
-		n := bytes.Count(b, []byte{7})
-		if size != 100 || !bytes.Equal(b[10:10+n], bytes.Repeat([]byte{7}, n)) {
-			t.Fatalf("size %d, %d bytes kept not a prefix: %v", size, n, b)
-		}
-		kept[n] = true
-	}
-	if len(kept) < 5 {
-		t.Fatalf("tears kept only %v bytes", kept)
 	}
 }

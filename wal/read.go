@@ -38,11 +38,11 @@ func (s *segment) locate(offset int64) (pos int64, err error) {
 	}
 }
 
-// checkRange returns ErrOffsetOutOfRange unless lso <= offset <= leo.
+// checkRange returns ErrOffsetOutOfRange unless logStart <= offset <= leo.
 func (l *Log) checkRange(op string, offset int64) error {
-	lso, leo := l.lso.Load(), l.leo.Load()
-	if offset < lso || offset > leo {
-		return fmt.Errorf("%s %s at %d (log %d..%d): %w", op, l.dir, offset, lso, leo, ErrOffsetOutOfRange)
+	logStart, leo := l.logStart.Load(), l.leo.Load()
+	if offset < logStart || offset > leo {
+		return fmt.Errorf("%s %s at %d (log %d..%d): %w", op, l.dir, offset, logStart, leo, ErrOffsetOutOfRange)
 	}
 	return nil
 }
@@ -168,7 +168,7 @@ func (l *Log) ScanBatches(from int64, fn func(h BatchHeader) bool) error {
 	if err := l.checkOpen(); err != nil {
 		return err
 	}
-	from = max(from, l.lso.Load())
+	from = max(from, l.logStart.Load())
 	if err := l.checkRange("scan", from); err != nil {
 		return err
 	}
@@ -219,14 +219,14 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, ok bo
 	if l.checkOpen() != nil {
 		return 0, 0, false
 	}
-	leo, lso := l.leo.Load(), l.lso.Load()
+	leo, logStart := l.leo.Load(), l.logStart.Load()
 	for _, s := range l.segments() {
-		if s.maxTs.Load() < ts || s.next.Load() <= lso && s != l.active() {
+		if s.maxTs.Load() < ts || s.next.Load() <= logStart && s != l.active() {
 			continue
 		}
-		h, found, err := s.firstAtOrAfter(ts, lso, leo)
+		h, found, err := s.firstAtOrAfter(ts, logStart, leo)
 		if err == nil && found {
-			return max(h.BaseOffset, lso), h.MaxTimestamp, true
+			return max(h.BaseOffset, logStart), h.MaxTimestamp, true
 		}
 	}
 	return 0, 0, false
@@ -234,8 +234,8 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, ok bo
 
 // firstAtOrAfter finds the first batch in s with MaxTimestamp >= ts, using
 // the time index to skip batches known to be older, and skipping batches
-// wholly below lso.
-func (s *segment) firstAtOrAfter(ts, lso, leo int64) (BatchHeader, bool, error) {
+// wholly below logStart.
+func (s *segment) firstAtOrAfter(ts, logStart, leo int64) (BatchHeader, bool, error) {
 	pos := int64(0)
 	if rel, ok := s.tidx.lookupTime(ts); ok {
 		var err error
@@ -246,7 +246,7 @@ func (s *segment) firstAtOrAfter(ts, lso, leo int64) (BatchHeader, bool, error) 
 	var found BatchHeader
 	var ok bool
 	_, err := s.scanHeaders(pos, leo, func(h BatchHeader) bool {
-		found, ok = h, h.MaxTimestamp >= ts && h.LastOffset() >= lso
+		found, ok = h, h.MaxTimestamp >= ts && h.LastOffset() >= logStart
 		return !ok
 	})
 	return found, ok, err

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"path/filepath"
 	"testing"
+
+	"github.com/chronik/chronik/wal/vfs/memfs"
 )
 
 // fillLog appends n batches of 2 records and returns their bytes.
@@ -221,7 +223,7 @@ func FuzzRecover(f *testing.F) {
 	f.Add(makeBatch(2, 3, 0), uint16(5))
 	f.Add(bytes.Repeat([]byte{0xff}, 100), uint16(3))
 	f.Fuzz(func(t *testing.T, tail []byte, chop uint16) {
-		fsys := NewMemFS()
+		fsys := memfs.New()
 		opts := Options{IndexIntervalBytes: 64}
 		l, err := Open(fsys, "/d", opts)
 		if err != nil {

@@ -1,9 +1,6 @@
 package wal
 
-import (
-	"fmt"
-	"time"
-)
+import "fmt"
 
 // DeleteRecordsBefore raises the log start offset to offset (no-op if it is
 // already higher), persists it (fsync'd checkpoint), and deletes the
@@ -24,57 +21,82 @@ func (l *Log) DeleteRecordsBefore(offset int64) error {
 	return err
 }
 
-// ApplyRetention deletes the oldest non-active segments whose largest
-// timestamp is older than RetentionMs, then the oldest ones while the log
-// exceeds RetentionBytes, and raises the log start offset past them.
-func (l *Log) ApplyRetention() (deletedSegments int, err error) {
+// ApplyRetention deletes the oldest segments retention allows and raises
+// the log start offset past them, as Kafka's UnifiedLog.deleteOldSegments
+// does: first by size, the oldest segments while the log minus
+// RetentionBytes still exceeds their size ((size - retention) - segment
+// size >= 0), then by time, the oldest segments whose largest timestamp is
+// more than RetentionMs old. A segment is deletable only if highWatermark
+// is at or above its upper bound (the next segment's base, or the LEO for
+// the active one), so the log start offset never passes the high
+// watermark, and an empty active segment never is. When the non-empty
+// active segment is deletable with all the others, it is rolled first and
+// deleted with them (Kafka does the same): the log is left empty, starting
+// at the LEO. Unlimited (-1) bounds delete nothing; 0 keeps nothing below
+// highWatermark. highWatermark above the LEO counts as the LEO.
+func (l *Log) ApplyRetention(highWatermark int64) (deletedSegments int, err error) {
 	opts := l.Options()
-	now := opts.Now()
+	now := opts.Now().UnixMilli()
 	return l.advanceStart(-1, func(segs []*segment) int {
-		n := 0
-		for n+1 < len(segs) && expired(segs[n], opts.RetentionMs, now) {
-			n++
-		}
-		if opts.RetentionBytes < 0 {
-			return n
-		}
-		excess := -opts.RetentionBytes
-		for _, s := range segs {
-			excess += s.size.Load()
-		}
-		for i := range n {
-			excess -= segs[i].size.Load()
-		}
-		for n+1 < len(segs) && excess-segs[n].size.Load() >= 0 {
-			excess -= segs[n].size.Load()
-			n++
-		}
-		return n
+		return retentionCut(segs, min(highWatermark, l.leo.Load()), l.leo.Load(), opts, now)
 	})
 }
 
-func expired(s *segment, retentionMs int64, now time.Time) bool {
-	ts := s.maxTs.Load()
-	return retentionMs >= 0 && ts != noTimestamp && now.UnixMilli()-ts > retentionMs
+// retentionCut returns how many leading segments retention deletes: by
+// size, then by time, each stopping at the first segment it keeps.
+// len(segs) means all of them, the active one included. Callers hold mu.
+func retentionCut(segs []*segment, hw, leo int64, opts Options, nowMs int64) int {
+	deletable := func(i int) bool {
+		upper := leo
+		if i+1 < len(segs) {
+			upper = segs[i+1].base
+		}
+		lastAndEmpty := i+1 == len(segs) && segs[i].size.Load() == 0
+		return hw >= upper && !lastAndEmpty
+	}
+	n := 0
+	if limit, _ := opts.RetentionBytes.Value(); limit >= 0 {
+		excess := -limit
+		for _, s := range segs {
+			excess += s.size.Load()
+		}
+		for n < len(segs) && deletable(n) && excess-segs[n].size.Load() >= 0 {
+			excess -= segs[n].size.Load()
+			n++
+		}
+	}
+	if limit, _ := opts.RetentionMs.Value(); limit >= 0 {
+		for n < len(segs) && deletable(n) && expired(segs[n], limit, nowMs) {
+			n++
+		}
+	}
+	return n
 }
 
-// advanceStart deletes the first pick(segs) segments (never the active
-// one) and raises the log start offset to max(offset, first kept base).
-// The checkpoint is written before any file is removed, so a crash in
-// between leaves extra files below the start offset, never a start offset
-// pointing at deleted data.
+// expired reports whether s's largest timestamp is more than retentionMs
+// before nowMs. A segment without batches has no timestamp: not expired.
+func expired(s *segment, retentionMs, nowMs int64) bool {
+	ts := s.maxTs.Load()
+	return ts != noTimestamp && nowMs-ts > retentionMs
+}
+
+// advanceStart deletes the first pick(segs) segments and raises the log
+// start offset to max(offset, first kept base). If pick takes every
+// segment, the active one is rolled first, so that the log keeps one
+// (empty) segment at the LEO. The checkpoint is written before any file
+// is removed, so a crash in between leaves extra files below the start
+// offset, never a start offset pointing at deleted data.
 func (l *Log) advanceStart(offset int64, pick func([]*segment) int) (int, error) {
 	l.ckptMu.Lock()
 	defer l.ckptMu.Unlock()
 	l.mu.Lock()
-	if l.closed {
+	segs, n, err := l.pickLocked(pick)
+	if err != nil {
 		l.mu.Unlock()
-		return 0, fmt.Errorf("advance start %s: %w", l.dir, ErrClosed)
+		return 0, fmt.Errorf("advance start %s: %w", l.dir, err)
 	}
-	segs := l.segments()
-	n := min(pick(segs), len(segs)-1)
-	newStart := max(l.lso.Load(), offset, segs[n].base)
-	if newStart == l.lso.Load() && n == 0 {
+	newStart := max(l.logStart.Load(), offset, segs[n].base)
+	if newStart == l.logStart.Load() && n == 0 {
 		l.mu.Unlock()
 		return 0, nil
 	}
@@ -89,11 +111,32 @@ func (l *Log) advanceStart(offset int64, pick func([]*segment) int) (int, error)
 			return 0, fmt.Errorf("advance start %s to %d: %w", l.dir, newStart, err)
 		}
 	}
-	l.lso.Store(newStart)
+	l.logStart.Store(newStart)
 	if err := l.dropSegments(segs[:n]); err != nil {
 		return 0, fmt.Errorf("advance start %s to %d: %w", l.dir, newStart, err)
 	}
 	return n, nil
+}
+
+// pickLocked returns the segment list and how many of its leading segments
+// pick deletes, after rolling the active segment if pick takes them all
+// (not on a failed log: it keeps the active one). Callers hold mu.
+func (l *Log) pickLocked(pick func([]*segment) int) ([]*segment, int, error) {
+	if l.closed {
+		return nil, 0, ErrClosed
+	}
+	segs := l.segments()
+	n := pick(segs)
+	if n < len(segs) {
+		return segs, n, nil
+	}
+	if l.werr != nil {
+		return segs, len(segs) - 1, nil
+	}
+	if err := l.roll(); err != nil {
+		return nil, 0, err
+	}
+	return l.segments(), n, nil
 }
 
 // dropSegments removes the given leading segments from the list, waits for
@@ -114,22 +157,7 @@ func (l *Log) dropSegments(drop []*segment) error {
 
 	l.readMu.Lock()
 	defer l.readMu.Unlock()
-	var first error
-	for _, s := range drop {
-		s.deleted = true
-		if err := s.close(); err != nil && first == nil {
-			first = err
-		}
-		if err := s.remove(l.fsys, l.dir); err != nil && first == nil {
-			first = err
-		}
-	}
-	if first == nil { // deletions durable too: no deleted segment reappears after a crash
-		if err := l.fsys.SyncDir(l.dir); err != nil {
-			first = fmt.Errorf("sync dir %s: %w", l.dir, err)
-		}
-	}
-	return first
+	return l.deleteSegmentsLocked(drop)
 }
 
 // recomputeMaxTimestamp finds the log's largest timestamp after segments

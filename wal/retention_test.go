@@ -3,11 +3,13 @@ package wal
 import (
 	"errors"
 	"testing"
+
+	"github.com/chronik/chronik/wal/vfs/memfs"
 )
 
 // segmentedLog makes a log of 10 segments, each with 4 one-record batches
 // whose timestamps are the segment number times 1000.
-func segmentedLog(t *testing.T, clk *fakeClock) (*Log, *MemFS) {
+func segmentedLog(t *testing.T, clk *fakeClock) (*Log, *memfs.FS) {
 	t.Helper()
 	b := makeBatch(1, 50, 0)
 	l, fsys := openMem(t, Options{SegmentBytes: int64(4 * len(b)), Now: clk.now})
@@ -24,14 +26,14 @@ func TestRetentionByTime(t *testing.T) {
 	clk := &fakeClock{ms: 7500}
 	l, fsys := segmentedLog(t, clk)
 	defer l.Close()
-	l.SetOptions(Options{RetentionMs: 3000, SegmentBytes: l.Options().SegmentBytes, Now: clk.now})
-	n, err := l.ApplyRetention()
+	l.SetOptions(Options{RetentionMs: Retain(3000), SegmentBytes: l.Options().SegmentBytes, Now: clk.now})
+	n, err := l.ApplyRetention(l.LogEndOffset())
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Segments with max timestamp 0..4000 are older than 7500-3000.
 	if n != 5 || l.LogStartOffset() != 20 || l.NumSegments() != 5 {
-		t.Fatalf("deleted %d, lso %d, segments %d", n, l.LogStartOffset(), l.NumSegments())
+		t.Fatalf("deleted %d, log start %d, segments %d", n, l.LogStartOffset(), l.NumSegments())
 	}
 	if _, err := l.Read(19, 100, 40); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("read below start: %v", err)
@@ -42,22 +44,22 @@ func TestRetentionByTime(t *testing.T) {
 	l2 := reopen(t, fsys, l, Options{})
 	defer l2.Close()
 	if l2.LogStartOffset() != 20 {
-		t.Fatalf("lso %d after reopen", l2.LogStartOffset())
+		t.Fatalf("log start %d after reopen", l2.LogStartOffset())
 	}
 }
 
-func TestRetentionByBytesNeverDeletesActive(t *testing.T) {
+func TestRetentionByBytesKeepsTheNewestSegmentsWithinTheBound(t *testing.T) {
 	clk := &fakeClock{ms: 0}
 	l, _ := segmentedLog(t, clk)
 	defer l.Close()
 	segBytes := l.Options().SegmentBytes
-	l.SetOptions(Options{RetentionMs: -1, RetentionBytes: 3 * segBytes, SegmentBytes: segBytes, Now: clk.now})
-	n, err := l.ApplyRetention()
+	l.SetOptions(Options{RetentionMs: Retain(-1), RetentionBytes: Retain(3 * segBytes), SegmentBytes: segBytes, Now: clk.now})
+	n, err := l.ApplyRetention(l.LogEndOffset())
 	if err != nil || n != 7 || l.Size() != 3*segBytes || l.LogStartOffset() != 28 {
-		t.Fatalf("deleted %d err %v size %d lso %d", n, err, l.Size(), l.LogStartOffset())
+		t.Fatalf("deleted %d err %v size %d log start %d", n, err, l.Size(), l.LogStartOffset())
 	}
-	l.SetOptions(Options{RetentionMs: -1, RetentionBytes: 1, SegmentBytes: segBytes, Now: clk.now})
-	if n, _ := l.ApplyRetention(); n != 2 || l.NumSegments() != 1 {
+	l.SetOptions(Options{RetentionMs: Retain(-1), RetentionBytes: Retain(1), SegmentBytes: segBytes, Now: clk.now})
+	if n, _ := l.ApplyRetention(l.LogEndOffset()); n != 2 || l.NumSegments() != 1 {
 		t.Fatalf("deleted %d, %d segments left", n, l.NumSegments())
 	}
 	if off := mustAppend(t, l, makeBatch(1, 50, 0), 0); off != 40 {
@@ -75,14 +77,14 @@ func TestDeleteRecordsBefore(t *testing.T) {
 	}
 	// Segments [0,4) and [4,8) go; [8,12) holds offset 9 and stays.
 	if l.LogStartOffset() != 9 || l.NumSegments() != 8 {
-		t.Fatalf("lso %d segments %d", l.LogStartOffset(), l.NumSegments())
+		t.Fatalf("log start %d segments %d", l.LogStartOffset(), l.NumSegments())
 	}
 	got, err := l.Read(9, 1, 40)
 	if err != nil || batchOffsets(t, got)[0] != 9 {
 		t.Fatalf("read at start: %v", err)
 	}
 	if err := l.DeleteRecordsBefore(5); err != nil || l.LogStartOffset() != 9 {
-		t.Fatalf("lower offset must be a no-op: %v lso %d", err, l.LogStartOffset())
+		t.Fatalf("lower offset must be a no-op: %v log start %d", err, l.LogStartOffset())
 	}
 	if err := l.DeleteRecordsBefore(40); err != nil || l.NumSegments() != 1 || l.LogStartOffset() != 40 {
 		t.Fatalf("delete all: %v segments %d", err, l.NumSegments())
@@ -97,7 +99,7 @@ func TestDeleteRecordsBefore(t *testing.T) {
 	l2 := reopen(t, fsys, nil, Options{})
 	defer l2.Close()
 	if l2.LogStartOffset() != 40 || l2.LogEndOffset() != 40 {
-		t.Fatalf("after crash lso %d leo %d", l2.LogStartOffset(), l2.LogEndOffset())
+		t.Fatalf("after crash log start %d leo %d", l2.LogStartOffset(), l2.LogEndOffset())
 	}
 }
 
@@ -210,25 +212,123 @@ func TestScanBatches(t *testing.T) {
 
 func TestRetentionDeletionsSurviveACrash(t *testing.T) {
 	clk := &fakeClock{ms: 1000}
-	l, fsys := openMem(t, Options{SegmentBytes: 500, RetentionMs: 10, Now: clk.now})
+	l, fsys := openMem(t, Options{SegmentBytes: 500, RetentionMs: Retain(10), Now: clk.now})
 	for i := range 20 {
 		mustAppend(t, l, makeBatch(1, 100, int64(i)), 0)
 	}
 	syncNow(t, l)
 	before := l.NumSegments()
 	clk.ms = 1 << 40
-	if n, err := l.ApplyRetention(); err != nil || n == 0 {
+	if n, err := l.ApplyRetention(l.LogEndOffset()); err != nil || n == 0 {
 		t.Fatalf("retention deleted %d: %v", n, err)
 	}
 	left := l.NumSegments()
-	after := fsys.Reboot(nil)
-	l.Close()
-	l2, err := Open(after, "/data/t-0", Options{SegmentBytes: 500})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2, _ := crashOpen(t, fsys, l, Options{SegmentBytes: 500}, nil)
 	defer l2.Close()
 	if l2.NumSegments() != left || before == left {
 		t.Fatalf("segments: %d before retention, %d after, %d after a crash", before, left, l2.NumSegments())
+	}
+}
+
+// retentionOpts are the options of segmentedLog with the given bounds.
+func retentionOpts(l *Log, clk *fakeClock, ms, bytes Retention) Options {
+	return Options{SegmentBytes: l.Options().SegmentBytes, RetentionMs: ms, RetentionBytes: bytes, Now: clk.now}
+}
+
+// Kafka: retention.bytes=0 and retention.ms=0 keep nothing below the high
+// watermark; the non-empty active segment is rolled and deleted with the
+// rest, and an empty active segment stays.
+func TestRetentionZeroDeletesEverythingBelowTheHighWatermark(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		ms, bytes Retention
+	}{{"bytes=0", Retain(-1), Retain(0)}, {"ms=0", Retain(0), Retain(-1)}} {
+		t.Run(c.name, func(t *testing.T) {
+			clk := &fakeClock{ms: 9000}
+			l, fsys := segmentedLog(t, clk)
+			mustAppend(t, l, makeBatch(1, 50, 9000), 0) // active [40,42), half full
+			mustAppend(t, l, makeBatch(1, 50, 9000), 0)
+			l.SetOptions(retentionOpts(l, clk, c.ms, c.bytes))
+			if n, err := l.ApplyRetention(22); err != nil || n != 5 || l.LogStartOffset() != 20 {
+				t.Fatalf("hw 22: deleted %d, log start %d: %v", n, l.LogStartOffset(), err)
+			}
+			if _, err := l.Read(19, 100, 42); !errors.Is(err, ErrOffsetOutOfRange) {
+				t.Fatalf("read below start: %v", err)
+			}
+			clk.ms = 9001 // ms=0: now - 9000 > 0 only from here
+			rolls := l.Stats().Rolls
+			if n, err := l.ApplyRetention(l.LogEndOffset()); err != nil || n != 6 {
+				t.Fatalf("hw = leo: deleted %d: %v", n, err)
+			}
+			if l.LogStartOffset() != 42 || l.NumSegments() != 1 || l.Size() != 0 || l.Stats().Rolls != rolls+1 {
+				t.Fatalf("log start %d, %d segments, size %d, rolls %d (was %d)",
+					l.LogStartOffset(), l.NumSegments(), l.Size(), l.Stats().Rolls, rolls)
+			}
+			if ok, _ := exists(fsys, segmentPath("/data/t-0", 40, logSuffix)); ok {
+				t.Fatal("the rolled active segment's file is still there")
+			}
+			if n, err := l.ApplyRetention(l.LogEndOffset()); err != nil || n != 0 || l.Stats().Rolls != rolls+1 {
+				t.Fatalf("empty active segment: deleted %d, rolls %d: %v", n, l.Stats().Rolls, err)
+			}
+			if off := mustAppend(t, l, makeBatch(1, 50, 9000), 0); off != 42 {
+				t.Fatalf("append after deleting everything at %d", off)
+			}
+			l2 := reopen(t, fsys, l, Options{})
+			defer l2.Close()
+			if l2.LogStartOffset() != 42 || l2.LogEndOffset() != 43 {
+				t.Fatalf("after reopen log %d..%d", l2.LogStartOffset(), l2.LogEndOffset())
+			}
+		})
+	}
+}
+
+func TestRetentionNeverDeletesAtOrAboveTheHighWatermark(t *testing.T) {
+	for _, hw := range []int64{0, 3, 4, 5, 22, 39, 40, 100} {
+		clk := &fakeClock{ms: 1 << 40}
+		l, _ := segmentedLog(t, clk)
+		l.SetOptions(retentionOpts(l, clk, Retain(0), Retain(0)))
+		if _, err := l.ApplyRetention(hw); err != nil {
+			t.Fatal(err)
+		}
+		// Segments are [4k, 4k+4): deletable once 4k+4 <= hw.
+		want := min(hw/4*4, 40)
+		if l.LogStartOffset() != want {
+			t.Fatalf("hw %d: log start %d, want %d", hw, l.LogStartOffset(), want)
+		}
+		if got := batchOffsets(t, readAll(t, l)); len(got) != int(40-want) {
+			t.Fatalf("hw %d: %d batches readable, want %d", hw, len(got), 40-want)
+		}
+		l.Close()
+	}
+}
+
+func TestRetentionUnlimitedKeepsEverything(t *testing.T) {
+	clk := &fakeClock{ms: 1 << 40}
+	l, _ := segmentedLog(t, clk)
+	defer l.Close()
+	l.SetOptions(retentionOpts(l, clk, Retain(-1), Retain(-1)))
+	if n, err := l.ApplyRetention(l.LogEndOffset()); err != nil || n != 0 || l.NumSegments() != 10 {
+		t.Fatalf("deleted %d, %d segments: %v", n, l.NumSegments(), err)
+	}
+}
+
+// Unset bounds are the defaults (7 days, unlimited), not 0.
+func TestRetentionUnsetTakesTheDefaults(t *testing.T) {
+	clk := &fakeClock{ms: 9001}
+	l, _ := segmentedLog(t, clk)
+	defer l.Close()
+	o := l.Options()
+	if ms, ok := o.RetentionMs.Value(); ms != DefaultRetentionMs || !ok {
+		t.Fatalf("retention.ms %d %v", ms, ok)
+	}
+	if b, ok := o.RetentionBytes.Value(); b != -1 || !ok {
+		t.Fatalf("retention.bytes %d %v", b, ok)
+	}
+	if n, _ := l.ApplyRetention(l.LogEndOffset()); n != 0 {
+		t.Fatalf("deleted %d segments within the default retention", n)
+	}
+	clk.ms = 8000 + DefaultRetentionMs + 1 // segments 0..8 expire
+	if n, _ := l.ApplyRetention(l.LogEndOffset()); n != 9 || l.LogStartOffset() != 36 {
+		t.Fatalf("deleted %d, log start %d", n, l.LogStartOffset())
 	}
 }

@@ -31,15 +31,21 @@ const (
 // noTimestamp marks a segment without batches.
 const noTimestamp = math.MinInt64
 
-// segment is one log file and its two indexes. base, log and the index
-// pointers never change. size, next and maxTs are written by the appender
-// (under Log.mu) and read by anyone; the other fields belong to Log.mu.
+// segment is one log file and its two indexes. The index pointers never
+// change, log only when TruncateTo replaces the file; base and the file
+// names change only when a prepared segment is adopted, before anyone
+// else sees it. size, next, maxTs and
+// maxTsBase are written by the appender (under Log.mu) or by recovery;
+// size, next and maxTs are read by anyone. bytesSinceIndex and created
+// belong to Log.mu, trimmed and the allocation to allocMu, mp to its own
+// mutex.
 type segment struct {
 	base int64
-	log  File
-	name string // path of the .log file
-	idx  *index // offset index
-	tidx *index // time index
+	log  File     // the .log file; replaced only by TruncateTo, under Log.readMu exclusively
+	fref *fileRef // log's references: closed by the last of the segment and its Ranges
+	name string   // path of the .log file
+	idx  *index   // offset index
+	tidx *index   // time index
 
 	size  atomic.Int64 // bytes of whole batches, the append position (logical end)
 	alloc atomic.Int64 // file size as allocated, >= size; a zero tail follows size
@@ -52,7 +58,7 @@ type segment struct {
 	maxTsBase       int64 // base offset of the batch holding maxTs
 	bytesSinceIndex int64
 	created         time.Time
-	deleted         bool // guarded by Log.readMu
+	deleted         atomic.Bool // set under Log.readMu exclusively, before the files close
 	mp              segMap
 }
 
@@ -78,10 +84,10 @@ func openSegment(fsys FS, dir string, base int64, opts Options, active bool) (*s
 	if err != nil {
 		return nil, fmt.Errorf("open segment %s: %w", s.name, err)
 	}
-	s.log = f
+	s.log, s.fref = f, newFileRef(f, s.name)
 	size, err := f.Size()
 	if err != nil {
-		f.Close()
+		s.fref.release()
 		return nil, fmt.Errorf("size segment %s: %w", s.name, err)
 	}
 	s.size.Store(size)
@@ -112,7 +118,7 @@ func spareSegment(fsys FS, dir string, opts Options) (*segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare segment: %w", err)
 	}
-	s.log = f
+	s.log, s.fref = f, newFileRef(f, s.name)
 	s.maxTs.Store(noTimestamp)
 	s.mp.minLen = opts.SegmentBytes
 	s.idx, err = newIndex(fsys, sparePath(dir, 0, indexSuffix), offsetEntrySize, opts.MaxIndexBytes)
@@ -146,6 +152,7 @@ func (s *segment) adopt(fsys FS, dir string, base int64, now time.Time) error {
 		}
 		*names[i] = final
 	}
+	s.fref.name = s.name
 	s.base, s.created = base, now
 	s.next.Store(base)
 	return nil
@@ -264,19 +271,25 @@ func (s *segment) syncAll() error {
 
 // close releases every file of the segment, returning the first error.
 // A segment whose creation failed midway has nil indexes.
-func (s *segment) close() error {
+func (s *segment) close() error { return s.release(true) }
+
+// discard is close for a segment about to be deleted: its indexes are
+// neither sealed nor synced.
+func (s *segment) discard() error { return s.release(false) }
+
+func (s *segment) release(keep bool) error {
 	s.unmap()
 	var first error
 	for _, x := range []*index{s.idx, s.tidx} {
 		if x == nil {
 			continue
 		}
-		if err := x.close(); err != nil && first == nil {
+		if err := x.close(keep); err != nil && first == nil {
 			first = err
 		}
 	}
-	if err := s.log.Close(); err != nil && first == nil {
-		first = fmt.Errorf("close segment %s: %w", s.name, err)
+	if err := s.fref.release(); err != nil && first == nil {
+		first = err
 	}
 	return first
 }

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"sync"
@@ -11,45 +12,52 @@ import (
 //
 // A segment's .log file is mapped read-only (shared) the first time a
 // ReadView touches it; a View hands out slices of that mapping, so record
-// bytes reach a socket (writev) straight from the page cache. Lifetime:
+// bytes reach a socket (writev) straight from the page cache. Lifetime
+// (pin.go):
 //
-//	mapping.refs = 1 (the segment's own)  + 1 per View slice pinning it
-//	segment.close (retention, delete, Close) drops the segment's ref
-//	View.Release drops the View's refs; the last ref munmaps
+//	mapping references = the segment's own + 1 per View slice pinning it
+//	segment.close (retention, truncation, delete, Close) drops the segment's
+//	View.Release drops the View's pins; the last reference munmaps
 //
 // So a segment deleted while a response still references it is unlinked
 // at once but stays mapped until the response is written: never a SIGBUS.
 // Reads cover only bytes below the segment size published after the
 // pwrite completed, so never a torn read. Nothing truncates a segment
-// file below a byte a View may reference (recovery cuts before any read;
+// file below a byte a View may reference: recovery cuts before any read;
 // a roll truncates only a fresh segment; the flusher trims a rolled
-// segment's preallocated tail, beyond every byte a View can reach: Views
-// end at the published size); a future truncation (replica
-// divergence) must first replace the segment and let its mapping retire.
+// segment's preallocated tail, beyond every byte a View can reach (Views
+// end at the published size); TruncateTo shrinks a file in place only
+// when no pin reaches past the cut, and otherwise replaces the file,
+// letting the pinned mappings of the old one retire (truncate.go).
 //
 // The active segment is mapped once with room for SegmentBytes (address
 // space only), so appends do not force a remap; a read past the mapped
-// length maps the segment again and retires the old mapping the same way.
+// length maps the segment again and retires the old mapping the same way
+// (kept in segMap.retired while Views pin it, so TruncateTo sees them).
 
-// mapping is one mmap of a segment file, reference counted.
+// mapping is one mmap of a segment file, pinned by Views (pin.go).
 type mapping struct {
 	data []byte
-	refs atomic.Int64
 	mm   Mmapper
 	name string
+	pins pinSet
 }
 
-func (m *mapping) pin() { m.refs.Add(1) }
+// unpin drops a View's pin reaching end; the last reference unmaps.
+func (m *mapping) unpin(end int64) {
+	if m.pins.unpin(end) {
+		m.unmap()
+	}
+}
 
-// unpin drops one reference; the last one unmaps.
-func (m *mapping) unpin() {
-	n := m.refs.Add(-1)
-	if n > 0 {
-		return
+// disown drops the segment's reference; the last reference unmaps.
+func (m *mapping) disown() {
+	if m.pins.disown() {
+		m.unmap()
 	}
-	if n < 0 {
-		panic(fmt.Sprintf("wal: mapping of %s released more often than pinned", m.name))
-	}
+}
+
+func (m *mapping) unmap() {
 	if err := m.mm.Munmap(m.data); err != nil {
 		// Address space leaks; nothing else can go wrong.
 		fmt.Fprintf(os.Stderr, "wal: munmap %s: %v\n", m.name, err)
@@ -60,13 +68,16 @@ func (m *mapping) unpin() {
 // liveMappings counts mappings not yet unmapped, for tests.
 var liveMappings atomic.Int64
 
-// segMap is a segment's current mapping. Guarded by its own mutex: readers
-// holding Log.readMu shared may race to create it.
+// segMap is a segment's current mapping, and the older mappings of the
+// same file that Views still pin (a read past the mapped length remaps).
+// Guarded by its own mutex: readers holding Log.readMu shared may race to
+// create it. Lock order: segMap.mu, then a mapping's pinSet.
 type segMap struct {
-	mu     sync.Mutex
-	cur    *mapping
-	minLen int64 // length to map at least (SegmentBytes for the active segment)
-	closed bool
+	mu      sync.Mutex
+	cur     *mapping
+	retired []*mapping
+	minLen  int64 // length to map at least (SegmentBytes for the active segment)
+	closed  bool
 }
 
 // pinWindow returns the bytes [pos, end) of s from its mapping, pinned for
@@ -90,27 +101,60 @@ func (s *segment) pinWindow(pos, end int64) (b []byte, m *mapping, ok bool, err 
 			return nil, nil, false, fmt.Errorf("map segment %s: %w", s.name, err)
 		}
 		liveMappings.Add(1)
-		if sm.cur != nil {
-			sm.cur.unpin() // the segment's ref to the smaller mapping
+		if old := sm.cur; old != nil {
+			old.disown() // the segment's ref to the smaller mapping
+			sm.retired = append(sm.retired, old)
 		}
 		sm.cur = &mapping{data: data, mm: mm, name: s.name}
-		sm.cur.refs.Store(1)
+		sm.cur.pins.own()
 	}
-	sm.cur.pin()
+	sm.cur.pins.pin(end)
 	return sm.cur.data[pos:end:end], sm.cur, true, nil
 }
 
 // unmap drops the segment's own reference; pinned Views keep the mapping
 // alive until they are released. Called when the segment is closed.
 func (s *segment) unmap() {
+	s.dropMappings()
+	s.mp.mu.Lock()
+	s.mp.closed = true
+	s.mp.mu.Unlock()
+}
+
+// dropMappings lets go of the segment's mappings: the current one is
+// disowned (Views may still pin it) and retired ones are no longer
+// watched. The next read maps the file afresh.
+func (s *segment) dropMappings() {
 	sm := &s.mp
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
-	sm.closed = true
 	if sm.cur != nil {
-		sm.cur.unpin()
+		sm.cur.disown()
 		sm.cur = nil
 	}
+	sm.retired = nil
+}
+
+// mappedPast reports whether a View pins bytes of s beyond pos in any of
+// its mappings. Callers hold Log.readMu exclusively (no new pins).
+func (s *segment) mappedPast(pos int64) bool {
+	sm := &s.mp
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	live := sm.retired[:0]
+	for _, m := range sm.retired {
+		if m.pins.live() {
+			live = append(live, m)
+		}
+	}
+	clear(sm.retired[len(live):])
+	sm.retired = live
+	for _, m := range append(live, sm.cur) {
+		if m != nil && m.pins.reachesPast(pos) {
+			return true
+		}
+	}
+	return false
 }
 
 const pageBytes = 4096
@@ -125,26 +169,23 @@ func pageRound(n int64) int64 { return (n + pageBytes - 1) &^ (pageBytes - 1) }
 type View struct {
 	Slices [][]byte // batches in offset order; one slice per segment touched
 	Len    int64    // total bytes in Slices
-	pins   []*mapping
+	pins   pinList
 }
 
 // Release unpins every mapping the View references and empties it.
 func (v *View) Release() {
-	for _, m := range v.pins {
-		m.unpin()
-	}
-	clear(v.pins)
-	v.pins = v.pins[:0]
+	v.pins.release()
 	clear(v.Slices)
 	v.Slices = v.Slices[:0]
 	v.Len = 0
 }
 
-func (v *View) add(b []byte, m *mapping) {
+// add appends b, pinned in m up to file position end (m nil: a copy).
+func (v *View) add(b []byte, m *mapping, end int64) {
 	v.Slices = append(v.Slices, b)
 	v.Len += int64(len(b))
 	if m != nil {
-		v.pins = append(v.pins, m)
+		v.pins = append(v.pins, pinRef{on: m, end: end})
 	}
 }
 
@@ -153,6 +194,25 @@ func (v *View) add(b []byte, m *mapping) {
 // are written (to a socket) or copied. On an FS whose files cannot be
 // mapped it falls back to one copied slice. Any goroutine may call it.
 func (l *Log) ReadView(offset int64, maxBytes int32, maxOffset int64, v *View) error {
+	return l.readZeroCopy(offset, maxBytes, maxOffset, v)
+}
+
+// zeroCopyRead is what a ReadView or ReadRanges collects: whole batches
+// from each segment, taken by addSegment (see viewBatches).
+type zeroCopyRead interface {
+	taken() int64
+	addSegment(s *segment, first bool, offset, budget, limit int64) (more bool, err error)
+}
+
+func (v *View) taken() int64 { return v.Len }
+
+func (v *View) addSegment(s *segment, first bool, offset, budget, limit int64) (bool, error) {
+	return s.viewBatches(v, first, offset, budget, limit)
+}
+
+// readZeroCopy runs a ReadView or ReadRanges: Read's checks and limits,
+// then dst takes the batches segment by segment.
+func (l *Log) readZeroCopy(offset int64, maxBytes int32, maxOffset int64, dst zeroCopyRead) error {
 	l.readMu.RLock()
 	defer l.readMu.RUnlock()
 	if err := l.checkOpen(); err != nil {
@@ -166,16 +226,19 @@ func (l *Log) ReadView(offset int64, maxBytes int32, maxOffset int64, v *View) e
 		return nil
 	}
 	segs := l.segments()
-	if _, ok := segs[0].log.(Mmapper); !ok {
-		b, err := l.readLocked(offset, maxBytes, limit)
-		if len(b) > 0 {
-			v.add(b, nil)
+	if v, ok := dst.(*View); ok {
+		if _, canMap := segs[0].log.(Mmapper); !canMap {
+			b, err := l.readLocked(offset, maxBytes, limit)
+			if len(b) > 0 {
+				v.add(b, nil, 0)
+			}
+			return err
 		}
-		return err
 	}
-	start := v.Len
+	start := dst.taken()
 	for i := segmentFor(segs, offset); i < len(segs); i++ {
-		more, err := segs[i].viewBatches(v, v.Len == start, offset, int64(maxBytes)-(v.Len-start), limit)
+		got := dst.taken() - start
+		more, err := dst.addSegment(segs[i], got == 0, offset, int64(maxBytes)-got, limit)
 		if err != nil {
 			return fmt.Errorf("read %s at %d: %w", l.dir, offset, err)
 		}
@@ -202,27 +265,44 @@ func (s *segment) viewBatches(v *View, first bool, offset, budget, limit int64) 
 	pos := int64(0)
 	if first {
 		if pos, err = s.locateIn(data, offset); err != nil {
-			m.unpin()
+			m.unpin(end)
 			return false, err
 		}
 	}
-	n, stopped := int64(0), false
+	n, more := wholeMapped(data, pos, end, budget, limit, first)
+	if n == 0 {
+		m.unpin(end)
+		return more, nil
+	}
+	m.pins.retarget(end, pos+n)
+	v.add(data[pos:pos+n:pos+n], m, pos+n)
+	return more, nil
+}
+
+// wholeMapped returns how many bytes of whole batches a read takes from
+// pos in a segment of end mapped bytes (see joins). more reports whether
+// the next segment may add to the read. Only the base offset and length
+// of each header are read.
+func wholeMapped(data []byte, pos, end, budget, limit int64, first bool) (n int64, more bool) {
 	for pos+n+BatchHeaderSize <= end {
-		h, _ := ParseBatchHeader(data[pos+n:])
-		size := h.Size()
-		if h.BaseOffset >= limit || pos+n+size > end || (n+size > budget && !(first && n == 0)) {
-			stopped = true
-			break
+		b := data[pos+n:]
+		base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
+		size := batchLengthOverhead + int64(int32(binary.BigEndian.Uint32(b[offBatchLength:])))
+		if !joins(pos+n, n, size, base, end, budget, limit, first) {
+			return n, false
 		}
 		n += size
 	}
-	more = !stopped && n < budget
-	if n == 0 {
-		m.unpin()
-		return more, nil
-	}
-	v.add(data[pos:pos+n:pos+n], m)
-	return more, nil
+	return n, n < budget
+}
+
+// joins reports whether the batch of size bytes at position at, base
+// offset base, joins a read that took n bytes of this segment so far:
+// whole below end, base below limit, within budget, except that the first
+// batch of the read (first, n == 0) always joins (KIP-74).
+func joins(at, n, size, base, end, budget, limit int64, first bool) bool {
+	return size >= BatchHeaderSize && at+size <= end && base < limit &&
+		(n+size <= budget || (first && n == 0))
 }
 
 // locateIn is locate over mapped bytes: the position of the batch holding

@@ -23,7 +23,8 @@ func joinView(v *View) []byte {
 	return out
 }
 
-func TestReadViewServesTheSameBytesAsRead(t *testing.T) {
+// ReadView and ReadRanges serve exactly the batches Read copies.
+func TestReadViewAndReadRangesServeTheSameBytesAsRead(t *testing.T) {
 	for _, name := range []string{"os", "mem"} {
 		t.Run(name, func(t *testing.T) {
 			opts := Options{SegmentBytes: 3000, IndexIntervalBytes: 300}
@@ -39,17 +40,22 @@ func TestReadViewServesTheSameBytesAsRead(t *testing.T) {
 			}
 			leo := l.LogEndOffset()
 			var v View
+			var r Ranges
 			for off := int64(0); off <= leo; off += 7 {
 				for _, maxBytes := range []int32{0, 1, 100, 700, 5000, 1 << 20} {
 					for _, hw := range []int64{leo, off + 3, leo - 50} {
 						want, werr := l.Read(off, maxBytes, hw)
-						gerr := l.ReadView(off, maxBytes, hw, &v)
-						got := joinView(&v)
-						if (werr == nil) != (gerr == nil) || !bytes.Equal(got, want) || v.Len != int64(len(want)) {
-							t.Fatalf("off %d max %d hw %d: view %d bytes (%v), read %d bytes (%v)",
-								off, maxBytes, hw, len(got), gerr, len(want), werr)
+						verr := l.ReadView(off, maxBytes, hw, &v)
+						rerr := l.ReadRanges(off, maxBytes, hw, &r)
+						view, ranges := joinView(&v), joinRanges(t, &r)
+						if (werr == nil) != (verr == nil) || (werr == nil) != (rerr == nil) ||
+							!bytes.Equal(view, want) || v.Len != int64(len(want)) ||
+							!bytes.Equal(ranges, want) || r.Len != int64(len(want)) {
+							t.Fatalf("off %d max %d hw %d: view %d bytes (%v), ranges %d (%v), read %d (%v)",
+								off, maxBytes, hw, len(view), verr, len(ranges), rerr, len(want), werr)
 						}
 						v.Release()
+						r.Release()
 					}
 				}
 			}
@@ -60,7 +66,7 @@ func TestReadViewServesTheSameBytesAsRead(t *testing.T) {
 func TestViewOutlivesDeletedSegmentAndIsUnmappedOnRelease(t *testing.T) {
 	base := liveMappings.Load()
 	clk := &fakeClock{ms: 1000}
-	l := openOS(t, Options{SegmentBytes: 1000, RetentionMs: 10, Now: clk.now})
+	l := openOS(t, Options{SegmentBytes: 1000, RetentionMs: Retain(10), Now: clk.now})
 	for i := range 30 {
 		mustAppend(t, l, makeBatch(2, 50, int64(i)), 0)
 	}
@@ -70,9 +76,9 @@ func TestViewOutlivesDeletedSegmentAndIsUnmappedOnRelease(t *testing.T) {
 	}
 	want := bytes.Clone(joinView(&v))
 	clk.ms = 1 << 40
-	n, err := l.ApplyRetention()
+	n, err := l.ApplyRetention(l.LogEndOffset())
 	if err != nil || n == 0 || l.LogStartOffset() == 0 {
-		t.Fatalf("retention deleted %d segments (lso %d): %v", n, l.LogStartOffset(), err)
+		t.Fatalf("retention deleted %d segments (log start %d): %v", n, l.LogStartOffset(), err)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -149,8 +150,47 @@ func writeMetrics(w io.Writer, s netio.Stats, m engine.Metrics) {
 		{"chronik_wal_syncs_total", "WAL fdatasync rounds.", "counter", float64(m.WAL.Syncs)},
 		{"chronik_wal_synced_waiters_total", "WAL sync waiters released.", "counter", float64(m.WAL.SyncedWaiters)},
 	}
+	r := m.Replication
+	ms = append(ms,
+		metric{"chronik_replication_leader_partitions", "Partitions this broker leads.", "gauge", float64(r.LeaderPartitions)},
+		metric{"chronik_replication_under_replicated_partitions", "Partitions led here whose ISR is smaller than their replica set (Kafka's UnderReplicatedPartitions).", "gauge", float64(r.UnderReplicatedPartitions)},
+		metric{"chronik_replication_offline_partitions", "Partitions without a leader, cluster-wide (Kafka's OfflinePartitionsCount).", "gauge", float64(r.OfflinePartitions)},
+		metric{"chronik_replication_isr_shrinks_total", "ISR shrinks committed by this broker as leader (Kafka's IsrShrinksPerSec).", "counter", float64(r.ISRShrinks)},
+		metric{"chronik_replication_isr_expands_total", "ISR expansions committed by this broker as leader (Kafka's IsrExpandsPerSec).", "counter", float64(r.ISRExpands)},
+		metric{"chronik_replication_follower_fetches_total", "Fetch cycles this broker ran as a follower.", "counter", float64(r.FollowerFetches)},
+		metric{"chronik_replication_truncations_total", "Divergence truncations and log resets this broker made as a follower.", "counter", float64(r.Truncations)},
+	)
 	for _, x := range ms {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", x.name, x.help, x.name, x.typ, x.name,
 			strconv.FormatFloat(x.value, 'g', -1, 64))
+	}
+	writeLabeled(w, "chronik_replication_sent_bytes_total", "Record bytes served to each follower broker (leader side).", "counter", "follower", r.SentToFollower)
+	writeLabeled(w, "chronik_replication_received_bytes_total", "Bytes read from each leader broker's replication socket (follower side).", "counter", "leader", r.ReceivedFromLeader)
+	writeLags(w, r.Lags)
+}
+
+// writeLabeled writes one metric with a broker-id label per value.
+func writeLabeled(w io.Writer, name, help, typ, label string, values map[int32]int64) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+	ids := make([]int32, 0, len(values))
+	for id := range values {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		fmt.Fprintf(w, "%s{%s=\"%d\"} %d\n", name, label, id, values[id])
+	}
+}
+
+// writeLags writes each follower's lag on each partition led here, in
+// records and in seconds (Kafka's ReplicaLag / FetcherLagMetrics).
+func writeLags(w io.Writer, lags []engine.PartitionLag) {
+	fmt.Fprintf(w, "# HELP chronik_replication_lag_records Records a follower is behind its leader's log end.\n# TYPE chronik_replication_lag_records gauge\n")
+	for _, l := range lags {
+		fmt.Fprintf(w, "chronik_replication_lag_records{topic=%q,partition=\"%d\",follower=\"%d\",in_isr=\"%t\"} %d\n", l.Topic, l.Partition, l.Replica, l.InISR, l.Records)
+	}
+	fmt.Fprintf(w, "# HELP chronik_replication_lag_seconds Time since a follower was last caught up.\n# TYPE chronik_replication_lag_seconds gauge\n")
+	for _, l := range lags {
+		fmt.Fprintf(w, "chronik_replication_lag_seconds{topic=%q,partition=\"%d\",follower=\"%d\",in_isr=\"%t\"} %g\n", l.Topic, l.Partition, l.Replica, l.InISR, l.Time.Seconds())
 	}
 }

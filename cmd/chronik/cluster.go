@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/engine"
+	"github.com/chronik/chronik/internal/serve"
+	"github.com/chronik/chronik/netio"
 	"github.com/chronik/chronik/raftmeta"
 )
 
@@ -62,6 +64,7 @@ func (cf *clusterFlags) apply(cfg *engine.Config, listenFlag, advFlag string) er
 		return fmt.Errorf("--node-id %d is not in %s", *cf.nodeID, *cf.file)
 	}
 	cfg.NodeID = cf.self.ID
+	cfg.Clustered = true
 	if listenFlag == "" {
 		cfg.Listen = cf.self.KafkaAddr
 	}
@@ -86,12 +89,14 @@ func (cf *clusterFlags) startNode(cfg engine.Config, log *slog.Logger) (*raftmet
 	}
 	start := time.Now()
 	node, err := raftmeta.Start(raftmeta.Options{
-		NodeID:            cf.self.ID,
-		Members:           cf.members,
-		Dir:               raftDir,
-		HeartbeatInterval: time.Duration(cfg.BrokerHeartbeatMs) * time.Millisecond,
-		SessionTimeout:    time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond,
-		Logger:            log,
+		NodeID:                       cf.self.ID,
+		Members:                      cf.members,
+		Dir:                          raftDir,
+		HeartbeatInterval:            time.Duration(cfg.BrokerHeartbeatMs) * time.Millisecond,
+		SessionTimeout:               time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond,
+		AutoLeaderRebalance:          cfg.Replication.AutoLeaderRebalance,
+		LeaderImbalanceCheckInterval: time.Duration(cfg.Replication.LeaderImbalanceCheckSeconds) * time.Second,
+		Logger:                       log,
 	})
 	if err != nil {
 		return nil, err
@@ -100,9 +105,11 @@ func (cf *clusterFlags) startNode(cfg engine.Config, log *slog.Logger) (*raftmet
 	return node, nil
 }
 
-// join waits until this broker is registered in the metadata (a quorum of
-// the cluster is up; the whole committed log is applied) and hands the
-// metadata to the engine. It waits as long as it takes: a broker of a
+// join waits until this broker's metadata node has applied every committed
+// change (a quorum of the cluster is up) and hands the metadata to the
+// engine: it opens its replicas, takes their leaderships and starts
+// following the others. The broker is not yet eligible to lead anything
+// new (register does that). It waits as long as it takes: a broker of a
 // cluster without quorum has nothing to serve. SIGINT/SIGTERM abort it.
 func (cf *clusterFlags) join(b *engine.Broker, node *raftmeta.Node, log *slog.Logger) error {
 	if node == nil {
@@ -111,19 +118,64 @@ func (cf *clusterFlags) join(b *engine.Broker, node *raftmeta.Node, log *slog.Lo
 	start := time.Now()
 	ctx, stop := signalContext()
 	defer stop()
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
 	for {
-		select {
-		case <-node.Registered():
-			log.Info("joined cluster", "node", cf.self.ID, "waited", time.Since(start))
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := node.Sync(sctx)
+		cancel()
+		if err == nil {
+			log.Info("metadata caught up", "node", cf.self.ID, "waited", time.Since(start))
 			return b.JoinCluster(node, clusterID(cf.members))
-		case <-tick.C:
-			log.Info("waiting for a metadata quorum", "node", cf.self.ID, "waited", time.Since(start).Round(time.Second))
-		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
 			return errors.New("interrupted while waiting for a metadata quorum")
 		}
+		log.Info("waiting for a metadata quorum", "node", cf.self.ID, "waited", time.Since(start).Round(time.Second), "err", err)
 	}
+}
+
+// registerBroker makes this broker eligible to lead (a new registration epoch)
+// and starts its heartbeats to the controller.
+func (cf *clusterFlags) registerBroker(node *raftmeta.Node, log *slog.Logger) error {
+	if node == nil {
+		return nil
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	start := time.Now()
+	if err := node.Register(ctx); err != nil {
+		return err
+	}
+	log.Info("joined cluster", "node", cf.self.ID, "registration", time.Since(start))
+	return nil
+}
+
+// controlledShutdownTimeout bounds how long SIGTERM waits for the
+// controller to move this broker's leaderships away before stopping anyway.
+const controlledShutdownTimeout = 30 * time.Second
+
+// controlledShutdown asks the controller to move this broker's
+// leaderships to other in-sync replicas and take it out of the ISRs, and
+// waits until it leads nothing (clients and followers move over while it
+// still serves). A second signal stops at once.
+func (cf *clusterFlags) controlledShutdown(node *raftmeta.Node, sig <-chan os.Signal, log *slog.Logger) {
+	if node == nil {
+		return
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), controlledShutdownTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-sig:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := node.ControlledShutdown(ctx); err != nil {
+		log.Warn("controlled shutdown incomplete; stopping anyway", "err", err, "waited", time.Since(start))
+		return
+	}
+	log.Info("controlled shutdown: leaderships moved", "took", time.Since(start))
 }
 
 // clusterID derives the Kafka cluster id from the cluster config, so every
@@ -136,4 +188,29 @@ func clusterID(ms []raftmeta.Member) string {
 // signalContext is cancelled by SIGINT or SIGTERM.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+}
+
+// startReplicationListener serves Kafka on this node's replication address
+// (cluster config) for the followers' fetches: the same engine and
+// handler as the client listener, so one fetch path serves consumers and
+// followers. nil standalone.
+func startReplicationListener(cf clusterFlags, opts netio.Options, b *engine.Broker, log *slog.Logger) (*netio.Server, error) {
+	if !cf.on() || cf.self.ReplicationAddr == "" || cf.self.ReplicationAddr == cf.self.KafkaAddr {
+		return nil, nil
+	}
+	opts.Addr = cf.self.ReplicationAddr
+	srv := netio.NewServer(opts, serve.Handler(b))
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("replication listener %s: %w", opts.Addr, err)
+	}
+	log.Info("replication listener", "addr", srv.Addr())
+	return srv, nil
+}
+
+// stopServer stops srv if there is one.
+func stopServer(ctx context.Context, srv *netio.Server) error {
+	if srv == nil {
+		return nil
+	}
+	return srv.Stop(ctx)
 }

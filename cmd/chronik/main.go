@@ -4,6 +4,7 @@
 //	              [--advertised-listener HOST:PORT] [--config FILE]
 //	              [--cluster FILE --node-id N] [--admin-listen 127.0.0.1:PORT]
 //	chronik wal dump|verify <dir>
+//	chronik wal compare <dirA> <dirB>
 //
 // With no flags it is a standalone broker on 127.0.0.1:9092 with its data in
 // ./data. With --cluster it is node N of the cluster the file lists (see
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/engine"
+	"github.com/chronik/chronik/internal/serve"
 	"github.com/chronik/chronik/netio"
 )
 
@@ -34,7 +36,7 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "serve":
-		if err := serve(os.Args[2:]); err != nil {
+		if err := runServe(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "chronik:", err)
 			os.Exit(1)
 		}
@@ -51,7 +53,8 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage: chronik serve [flags]   run a standalone broker (see chronik serve -h)
-       chronik wal dump|verify <dir>   inspect or check log segments offline`)
+       chronik wal dump|verify <dir>   inspect or check log segments offline
+       chronik wal compare <dirA> <dirB>   compare two replicas batch by batch`)
 }
 
 // loadConfig builds the config from defaults, the config file, then flags.
@@ -103,7 +106,7 @@ func loadConfig(args []string) (engine.Config, clusterFlags, error) {
 	return cfg, cf, cfg.Validate()
 }
 
-func serve(args []string) error {
+func runServe(args []string) error {
 	cfg, cf, err := loadConfig(args)
 	if err != nil {
 		return err
@@ -124,15 +127,11 @@ func serve(args []string) error {
 		node.Close()
 		return err
 	}
-	srv := netio.NewServer(netio.Options{
-		Addr:              cfg.Listen,
-		MaxRequestBytes:   cfg.SocketRequestMaxBytes,
-		MaxQueuedRequests: int(cfg.QueuedMaxRequests),
-		MaxQueuedBytes:    cfg.QueuedMaxBytes,
-		IdleTimeout:       time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
-		Multicore:         true,
-		Logger:            log,
-	}, netio.BrokerHandler(b))
+	// Listen before registering: a broker is eligible to lead only once
+	// its logs are recovered and clients and followers can reach it.
+	opts := serve.Options(cfg)
+	opts.Logger = log
+	srv := netio.NewServer(opts, serve.Handler(b))
 	if err := srv.Start(); err != nil {
 		b.Close()
 		node.Close()
@@ -140,6 +139,12 @@ func serve(args []string) error {
 	}
 	if !userAdvertised {
 		b.SetAdvertisedListener(srv.Addr())
+	}
+	repl, err := startReplicationListener(cf, opts, b, log)
+	if err != nil {
+		err = errors.Join(err, srv.Stop(context.Background()), b.Close())
+		node.Close()
+		return err
 	}
 	var admin *adminServer
 	if cf.adminAddr != "" {
@@ -149,19 +154,28 @@ func serve(args []string) error {
 			return err
 		}
 	}
+	if err := cf.registerBroker(node, log); err != nil {
+		err = errors.Join(err, admin.stop(context.Background()), stopServer(context.Background(), repl), srv.Stop(context.Background()), b.Close())
+		node.Close()
+		return err
+	}
 	log.Info("chronik serving", "listen", srv.Addr(), "data_dir", cfg.DataDir)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	s := <-sig
 	log.Info("shutting down", "signal", s.String())
+	if cfg.Replication.ControlledShutdown {
+		cf.controlledShutdown(node, sig, log)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	errAdmin := admin.stop(ctx)
+	errRepl := stopServer(ctx, repl)
 	errStop := srv.Stop(ctx)
 	errClose := b.Close()
 	node.Close()
-	if err := errors.Join(errAdmin, errStop, errClose); err != nil {
+	if err := errors.Join(errAdmin, errRepl, errStop, errClose); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("shutdown clean")

@@ -9,22 +9,35 @@ import (
 	"github.com/chronik/chronik/wal"
 )
 
-// errVerifyFailed makes `chronik wal verify` exit 1 without more words.
+// errVerifyFailed makes `chronik wal verify` (and compare) exit 1 without
+// more words.
 var errVerifyFailed = errors.New("verify found problems")
 
 const walUsage = `usage: chronik wal dump <dir>     print every segment, batch and index summary
        chronik wal verify <dir>   check batches (length, offsets, CRC32C) and indexes;
                                   exit 1 if anything would be cut or rebuilt at Open
-<dir> is a partition directory (<data>/<topic>-<p>) or a data directory.
-Both only read; run them on a stopped broker's directory or a copy.`
+       chronik wal compare <dirA> <dirB>
+                                  compare two replicas batch by batch (offsets, length,
+                                  leader epoch, CRC, bytes) from each one's log start;
+                                  print the first difference per partition and the
+                                  offsets only one side holds; exit 1 unless identical
+<dir> is a partition directory (<data>/<topic>-<p>) or a data directory; compare
+takes two of the same kind and compares the partition directories both hold.
+All only read; run them on a stopped broker's directory or a copy (compare also
+works on a live broker's, whose tail may move while it reads).`
 
 // walMain runs `chronik wal ...` and returns the exit status.
 func walMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 2 || (args[0] != "dump" && args[0] != "verify") {
+	var err error
+	switch {
+	case len(args) == 2 && (args[0] == "dump" || args[0] == "verify"):
+		err = runWal(args[0], args[1], stdout)
+	case len(args) == 3 && args[0] == "compare":
+		err = runCompare(args[1], args[2], stdout)
+	default:
 		fmt.Fprintln(stderr, walUsage)
 		return 2
 	}
-	err := runWal(args[0], args[1], stdout)
 	switch {
 	case errors.Is(err, errVerifyFailed):
 		return 1
@@ -105,6 +118,64 @@ func printVerdict(out io.Writer, rep wal.DirReport) {
 		verdict = "FAILED"
 	}
 	fmt.Fprintf(out, "%s %s: %d segments, %d batches\n", verdict, rep.Dir, len(rep.Segments), batches)
+}
+
+// runCompare prints what wal.CompareDirs found and fails with
+// errVerifyFailed unless every partition compared is identical.
+func runCompare(a, b string, out io.Writer) error {
+	rep, err := wal.CompareDirs(wal.OSFS(), a, b)
+	if err != nil {
+		return err
+	}
+	differ := 0
+	for _, p := range rep.Partitions {
+		printComparison(out, p)
+		if !p.Equal() {
+			differ++
+		}
+	}
+	for _, n := range rep.OnlyInA {
+		fmt.Fprintf(out, "only in %s: %s (not compared)\n", a, n)
+	}
+	for _, n := range rep.OnlyInB {
+		fmt.Fprintf(out, "only in %s: %s (not compared)\n", b, n)
+	}
+	if differ > 0 {
+		fmt.Fprintf(out, "DIFFERENT: %d of %d partitions\n", differ, len(rep.Partitions))
+		return errVerifyFailed
+	}
+	fmt.Fprintf(out, "IDENTICAL: %d partitions\n", len(rep.Partitions))
+	return nil
+}
+
+func printComparison(out io.Writer, p wal.PartitionComparison) {
+	fmt.Fprintf(out, "== %s: A %s, B %s\n", p.Name, p.A, p.B)
+	fmt.Fprintf(out, "A: log start %d, log end %d, %d batches; B: log start %d, log end %d, %d batches\n",
+		p.LogStartA, p.EndA, p.BatchesA, p.LogStartB, p.EndB, p.BatchesB)
+	if p.Diff != nil {
+		fmt.Fprintf(out, "DIFF %s at offset %d: %s\n", p.Name, p.Diff.Offset, p.Diff.What)
+	}
+	for _, side := range []struct {
+		name    string
+		only    []wal.OffsetRange
+		stopped string
+		badCRC  int
+	}{{"A", p.OnlyA, p.StoppedA, p.BadCRCA}, {"B", p.OnlyB, p.StoppedB, p.BadCRCB}} {
+		for _, r := range side.only {
+			fmt.Fprintf(out, "ONLY %s %s: offsets %d..%d\n", side.name, p.Name, r.From, r.To-1)
+		}
+		if side.stopped != "" {
+			fmt.Fprintf(out, "NOTE %s %s: read stopped at a batch Open would cut: %s\n", side.name, p.Name, side.stopped)
+		}
+		if side.badCRC > 0 {
+			fmt.Fprintf(out, "NOTE %s %s: %d batches do not match their CRC\n", side.name, p.Name, side.badCRC)
+		}
+	}
+	verdict := "IDENTICAL"
+	if !p.Equal() {
+		verdict = "DIFFERENT"
+	}
+	fmt.Fprintf(out, "%s %s\n", verdict, p.Name)
 }
 
 // walCommand is main's entry for `chronik wal`.

@@ -132,3 +132,40 @@ func TestWalUsageErrors(t *testing.T) {
 		t.Fatalf("empty dir: exit %d %s", code, out)
 	}
 }
+
+func TestWalCompareFindsIdenticalReplicasAndTheFirstDifference(t *testing.T) {
+	dataA, dataB := t.TempDir(), t.TempDir()
+	writeLog(t, dataA, "a-0", 40)
+	writeLog(t, dataB, "a-0", 40)
+	writeLog(t, dataA, "only-0", 3)
+	if code, out := runWalCmd("compare", dataA, dataB); code != 0 || !strings.Contains(out, "IDENTICAL a-0") ||
+		!strings.Contains(out, "IDENTICAL: 1 partitions") || !strings.Contains(out, "only-0 (not compared)") {
+		t.Fatalf("identical replicas: exit %d:\n%s", code, out)
+	}
+	writeLog(t, dataA, "b-1", 40) // the follower is 10 batches behind
+	writeLog(t, dataB, "b-1", 30)
+	code, out := runWalCmd("compare", dataA, dataB)
+	if code != 1 || !strings.Contains(out, "ONLY A b-1: offsets 60..78") || !strings.Contains(out, "DIFFERENT: 1 of 2 partitions") {
+		t.Fatalf("a replica behind: exit %d:\n%s", code, out)
+	}
+	// The second batch (offsets 1..2) under another leader epoch, as
+	// replicas that diverged: partitionLeaderEpoch is outside the CRC.
+	seg := filepath.Join(dataB, "a-0", "00000000000000000000.log")
+	first := int64(len(testBatch(1)))
+	patchFile(t, seg, first+12, []byte{0, 0, 0, 7})
+	code, out = runWalCmd("compare", filepath.Join(dataA, "a-0"), filepath.Join(dataB, "a-0"))
+	if code != 1 || !strings.Contains(out, "DIFF a-0 at offset 1: partitionLeaderEpoch 0 vs 7") {
+		t.Fatalf("another epoch: exit %d:\n%s", code, out)
+	}
+}
+
+func TestWalCompareUsageErrors(t *testing.T) {
+	if code, _ := runWalCmd("compare", t.TempDir()); code != 2 {
+		t.Fatalf("one directory: exit %d", code)
+	}
+	data := t.TempDir()
+	p := writeLog(t, data, "a-0", 2)
+	if code, out := runWalCmd("compare", data, p); code != 1 || !strings.Contains(out, "one is a partition directory") {
+		t.Fatalf("a data directory and a partition directory: exit %d %s", code, out)
+	}
+}

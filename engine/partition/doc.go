@@ -1,0 +1,37 @@
+// Package partition is one partition replica's state on this broker: its
+// log (a wal.Log), its leader epoch and high watermark, the state of the
+// idempotent producers writing to it, and the long-poll fetches waiting for
+// it to grow. The engine's handlers read and write a partition only
+// through it; replication adds the leader's view of its followers and the
+// follower's fetch state here.
+//
+// # State and who changes it
+//
+//	log            appends: Partition.AppendProduced (Produce, with the
+//	               idempotence check) and Partition.AppendInternal (the group
+//	               coordinator); reads: Log() for fetch, list-offsets and
+//	               the admin requests
+//	leader epoch   SetLeaderEpoch, by the cluster mirror (standalone: 0);
+//	               every append is stamped with it
+//	high watermark the offset consumers may read below: the log end offset
+//	               with one replica
+//	producers      per producer id: epoch and the last 5 batches' sequence
+//	               ranges (Kafka's duplicate window), rebuilt from the batch
+//	               headers at Open
+//	waiters        parked fetches, woken after every append
+//
+// # Locks
+//
+// mu guards the producer state and is held across the append (a pwrite, no
+// fsync) so that the sequence check and the append are one step; it is the
+// last engine lock in the broker's order (after the group coordinator's,
+// which AppendInternal may be called under) and before the wal's own. wmu
+// guards the waiter set and is never held with another lock.
+//
+// # Wake-ups
+//
+// A parked fetch must not miss an append that lands between its last read
+// and its registration. Watch returns the partition's append count at the
+// moment of registration; the fetch compares it with the count it read
+// before its last look (AppendCount) and looks again if they differ.
+package partition

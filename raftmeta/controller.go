@@ -1,0 +1,243 @@
+package raftmeta
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The controller: the shard leader's liveness decisions (see liveness.go).
+
+// HandleHeartbeat answers a broker's BrokerHeartbeat on the controller.
+// connID names the connection it came on (0: in process), so that its
+// closing can fence the broker at once (HeartbeatConnClosed). Any
+// goroutine; it never blocks on Raft (decisions are proposed on their own
+// goroutines).
+func (n *Node) HandleHeartbeat(connID uint64, req *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse {
+	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
+	resp.Version = req.Version
+	if !n.IsLeader() {
+		resp.ErrorCode = kerr.NotController.Code
+		return resp
+	}
+	im := n.Image()
+	b, ok := im.Broker(req.BrokerID)
+	switch {
+	case !ok:
+		resp.ErrorCode = kerr.BrokerIDNotRegistered.Code
+		return resp
+	case uint64(req.BrokerEpoch) != b.Epoch:
+		resp.ErrorCode = kerr.StaleBrokerEpoch.Code
+		return resp
+	}
+	now := time.Now()
+	c := n.ctrl
+	c.mu.Lock()
+	c.lastBeat[b.ID] = now
+	c.deadline[b.ID] = now.Add(n.opts.SessionTimeout)
+	if connID != 0 {
+		c.conns[connID] = b.ID
+	}
+	if req.WantShutdown {
+		c.shutdown[b.ID] = true
+	}
+	if b.Fenced {
+		c.unfence[b.ID] = true // a fenced broker that heartbeats is alive again
+	}
+	c.mu.Unlock()
+	resp.IsCaughtUp = true
+	resp.IsFenced = b.Fenced
+	resp.ShouldShutdown = req.WantShutdown && b.ShuttingDown && !leadsAny(im, b.ID)
+	return resp
+}
+
+// leadsAny reports whether broker id leads any partition in im.
+func leadsAny(im *Image, id int32) bool {
+	for _, name := range im.TopicNames() {
+		for _, p := range im.Topic(name).Partitions {
+			if p.Leader == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// HeartbeatConnClosed tells the controller a heartbeat connection closed:
+// unless a heartbeat arrives within connLostGrace (a live broker whose
+// connection broke beats again at once on a new one), its broker is fenced
+// then, well before its session ends (a killed process closes its sockets
+// at once).
+func (n *Node) HeartbeatConnClosed(connID uint64) {
+	c := n.ctrl
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.conns[connID]
+	if !ok {
+		return
+	}
+	delete(c.conns, connID)
+	for _, other := range c.conns {
+		if other == id {
+			return // it heartbeats on another connection too
+		}
+	}
+	if d := time.Now().Add(n.connLostGrace()); d.Before(c.deadline[id]) {
+		c.deadline[id] = d
+	}
+}
+
+// control runs the controller's decisions on each liveness tick while
+// this node leads the shard.
+func (n *Node) control(now time.Time) {
+	c := n.ctrl
+	leader := n.IsLeader()
+	c.mu.Lock()
+	if leader && !c.leader {
+		c.becomeControllerLocked(n.Image(), now, min(n.opts.SessionTimeout, 2*n.opts.HeartbeatInterval))
+		c.rebalance = now.Add(n.opts.LeaderImbalanceCheckInterval)
+		n.log.Info("this node is the controller")
+	}
+	c.leader = leader
+	c.mu.Unlock()
+	if !leader {
+		return
+	}
+	im := n.Image()
+	for _, b := range im.Brokers() {
+		if b.ID == n.self.ID {
+			continue
+		}
+		n.decide(c, b, now)
+	}
+	if n.opts.AutoLeaderRebalance && c.rebalanceDue(now, n.opts.LeaderImbalanceCheckInterval) {
+		n.rebalanceLeaders(im)
+	}
+}
+
+// becomeControllerLocked starts a controllership at now. A new controller
+// does not know when brokers last beat: every live broker gets a short
+// grace to reach it (they reconnect within an interval), not a whole
+// session, unless it already heartbeated here (HandleHeartbeat answers
+// once the shard leadership is won, before a tick notices it): that
+// heartbeat's session stands. Caller holds c.mu.
+func (c *controller) becomeControllerLocked(im *Image, now time.Time, grace time.Duration) {
+	for _, b := range im.Brokers() {
+		if d := now.Add(grace); d.After(c.deadline[b.ID]) {
+			c.deadline[b.ID] = d
+		}
+	}
+	c.conns = map[uint64]int32{}
+}
+
+// rebalanceDue reports whether the preferred-leader check is due, and if
+// so schedules the next one.
+func (c *controller) rebalanceDue(now time.Time, every time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.Before(c.rebalance) {
+		return false
+	}
+	c.rebalance = now.Add(every)
+	return true
+}
+
+// decide fences, unfences or shuts down one broker as its heartbeats say.
+func (n *Node) decide(c *controller, b BrokerInfo, now time.Time) {
+	c.mu.Lock()
+	deadline, known := c.deadline[b.ID]
+	if !known {
+		deadline = now.Add(n.opts.SessionTimeout)
+		c.deadline[b.ID] = deadline
+	}
+	beat := c.lastBeat[b.ID]
+	wantShutdown := c.shutdown[b.ID]
+	busy := c.inflight[b.ID]
+	alive := c.unfence[b.ID]
+	if busy || b.Fenced {
+		delete(c.unfence, b.ID) // consumed below, or stale
+	}
+	c.mu.Unlock()
+	if busy {
+		return
+	}
+	switch {
+	case !b.Fenced && now.After(deadline):
+		n.log.Warn("broker heartbeats stopped; fencing", "broker", b.ID, "last_heartbeat", sinceOrNever(now, beat))
+		n.proposeFor(c, b.ID, &Command{Type: CmdFenceBroker, FenceBroker: &FenceBroker{ID: b.ID, Epoch: b.Epoch}})
+	case b.Fenced && alive && !wantShutdown && !b.ShuttingDown:
+		n.log.Info("fenced broker heartbeats again; unfencing", "broker", b.ID)
+		n.proposeFor(c, b.ID, &Command{Type: CmdHeartbeat, Heartbeat: &Heartbeat{ID: b.ID, Epoch: b.Epoch}})
+	case wantShutdown && !b.ShuttingDown && !b.Fenced:
+		n.log.Info("controlled shutdown: moving leaderships away", "broker", b.ID)
+		n.proposeFor(c, b.ID, &Command{Type: CmdShutdownBroker, ShutdownBroker: &ShutdownBroker{ID: b.ID, Epoch: b.Epoch}})
+	}
+}
+
+func sinceOrNever(now, t time.Time) string {
+	if t.IsZero() {
+		return "never (since this controller began)"
+	}
+	return now.Sub(t).Round(time.Millisecond).String()
+}
+
+// proposeFor commits a decision about broker id on its own goroutine, one
+// at a time per broker.
+func (n *Node) proposeFor(c *controller, id int32, cmd *Command) {
+	c.mu.Lock()
+	c.inflight[id] = true
+	c.mu.Unlock()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), n.opts.SessionTimeout+time.Second)
+		start := time.Now()
+		err := n.Propose(ctx, cmd)
+		cancel()
+		if err != nil {
+			n.log.Warn("controller decision not committed", "command", cmd.Type.String(), "broker", id, "err", err)
+		} else {
+			n.log.Info("controller decision committed", "command", cmd.Type.String(), "broker", id, "took", time.Since(start))
+		}
+		c.mu.Lock()
+		delete(c.inflight, id)
+		c.mu.Unlock()
+	}()
+}
+
+// rebalanceLeaders moves leaderships back to preferred replicas that are
+// in the ISR and live, in one entry (auto.leader.rebalance.enable).
+func (n *Node) rebalanceLeaders(im *Image) {
+	var tps []TopicPartition
+	for _, name := range im.TopicNames() {
+		for i, p := range im.Topic(name).Partitions {
+			pref := p.Replicas[0]
+			b, ok := im.Broker(pref)
+			if p.Leader != pref && ok && !b.Fenced && !b.ShuttingDown && containsID(p.ISR, pref) {
+				tps = append(tps, TopicPartition{Topic: name, Partition: int32(i)})
+			}
+		}
+	}
+	if len(tps) == 0 {
+		return
+	}
+	n.log.Info("moving leaderships back to preferred replicas", "partitions", len(tps))
+	n.proposeFor(n.ctrl, -1, &Command{Type: CmdElectPreferredLeaders, ElectPreferredLeaders: &ElectPreferredLeaders{Partitions: tps}})
+}
+
+func containsID(ids []int32, id int32) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// connLostGrace is how long a broker whose heartbeat connection closed may
+// take to beat again before it is fenced: half an interval, at least 20ms.
+func (n *Node) connLostGrace() time.Duration {
+	return max(n.opts.HeartbeatInterval/2, 20*time.Millisecond)
+}
