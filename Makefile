@@ -22,7 +22,7 @@ help:
 	@echo "make crash-soak  CRASH_ROUNDS=$(CRASH_ROUNDS) rounds of each crash test (kill -9, simulated power cut)"
 	@echo "make clean  remove $(BIN)/"
 	@echo "make bench       Chronik vs kfake suite (<= 5 min) -> bench-results/<timestamp>/"
-	@echo "make bench-gate  gate suite vs benchmarks/baseline.json; fails on a regression, says what moved (<= 3 min)"
+	@echo "make bench-gate  gate suite vs benchmarks/baseline.json; fails on a regression, says what moved (1-5 min)"
 	@echo "make bench-gate-rates  RATES_RUNS=$(RATES_RUNS) gate runs each unchanged and slowed (chronik-debug): false alarms, detections (hours)"
 	@echo "make profile     pprof capture during PROFILE_SCENARIO=$(PROFILE_SCENARIO) + summary"
 	@echo "make profile-diff BEFORE=dir AFTER=dir   what grew between two captures"

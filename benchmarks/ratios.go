@@ -87,11 +87,19 @@ type ratioSpec struct {
 // durable produce (ratioSpecs).
 const durableTolerance = 0.25
 
+// chronikDurableTolerance is the least tolerance of Chronik's durable over
+// its acks=1 throughput: its group commit waits on fdatasync, whose latency
+// other work on the disk moves; on a box at a load average of 11-15 the
+// unchanged broker's ratio fell 8-11% (two false alarms in a row at 7.5%).
+// Neither slowdown gate-rates measures moves this ratio (both cost the same
+// at either acks), so widening it lost no detection.
+const chronikDurableTolerance = 0.15
+
 // durableNote says why the ratios over kfake's durable produce are gated
 // loosely.
 const durableNote = "; gated at +-25% or wider: kfake fsyncs every batch, so its durable throughput and CPU per record " +
 	"follow the disk's fsync latency, which other work on a shared machine moves by 10-20% within minutes " +
-	"(Chronik's group commit much less); Chronik's durable path is gated finely by chronik acks-1/acks1 msg/s"
+	"(Chronik's group commit less); Chronik's durable path is also gated by chronik acks-1/acks1 msg/s (+-15%)"
 
 var ratioSpecs = []ratioSpec{
 	{"produce-acks1 msg/s chronik/kfake", "produce throughput at acks=1, Chronik over kfake (in memory)",
@@ -100,8 +108,9 @@ var ratioSpecs = []ratioSpec{
 		ScenarioProduceAcksAll, Chronik, ScenarioProduceAcksAll, Kfake, msgs, sliceMsgs, true, true, durableTolerance},
 	{"consume msg/s chronik/kfake", "consume throughput from the start of a preloaded topic",
 		ScenarioConsume, Chronik, ScenarioConsume, Kfake, msgs, sliceMsgs, true, true, 0},
-	{"chronik acks-1/acks1 msg/s", "Chronik's durable (acks=-1) over its acks=1 produce throughput",
-		ScenarioProduceAcksAll, Chronik, ScenarioProduceAcks1, Chronik, msgs, sliceMsgs, true, true, 0},
+	{"chronik acks-1/acks1 msg/s", "Chronik's durable (acks=-1) over its acks=1 produce throughput; gated at +-15% or wider: " +
+		"its group commit waits on fdatasync, whose latency other work on the disk moves (it fell 8-11% on an unchanged broker at a load of 11-15)",
+		ScenarioProduceAcksAll, Chronik, ScenarioProduceAcks1, Chronik, msgs, sliceMsgs, true, true, chronikDurableTolerance},
 	{"kfake acks-1/acks1 msg/s", "kfake's durable (data dir, SyncWrites) over its in-memory produce throughput (context, not gated)",
 		ScenarioProduceAcksAll, Kfake, ScenarioProduceAcks1, Kfake, msgs, sliceMsgs, true, false, 0},
 	{"produce-acks1 cpu/M chronik/kfake", "broker CPU-seconds per million records at acks=1, Chronik over kfake",
