@@ -143,7 +143,9 @@
 // other work on the machine moves the disk's fsync latency, and with it
 // those ratios, by 10-20% within minutes; chronik acks-1/acks1 msg/s gets
 // at least 15% (chronikDurableTolerance): Chronik's group commit waits on
-// fdatasync too, and fell 8-11% on an unchanged broker at a load of 11-15. "detects" is the smallest change
+// fdatasync too, and fell 8-11% on an unchanged broker at a load of 11-15.
+// produce-acks1 cpu/M gets at least 12.5% (produceCPUTolerance): Chronik's
+// CPU per record follows the machine's load more than kfake's. "detects" is the smallest change
 // the gate catches 19 times in 20 by that spread (tolerance + 1.645
 // spreads); `chronik-bench gate-rates` (GateRates) measures the real rates:
 // many gate runs of the unchanged broker (false alarms) and of chronik-debug

@@ -95,6 +95,13 @@ const durableTolerance = 0.25
 // at either acks), so widening it lost no detection.
 const chronikDurableTolerance = 0.15
 
+// produceCPUTolerance is the least tolerance of Chronik's over kfake's CPU
+// per record at acks=1: Chronik's CPU per record rises with the machine's
+// load more than kfake's; the unchanged broker's ratio rose 10% and 12.9%
+// (two false alarms in 16 runs at 7.5%) at load averages of 7-12, while
+// SlowdownCPU moved it 11-23%. 12.5% passed all 16 and caught 8 of 9.
+const produceCPUTolerance = 0.125
+
 // durableNote says why the ratios over kfake's durable produce are gated
 // loosely.
 const durableNote = "; gated at +-25% or wider: kfake fsyncs every batch, so its durable throughput and CPU per record " +
@@ -113,8 +120,9 @@ var ratioSpecs = []ratioSpec{
 		ScenarioProduceAcksAll, Chronik, ScenarioProduceAcks1, Chronik, msgs, sliceMsgs, true, true, chronikDurableTolerance},
 	{"kfake acks-1/acks1 msg/s", "kfake's durable (data dir, SyncWrites) over its in-memory produce throughput (context, not gated)",
 		ScenarioProduceAcksAll, Kfake, ScenarioProduceAcks1, Kfake, msgs, sliceMsgs, true, false, 0},
-	{"produce-acks1 cpu/M chronik/kfake", "broker CPU-seconds per million records at acks=1, Chronik over kfake",
-		ScenarioProduceAcks1, Chronik, ScenarioProduceAcks1, Kfake, cpuPM, sliceCPUPM, false, true, 0},
+	{"produce-acks1 cpu/M chronik/kfake", "broker CPU-seconds per million records at acks=1, Chronik over kfake; gated at +-12.5% " +
+		"or wider: Chronik's CPU per record follows the machine's load more than kfake's (+10-13% on an unchanged broker at a load of 7-12)",
+		ScenarioProduceAcks1, Chronik, ScenarioProduceAcks1, Kfake, cpuPM, sliceCPUPM, false, true, produceCPUTolerance},
 	{"produce-acks-1 cpu/M chronik/kfake", "broker CPU-seconds per million records at acks=-1, Chronik over kfake" + durableNote,
 		ScenarioProduceAcksAll, Chronik, ScenarioProduceAcksAll, Kfake, cpuPM, sliceCPUPM, false, true, durableTolerance},
 	{"consume cpu/M chronik/kfake", "broker CPU-seconds per million records consumed, Chronik over kfake; its tolerance " +
