@@ -9,26 +9,33 @@ KAFKAJS  := 2.2.4
 CMDS     := $(sort ./cmd/chronik $(patsubst %/,./%,$(dir $(wildcard cmd/*/*.go))))
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help build run cluster deps test vet fuzz clean crash-soak bench bench-gate bench-failover profile profile-diff chaos
+.PHONY: help build build-debug run cluster deps test vet fuzz clean crash-soak bench bench-gate bench-gate-rates bench-failover profile profile-diff chaos
 
 help:
 	@echo "make build  build $(CMDS) into $(BIN)/"
+	@echo "make build-debug  build $(BIN)/chronik-debug: chronik with the debug.* test hooks (-tags chronikdebug), never shipped"
 	@echo "make run    build, then serve on 127.0.0.1:9092 with data in ./data"
 	@echo "make cluster  build, then run 3 brokers on 127.0.0.1:9092-9094 until Ctrl-C (CLUSTER_DIR=dir keeps the data)"
 	@echo "make deps   install kcat, python3-confluent-kafka (apt) and kafkajs (npm, itest/js) when missing"
-	@echo "make test   deps, build, go vet, go test -race (unit, fuzz seeds, itest)"
+	@echo "make test   deps, build, build-debug, go vet, go test -race (unit, fuzz seeds, itest; engine again with -tags chronikdebug)"
 	@echo "make fuzz   run every Fuzz target for FUZZTIME=$(FUZZTIME) each"
 	@echo "make crash-soak  CRASH_ROUNDS=$(CRASH_ROUNDS) rounds of each crash test (kill -9, simulated power cut)"
 	@echo "make chaos  CHAOS_FAULTS=$(CHAOS_FAULTS) seeded faults on 3 brokers under checked load -> chaos-results/ (CHAOS_SEED, CHAOS_FLAGS)"
 	@echo "make clean  remove $(BIN)/"
 	@echo "make bench       Chronik vs kfake suite (<= 5 min) -> bench-results/<timestamp>/"
-	@echo "make bench-gate  short suite vs benchmarks/baseline.json; fails on a regression (<= 3 min)"
+	@echo "make bench-gate  gate suite vs benchmarks/baseline.json; fails on a regression, says what moved (1-5 min)"
+	@echo "make bench-gate-rates  RATES_RUNS=$(RATES_RUNS) gate runs each unchanged and slowed (chronik-debug): false alarms, detections (hours)"
 	@echo "make bench-failover  3-broker RF=3 cluster, leaders killed under acks=-1 load (~2 min; FAILOVER_FLAGS=--kills N ...)"
 	@echo "make profile     pprof capture during PROFILE_SCENARIO=$(PROFILE_SCENARIO) + summary"
 	@echo "make profile-diff BEFORE=dir AFTER=dir   what grew between two captures"
 
 build:
 	$(GO) build -o $(BIN)/ $(CMDS)
+
+# bin/chronik-debug: chronik with the debug.* test hooks (engine/debug.go),
+# for the regression gate's tests and detection runs only; never shipped.
+build-debug:
+	$(GO) build -tags chronikdebug -o $(BIN)/chronik-debug ./cmd/chronik
 
 run: build
 	$(BIN)/chronik serve --listen 127.0.0.1:9092 --data-dir ./data
@@ -66,11 +73,16 @@ endif
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags chronikdebug ./engine
 
 # go test also runs every Fuzz target once over its seed corpus. itest runs
-# the binary that build just made.
-test: deps build vet
-	CHRONIK_BIN=$(abspath $(BIN)/chronik) $(GO) test -race -count=1 -timeout 15m ./...
+# the binary that build just made; benchmarks' gate test also the one
+# build-debug made. The engine's tests of its debug.* hooks (debug_test.go)
+# only build with -tags chronikdebug: the second line runs them.
+test: deps build build-debug vet
+	CHRONIK_BIN=$(abspath $(BIN)/chronik) CHRONIK_DEBUG_BIN=$(abspath $(BIN)/chronik-debug) \
+		$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -tags chronikdebug -run 'Debug' ./engine
 
 # Longer fuzzing, by hand: each Fuzz target of each package for FUZZTIME.
 fuzz:
@@ -120,6 +132,13 @@ bench-gate: build
 FAILOVER_FLAGS ?=
 bench-failover: build
 	$(BIN)/chronik-bench failover --chronik-bin $(BIN)/chronik $(FAILOVER_FLAGS)
+
+# The gate's own error rates, by hand (not CI): RATES_RUNS gate runs of the
+# unchanged broker and of each default slowdown, taking turns.
+RATES_RUNS ?= 20
+bench-gate-rates: build build-debug
+	$(BIN)/chronik-bench gate-rates --runs $(RATES_RUNS) --chronik-bin $(BIN)/chronik \
+		--chronik-debug-bin $(BIN)/chronik-debug --baseline benchmarks/baseline.json $(BENCH_FLAGS)
 
 profile: build
 	$(BIN)/chronik-bench profile --chronik-bin $(BIN)/chronik --scenario $(PROFILE_SCENARIO) $(BENCH_FLAGS)

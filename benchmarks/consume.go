@@ -25,7 +25,7 @@ func consumerClient(addr, topic string) (*kgo.Client, error) {
 }
 
 // preload writes n records as fast as the client can, outside any window.
-func preload(ctx context.Context, addr, topic string, sc Scenario) error {
+func preload(ctx context.Context, addr, topic string, n int64, sc Scenario) error {
 	cl, err := kgo.NewClient(producerOpts(addr, topic, sc)...)
 	if err != nil {
 		return fmt.Errorf("preload client: %w", err)
@@ -36,7 +36,7 @@ func preload(ctx context.Context, addr, topic string, sc Scenario) error {
 		mu    sync.Mutex
 		first error
 	)
-	for i := int64(0); i < sc.Count && ctx.Err() == nil; i++ {
+	for i := int64(0); i < n && ctx.Err() == nil; i++ {
 		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
 			mu.Lock()
 			if err != nil && first == nil {
@@ -49,7 +49,7 @@ func preload(ctx context.Context, addr, topic string, sc Scenario) error {
 	mu.Lock()
 	defer mu.Unlock()
 	if err = errors.Join(err, first, ctx.Err()); err != nil {
-		return fmt.Errorf("preload %d records: %w", sc.Count, err)
+		return fmt.Errorf("preload %d records: %w", n, err)
 	}
 	return nil
 }
@@ -58,7 +58,7 @@ func preload(ctx context.Context, addr, topic string, sc Scenario) error {
 // with one consumer. The window is the read; latency is the time of each
 // PollFetches call that returned records.
 func runConsume(ctx context.Context, addr, topic string, sc Scenario, w Window, progress io.Writer, label string) (Measurement, error) {
-	if err := preload(ctx, addr, topic, sc); err != nil {
+	if err := preload(ctx, addr, topic, sc.Count, sc); err != nil {
 		return Measurement{}, err
 	}
 	cl, err := consumerClient(addr, topic)
@@ -66,35 +66,44 @@ func runConsume(ctx context.Context, addr, topic string, sc Scenario, w Window, 
 		return Measurement{}, err
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, consumeTimeout)
-	defer cancel()
 	c, lat := &counters{}, newLatencyRec()
 	stop := make(chan struct{})
 	go progressLoop(progress, label, &c.records, &c.errs, stop)
 	defer close(stop)
 	w.start()
 	start := time.Now()
-	smp := startSampler(&c.records)
-	for c.records.Load() < sc.Count {
+	smp := startSampler(&c.records, w)
+	err = consumeN(ctx, cl, sc.Count, c, lat)
+	elapsed := time.Since(start)
+	intervals := smp.finish()
+	w.end()
+	if err != nil {
+		return Measurement{}, err
+	}
+	return Measurement{Records: c.records.Load(), Bytes: c.bytes.Load(), Errors: c.errs.Load(),
+		Elapsed: elapsed, Latency: lat.h, Intervals: intervals}, nil
+}
+
+// consumeN polls cl until it has counted n records into c (within
+// consumeTimeout). Latency is the time of each PollFetches call that
+// returned records.
+func consumeN(ctx context.Context, cl *kgo.Client, n int64, c *counters, lat *latencyRec) error {
+	ctx, cancel := context.WithTimeout(ctx, consumeTimeout)
+	defer cancel()
+	for c.records.Load() < n {
 		polled := time.Now()
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			smp.finish()
-			w.end()
-			return Measurement{}, fmt.Errorf("consume: %d of %d records: %w", c.records.Load(), sc.Count, ctx.Err())
+			return fmt.Errorf("consume: %d of %d records: %w", c.records.Load(), n, ctx.Err())
 		}
 		fs.EachError(func(string, int32, error) { c.errs.Add(1) })
-		if n := fs.NumRecords(); n > 0 {
+		if k := fs.NumRecords(); k > 0 {
 			lat.record(time.Since(polled))
-			c.records.Add(int64(n))
+			c.records.Add(int64(k))
 		}
 		fs.EachRecord(func(r *kgo.Record) { c.bytes.Add(int64(len(r.Value))) })
 	}
-	elapsed := time.Since(start)
-	rates := smp.finish()
-	w.end()
-	return Measurement{Records: c.records.Load(), Bytes: c.bytes.Load(), Errors: c.errs.Load(),
-		Elapsed: elapsed, Latency: lat.h, IntervalRates: rates}, nil
+	return nil
 }
 
 // e2e record values: send time (unix ns), a window flag, then padding.

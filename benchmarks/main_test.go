@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -21,6 +22,15 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if ms := os.Getenv(burnCPUEnv); ms != "" {
+		n, err := strconv.Atoi(ms)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "burn-cpu:", err)
+			os.Exit(1)
+		}
+		burnCPUChild(n)
+		os.Exit(0)
+	}
 	code := m.Run()
 	if builtDir != "" {
 		os.RemoveAll(builtDir)
@@ -28,43 +38,58 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// builds holds the binaries the tests built, by build tags, and builtDir
+// where they are (removed by TestMain).
 var (
-	buildOnce sync.Once
-	builtDir  string
-	builtBin  string
-	buildErr  error
+	buildMu  sync.Mutex
+	builtDir string
+	builds   = map[string]string{}
 )
 
 // chronikBin is $CHRONIK_BIN (make test sets it) or ../cmd/chronik built
 // once per test process.
-func chronikBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CHRONIK_BIN"); p != "" {
-		return p
-	}
-	buildOnce.Do(func() {
-		if builtDir, buildErr = os.MkdirTemp("", "chronik-bench-test-"); buildErr != nil {
-			return
-		}
-		builtBin = filepath.Join(builtDir, "chronik")
-		out, err := exec.Command("go", "build", "-o", builtBin, "../cmd/chronik").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ../cmd/chronik: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBin
+func chronikBin(t *testing.T) string { return buildChronik(t, "CHRONIK_BIN", "") }
+
+// chronikDebugBin is $CHRONIK_DEBUG_BIN (make test sets it) or ../cmd/chronik
+// built with -tags chronikdebug (the debug.* test hooks) once per test
+// process.
+func chronikDebugBin(t *testing.T) string {
+	return buildChronik(t, "CHRONIK_DEBUG_BIN", "chronikdebug")
 }
 
-// testPeers starts Chronik from chronikBin and kfake from this test binary.
-func testPeers(t *testing.T, chronikConfig map[string]string) Peers {
+func buildChronik(t *testing.T, env, tags string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
+		return p
+	}
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if bin, ok := builds[tags]; ok {
+		return bin
+	}
+	if builtDir == "" {
+		dir, err := os.MkdirTemp("", "chronik-bench-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		builtDir = dir
+	}
+	bin := filepath.Join(builtDir, "chronik"+tags)
+	out, err := exec.Command("go", "build", "-tags", tags, "-o", bin, "../cmd/chronik").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build -tags %q ../cmd/chronik: %v\n%s", tags, err, out)
+	}
+	builds[tags] = bin
+	return bin
+}
+
+// testPeers starts Chronik from bin and kfake from this test binary.
+func testPeers(t *testing.T, bin string, chronikConfig map[string]string) Peers {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(kfakeServeEnv, "1") // inherited by the kfake child only; tests here are not parallel
-	return Peers{ChronikBin: chronikBin(t), ChronikConfig: chronikConfig, KfakeCmd: []string{self}, WorkDir: t.TempDir()}
+	return Peers{ChronikBin: bin, ChronikConfig: chronikConfig, KfakeCmd: []string{self}, WorkDir: t.TempDir()}
 }

@@ -29,7 +29,7 @@ type Peers struct {
 	// ChronikBin is the chronik binary (bin/chronik).
 	ChronikBin string
 	// ChronikConfig holds extra broker keys written to its --config file
-	// (e.g. debug.append.delay.ms for the gate's slowdown test).
+	// (e.g. the debug.* test hooks of a chronik-debug binary).
 	ChronikConfig map[string]string
 	// KfakeCmd runs ServeKfake: e.g. {"bin/chronik-bench", "kfake-serve"}.
 	KfakeCmd []string
@@ -198,6 +198,12 @@ func probe(ctx context.Context, addr string) error {
 
 // Stats reads the process's CPU time and peak RSS.
 func (pr *Proc) Stats() (ProcStats, error) { return ReadProcStats(pr.Pid) }
+
+// CPUSeconds reads the process's CPU clock.
+func (pr *Proc) CPUSeconds() (float64, error) {
+	d, err := ReadProcCPU(pr.Pid)
+	return d.Seconds(), err
+}
 
 // Stop sends SIGTERM, waits up to 10 s, then SIGKILLs; it removes the run's
 // directory. Safe to call twice.

@@ -120,7 +120,7 @@ func measureWindow(ctx context.Context, sc Scenario, c *counters, w Window) (Mea
 	w.start()
 	start := time.Now()
 	c.measuring.Store(true)
-	smp := startSampler(&c.records)
+	smp := startSampler(&c.records, w)
 	for {
 		if sc.Count > 0 && c.records.Load() >= sc.Count {
 			break
@@ -138,7 +138,7 @@ func measureWindow(ctx context.Context, sc Scenario, c *counters, w Window) (Mea
 	c.measuring.Store(false)
 	elapsed := time.Since(start)
 	w.end()
-	return Measurement{Records: c.records.Load(), Bytes: c.bytes.Load(), Elapsed: elapsed, IntervalRates: smp.finish()}, nil
+	return Measurement{Records: c.records.Load(), Bytes: c.bytes.Load(), Elapsed: elapsed, Intervals: smp.finish()}, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

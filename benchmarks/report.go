@@ -15,7 +15,7 @@ const DurabilityNote = "acks=-1 durability: Chronik answers acks=-1 only after f
 
 // WriteTextSummary prints the ratio table and per-scenario medians.
 func WriteTextSummary(w io.Writer, res *Results) {
-	fmt.Fprintf(w, "\n%s: %d rounds, interleaved; medians\n\n", res.Suite, res.Rounds)
+	fmt.Fprintf(w, "\n%s: %d rounds, interleaved; medians over rounds\n\n", res.Suite, res.Rounds)
 	fmt.Fprintf(w, "%-16s %-8s %12s %12s %9s %9s %9s %9s %9s %10s %9s %6s\n", "scenario", "system", "msg/s", "steady", "MB/s",
 		"p50 ms", "p99 ms", "p99.9 ms", "max ms", "CPU-s/M", "RSS MiB", "errors")
 	for _, s := range res.Summaries {
@@ -23,7 +23,7 @@ func WriteTextSummary(w io.Writer, res *Results) {
 			s.MsgPerSec, s.SteadyMsgPerSec, s.MBPerSec, s.Latency.P50Ms, s.Latency.P99Ms, s.Latency.P999Ms, s.Latency.MaxMs,
 			s.CPUSecPerMillion, mib(s.PeakRSSBytes), s.Errors)
 	}
-	fmt.Fprintf(w, "\n%-38s %8s  %s\n", "same-run ratio", "median", "per round")
+	fmt.Fprintf(w, "\n%-38s %8s  %s\n", "same-run ratio", "value", "per round (value: IQM of all pair ratios)")
 	for _, r := range res.Ratios {
 		fmt.Fprintf(w, "%-38s %8.3f  %s\n", r.Name, r.Value, fmtFloats(r.PerRound))
 	}
@@ -50,10 +50,13 @@ func WriteReport(path string, res *Results, plots []Plot) error {
 	fmt.Fprintf(&b, "- command: `%s`\n", res.Command)
 	if len(res.Scenarios) > 0 {
 		fmt.Fprintf(&b, "- %d rounds; in each round every scenario runs on both systems back to back (order alternating), "+
-			"each run on a fresh broker process with a fresh data dir; figures are medians over rounds, ratios are medians "+
-			"of the per-round ratios. msg/s is records over the window; steady msg/s is the median of the rates over its "+
-			"200 ms sub-intervals (a burst of load from other processes moves it less) and is what the msg/s ratios use. CPU is the broker process's user+system time inside the measured window (/proc/<pid>/stat); "+
-			"RSS is its peak (VmHWM).\n\n", res.Rounds)
+			"each run on a fresh broker process with a fresh data dir, or, for a sliced scenario, every arm (scenario on a "+
+			"system) of its slice group side by side, taking turns slice by slice; figures are medians over rounds. A ratio "+
+			"is the interquartile mean (geometric mean of the middle half) of its pair ratios: slice k of the numerator's "+
+			"run over slice k of the denominator's for sliced scenarios, else one pair per round. msg/s is records over the "+
+			"window (the slices); steady msg/s is the median of the rates over its 200 ms sub-intervals (or its slices). "+
+			"CPU is the broker process's CPU clock (every thread, nanoseconds) over the window; RSS is its peak (VmHWM).\n\n",
+			res.Rounds)
 	} else {
 		b.WriteString("\n")
 	}
@@ -83,7 +86,7 @@ func WriteReport(path string, res *Results, plots []Plot) error {
 }
 
 func writeRatioTable(b *strings.Builder, res *Results) {
-	b.WriteString("## Same-run ratios\n\n| ratio | median | per round | better | gated | meaning |\n|---|---:|---|---|---|---|\n")
+	b.WriteString("## Same-run ratios\n\n| ratio | value | per round | better | gated | meaning |\n|---|---:|---|---|---|---|\n")
 	for _, r := range res.Ratios {
 		better := "lower"
 		if r.HigherIsBetter {
@@ -127,6 +130,12 @@ func describeScenario(sc Scenario) string {
 	window := fmt.Sprintf("window %v after %v warm-up", sc.Duration, sc.Warmup)
 	if sc.Kind == KindConsume {
 		window, rate = "window = the read", "preloaded as fast as possible"
+	}
+	if sc.Slices > 0 {
+		window = fmt.Sprintf("%d slices of %d records after one warm-up slice, each its own window", sc.Slices, sc.sliceRecords())
+		if sc.Kind == KindConsume {
+			what = fmt.Sprintf("%d records preloaded, each slice a fresh consumer reading them from the start", sc.sliceRecords())
+		}
 	}
 	return fmt.Sprintf("%s: %d producer(s), %d partitions, %d-byte records, acks=%d, linger %v, batch %d bytes, "+
 		"compression %s, %s, %s. %s.", sc.Kind, sc.Producers, sc.Partitions, sc.RecordBytes,

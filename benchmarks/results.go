@@ -8,7 +8,7 @@ import (
 )
 
 // SchemaVersion is the version of results.json and baseline.json (doc.go).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Run is one scenario against one system in one round.
 type Run struct {
@@ -27,30 +27,38 @@ type Run struct {
 	Latency          LatencySummary `json:"latency"`
 	CPUSeconds       float64        `json:"cpu_seconds"`
 	CPUSecPerMillion float64        `json:"cpu_sec_per_million"`
-	PeakRSSBytes     int64          `json:"peak_rss_bytes"`
+	// SteadyCPUSecPerMillion is the median over Intervals of their CPU-s
+	// per million records.
+	SteadyCPUSecPerMillion float64 `json:"steady_cpu_sec_per_million"`
+	PeakRSSBytes           int64   `json:"peak_rss_bytes"`
+	// Intervals are the window's sub-intervals, or with Sliced its slices.
+	Intervals []Interval `json:"intervals"`
+	Sliced    bool       `json:"sliced,omitempty"`
 }
 
 // Summary is the median over rounds of one scenario on one system.
 type Summary struct {
-	Scenario         string         `json:"scenario"`
-	System           string         `json:"system"`
-	Rounds           int            `json:"rounds"`
-	Durability       string         `json:"durability"`
-	MsgPerSec        float64        `json:"msg_per_sec"`
-	SteadyMsgPerSec  float64        `json:"steady_msg_per_sec"`
-	MBPerSec         float64        `json:"mb_per_sec"`
-	Latency          LatencySummary `json:"latency"` // point-wise medians; count = sum
-	CPUSecPerMillion float64        `json:"cpu_sec_per_million"`
-	PeakRSSBytes     int64          `json:"peak_rss_bytes"` // largest of the rounds
-	Errors           int64          `json:"errors"`         // sum over rounds
+	Scenario               string         `json:"scenario"`
+	System                 string         `json:"system"`
+	Rounds                 int            `json:"rounds"`
+	Durability             string         `json:"durability"`
+	MsgPerSec              float64        `json:"msg_per_sec"`
+	SteadyMsgPerSec        float64        `json:"steady_msg_per_sec"`
+	MBPerSec               float64        `json:"mb_per_sec"`
+	Latency                LatencySummary `json:"latency"` // point-wise medians; count = sum
+	CPUSecPerMillion       float64        `json:"cpu_sec_per_million"`
+	SteadyCPUSecPerMillion float64        `json:"steady_cpu_sec_per_million"`
+	PeakRSSBytes           int64          `json:"peak_rss_bytes"` // largest of the rounds
+	Errors                 int64          `json:"errors"`         // sum over rounds
 }
 
 // RatioResult is one same-run ratio.
 type RatioResult struct {
 	Name           string    `json:"name"`
 	Description    string    `json:"description"`
-	Value          float64   `json:"value"` // median of per_round
-	PerRound       []float64 `json:"per_round"`
+	Value          float64   `json:"value"`     // IQM of every pair ratio
+	PerRound       []float64 `json:"per_round"` // IQM of each round's pair ratios
+	Pairs          int       `json:"pairs"`     // pair ratios behind value
 	HigherIsBetter bool      `json:"higher_is_better"`
 	Gated          bool      `json:"gated"`     // part of the regression gate
 	Scenarios      []string  `json:"scenarios"` // what to re-run to recompute it
@@ -84,25 +92,36 @@ type Results struct {
 	Failover *FailoverResult `json:"failover,omitempty"`
 }
 
-// minSteadyIntervals is the fewest interval rates a steady rate is taken
-// from; with fewer, the window's mean rate stands in.
+// minSteadyIntervals is the fewest intervals a steady figure is taken
+// from; with fewer, the window's mean stands in.
 const minSteadyIntervals = 4
 
 // NewRun turns a measurement and the process figures into a Run.
 func NewRun(sc Scenario, system string, round int, m Measurement, cpu float64, rss int64) Run {
 	secs := m.Elapsed.Seconds()
 	r := Run{Scenario: sc.Name, System: system, Round: round, Records: m.Records, Bytes: m.Bytes,
-		Errors: m.Errors, Seconds: secs, Latency: summarizeLatency(m.Latency), CPUSeconds: cpu, PeakRSSBytes: rss}
+		Errors: m.Errors, Seconds: secs, Latency: summarizeLatency(m.Latency), CPUSeconds: cpu, PeakRSSBytes: rss,
+		Intervals: m.Intervals}
 	if secs > 0 {
 		r.MsgPerSec = float64(m.Records) / secs
 		r.MBPerSec = float64(m.Bytes) / secs / 1e6
 	}
-	r.SteadyMsgPerSec = r.MsgPerSec
-	if len(m.IntervalRates) >= minSteadyIntervals {
-		r.SteadyMsgPerSec = Median(m.IntervalRates)
-	}
 	if m.Records > 0 {
 		r.CPUSecPerMillion = cpu / float64(m.Records) * 1e6
+	}
+	r.SteadyMsgPerSec, r.SteadyCPUSecPerMillion = r.MsgPerSec, r.CPUSecPerMillion
+	var rates, costs []float64
+	for _, iv := range m.Intervals {
+		rates = append(rates, Ratio(float64(iv.Records), iv.Seconds))
+		if iv.Records > 0 && iv.CPUSeconds > 0 {
+			costs = append(costs, iv.CPUSeconds/float64(iv.Records)*1e6)
+		}
+	}
+	if len(rates) >= minSteadyIntervals {
+		r.SteadyMsgPerSec = Median(rates)
+	}
+	if len(costs) >= minSteadyIntervals {
+		r.SteadyCPUSecPerMillion = Median(costs)
 	}
 	return r
 }

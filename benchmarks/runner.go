@@ -55,26 +55,43 @@ func (res *Results) Finish() {
 
 // runRounds interleaves: in round k, each scenario runs on every system
 // back to back, the order of systems alternating with k and the scenario's
-// index so neither system always goes first.
+// index so neither system always goes first; a slice group runs as one
+// (runSliced).
 func (r Runner) runRounds(ctx context.Context, scs []Scenario, rounds, attempt int) ([]Run, error) {
 	var runs []Run
 	for round := 0; round < rounds; round++ {
-		for i, sc := range scs {
-			systems := append([]string{}, r.systems()...)
-			if (round+i)%2 == 1 {
-				for a, b := 0, len(systems)-1; a < b; a, b = a+1, b-1 {
-					systems[a], systems[b] = systems[b], systems[a]
-				}
+		for i, unit := range units(scs) {
+			got, err := r.runUnit(ctx, unit, round, i)
+			if err != nil {
+				return nil, fmt.Errorf("round %d %s: %w", round, unit[0].Name, err)
 			}
-			for _, sys := range systems {
-				run, err := r.RunOne(ctx, sys, sc, round)
-				if err != nil {
-					return nil, fmt.Errorf("round %d %s on %s: %w", round, sc.Name, sys, err)
-				}
+			for _, run := range got {
 				run.Attempt = attempt
 				runs = append(runs, run)
 			}
 		}
+	}
+	return runs, nil
+}
+
+func (r Runner) runUnit(ctx context.Context, unit []Scenario, round, i int) ([]Run, error) {
+	if unit[0].Slices > 0 {
+		return r.runSliced(ctx, unit, round)
+	}
+	sc := unit[0]
+	systems := append([]string{}, r.systems()...)
+	if (round+i)%2 == 1 {
+		for a, b := 0, len(systems)-1; a < b; a, b = a+1, b-1 {
+			systems[a], systems[b] = systems[b], systems[a]
+		}
+	}
+	var runs []Run
+	for _, sys := range systems {
+		run, err := r.RunOne(ctx, sys, sc, round)
+		if err != nil {
+			return nil, fmt.Errorf("on %s: %w", sys, err)
+		}
+		runs = append(runs, run)
 	}
 	return runs, nil
 }
@@ -92,6 +109,7 @@ func (r Runner) RunOne(ctx context.Context, system string, sc Scenario, round in
 	w := Window{
 		Start: func() { before, errBefore = pr.Stats() },
 		End:   func() { after, errAfter = pr.Stats() },
+		CPU:   pr.CPUSeconds,
 	}
 	label := fmt.Sprintf("[r%d %-14s %-7s]", round+1, sc.Name, system)
 	m, err := RunWorkload(ctx, pr.Addr, sc, w, r.Progress, label)
@@ -106,11 +124,21 @@ func (r Runner) RunOne(ctx context.Context, system string, sc Scenario, round in
 	}
 	run := NewRun(sc, system, round, m, after.CPUSeconds-before.CPUSeconds, after.PeakRSSBytes)
 	run.Durability = pr.Durable
-	if r.Log != nil {
-		r.Log.Info("run", "round", round+1, "scenario", sc.Name, "system", system, "msg_per_sec", int64(run.MsgPerSec),
-			"p99_ms", run.Latency.P99Ms, "cpu_s_per_M", fmt.Sprintf("%.2f", run.CPUSecPerMillion), "errors", run.Errors)
-	}
+	r.logRun(run)
 	return run, nil
+}
+
+func (r Runner) logRun(run Run) {
+	if r.Log != nil {
+		r.Log.Info("run", "round", run.Round+1, "scenario", run.Scenario, "system", run.System, "msg_per_sec", int64(run.MsgPerSec),
+			"p99_ms", run.Latency.P99Ms, "cpu_s_per_M", fmt.Sprintf("%.3f", run.CPUSecPerMillion), "errors", run.Errors)
+	}
+}
+
+func (r Runner) progressf(format string, args ...any) {
+	if r.Progress != nil {
+		fmt.Fprintf(r.Progress, format, args...)
+	}
 }
 
 // HostInfo describes this machine for results.json.

@@ -31,7 +31,16 @@ type Scenario struct {
 	// Durable asks every peer for its durable mode: kfake gets a data dir and
 	// SyncWrites. Chronik is always on disk; acks decides whether it fsyncs.
 	Durable bool `json:"durable"`
+	// Slices > 0 runs the systems side by side in alternating slices of
+	// Count/Slices records each (slices.go); produce and consume only.
+	Slices int `json:"slices,omitempty"`
+	// SliceGroup joins consecutive sliced scenarios of a suite with the
+	// same group into one round, their slices alternating too.
+	SliceGroup string `json:"slice_group,omitempty"`
 }
+
+// sliceRecords is the records of one slice of a sliced scenario.
+func (s Scenario) sliceRecords() int64 { return s.Count / int64(max(s.Slices, 1)) }
 
 // Validate rejects scenarios the runner cannot run.
 func (s Scenario) Validate() error {
@@ -50,6 +59,8 @@ func (s Scenario) Validate() error {
 		return fmt.Errorf("scenario %s: e2e needs a fixed rate", s.Name)
 	case s.Kind != KindConsume && s.Duration <= 0 && s.Count <= 0:
 		return fmt.Errorf("scenario %s: need a duration or a count", s.Name)
+	case s.Slices < 0 || s.Slices > 0 && (s.Kind == KindE2E || s.sliceRecords() < 1):
+		return fmt.Errorf("scenario %s: slices need a produce or consume kind and count >= slices", s.Name)
 	}
 	if _, err := compressionOpt(s.Compression); err != nil {
 		return fmt.Errorf("scenario %s: %w", s.Name, err)
@@ -62,6 +73,45 @@ type Suite struct {
 	Name      string     `json:"name"`
 	Rounds    int        `json:"rounds"`
 	Scenarios []Scenario `json:"scenarios"`
+}
+
+// Subset is s with only the named scenarios and the rest of their slice
+// groups, in suite order (a slice group's ratios are measured with all its
+// arms taking turns).
+func (s Suite) Subset(names []string) Suite {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	groups := map[string]bool{}
+	for _, sc := range s.Scenarios {
+		if want[sc.Name] && sc.SliceGroup != "" {
+			groups[sc.SliceGroup] = true
+		}
+	}
+	out := s
+	out.Scenarios = nil
+	for _, sc := range s.Scenarios {
+		if want[sc.Name] || sc.SliceGroup != "" && groups[sc.SliceGroup] {
+			out.Scenarios = append(out.Scenarios, sc)
+		}
+	}
+	return out
+}
+
+// units splits scs into what a round runs as one: a slice group (with the
+// same number of slices in each scenario), or one scenario.
+func units(scs []Scenario) [][]Scenario {
+	var out [][]Scenario
+	for i, sc := range scs {
+		prev := len(out) - 1
+		if i > 0 && sc.Slices > 0 && sc.SliceGroup != "" && scs[i-1].SliceGroup == sc.SliceGroup && scs[i-1].Slices == sc.Slices {
+			out[prev] = append(out[prev], sc)
+			continue
+		}
+		out = append(out, []Scenario{sc})
+	}
+	return out
 }
 
 // Scenario names the ratios are computed from.
@@ -104,11 +154,34 @@ func BenchSuite() Suite {
 }
 
 // GateSuite is `make bench-gate`: the scenarios behind the baseline ratios,
-// shorter, within 3 minutes including one retry.
+// sliced, within 3 minutes including one retry.
 func GateSuite() Suite {
-	return Suite{Name: "gate", Rounds: 4, Scenarios: []Scenario{
-		produceScenario(ScenarioProduceAcks1, 1, false, 3_000_000, 10*time.Second),
-		produceScenario(ScenarioProduceAcksAll, -1, true, 3_000_000, 10*time.Second),
-		consumeScenario(2_000_000),
-	}}
+	acks1 := produceScenario(ScenarioProduceAcks1, 1, false, 3_220_000, 0)
+	acksAll := produceScenario(ScenarioProduceAcksAll, -1, true, 3_220_000, 0)
+	consume := consumeScenario(3_200_000)
+	acks1.Slices, acksAll.Slices, consume.Slices = 14, 14, 8
+	acks1.SliceGroup, acksAll.SliceGroup = "produce", "produce"
+	return Suite{Name: "gate", Rounds: 4, Scenarios: []Scenario{acks1, acksAll, consume}}
 }
+
+// The slowed variants `chronik-bench gate-rates` measures by default, as
+// NAME:KEY=VALUE,... of chronik-debug's test hooks (engine/debug.go).
+//
+// SlowdownCPU burns 15% of Chronik's own CPU per record more, by the
+// baseline's figures (CPU-s per million records: 0.213 produce, mean of
+// acks=1 and acks=-1; 0.0313 consume) at 122 batch bytes per gate record:
+// 0.15 * 213 ns / (122/1024 KiB) = 270 ns per KiB appended, 0.15 * 31.3 ns /
+// (122/1024) = 40 ns per KiB fetched.
+//
+// SlowdownThroughput sleeps instead (no CPU): 3500 ns per KiB appended and
+// 550 ns per KiB fetched were, in short runs on the reference machine,
+// about what cut Chronik's produce (acks=1) and consume throughput by 15%;
+// the producers' pipelining hides shorter sleeps (below ~2000 ns per KiB
+// the throughput did not move), and acks=-1, with five requests in flight
+// per producer, hides most of it.
+//
+// `make bench-gate-rates` reports the effect each had on each ratio.
+const (
+	SlowdownCPU        = "cpu+15%:debug.append.burn.ns.per.kib=270,debug.fetch.burn.ns.per.kib=40"
+	SlowdownThroughput = "msgs-15%:debug.append.delay.ns.per.kib=3500,debug.fetch.delay.ns.per.kib=550"
+)

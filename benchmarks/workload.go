@@ -14,11 +14,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Window hooks let the runner read /proc exactly at the edges of the
-// measured window. Either may be nil.
+// Window hooks let the runner read the broker's figures exactly at the
+// edges of the measured window. Any may be nil.
 type Window struct {
 	Start func()
 	End   func()
+	// CPU returns the broker's CPU seconds so far. The sampler reads it at
+	// every sub-interval edge, so each Interval has its own CPU figure.
+	CPU func() (float64, error)
 }
 
 func (w Window) start() {
@@ -40,10 +43,17 @@ type Measurement struct {
 	Errors  int64
 	Elapsed time.Duration
 	Latency *hdrhistogram.Histogram // microseconds
-	// IntervalRates are records/s over consecutive sampleIntervals of the
-	// window; their median is the run's steady rate, which a short burst of
-	// load from other processes on the machine does not move.
-	IntervalRates []float64
+	// Intervals are consecutive sampleIntervals of the window; the medians
+	// of their rates and CPU costs are the run's steady figures, which a
+	// short burst of load from other processes on the machine does not move.
+	Intervals []Interval
+}
+
+// Interval is one sub-interval of a measured window.
+type Interval struct {
+	Seconds    float64 `json:"s"`
+	Records    int64   `json:"records"`
+	CPUSeconds float64 `json:"cpu_s"` // the broker's, in the interval (0 when not read)
 }
 
 // latencyRec is a histogram safe for concurrent Record calls.
@@ -214,38 +224,61 @@ func isTerminal(w io.Writer) bool {
 // run's steady throughput.
 const sampleInterval = 200 * time.Millisecond
 
-// sampler records the rate of a counter over consecutive sampleIntervals
-// of the measured window (a partial last interval is dropped).
+// sampler records the records counted and the broker CPU used over
+// consecutive sampleIntervals of the measured window (a partial last
+// interval is dropped).
 type sampler struct {
-	stop  chan struct{}
-	done  chan struct{}
-	rates []float64
+	stop      chan struct{}
+	done      chan struct{}
+	intervals []Interval
 }
 
-func startSampler(counter *atomic.Int64) *sampler {
+func startSampler(counter *atomic.Int64, w Window) *sampler {
 	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		tick := time.NewTicker(sampleInterval)
 		defer tick.Stop()
-		last, lastT := counter.Load(), time.Now()
+		cpu := cpuReader(w.CPU)
+		last, lastT, lastCPU := counter.Load(), time.Now(), cpu()
 		for {
 			select {
 			case <-s.stop:
 				return
 			case now := <-tick.C:
-				n := counter.Load()
-				s.rates = append(s.rates, float64(n-last)/now.Sub(lastT).Seconds())
-				last, lastT = n, now
+				n, c := counter.Load(), cpu()
+				iv := Interval{Seconds: now.Sub(lastT).Seconds(), Records: n - last}
+				if c >= 0 && lastCPU >= 0 {
+					iv.CPUSeconds = c - lastCPU
+				}
+				s.intervals = append(s.intervals, iv)
+				last, lastT, lastCPU = n, now, c
 			}
 		}
 	}()
 	return s
 }
 
-// finish stops sampling and returns the interval rates.
-func (s *sampler) finish() []float64 {
+// cpuReader wraps read so that it returns -1 when there is no reader or
+// once a read has failed (the window's edge reads report the error).
+func cpuReader(read func() (float64, error)) func() float64 {
+	failed := read == nil
+	return func() float64 {
+		if failed {
+			return -1
+		}
+		c, err := read()
+		if err != nil {
+			failed = true
+			return -1
+		}
+		return c
+	}
+}
+
+// finish stops sampling and returns the intervals.
+func (s *sampler) finish() []Interval {
 	close(s.stop)
 	<-s.done
-	return s.rates
+	return s.intervals
 }

@@ -194,7 +194,7 @@ func (b *Broker) produceOne(name []byte, id [16]byte, acks int16, rp producePart
 	if acks == -1 {
 		minISR = pc.minInsync
 	}
-	b.debugAppendDelay()
+	b.debugAppendCost(len(rp.records))
 	batch := rp.records
 	if pc.logAppendTime {
 		res.logAppendTime = b.now().UnixMilli()

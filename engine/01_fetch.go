@@ -203,6 +203,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*fetchResponse, int, bool) {
 		resp.endTopic()
 	}
 	resp.finish()
+	b.debugFetchCost(total)
 	resp.served.replica = from.replica
 	return resp, total, answerNow
 }

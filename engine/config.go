@@ -62,7 +62,7 @@ type Config struct {
 	OffsetsLoadBufferSize    int32   // offsets.load.buffer.size: read size when loading groups
 	CleanerMinCleanableRatio float64 // log.cleaner.min.cleanable.ratio: compaction of __consumer_offsets
 
-	DebugAppendDelayMs int64 // debug.append.delay.ms: test hook, see debug.go; 0 = off
+	debug debugConfig // test hooks; empty unless built with -tags chronikdebug (debug.go)
 }
 
 // DefaultConfig returns Kafka's defaults adapted to a standalone broker.
@@ -303,8 +303,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log.flush.workers must be 1..1024, got %d", c.FlushWorkers)
 	case c.DataDir == "":
 		return fmt.Errorf("log.dirs must be set")
-	case c.DebugAppendDelayMs < 0:
-		return fmt.Errorf("debug.append.delay.ms must be >= 0, got %d", c.DebugAppendDelayMs)
+	}
+	if err := c.debug.validate(); err != nil {
+		return err
 	}
 	if err := c.validateGroups(); err != nil {
 		return err

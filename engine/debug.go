@@ -1,26 +1,120 @@
+//go:build chronikdebug
+
 package engine
 
-import "time"
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
 
-// Test hooks.
+	"golang.org/x/sys/unix"
+)
+
+// Test hooks, compiled only into a binary built with -tags chronikdebug
+// (make build-debug: bin/chronik-debug, for the benchmark lab's gate tests
+// and detection runs). The shipped binary is built without the tag; there
+// debug_off.go makes these keys unknown (the --config file and Config.Set
+// reject them like any unknown key) and the hooks empty functions the
+// compiler removes.
 //
-// debugKeys are config keys that are not Kafka's. They exist only so that
-// tests and the benchmark lab's regression gate can make the broker
-// measurably slower on purpose (benchmarks/gate_test.go shows the gate
-// failing with one set). They are accepted by Config.Set and the --config
-// file, but BrokerConfigKeys does not list them, so DescribeConfigs does
-// not either. Never set them in production.
+// The keys make the broker slower on purpose, by a chosen amount per KiB
+// of records, so that tests can show the regression gate failing. A burn
+// costs CPU and time: it spins on the request's goroutine, on its own
+// thread's CPU clock, so the cost shows in the broker's CPU time exactly
+// and delays the answer by at least as much. A delay costs only time: the
+// request's goroutine sleeps, once the time owed (by every request since
+// the last sleep, process-wide) reaches debugSleepMin, since a shorter
+// sleep would take the timer's ~1 ms anyway; the overshoot of each sleep is
+// credited, so the time slept per KiB is right on average.
 //
-//	debug.append.delay.ms  sleep this long before each partition append of
-//	                       a Produce request (on the connection's worker
-//	                       goroutine, never an event loop). 0 = off.
+//	debug.append.burn.ns.per.kib   before each partition append of a Produce,
+//	debug.append.delay.ns.per.kib  per KiB of its record batch
+//	debug.fetch.burn.ns.per.kib    before a Fetch answer goes out, per KiB
+//	debug.fetch.delay.ns.per.kib   of records in it
+//
+// BrokerConfigKeys does not list them, so DescribeConfigs does not either.
 var debugKeys = map[string]configKey{
-	"debug.append.delay.ms": intKey64(func(c *Config) *int64 { return &c.DebugAppendDelayMs }),
+	"debug.append.burn.ns.per.kib":  intKey64(func(c *Config) *int64 { return &c.debug.appendBurnNsPerKiB }),
+	"debug.append.delay.ns.per.kib": intKey64(func(c *Config) *int64 { return &c.debug.appendDelayNsPerKiB }),
+	"debug.fetch.burn.ns.per.kib":   intKey64(func(c *Config) *int64 { return &c.debug.fetchBurnNsPerKiB }),
+	"debug.fetch.delay.ns.per.kib":  intKey64(func(c *Config) *int64 { return &c.debug.fetchDelayNsPerKiB }),
 }
 
-// debugAppendDelay applies debug.append.delay.ms.
-func (b *Broker) debugAppendDelay() {
-	if d := b.cfg.DebugAppendDelayMs; d > 0 {
-		time.Sleep(time.Duration(d) * time.Millisecond)
+// debugConfig holds the debug keys' values; 0 = off.
+type debugConfig struct {
+	appendBurnNsPerKiB, appendDelayNsPerKiB int64
+	fetchBurnNsPerKiB, fetchDelayNsPerKiB   int64
+}
+
+func (d debugConfig) validate() error {
+	for _, v := range []int64{d.appendBurnNsPerKiB, d.appendDelayNsPerKiB, d.fetchBurnNsPerKiB, d.fetchDelayNsPerKiB} {
+		if v < 0 {
+			return fmt.Errorf("debug.*.ns.per.kib must be >= 0, got %d", v)
+		}
 	}
+	return nil
+}
+
+// The time owed to the delay keys, in ns; shared by every broker in the
+// process (one, outside tests).
+var appendDelayOwed, fetchDelayOwed atomic.Int64
+
+// debugSleepMin is the least time a delay key sleeps at once.
+const debugSleepMin = time.Millisecond
+
+// debugAppendCost applies the append keys to a batch of n bytes.
+func (b *Broker) debugAppendCost(n int) {
+	burnCPU(b.cfg.debug.appendBurnNsPerKiB, n)
+	delay(&appendDelayOwed, b.cfg.debug.appendDelayNsPerKiB, n)
+}
+
+// debugFetchCost applies the fetch keys to n record bytes.
+func (b *Broker) debugFetchCost(n int) {
+	burnCPU(b.cfg.debug.fetchBurnNsPerKiB, n)
+	delay(&fetchDelayOwed, b.cfg.debug.fetchDelayNsPerKiB, n)
+}
+
+// delay adds nsPerKiB for each KiB of n bytes to owed and, once owed
+// reaches debugSleepMin, takes all of it and sleeps that long; what the
+// sleep overran is subtracted from owed.
+func delay(owed *atomic.Int64, nsPerKiB int64, n int) {
+	if nsPerKiB <= 0 || n <= 0 {
+		return
+	}
+	owed.Add(nsPerKiB * int64(n) / 1024)
+	for {
+		d := owed.Load()
+		if d < int64(debugSleepMin) {
+			return
+		}
+		if owed.CompareAndSwap(d, 0) {
+			start := time.Now()
+			time.Sleep(time.Duration(d))
+			owed.Add(d - int64(time.Since(start)))
+			return
+		}
+	}
+}
+
+// burnCPU spins until this thread has run nsPerKiB for each KiB of n bytes.
+// The goroutine stays on its thread meanwhile, so the thread's CPU clock
+// counts only its own work, and time spent preempted costs nothing.
+func burnCPU(nsPerKiB int64, n int) {
+	if nsPerKiB <= 0 || n <= 0 {
+		return
+	}
+	d := time.Duration(nsPerKiB * int64(n) / 1024)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for start := threadCPU(); threadCPU()-start < d; {
+	}
+}
+
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		panic(fmt.Sprintf("debug hook: thread CPU clock: %v", err)) // Linux always has it
+	}
+	return time.Duration(ts.Nano())
 }

@@ -1,11 +1,9 @@
 package engine_test
 
 import (
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/chronik/chronik/engine"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -25,41 +23,5 @@ func TestMetricsCountProducedRecordsAndWALAppends(t *testing.T) {
 	}
 	if m.Topics != 1 || m.Partitions != 1 || m.ProduceRequests < 3 || m.ProduceErrors != 0 {
 		t.Fatalf("metrics: %+v", m)
-	}
-}
-
-func TestDebugAppendDelayIsAHiddenKey(t *testing.T) {
-	cfg := engine.DefaultConfig()
-	if err := cfg.ParseProperties("debug.append.delay.ms=7\n"); err != nil {
-		t.Fatal(err)
-	}
-	if cfg.DebugAppendDelayMs != 7 {
-		t.Fatalf("DebugAppendDelayMs = %d, want 7", cfg.DebugAppendDelayMs)
-	}
-	for _, k := range engine.BrokerConfigKeys() {
-		if strings.HasPrefix(k, "debug.") {
-			t.Fatalf("BrokerConfigKeys lists test hook %q", k)
-		}
-	}
-	cfg.DebugAppendDelayMs = -1
-	if err := cfg.Validate(); err == nil {
-		t.Fatal("negative debug.append.delay.ms accepted")
-	}
-}
-
-func TestDebugAppendDelaySlowsEachProduce(t *testing.T) {
-	tb := startBroker(t, func(c *engine.Config) { c.DebugAppendDelayMs = 100 })
-	cl := tb.client(kgo.DefaultProduceTopic("slow"), kgo.AllowAutoTopicCreation())
-	ctx := ctxT(t, 20*time.Second)
-	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("warm")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	// A lower bound only: the hook sleeps at least this long per append.
-	if d := time.Since(start); d < 100*time.Millisecond {
-		t.Fatalf("produce with a 100 ms append delay took %v", d)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,15 +17,33 @@ import (
 
 // peerFlags are the flags every command that starts brokers takes.
 type peerFlags struct {
-	chronikBin string
-	workDir    string
-	debugDelay int
+	chronikBin    string
+	workDir       string
+	chronikConfig keyValues
 }
 
 func (p *peerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.chronikBin, "chronik-bin", "bin/chronik", "chronik binary to start")
 	fs.StringVar(&p.workDir, "work-dir", "", "where brokers keep their data during a run (default: a temp dir)")
-	fs.IntVar(&p.debugDelay, "chronik-debug-append-delay-ms", 0, "test hook: make Chronik sleep before each append (debug.append.delay.ms)")
+	fs.Var(&p.chronikConfig, "chronik-config", "KEY=VALUE broker setting for Chronik's --config file (repeatable); "+
+		"the debug.* test hooks need --chronik-bin bin/chronik-debug (make build-debug)")
+}
+
+// keyValues is a repeatable KEY=VALUE flag.
+type keyValues map[string]string
+
+func (kv *keyValues) String() string { return fmt.Sprint(map[string]string(*kv)) }
+
+func (kv *keyValues) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", s)
+	}
+	if *kv == nil {
+		*kv = keyValues{}
+	}
+	(*kv)[k] = v
+	return nil
 }
 
 // peers builds the Peers; cleanup removes the work dir it made.
@@ -44,10 +63,7 @@ func (p *peerFlags) peers() (benchmarks.Peers, func(), error) {
 	if err != nil {
 		return benchmarks.Peers{}, nil, fmt.Errorf("work dir: %w", err)
 	}
-	peers := benchmarks.Peers{ChronikBin: bin, KfakeCmd: []string{self, "kfake-serve"}, WorkDir: dir}
-	if p.debugDelay > 0 {
-		peers.ChronikConfig = map[string]string{"debug.append.delay.ms": fmt.Sprint(p.debugDelay)}
-	}
+	peers := benchmarks.Peers{ChronikBin: bin, KfakeCmd: []string{self, "kfake-serve"}, WorkDir: dir, ChronikConfig: p.chronikConfig}
 	return peers, func() { os.RemoveAll(dir) }, nil
 }
 

@@ -1,7 +1,8 @@
 // Command chronik-bench is Chronik's benchmark lab.
 //
 //	chronik-bench bench   [--out DIR] [--rounds N]          the comparison suite (make bench)
-//	chronik-bench gate    [--baseline FILE] [--tolerance F] the regression gate (make bench-gate)
+//	chronik-bench gate    [--baseline FILE] [--scenarios S]  the regression gate (make bench-gate)
+//	chronik-bench gate-rates [--runs N] [--slowdown ...]    how often the gate fails, unchanged and slowed
 //	chronik-bench profile [--scenario NAME] [--out DIR]     pprof capture during a scenario (make profile)
 //	chronik-bench profile-diff BEFORE AFTER                 what grew between two captures
 //	chronik-bench produce|consume|e2e [flags]               one scenario, Chronik vs kfake (or --brokers)
@@ -33,6 +34,8 @@ func main() {
 		err = cmdBench(args)
 	case "gate":
 		err = cmdGate(args)
+	case "gate-rates":
+		err = cmdGateRates(args)
 	case "profile":
 		err = cmdProfile(args)
 	case "profile-diff":
@@ -67,6 +70,7 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: chronik-bench COMMAND [flags]   (COMMAND -h for its flags)
   bench          comparison suite Chronik vs kfake -> bench-results/<timestamp>/
   gate           short suite compared with benchmarks/baseline.json; exit 1 on a regression
+  gate-rates     run the gate N times unchanged and slowed (chronik-debug): false alarms and detections
   profile        run a scenario against Chronik while capturing pprof profiles
   profile-diff   compare two profile captures: what grew
   produce|consume|e2e   one scenario (see -h)

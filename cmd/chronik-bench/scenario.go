@@ -75,6 +75,10 @@ func runExternal(ctx context.Context, addr string, pid int, sc benchmarks.Scenar
 	if pid > 0 {
 		w.Start = func() { before, _ = benchmarks.ReadProcStats(pid) }
 		w.End = func() { after, _ = benchmarks.ReadProcStats(pid) }
+		w.CPU = func() (float64, error) {
+			d, err := benchmarks.ReadProcCPU(pid)
+			return d.Seconds(), err
+		}
 	}
 	m, err := benchmarks.RunWorkload(ctx, addr, sc, w, os.Stderr, "["+sc.Name+" "+addr+"]")
 	if err != nil {
