@@ -316,11 +316,7 @@ func countLocal(ps []*partition.Partition) int {
 func (b *Broker) topicList() []*topic {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	ts := make([]*topic, 0, len(b.topics))
-	for _, t := range b.topics {
-		ts = append(ts, t)
-	}
-	return ts
+	return slices.Collect(maps.Values(b.topics))
 }
 
 // lookupTopic returns a topic by name under the read lock.
@@ -334,21 +330,8 @@ func (b *Broker) lookupTopic(name string) *topic {
 // and a partition: nil when the partition does not exist or this broker
 // holds no replica of it (partitionFor tells the two apart).
 func (b *Broker) lookupPartition(name string, id [16]byte, p int32) (*topic, *partition.Partition) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	var t *topic
-	if id != ([16]byte{}) {
-		t = b.topicIDs[id]
-	} else {
-		t = b.topics[name]
-	}
-	if t == nil {
-		return nil, nil
-	}
-	if p < 0 || int(p) >= len(t.partitions) {
-		return t, nil
-	}
-	return t, t.partitions[p]
+	t, pp, _ := b.partitionFor(name, id, p)
+	return t, pp
 }
 
 // partitionFor resolves a request's partition to the local replica, or to

@@ -53,8 +53,12 @@ type partState struct {
 	t          Target
 	delayUntil time.Time // backing off after an error
 	leadErrs   int       // leadership errors in a row (backoff doubles from leadershipBackoff)
-	hdrs       []wal.BatchHeader
-	observed   int64 // an observed partition's next offset (whole-node mode)
+	// leadErrsSet mirrors leadErrs != 0, read without the lock: an answer
+	// without an error resets leadErrs only when there is something to
+	// reset (no lock per partition per fetch in the common case).
+	leadErrsSet atomic.Bool
+	hdrs        []wal.BatchHeader
+	observed    int64 // an observed partition's next offset (whole-node mode)
 }
 
 func newFetcher(m *Manager, leader int32) *fetcher {
@@ -332,7 +336,11 @@ func (f *fetcher) apply(c *kwire.Conn, resp *kmsg.FetchResponse, sent map[tpKey]
 			rp := &rt.Partitions[j]
 			k := tpKey{rt.TopicID, rp.Partition}
 			t, ok := sent[k]
-			if !ok || !f.current(k, t) {
+			if !ok {
+				continue
+			}
+			st := f.current(k, t)
+			if st == nil {
 				continue // moved or removed since the request
 			}
 			appended, err := f.applyPartition(c, t, rp)
@@ -340,7 +348,7 @@ func (f *fetcher) apply(c *kwire.Conn, resp *kmsg.FetchResponse, sent map[tpKey]
 				f.m.stats.errors.Add(1)
 				f.backoff(k, t, err)
 			} else if rp.ErrorCode == 0 {
-				f.fetched(k)
+				st.fetched(f)
 			}
 			if appended {
 				touched = append(touched, t.Replica.Log())
@@ -352,12 +360,14 @@ func (f *fetcher) apply(c *kwire.Conn, resp *kmsg.FetchResponse, sent map[tpKey]
 	}
 }
 
-// current reports whether k is still followed at t's epoch.
-func (f *fetcher) current(k tpKey, t Target) bool {
+// current returns k's state if k is still followed at t's epoch, else nil.
+func (f *fetcher) current(k tpKey, t Target) *partState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := f.parts[k]
-	return st != nil && st.t.LeaderEpoch == t.LeaderEpoch && st.t.Replica == t.Replica
+	if st := f.parts[k]; st != nil && st.t.LeaderEpoch == t.LeaderEpoch && st.t.Replica == t.Replica {
+		return st
+	}
+	return nil
 }
 
 // backoff delays the next fetch of k after an error: replica.fetch.backoff.ms,
@@ -374,6 +384,7 @@ func (f *fetcher) backoff(k tpKey, t Target, err error) {
 		if leadership {
 			d = min(d, leadershipBackoff<<min(st.leadErrs, 10))
 			st.leadErrs++
+			st.leadErrsSet.Store(true)
 		}
 		st.delayUntil = time.Now().Add(d)
 	}
@@ -389,12 +400,14 @@ func (f *fetcher) backoff(k tpKey, t Target, err error) {
 // NOT_LEADER_OR_FOLLOWER.
 const leadershipBackoff = 5 * time.Millisecond
 
-// fetched notes that k was answered without an error.
-func (f *fetcher) fetched(k tpKey) {
-	f.mu.Lock()
-	if st := f.parts[k]; st != nil {
-		st.leadErrs = 0
+// fetched notes that st was answered without an error.
+func (st *partState) fetched(f *fetcher) {
+	if !st.leadErrsSet.Load() {
+		return
 	}
+	f.mu.Lock()
+	st.leadErrs = 0
+	st.leadErrsSet.Store(false)
 	f.mu.Unlock()
 }
 

@@ -151,7 +151,7 @@ func TestBackoffBoundsTheLongPollAndLeadershipErrorsRetrySoon(t *testing.T) {
 	if _, ok := sent[b.key()]; ok || req.MaxWaitMillis > 20 {
 		t.Fatalf("with partition 1 backing off ~20 ms: sent %v, max wait %d ms", sent, req.MaxWaitMillis)
 	}
-	f.fetched(b.key())
+	f.parts[b.key()].fetched(f)
 	f.backoff(b.key(), b, kerr.UnknownLeaderEpoch)
 	if d := time.Until(f.parts[b.key()].delayUntil); d > 10*time.Millisecond {
 		t.Fatalf("after an answer without an error the next leadership backoff is %v, want ~5 ms", d)

@@ -2,6 +2,8 @@ package group
 
 import (
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -148,11 +150,7 @@ func (c *Coordinator) forgetLocked(g *group) {
 func (c *Coordinator) snapshotGroups() []*group {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]*group, 0, len(c.groups))
-	for _, g := range c.groups {
-		out = append(out, g)
-	}
-	return out
+	return slices.Collect(maps.Values(c.groups))
 }
 
 // validGroupID follows Kafka: JoinGroup, SyncGroup, Heartbeat and LeaveGroup

@@ -208,7 +208,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		defer cl.Close()
 		consumers = append(consumers, cl)
 		readWG.Add(1)
-		go func() { defer readWG.Done(); r.readGroup(rctx, cl) }()
+		go func() { defer readWG.Done(); r.read(rctx, -1, cl) }()
 	}
 
 	var deadline <-chan time.Time
@@ -390,42 +390,21 @@ func (r *run) produce(ctx context.Context, i int, cl *kgo.Client) {
 	}
 }
 
-// read records every record reader i polls.
+// read records every record reader i polls; i < 0 is the group member
+// (autocommit: its position is not tracked).
 func (r *run) read(ctx context.Context, i int, cl *kgo.Client) {
-	name := "r" + strconv.Itoa(i)
-	var poll int64
-	for ctx.Err() == nil {
-		fs := cl.PollFetches(ctx)
-		var batch []Read
-		now := time.Now()
-		fs.EachRecord(func(rec *kgo.Record) {
-			batch = append(batch, toRead(name, poll, rec, now))
-		})
-		if len(batch) == 0 {
-			continue
-		}
-		poll++
-		r.mu.Lock()
-		r.reads = append(r.reads, batch...)
-		for _, b := range batch {
-			if b.Offset > r.readerPos[i][b.Partition] {
-				r.readerPos[i][b.Partition] = b.Offset
-			}
-		}
-		r.mu.Unlock()
+	name := "group"
+	if i >= 0 {
+		name = "r" + strconv.Itoa(i)
 	}
-}
-
-// readGroup records every record the group member polls (autocommit).
-func (r *run) readGroup(ctx context.Context, cl *kgo.Client) {
 	var poll int64
 	for ctx.Err() == nil {
 		fs := cl.PollFetches(ctx)
 		var batch []Read
 		now := time.Now()
 		fs.EachRecord(func(rec *kgo.Record) {
-			rd := toRead("group", poll, rec, now)
-			rd.Group = true
+			rd := toRead(name, poll, rec, now)
+			rd.Group = i < 0
 			batch = append(batch, rd)
 		})
 		if len(batch) == 0 {
@@ -434,6 +413,11 @@ func (r *run) readGroup(ctx context.Context, cl *kgo.Client) {
 		poll++
 		r.mu.Lock()
 		r.reads = append(r.reads, batch...)
+		for _, b := range batch {
+			if i >= 0 && b.Offset > r.readerPos[i][b.Partition] {
+				r.readerPos[i][b.Partition] = b.Offset
+			}
+		}
 		r.mu.Unlock()
 	}
 }
