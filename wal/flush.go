@@ -225,7 +225,7 @@ func (l *Log) afterSync(rolled []*segment, active *segment) error {
 	if len(rolled) == 0 {
 		return nil
 	}
-	return writeOffsetCheckpoint(l.fsys, l.dir, recoveryPointCheckpoint, active.base)
+	return l.setRecoveryPoint(recoveryPoint{offset: active.base}, false)
 }
 
 // release calls done for the waiters through <= target, or for all of

@@ -58,6 +58,11 @@ type Log struct {
 	ckptMu   sync.Mutex
 	recovery RecoveryStats
 	scanned  []*segment // segments recovery scanned, until Open syncs them
+	// epochsRecovered: recovery found epochs the checkpoint lacked.
+	epochsRecovered bool
+
+	rpMu sync.Mutex    // serialises recovery-point writes; a leaf
+	rp   recoveryPoint // the recovery point last written (recoverypoint.go)
 
 	fmu       sync.Mutex
 	waiters   []syncWaiter
@@ -137,6 +142,15 @@ type RecoveryStats struct {
 	TruncatedAtOffset int64 // LEO after the cut, -1 if nothing was cut
 	ZeroTailBytes     int64 // preallocated (zero) tail cut after the last batch: not corruption
 	SegmentsDropped   int   // whole segments removed because they followed a cut
+	// RecoveryPoint is the offset the recovery-point checkpoint let Open
+	// trust without a scan (0 on a clean start or when it was rejected);
+	// RecoveryPointRejected says why a checkpoint found was not used.
+	RecoveryPoint         int64
+	RecoveryPointRejected string
+	// ScannedBytes are the batch bytes checked (CRC) and indexed from a
+	// segment's start or the recovery point on; WalkedBytes those checked
+	// between the point segment's last durable index entry and the point.
+	ScannedBytes, WalkedBytes int64
 	// FinishedRestart: a TruncateFullyAndStartAt a crash interrupted after
 	// its commit point was finished (the log restarted empty).
 	FinishedRestart bool

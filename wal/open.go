@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -71,20 +72,29 @@ func (l *Log) load() error {
 	if err != nil {
 		return err
 	}
-	recoveryPoint, _, err := readOffsetCheckpoint(l.fsys, l.dir, recoveryPointCheckpoint)
-	if err != nil || clean {
-		recoveryPoint = -1 // unused on a clean start
-	}
+	rp, err := l.loadRecoveryPoint()
 	if err != nil {
 		return err
 	}
 	if len(bases) == 0 {
 		bases = []int64{logStart}
 	}
-	if err := l.openSegments(bases, clean, recoveryPoint); err != nil {
+	if err := l.openSegments(bases, clean, rp); err != nil {
 		return err
 	}
 	return l.finishLoad(logStart, clean)
+}
+
+// loadRecoveryPoint reads the recovery point. A checkpoint that cannot be
+// parsed is not fatal: recovery then scans every segment (the point is 0).
+func (l *Log) loadRecoveryPoint() (recoveryPoint, error) {
+	rp, _, err := readRecoveryPoint(l.fsys, l.dir)
+	if errors.Is(err, errCorruptCheckpoint) {
+		l.recovery.RecoveryPointRejected = err.Error()
+		return recoveryPoint{}, nil
+	}
+	l.rp = rp
+	return rp, err
 }
 
 // makeDir creates the partition directory if missing and makes its entry
@@ -150,12 +160,17 @@ func (l *Log) listSegments() ([]int64, error) {
 	return bases, nil // ReadDir sorts; equal-width names sort numerically
 }
 
-// openSegments opens every segment, trusting those below recoveryPoint (or
-// all after a clean shutdown) when their indexes look sane, and scanning
-// the others. A cut in one segment drops all later ones.
-func (l *Log) openSegments(bases []int64, clean bool, recoveryPoint int64) error {
+// openSegments opens every segment, trusting those below the recovery
+// point's segment (or all after a clean shutdown) when their indexes look
+// sane, the point's segment up to the point when it holds
+// (recoverypoint.go), and scanning the others. A cut in one segment drops
+// all later ones.
+func (l *Log) openSegments(bases []int64, clean bool, rp recoveryPoint) error {
 	var segs []*segment
 	defer func() { l.setSegments(segs) }()
+	if !clean {
+		l.recovery.RecoveryPoint = rp.offset
+	}
 	for i, base := range bases {
 		last := i == len(bases)-1
 		s, err := openSegment(l.fsys, l.dir, base, l.opts, last)
@@ -167,24 +182,34 @@ func (l *Log) openSegments(bases []int64, clean bool, recoveryPoint int64) error
 		if !last {
 			nextBase = bases[i+1]
 		}
-		trusted := (clean || base < recoveryPoint) && l.loadTrusted(s, nextBase) == nil
+		trusted := (clean || (!last && nextBase <= rp.offset)) && l.loadTrusted(s, nextBase) == nil
 		if trusted {
 			continue
 		}
-		expect := base
+		from, expect := int64(0), base
 		if i > 0 {
 			expect = max(base, segs[i-1].next.Load())
 		}
-		cut, err := l.recoverSegment(s, expect)
+		if !clean && rp.exact && base == rp.base {
+			if err := l.loadPrefix(s, rp); err != nil {
+				l.recovery.RecoveryPointRejected = err.Error()
+				l.recovery.RecoveryPoint = min(rp.offset, base)
+			} else {
+				from, expect = rp.pos, rp.offset
+			}
+		}
+		cut, err := l.recoverSegment(s, from, expect)
 		if err != nil {
 			return err
 		}
-		l.scanned = append(l.scanned, s)
 		if !last && !cut && s.next.Load() != bases[i+1] {
 			// It ends early (its unsynced tail lost, e.g. to a zero
 			// tail): what follows was never durable either.
 			cut = true
 			l.recovery.TruncatedAtOffset = s.next.Load()
+		}
+		if cut || s.size.Load() > from {
+			l.scanned = append(l.scanned, s) // to be synced: a crash may have left it in the page cache only
 		}
 		if cut && !last {
 			return l.dropAfterCut(bases[i+1:])
@@ -266,19 +291,23 @@ func (s *segment) walkTail() (next, end int64, err error) {
 	}
 }
 
-// recoverSegment checks every batch of s (header, offsets >= expect, CRC),
-// rebuilds its indexes, adds epochs found in batches, and truncates the
-// file at the first bad batch (a cut, reported) or at its zero tail (the
-// preallocated end: not a cut; the file is reallocated when it is active).
-func (l *Log) recoverSegment(s *segment, expect int64) (cut bool, err error) {
+// recoverSegment checks every batch of s from position from (0, or the
+// recovery point, up to which loadPrefix restored s) on (header, offsets
+// >= expect, CRC), rebuilds its indexes from there, adds epochs found in
+// batches, and truncates the file at the first bad batch (a cut,
+// reported) or at its zero tail (the preallocated end: not a cut; the
+// file is reallocated when it is active).
+func (l *Log) recoverSegment(s *segment, from, expect int64) (cut bool, err error) {
 	l.recovery.SegmentsScanned++
-	l.recovery.IndexesRebuilt++
-	end := s.size.Load()
-	if err := s.resetIndexes(l.opts.MaxIndexBytes); err != nil {
-		return false, err
+	end := s.alloc.Load() // the file's size at open
+	if from == 0 {
+		l.recovery.IndexesRebuilt++
+		if err := s.resetIndexes(l.opts.MaxIndexBytes); err != nil {
+			return false, err
+		}
+		s.size.Store(0)
 	}
-	s.size.Store(0)
-	sc := newScanner(s.log, 0, end)
+	sc := newScanner(s.log, from, end)
 	for {
 		h, pos, err := sc.next()
 		if errors.Is(err, io.EOF) {
@@ -296,8 +325,17 @@ func (l *Log) recoverSegment(s *segment, expect int64) (cut bool, err error) {
 		if err := s.track(h, pos, l.opts.IndexIntervalBytes); err != nil {
 			return false, err
 		}
-		l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
+		l.recovery.ScannedBytes += h.Size()
+		l.assignRecoveredEpoch(h)
 		expect = h.NextOffset()
+	}
+}
+
+// assignRecoveredEpoch adds the epoch of a recovered batch to the cache,
+// noting that the leader-epoch checkpoint must be rewritten.
+func (l *Log) assignRecoveredEpoch(h BatchHeader) {
+	if l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset) {
+		l.epochsRecovered = true
 	}
 }
 
@@ -370,26 +408,33 @@ func (l *Log) finishLoad(logStart int64, clean bool) error {
 	l.logStart.Store(logStart)
 	fromEnd := l.epochs.truncateFromEnd(leo)
 	fromStart := l.epochs.truncateFromStart(logStart)
-	if fromEnd || fromStart || !clean {
+	if fromEnd || fromStart || l.epochsRecovered {
 		if err := writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, l.epochs.lines()); err != nil {
 			return err
 		}
 	}
 	l.recomputeMaxTimestamp(segs)
 	l.extendActive(active, l.opts)
-	if !clean {
+	if len(l.scanned) > 0 || l.recovery.SegmentsDropped > 0 {
 		if err := l.syncRecovered(active); err != nil {
 			return err
 		}
 	}
 	l.scanned = nil
+	// An empty active segment may have been created just now (or by an
+	// interrupted roll): the first flush round syncs its directory entry.
+	l.newDirs = active.size.Load() == 0
 	l.durable.Store(leo)
 	return nil
 }
 
-// syncRecovered makes the scanned segments and the directory durable:
-// what a crashed process left in the page cache is not yet on disk.
+// syncRecovered makes the scanned segments, the active one's indexes and
+// the directory durable (what a crashed process left in the page cache is
+// not yet on disk), then records the LEO as the recovery point.
 func (l *Log) syncRecovered(active *segment) error {
+	if !slices.Contains(l.scanned, active) {
+		l.scanned = append(l.scanned, active)
+	}
 	for _, s := range l.scanned {
 		if err := s.syncAll(); err != nil {
 			return err
@@ -398,7 +443,10 @@ func (l *Log) syncRecovered(active *segment) error {
 	if err := l.fsys.SyncDir(l.dir); err != nil {
 		return fmt.Errorf("sync dir %s: %w", l.dir, err)
 	}
-	return writeOffsetCheckpoint(l.fsys, l.dir, recoveryPointCheckpoint, active.base)
+	l.mu.Lock()
+	p, _ := l.pointAtLocked()
+	l.mu.Unlock()
+	return l.setRecoveryPoint(p, true)
 }
 
 // Close stops the flusher (releasing its waiters), syncs every segment,
@@ -435,10 +483,16 @@ func (l *Log) Close() error {
 		err = serr
 	}
 	l.dropSpare()
+	l.mu.Lock()
+	point, _ := l.pointAtLocked() // sealed: the indexes hold every entry
+	l.mu.Unlock()
 	for _, s := range l.segments() {
 		if cerr := s.close(); err == nil {
 			err = cerr
 		}
+	}
+	if err == nil { // the segments and their indexes are synced
+		err = l.setRecoveryPoint(point, false)
 	}
 	if err == nil {
 		err = WriteFileAtomic(l.fsys, l.dir, cleanMarker, nil)

@@ -66,6 +66,9 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	}
 	seg, err := l.restartFiles(offset)
 	if err == nil {
+		l.rpMu.Lock()
+		l.rp = recoveryPoint{offset: offset} // clearForRestart wrote it
+		l.rpMu.Unlock()
 		gone := l.switchToRestarted(seg, old)
 		if len(gone) > 0 {
 			go l.finish(gone, fmt.Errorf("sync %s: log restarted at %d: %w", l.dir, offset, ErrTruncated))

@@ -13,8 +13,8 @@ import (
 // the cut, T, is shrunk and becomes the active segment again; the segments
 // after it are deleted. On disk, each step durable before the next:
 //
-//  1. the recovery-point checkpoint is lowered to T's base (when T is not
-//     the active segment), so that recovery scans T;
+//  1. the recovery-point checkpoint is lowered to T's base (when it is
+//     above), so that recovery scans T;
 //  2. T is shrunk: in place (ftruncate, fdatasync) when no View or Ranges
 //     pins a byte of T past the cut, so every page a pin can touch stays
 //     inside the file (no SIGBUS) and holds the bytes it held; otherwise
@@ -136,8 +136,8 @@ func (l *Log) truncate(t *truncation) error {
 	if err := t.locate(seg); err != nil {
 		return err
 	}
-	if t.at < len(t.segs)-1 {
-		if err := writeOffsetCheckpoint(l.fsys, l.dir, recoveryPointCheckpoint, seg.base); err != nil {
+	if l.RecoveryPoint() > seg.base {
+		if err := l.setRecoveryPoint(recoveryPoint{offset: seg.base}, true); err != nil {
 			return err
 		}
 	}
