@@ -117,8 +117,9 @@ func Open(cfg Config, fsys wal.FS, logger *slog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	b.log.Info("engine ready", "data_dir", cfg.DataDir, "topics", len(b.topics), "recovery", time.Since(start))
-	b.bg.Add(1)
+	b.bg.Add(2)
 	go b.background()
+	go b.checkpointLoop()
 	return b, nil
 }
 
@@ -155,6 +156,9 @@ func (b *Broker) closeLogs() error {
 	var errs []error
 	for _, p := range b.allPartitions() {
 		p.Abandon()
+		if err := p.Checkpoint(); err != nil { // the producer-state snapshot for the next Open
+			b.log.Warn("checkpoint at close", "partition", p.String(), "err", err)
+		}
 		if err := p.Log().Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", p, err))
 		}
@@ -227,6 +231,44 @@ func (b *Broker) background() {
 			}
 		}
 	}
+}
+
+// checkpointLoop records, every log.flush.offset.checkpoint.interval.ms,
+// the recovery point and a producer-state snapshot of each partition that
+// grew since its last one (partition.Checkpoint), so that a restart after
+// a crash checks and replays only what came after. It runs apart from
+// background: a round waits for fsyncs.
+func (b *Broker) checkpointLoop() {
+	defer b.bg.Done()
+	if b.cfg.RecoveryCheckpointMs <= 0 {
+		return
+	}
+	tick := time.NewTicker(time.Duration(b.cfg.RecoveryCheckpointMs) * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-b.closed:
+			return
+		case <-tick.C:
+			b.checkpointPartitions()
+		}
+	}
+}
+
+// checkpointPartitions checkpoints every partition whose log grew past its
+// recovery point, num.recovery.threads.per.data.dir at a time.
+func (b *Broker) checkpointPartitions() {
+	var grown []*partition.Partition
+	for _, p := range b.allPartitions() {
+		if l := p.Log(); l.LogEndOffset() > l.RecoveryPoint() {
+			grown = append(grown, p)
+		}
+	}
+	parallel(len(grown), int(b.cfg.RecoveryThreads), func(i int) {
+		if err := grown[i].Checkpoint(); err != nil && !errors.Is(err, wal.ErrClosed) {
+			b.log.Warn("recovery checkpoint", "partition", grown[i].String(), "err", err)
+		}
+	})
 }
 
 func (b *Broker) applyRetention() {

@@ -18,31 +18,37 @@ type Config struct {
 	DataDir            string // log.dirs
 	Rack               string // broker.rack: in a cluster, the cluster config's rack column
 
-	NumPartitions           int32 // num.partitions
-	DefaultReplication      int16 // default.replication.factor
-	AutoCreateTopics        bool  // auto.create.topics.enable
-	MessageMaxBytes         int32 // message.max.bytes (broker default of max.message.bytes)
-	SocketRequestMaxBytes   int32 // socket.request.max.bytes
-	SegmentBytes            int64 // log.segment.bytes
-	SegmentMs               int64 // log.roll.ms
-	RetentionMs             int64 // log.retention.ms
-	RetentionBytes          int64 // log.retention.bytes
-	RetentionCheckMs        int64 // log.retention.check.interval.ms
-	IndexIntervalBytes      int32 // log.index.interval.bytes
-	MinInsyncReplicas       int32 // min.insync.replicas
-	MessageTimestampType    string
-	CleanupPolicy           string
-	FlushPolicy             string // flush.policy: "ack" (acks=-1 waits for fdatasync) or "interval"
-	FlushMs                 int64  // flush.ms: background flush interval
-	FlushMessages           int64  // flush.messages: interval policy syncs a partition after this many unflushed records (<=0: off)
-	FlushMode               string // log.flush.mode: "each-log" (fdatasync per partition on a pool) or "syncfs"
-	FlushWorkers            int32  // log.flush.workers: goroutines of the shared group-commit pool
-	QueuedMaxRequests       int32  // queued.max.requests: per-connection bound on queued requests
-	QueuedMaxBytes          int64  // queued.max.request.bytes: per-connection bound on queued bytes
-	ConnectionsMaxIdleMs    int64  // connections.max.idle.ms
-	GroupInitialRebalanceMs int64  // group.initial.rebalance.delay.ms (consumer groups issue)
-	BrokerHeartbeatMs       int64  // broker.heartbeat.interval.ms (cluster: heartbeats to the controller)
-	BrokerSessionTimeoutMs  int64  // broker.session.timeout.ms (cluster: fenced after this without heartbeats)
+	NumPartitions         int32 // num.partitions
+	DefaultReplication    int16 // default.replication.factor
+	AutoCreateTopics      bool  // auto.create.topics.enable
+	MessageMaxBytes       int32 // message.max.bytes (broker default of max.message.bytes)
+	SocketRequestMaxBytes int32 // socket.request.max.bytes
+	SegmentBytes          int64 // log.segment.bytes
+	SegmentMs             int64 // log.roll.ms
+	RetentionMs           int64 // log.retention.ms
+	RetentionBytes        int64 // log.retention.bytes
+	RetentionCheckMs      int64 // log.retention.check.interval.ms
+	IndexIntervalBytes    int32 // log.index.interval.bytes
+	MinInsyncReplicas     int32 // min.insync.replicas
+	MessageTimestampType  string
+	CleanupPolicy         string
+	FlushPolicy           string // flush.policy: "ack" (acks=-1 waits for fdatasync) or "interval"
+	FlushMs               int64  // flush.ms: background flush interval
+	FlushMessages         int64  // flush.messages: interval policy syncs a partition after this many unflushed records (<=0: off)
+	FlushMode             string // log.flush.mode: "each-log" (fdatasync per partition on a pool) or "syncfs"
+	FlushWorkers          int32  // log.flush.workers: goroutines of the shared group-commit pool
+	// RecoveryCheckpointMs (log.flush.offset.checkpoint.interval.ms): how
+	// often each partition that grew records its recovery point and a
+	// producer-state snapshot, which bounds what a restart after a crash
+	// scans; 0 turns it off (then only rolls and clean stops record them).
+	RecoveryCheckpointMs    int64
+	RecoveryThreads         int32 // num.recovery.threads.per.data.dir: partitions opened (and checkpointed) at once
+	QueuedMaxRequests       int32 // queued.max.requests: per-connection bound on queued requests
+	QueuedMaxBytes          int64 // queued.max.request.bytes: per-connection bound on queued bytes
+	ConnectionsMaxIdleMs    int64 // connections.max.idle.ms
+	GroupInitialRebalanceMs int64 // group.initial.rebalance.delay.ms (consumer groups issue)
+	BrokerHeartbeatMs       int64 // broker.heartbeat.interval.ms (cluster: heartbeats to the controller)
+	BrokerSessionTimeoutMs  int64 // broker.session.timeout.ms (cluster: fenced after this without heartbeats)
 
 	Replication ReplicationConfig // replica.* (config_replication.go)
 
@@ -90,6 +96,8 @@ func DefaultConfig() Config {
 		FlushMessages:           -1,
 		FlushMode:               "each-log",
 		FlushWorkers:            8,
+		RecoveryCheckpointMs:    5000,
+		RecoveryThreads:         8,
 		QueuedMaxRequests:       500,
 		QueuedMaxBytes:          100 * 1024 * 1024,
 		ConnectionsMaxIdleMs:    10 * 60 * 1000,
@@ -175,41 +183,43 @@ func strKey(p func(c *Config) *string) configKey {
 
 // brokerKeys maps every broker config key Chronik honours to its field.
 var brokerKeys = map[string]configKey{
-	"node.id":                          intKey32(func(c *Config) *int32 { return &c.NodeID }),
-	"broker.id":                        intKey32(func(c *Config) *int32 { return &c.NodeID }),
-	"listeners":                        strKey(func(c *Config) *string { return &c.Listen }),
-	"advertised.listeners":             strKey(func(c *Config) *string { return &c.AdvertisedListener }),
-	"log.dirs":                         strKey(func(c *Config) *string { return &c.DataDir }),
-	"num.partitions":                   intKey32(func(c *Config) *int32 { return &c.NumPartitions }),
-	"message.max.bytes":                intKey32(func(c *Config) *int32 { return &c.MessageMaxBytes }),
-	"socket.request.max.bytes":         intKey32(func(c *Config) *int32 { return &c.SocketRequestMaxBytes }),
-	"log.segment.bytes":                intKey64(func(c *Config) *int64 { return &c.SegmentBytes }),
-	"log.roll.ms":                      intKey64(func(c *Config) *int64 { return &c.SegmentMs }),
-	"log.retention.ms":                 intKey64(func(c *Config) *int64 { return &c.RetentionMs }),
-	"log.retention.bytes":              intKey64(func(c *Config) *int64 { return &c.RetentionBytes }),
-	"log.retention.check.interval.ms":  intKey64(func(c *Config) *int64 { return &c.RetentionCheckMs }),
-	"log.index.interval.bytes":         intKey32(func(c *Config) *int32 { return &c.IndexIntervalBytes }),
-	"min.insync.replicas":              intKey32(func(c *Config) *int32 { return &c.MinInsyncReplicas }),
-	"log.message.timestamp.type":       strKey(func(c *Config) *string { return &c.MessageTimestampType }),
-	"log.cleanup.policy":               strKey(func(c *Config) *string { return &c.CleanupPolicy }),
-	"flush.policy":                     strKey(func(c *Config) *string { return &c.FlushPolicy }),
-	"log.flush.interval.ms":            intKey64(func(c *Config) *int64 { return &c.FlushMs }),
-	"log.flush.interval.messages":      intKey64(func(c *Config) *int64 { return &c.FlushMessages }),
-	"log.flush.mode":                   strKey(func(c *Config) *string { return &c.FlushMode }),
-	"log.flush.workers":                intKey32(func(c *Config) *int32 { return &c.FlushWorkers }),
-	"queued.max.requests":              intKey32(func(c *Config) *int32 { return &c.QueuedMaxRequests }),
-	"queued.max.request.bytes":         intKey64(func(c *Config) *int64 { return &c.QueuedMaxBytes }),
-	"connections.max.idle.ms":          intKey64(func(c *Config) *int64 { return &c.ConnectionsMaxIdleMs }),
-	"group.initial.rebalance.delay.ms": intKey64(func(c *Config) *int64 { return &c.GroupInitialRebalanceMs }),
-	"broker.heartbeat.interval.ms":     intKey64(func(c *Config) *int64 { return &c.BrokerHeartbeatMs }),
-	"broker.session.timeout.ms":        intKey64(func(c *Config) *int64 { return &c.BrokerSessionTimeoutMs }),
-	"group.min.session.timeout.ms":     intKey32(func(c *Config) *int32 { return &c.GroupMinSessionTimeoutMs }),
-	"group.max.session.timeout.ms":     intKey32(func(c *Config) *int32 { return &c.GroupMaxSessionTimeoutMs }),
-	"group.max.size":                   intKey32(func(c *Config) *int32 { return &c.GroupMaxSize }),
-	"offset.metadata.max.bytes":        intKey32(func(c *Config) *int32 { return &c.OffsetMetadataMaxBytes }),
-	"offsets.topic.num.partitions":     intKey32(func(c *Config) *int32 { return &c.OffsetsTopicPartitions }),
-	"offsets.topic.segment.bytes":      intKey64(func(c *Config) *int64 { return &c.OffsetsTopicSegmentBytes }),
-	"offsets.load.buffer.size":         intKey32(func(c *Config) *int32 { return &c.OffsetsLoadBufferSize }),
+	"node.id":                                 intKey32(func(c *Config) *int32 { return &c.NodeID }),
+	"broker.id":                               intKey32(func(c *Config) *int32 { return &c.NodeID }),
+	"listeners":                               strKey(func(c *Config) *string { return &c.Listen }),
+	"advertised.listeners":                    strKey(func(c *Config) *string { return &c.AdvertisedListener }),
+	"log.dirs":                                strKey(func(c *Config) *string { return &c.DataDir }),
+	"num.partitions":                          intKey32(func(c *Config) *int32 { return &c.NumPartitions }),
+	"message.max.bytes":                       intKey32(func(c *Config) *int32 { return &c.MessageMaxBytes }),
+	"socket.request.max.bytes":                intKey32(func(c *Config) *int32 { return &c.SocketRequestMaxBytes }),
+	"log.segment.bytes":                       intKey64(func(c *Config) *int64 { return &c.SegmentBytes }),
+	"log.roll.ms":                             intKey64(func(c *Config) *int64 { return &c.SegmentMs }),
+	"log.retention.ms":                        intKey64(func(c *Config) *int64 { return &c.RetentionMs }),
+	"log.retention.bytes":                     intKey64(func(c *Config) *int64 { return &c.RetentionBytes }),
+	"log.retention.check.interval.ms":         intKey64(func(c *Config) *int64 { return &c.RetentionCheckMs }),
+	"log.index.interval.bytes":                intKey32(func(c *Config) *int32 { return &c.IndexIntervalBytes }),
+	"min.insync.replicas":                     intKey32(func(c *Config) *int32 { return &c.MinInsyncReplicas }),
+	"log.message.timestamp.type":              strKey(func(c *Config) *string { return &c.MessageTimestampType }),
+	"log.cleanup.policy":                      strKey(func(c *Config) *string { return &c.CleanupPolicy }),
+	"flush.policy":                            strKey(func(c *Config) *string { return &c.FlushPolicy }),
+	"log.flush.interval.ms":                   intKey64(func(c *Config) *int64 { return &c.FlushMs }),
+	"log.flush.interval.messages":             intKey64(func(c *Config) *int64 { return &c.FlushMessages }),
+	"log.flush.mode":                          strKey(func(c *Config) *string { return &c.FlushMode }),
+	"log.flush.workers":                       intKey32(func(c *Config) *int32 { return &c.FlushWorkers }),
+	"log.flush.offset.checkpoint.interval.ms": intKey64(func(c *Config) *int64 { return &c.RecoveryCheckpointMs }),
+	"num.recovery.threads.per.data.dir":       intKey32(func(c *Config) *int32 { return &c.RecoveryThreads }),
+	"queued.max.requests":                     intKey32(func(c *Config) *int32 { return &c.QueuedMaxRequests }),
+	"queued.max.request.bytes":                intKey64(func(c *Config) *int64 { return &c.QueuedMaxBytes }),
+	"connections.max.idle.ms":                 intKey64(func(c *Config) *int64 { return &c.ConnectionsMaxIdleMs }),
+	"group.initial.rebalance.delay.ms":        intKey64(func(c *Config) *int64 { return &c.GroupInitialRebalanceMs }),
+	"broker.heartbeat.interval.ms":            intKey64(func(c *Config) *int64 { return &c.BrokerHeartbeatMs }),
+	"broker.session.timeout.ms":               intKey64(func(c *Config) *int64 { return &c.BrokerSessionTimeoutMs }),
+	"group.min.session.timeout.ms":            intKey32(func(c *Config) *int32 { return &c.GroupMinSessionTimeoutMs }),
+	"group.max.session.timeout.ms":            intKey32(func(c *Config) *int32 { return &c.GroupMaxSessionTimeoutMs }),
+	"group.max.size":                          intKey32(func(c *Config) *int32 { return &c.GroupMaxSize }),
+	"offset.metadata.max.bytes":               intKey32(func(c *Config) *int32 { return &c.OffsetMetadataMaxBytes }),
+	"offsets.topic.num.partitions":            intKey32(func(c *Config) *int32 { return &c.OffsetsTopicPartitions }),
+	"offsets.topic.segment.bytes":             intKey64(func(c *Config) *int64 { return &c.OffsetsTopicSegmentBytes }),
+	"offsets.load.buffer.size":                intKey32(func(c *Config) *int32 { return &c.OffsetsLoadBufferSize }),
 	"log.cleaner.min.cleanable.ratio": {
 		set: func(c *Config, v string) error {
 			f, err := strconv.ParseFloat(v, 64)
@@ -303,6 +313,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log.flush.workers must be 1..1024, got %d", c.FlushWorkers)
 	case c.DataDir == "":
 		return fmt.Errorf("log.dirs must be set")
+	case c.RecoveryCheckpointMs < 0:
+		return fmt.Errorf("log.flush.offset.checkpoint.interval.ms must be >= 0, got %d", c.RecoveryCheckpointMs)
+	case c.RecoveryThreads < 1 || c.RecoveryThreads > 1024:
+		return fmt.Errorf("num.recovery.threads.per.data.dir must be 1..1024, got %d", c.RecoveryThreads)
 	}
 	if err := c.debug.validate(); err != nil {
 		return err

@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"errors"
 	"github.com/chronik/chronik/engine/partition"
 	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -218,20 +220,34 @@ func allLocal(int32) bool { return true }
 // lock is held across the I/O.
 func (b *Broker) openPartitions(t *topic, from, to int32, local func(int32) bool) ([]*partition.Partition, error) {
 	opts := b.walOptionsOf(t)
-	ps := make([]*partition.Partition, 0, to-from)
-	for i := from; i < to; i++ {
-		if !local(i) {
-			ps = append(ps, nil)
-			continue
+	ps := make([]*partition.Partition, to-from)
+	errs := make([]error, to-from)
+	parallel(int(to-from), int(b.cfg.RecoveryThreads), func(k int) {
+		if i := from + int32(k); local(i) {
+			ps[k], errs[k] = b.openPartition(t.name, i, opts)
 		}
-		p, err := b.openPartition(t.name, i, opts)
-		if err != nil {
-			b.closePartitions(ps)
-			return nil, err
-		}
-		ps = append(ps, p)
+	})
+	if err := errors.Join(errs...); err != nil {
+		b.closePartitions(ps)
+		return nil, err
 	}
 	return ps, nil
+}
+
+// parallel calls fn(0..n-1) on at most workers goroutines and returns
+// when every call has: partition opens and checkpoints wait on the disk,
+// so a few at once overlap their fsyncs.
+func parallel(n, workers int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, max(workers, 1)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (b *Broker) partitionDir(topic string, p int32) string {

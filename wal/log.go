@@ -188,6 +188,10 @@ func (l *Log) setSegments(s []*segment) { l.segs.Store(&s) }
 // Dir is the partition directory.
 func (l *Log) Dir() string { return l.dir }
 
+// FS is the file system the log was opened on (for the files its owner
+// keeps beside it, such as producer-state snapshots).
+func (l *Log) FS() FS { return l.fsys }
+
 // DurableOffset: every offset below it has been fdatasync'd.
 func (l *Log) DurableOffset() int64 { return l.durable.Load() }
 

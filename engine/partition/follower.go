@@ -41,12 +41,18 @@ func (p *Partition) AppendReplicated(batches []byte, hdrs []wal.BatchHeader) ([]
 
 // TruncateTo cuts a follower's log at offset (a batch boundary at or
 // below it: the divergence point the leader's epochs gave) and rebuilds
-// the producer state from what is left.
+// the producer state from what is left. The snapshots above offset go
+// first, so a crash in between leaves none that the cut made stale.
 func (p *Partition) TruncateTo(offset int64) error {
+	p.snapMu.Lock()
+	defer p.snapMu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.role.Load() == RoleLeader {
 		return fmt.Errorf("truncate %s: this broker leads it", p)
+	}
+	if err := p.removeSnapshots(func(o int64) bool { return o <= offset }); err != nil {
+		return err
 	}
 	if err := p.log.TruncateTo(offset); err != nil {
 		return err
@@ -57,10 +63,15 @@ func (p *Partition) TruncateTo(offset int64) error {
 // TruncateFullyAndStartAt empties a follower's log and restarts it at
 // offset (the leader's log start, when the follower is below it).
 func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
+	p.snapMu.Lock()
+	defer p.snapMu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.role.Load() == RoleLeader {
 		return fmt.Errorf("reset %s: this broker leads it", p)
+	}
+	if err := p.removeSnapshots(func(int64) bool { return false }); err != nil {
+		return err
 	}
 	if err := p.log.TruncateFullyAndStartAt(offset); err != nil {
 		return err
@@ -69,10 +80,11 @@ func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
 }
 
 // afterTruncateLocked rebuilds what the removed batches fed: producer
-// state and the high watermark bound. Caller holds p.mu.
+// state (from a snapshot below the cut, if one holds) and the high
+// watermark bound. Caller holds snapMu and p.mu.
 func (p *Partition) afterTruncateLocked() error {
-	clear(p.producers)
-	if err := p.rebuildProducers(); err != nil {
+	p.snapshotAt = -1
+	if err := p.restoreProducersLocked(); err != nil {
 		return fmt.Errorf("rebuild producer state of %s after truncation: %w", p, err)
 	}
 	if hw, leo := p.hw.Load(), p.log.LogEndOffset(); hw > leo {

@@ -25,8 +25,14 @@ type Partition struct {
 	sole  atomic.Bool  // leader and the only ISR member: HW = LEO
 	hw    atomic.Int64 // high watermark when not sole
 
+	// snapMu serialises Checkpoint with truncations (taken before mu):
+	// a snapshot never describes a log a truncation changed under it.
+	snapMu     sync.Mutex
+	snapshotAt int64 // offset of the newest snapshot written or loaded; guarded by snapMu (or Open)
+
 	mu        sync.Mutex // producer state + append; see doc.go
 	producers map[int64]*producerState
+	restored  RestoreStats // how the producer state was last rebuilt (snapshot.go)
 
 	// rmu guards the replication state (replica.go); taken after mu.
 	rmu       sync.Mutex
@@ -45,15 +51,16 @@ type Partition struct {
 	waiters map[*Waiter]struct{}
 }
 
-// Open opens (recovering) the log in dir and rebuilds the idempotent
-// producer state from its batch headers.
+// Open opens (recovering) the log in dir and restores the idempotent
+// producer state: from the newest usable snapshot and the batch headers
+// after it, or from every batch header (snapshot.go).
 func Open(fsys wal.FS, dir, topic string, index int32, opts wal.Options, lg *slog.Logger) (*Partition, error) {
 	l, err := wal.Open(fsys, dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", topic, index, err)
 	}
 	p := New(topic, index, l, lg)
-	if err := p.rebuildProducers(); err != nil {
+	if err := p.restoreProducersLocked(); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("rebuild producer state %s-%d: %w", topic, index, err)
 	}
@@ -72,6 +79,7 @@ func New(topic string, index int32, l *wal.Log, lg *slog.Logger) *Partition {
 		lg:        lg,
 		producers: make(map[int64]*producerState),
 		waiters:   make(map[*Waiter]struct{}),
+		restored:  RestoreStats{SnapshotOffset: -1},
 	}
 	p.SetSettings(Settings{})
 	return p

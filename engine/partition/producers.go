@@ -99,15 +99,3 @@ func (p *Partition) recordProducerBatch(h wal.BatchHeader, base int64) {
 	}
 	s.record(h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta), base)
 }
-
-// rebuildProducers restores idempotent-producer state from the batch
-// headers in the log, so that a producer retrying across a restart is
-// still de-duplicated.
-func (p *Partition) rebuildProducers() error {
-	return p.log.ScanBatches(p.log.LogStartOffset(), func(h wal.BatchHeader) bool {
-		if h.ProducerID >= 0 && !h.IsControl() {
-			p.recordProducerBatch(h, h.BaseOffset)
-		}
-		return true
-	})
-}
