@@ -90,6 +90,8 @@ type Results struct {
 	// Failover is the failover scenario's section (chronik-bench
 	// failover); absent from the other suites.
 	Failover *FailoverResult `json:"failover,omitempty"`
+	// Restart is the restart scenario's section (chronik-bench restart).
+	Restart *RestartResult `json:"restart,omitempty"`
 }
 
 // minSteadyIntervals is the fewest intervals a steady figure is taken

@@ -6,6 +6,22 @@ import (
 	"strings"
 )
 
+// writeEpochCheckpoint writes the leader-epoch checkpoint unless the file
+// holds lines already (every writer of the file goes through it, so
+// epochsOnDisk is its content). Callers hold ckptMu, or are Open.
+func (l *Log) writeEpochCheckpoint(lines []string) error {
+	content := strings.Join(lines, "\n")
+	if l.epochsWritten && content == l.epochsOnDisk {
+		return nil
+	}
+	if err := writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, lines); err != nil {
+		l.epochsWritten = false // unknown now
+		return err
+	}
+	l.epochsOnDisk, l.epochsWritten = content, true
+	return nil
+}
+
 // persistEpochs rewrites the leader-epoch checkpoint from the cache.
 func (l *Log) persistEpochs() error {
 	l.ckptMu.Lock()
@@ -13,7 +29,7 @@ func (l *Log) persistEpochs() error {
 	l.mu.Lock()
 	lines := l.epochs.lines()
 	l.mu.Unlock()
-	if err := writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, lines); err != nil {
+	if err := l.writeEpochCheckpoint(lines); err != nil {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		return l.fail(err)
@@ -85,7 +101,7 @@ func (l *Log) BeginEpoch(epoch int32) (started bool, err error) {
 	l.beginning = true
 	lines := l.epochs.lines()
 	l.mu.Unlock()
-	err = writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, lines)
+	err = l.writeEpochCheckpoint(lines)
 	if err := l.resumeAppends(&l.beginning, err); err != nil {
 		return false, fmt.Errorf("begin epoch %d in %s at %d: %w", epoch, l.dir, leo, err)
 	}

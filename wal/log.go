@@ -60,6 +60,10 @@ type Log struct {
 	scanned  []*segment // segments recovery scanned, until Open syncs them
 	// epochsRecovered: recovery found epochs the checkpoint lacked.
 	epochsRecovered bool
+	// epochsOnDisk is the leader-epoch checkpoint's content (its entry
+	// lines joined), when epochsWritten; guarded by ckptMu.
+	epochsOnDisk  string
+	epochsWritten bool
 
 	rpMu sync.Mutex    // serialises recovery-point writes; a leaf
 	rp   recoveryPoint // the recovery point last written (recoverypoint.go)

@@ -49,14 +49,13 @@ func (l *Log) load() error {
 	if err := l.makeDir(); err != nil {
 		return err
 	}
-	clean, err := l.takeCleanMarker()
+	marker, err := exists(l.fsys, filepath.Join(l.dir, cleanMarker))
 	if err != nil {
 		return err
 	}
 	if l.recovery.FinishedRestart, err = finishRestart(l.fsys, l.dir); err != nil {
 		return err
 	}
-	clean = clean && !l.recovery.FinishedRestart
 	bases, err := l.listSegments()
 	if err != nil {
 		return err
@@ -68,6 +67,7 @@ func (l *Log) load() error {
 	if err != nil {
 		return err
 	}
+	l.epochsOnDisk, l.epochsWritten = strings.Join(lines, "\n"), true
 	logStart, _, err := readOffsetCheckpoint(l.fsys, l.dir, logStartOffsetCheckpoint)
 	if err != nil {
 		return err
@@ -75,6 +75,12 @@ func (l *Log) load() error {
 	rp, err := l.loadRecoveryPoint()
 	if err != nil {
 		return err
+	}
+	clean := false
+	if marker {
+		if clean, err = l.takeCleanMarker(rp); err != nil {
+			return err
+		}
 	}
 	if len(bases) == 0 {
 		bases = []int64{logStart}
@@ -113,21 +119,29 @@ func (l *Log) makeDir() error {
 	return nil
 }
 
-// takeCleanMarker reports whether the clean-shutdown marker was present and
-// removes it durably, so that a crash from now on is seen as unclean.
-func (l *Log) takeCleanMarker() (bool, error) {
+// takeCleanMarker removes the clean-shutdown marker, so that a crash from
+// now on is seen as unclean, and reports whether the files may be trusted
+// as after a clean stop. With an exact recovery point (Close writes one
+// at the LEO) they are not: recovery checks from the point, which finds
+// nothing to scan after a clean stop, and the marker is never trusted
+// again while such a point is on disk, so its removal need not be made
+// durable here (one fsync per partition saved; every later
+// recovery-point write syncs the directory, and with it the removal,
+// before a point that trusts less replaces it). Without one (a log
+// written before recovery points, or after a truncation lowered it) the
+// removal is synced and the marker trusted.
+func (l *Log) takeCleanMarker(rp recoveryPoint) (bool, error) {
 	marker := filepath.Join(l.dir, cleanMarker)
-	clean, err := exists(l.fsys, marker)
-	if err != nil || !clean {
-		return false, err
-	}
 	if err := l.fsys.Remove(marker); err != nil {
 		return false, fmt.Errorf("remove %s: %w", marker, err)
+	}
+	l.recovery.CleanShutdown = true
+	if rp.exact || l.recovery.RecoveryPointRejected != "" || l.recovery.FinishedRestart {
+		return false, nil
 	}
 	if err := l.fsys.SyncDir(l.dir); err != nil {
 		return false, fmt.Errorf("sync dir %s: %w", l.dir, err)
 	}
-	l.recovery.CleanShutdown = true
 	return true, nil
 }
 
@@ -298,8 +312,10 @@ func (s *segment) walkTail() (next, end int64, err error) {
 // reported) or at its zero tail (the preallocated end: not a cut; the
 // file is reallocated when it is active).
 func (l *Log) recoverSegment(s *segment, from, expect int64) (cut bool, err error) {
-	l.recovery.SegmentsScanned++
 	end := s.alloc.Load() // the file's size at open
+	if from == 0 || end > from {
+		l.recovery.SegmentsScanned++
+	}
 	if from == 0 {
 		l.recovery.IndexesRebuilt++
 		if err := s.resetIndexes(l.opts.MaxIndexBytes); err != nil {
@@ -408,8 +424,12 @@ func (l *Log) finishLoad(logStart int64, clean bool) error {
 	l.logStart.Store(logStart)
 	fromEnd := l.epochs.truncateFromEnd(leo)
 	fromStart := l.epochs.truncateFromStart(logStart)
-	if fromEnd || fromStart || l.epochsRecovered {
-		if err := writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, l.epochs.lines()); err != nil {
+	// Entries dropped from the end are left on disk when none is left
+	// (an empty log's epoch, which its leader's BeginEpoch writes again):
+	// with an empty cache the next entry, from an append or BeginEpoch,
+	// rewrites the file before the LEO passes them.
+	if fromStart || l.epochsRecovered || (fromEnd && len(l.epochs.entries) > 0) {
+		if err := l.writeEpochCheckpoint(l.epochs.lines()); err != nil {
 			return err
 		}
 	}

@@ -69,6 +69,7 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 		l.rpMu.Lock()
 		l.rp = recoveryPoint{offset: offset} // clearForRestart wrote it
 		l.rpMu.Unlock()
+		l.epochsOnDisk, l.epochsWritten = "", true // and an empty epoch checkpoint
 		gone := l.switchToRestarted(seg, old)
 		if len(gone) > 0 {
 			go l.finish(gone, fmt.Errorf("sync %s: log restarted at %d: %w", l.dir, offset, ErrTruncated))

@@ -107,7 +107,7 @@ func (l *Log) advanceStart(offset int64, pick func([]*segment) int) (int, error)
 		return 0, fmt.Errorf("advance start %s to %d: %w", l.dir, newStart, err)
 	}
 	if epochsChanged {
-		if err := writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, lines); err != nil {
+		if err := l.writeEpochCheckpoint(lines); err != nil {
 			return 0, fmt.Errorf("advance start %s to %d: %w", l.dir, newStart, err)
 		}
 	}

@@ -99,7 +99,7 @@ func (l *Log) trimEpochsAtEnd() error {
 	if !changed {
 		return nil
 	}
-	if err := writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, lines); err != nil {
+	if err := l.writeEpochCheckpoint(lines); err != nil {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		return l.fail(err)
@@ -150,7 +150,7 @@ func (l *Log) truncate(t *truncation) error {
 	drop, epochs, start := l.switchToTruncated(t)
 	err := l.deleteSegmentsLocked(drop)
 	if err == nil && epochs != nil {
-		err = writeCheckpoint(l.fsys, l.dir, leaderEpochCheckpoint, epochs)
+		err = l.writeEpochCheckpoint(epochs)
 	}
 	if err == nil && start >= 0 {
 		err = writeOffsetCheckpoint(l.fsys, l.dir, logStartOffsetCheckpoint, start)
