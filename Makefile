@@ -9,7 +9,7 @@ KAFKAJS  := 2.2.4
 CMDS     := $(sort ./cmd/chronik $(patsubst %/,./%,$(dir $(wildcard cmd/*/*.go))))
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help build build-debug run cluster deps test vet fuzz clean crash-soak bench bench-gate bench-gate-rates bench-failover profile profile-diff chaos
+.PHONY: help build build-debug run cluster deps test vet fuzz clean crash-soak bench bench-gate bench-gate-rates bench-failover bench-restart profile profile-diff chaos
 
 help:
 	@echo "make build  build $(CMDS) into $(BIN)/"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-gate  gate suite vs benchmarks/baseline.json; fails on a regression, says what moved (1-5 min)"
 	@echo "make bench-gate-rates  RATES_RUNS=$(RATES_RUNS) gate runs each unchanged and slowed (chronik-debug): false alarms, detections (hours)"
 	@echo "make bench-failover  3-broker RF=3 cluster, leaders killed under acks=-1 load (~2 min; FAILOVER_FLAGS=--kills N ...)"
+	@echo "make bench-restart  kill -9 of a broker holding 1 GiB and 10 GiB in 100 partitions, and 6,000 idle partitions: time to serve again (RESTART_FLAGS=...)"
 	@echo "make profile     pprof capture during PROFILE_SCENARIO=$(PROFILE_SCENARIO) + summary"
 	@echo "make profile-diff BEFORE=dir AFTER=dir   what grew between two captures"
 
@@ -132,6 +133,14 @@ bench-gate: build
 FAILOVER_FLAGS ?=
 bench-failover: build
 	$(BIN)/chronik-bench failover --chronik-bin $(BIN)/chronik $(FAILOVER_FLAGS)
+
+# Restart after kill -9 with data, and start with many idle partitions
+# (benchmarks/restart.go). RESTART_FLAGS='--arms before=OLD_BIN,after=bin/chronik'
+# compares two binaries in one run. 6,000 idle partitions: 10,000 need 30,000
+# open files, more than a 20,000 RLIMIT_NOFILE allows.
+RESTART_FLAGS ?= --arms chronik=$(BIN)/chronik --idle-partitions 6000
+bench-restart: build
+	$(BIN)/chronik-bench restart $(RESTART_FLAGS)
 
 # The gate's own error rates, by hand (not CI): RATES_RUNS gate runs of the
 # unchanged broker and of each default slowdown, taking turns.

@@ -435,11 +435,11 @@ func runIdleRestarts(ctx context.Context, c RestartConfig, arm RestartArm, log i
 
 // WriteRestartTable prints the rows.
 func WriteRestartTable(w io.Writer, r *RestartResult) {
-	fmt.Fprintf(w, "| arm | case | partitions | data GB | serve s (median) | recovery s (median) | samples (serve s) |\n|---|---|---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(w, "| arm | case | partitions | data GB at first kill | serve s (median) | recovery s (median) | each restart: serve s @ GB on disk |\n|---|---|---:|---:|---:|---:|---|\n")
 	for _, row := range r.Rows {
 		var ss []string
 		for _, s := range row.Samples {
-			ss = append(ss, strconv.FormatFloat(s.ServeSeconds, 'f', 2, 64))
+			ss = append(ss, fmt.Sprintf("%.2f@%.1f", s.ServeSeconds, float64(s.DiskBytes)/1e9))
 		}
 		fmt.Fprintf(w, "| %s | %s | %d | %.2f | %.2f | %.2f | %v |\n", row.Arm, row.Case, row.Partitions,
 			float64(row.DataBytes)/1e9, row.ServeSeconds, row.RecoverySeconds, ss)

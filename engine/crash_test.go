@@ -159,7 +159,9 @@ type ackedBatch struct {
 
 func engineCrashRound(t *testing.T, rng *rand.Rand) {
 	fsys := memfs.New()
-	b := openMemBroker(t, fsys)
+	// Recovery points and snapshots are checkpointed while the producers
+	// run, so the crash lands between checkpoints.
+	b := openMemBroker(t, fsys, func(c *Config) { c.RecoveryCheckpointMs = 1 + rng.Int64N(5) })
 	if _, kerrv := b.createTopicChecked("crash", crashParts, -1, nil, false); kerrv != nil {
 		t.Fatal(kerrv)
 	}

@@ -33,6 +33,8 @@
 //	  ─▶ Broker.adminMu    topic and broker-config changes with their I/O
 //	  ─▶ Broker.metaMu     meta.json writes, cluster id, producer-id block
 //	  ─▶ Broker.mu         topic maps, dynamic configs: memory only
+//	  ─▶ partition.snapMu  Checkpoint and follower truncations (held across
+//	                       fsyncs: see engine/partition/doc.go)
 //	  ─▶ partition.mu      producer state + the append's pwrite
 //	  ─▶ the wal's locks   (wal/doc.go)
 //
@@ -40,7 +42,7 @@
 // commit) or a call into another package, and no path takes it twice (Go's
 // RWMutex forbids recursive read locks: a writer queued between two read
 // locks blocks the second). No engine lock is held while waiting for an
-// fsync. The broker calls into the group coordinator with none of its own
+// fsync but partition.snapMu, which no flusher callback takes. The broker calls into the group coordinator with none of its own
 // locks held. Callbacks run by the wal's flushers (acks=-1 answers, group
 // commits) take at most group.mu and Broker.mu for reading, never
 // adminMu or metaMu, and nothing holding Broker.mu waits for a flusher: so

@@ -23,12 +23,16 @@
 //	  00000000000000001200.timeindex
 //	  leader-epoch-checkpoint          epoch -> start offset
 //	  log-start-offset-checkpoint      first readable offset
-//	  recovery-point-offset-checkpoint segments below it are known fsync'd
+//	  recovery-point-offset-checkpoint how far recovery trusts the log
+//	                                   without a scan (recoverypoint.go)
 //	  truncate-fully-checkpoint        present only while TruncateFullyAndStartAt
 //	                                   runs (or a crash interrupted it): the
 //	                                   offset the log restarts empty at; Open
 //	                                   finishes the restart first
 //	  .clean                           present only between Close and Open
+//	  <offset>.snapshot                not the wal's: its owner's files beside
+//	                                   the log (engine/partition's producer
+//	                                   state), untouched by Open
 //	  *.tmp                            half-written checkpoint, or the copy of a
 //	                                   pinned segment TruncateTo renames over
 //	                                   it (<base>.log.tmp); removed at Open
@@ -101,8 +105,21 @@
 //	  0 0          epoch start    1200
 //	  3 1450
 //
-// recovery-point-offset-checkpoint and truncate-fully-checkpoint have the
-// format of log-start-offset-checkpoint. An epoch enters the leader-epoch
+// truncate-fully-checkpoint has the format of log-start-offset-checkpoint;
+// recovery-point-offset-checkpoint too, or its one entry line has five
+// fields, the exact point:
+//
+//	recovery-point-offset-checkpoint
+//	  0                                              version
+//	  1                                              count
+//	  1450 1200 18233 4 3                            offset segmentBase position
+//	                                                 offsetIndexEntries timeIndexEntries
+//
+// (every batch below 1450 is durable and fills segment 1200 up to byte
+// 18233, whose first 4 offset-index and 3 time-index entries are durable;
+// the segments below 1200 are durable and sealed). The one-field form
+// names a segment base: the segments below it are durable and sealed.
+// An epoch enters the leader-epoch
 // checkpoint when its first batch is appended, or before any when a new
 // leader calls BeginEpoch (its start is then the LEO); Open drops entries
 // starting at or after the LEO, as Kafka's LogLoader does, so a leader
@@ -112,19 +129,58 @@
 //
 // First a truncate-fully-checkpoint a crash left is acted on: every
 // segment file is removed and the checkpoints say empty at its offset
-// (restart.go). With .clean present, files are trusted: indexes are
-// sanity-checked and the active segment's tail after its last index entry
-// is walked to find the LEO. Without it, every segment from the recovery
-// point on is read batch by batch (length, magic 2, each base offset at
-// or after the previous batch's next offset, CRC32C), its indexes are
-// rebuilt, leader epochs found in batches are added to the cache, and the
-// log is cut at the first bad batch; later segments are dropped, as they
-// are when a segment ends before the next one's base. A zero tail is the
-// logical end, not a cut (Stats().Recovery.ZeroTailBytes): it is trimmed,
-// and the active segment preallocated again. What survives is then
-// fsync'd, so DurableOffset starts at the LEO. The epochs starting at or
-// after the LEO are dropped (Kafka's LogLoader: truncateFromEnd(LEO)).
+// (restart.go). Then the recovery point decides what is read
+// (recoverypoint.go). It is written by CheckpointRecoveryPoint (the
+// broker calls it every log.flush.offset.checkpoint.interval.ms for each
+// log that grew: a flush round, then the active segment's two index files
+// fsync'd, then the checkpoint), at Close, after a roll once the rolled
+// segments are synced (the short form, at the new segment), and by Open
+// after it recovered a tail; it only moves forward, except that TruncateTo
+// lowers it below a cut and TruncateFullyAndStartAt sets it to the
+// restart offset. On Open:
 //
+//  1. the segments wholly below the point are trusted: their indexes are
+//     sanity-checked (order, bounds), not rebuilt; one that fails is
+//     scanned;
+//  2. the point's segment (an exact point): its indexes are cut to the
+//     recorded entries and checked, the batches from the last kept
+//     offset-index entry to the point's position (at most one index
+//     interval) are walked with their CRCs, and must end exactly at the
+//     position with the point's offset next; then only the bytes after the
+//     position are scanned;
+//  3. scanning reads batch by batch (length, magic 2, each base offset at
+//     or after the previous batch's next offset, CRC32C), rebuilds the
+//     indexes, adds epochs found in batches to the cache, and cuts the log
+//     at the first bad batch (a torn tail); later segments are dropped, as
+//     they are when a segment ends before the next one's base. A zero tail
+//     is the logical end, not a cut (Stats().Recovery.ZeroTailBytes): it
+//     is trimmed, and the active segment preallocated again.
+//
+// A point that does not hold in step 2 (segment shorter than the
+// position, index entries missing or out of order, batches not ending at
+// the position) is rejected (Stats().Recovery.RecoveryPointRejected): the
+// segment is scanned whole, from 0. An unreadable checkpoint means every
+// segment is scanned. What was scanned is then fsync'd, with the
+// directory, and the LEO recorded as the new point, so DurableOffset
+// starts at the LEO; when nothing was scanned (a crash with nothing
+// appended since the last point, or a clean stop) Open syncs and writes
+// nothing. Recovery after a crash so costs what was appended since the
+// last checkpoint, not the size of the log (Stats().Recovery.ScannedBytes,
+// WalkedBytes). The epochs starting at or after the LEO are dropped
+// (Kafka's LogLoader: truncateFromEnd(LEO)).
+//
+// The .clean marker Close writes is trusted (the files taken as they are,
+// the active segment's tail walked by headers from its last index entry)
+// only when the recovery point on disk is not exact (a log from before
+// recovery points, or after a truncation lowered it); then its removal is
+// synced at Open. With an exact point, which Close writes at the LEO, Open
+// recovers from the point, finds nothing to scan, and removes the marker
+// without a sync: the marker is never trusted while an exact point is on
+// disk, and every later point write syncs the directory, removal
+// included, before a less exact point replaces it. The leader-epoch
+// checkpoint is rewritten only when its content changes, so an idle
+// partition opens with no fsync at all.
+
 // # Group commit
 //
 // Sync registers a waiter; the log's flusher makes everything appended so
@@ -237,7 +293,13 @@
 //	                  holds readMu shared, takes mu briefly
 //	Close, Delete     once; wait for the flusher, the prepare step and readers
 //
-// Lock order: ckptMu, readMu, mu, then the leaves: a segment's allocMu, an
+//	CheckpointRecoveryPoint
+//	                  any goroutine; waits for a flush round, then holds
+//	                  ckptMu and readMu shared across the index fsyncs and
+//	                  the checkpoint write (rpMu, a leaf, serialises every
+//	                  recovery-point write)
+//
+// Lock order: ckptMu, readMu, mu, then the leaves: rpMu, a segment's allocMu, an
 // index's mutex, a segment's mapping mutex (segMap.mu, which takes a
 // mapping's pinSet mutex inside it), a file's pinSet mutex, the waiter
 // queue's fmu and FlushPool.mu. No other lock is taken while a leaf is

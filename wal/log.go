@@ -17,7 +17,7 @@ import (
 // and exclusively by whoever closes or removes segment files, so a segment
 // is never closed under a reader. ckptMu serialises checkpoint writes. fmu
 // guards the Sync waiter queue. Lock order: ckptMu, readMu, mu, then the
-// leaves: a segment's allocMu, an index's mutex, a segment's mapping mutex
+// leaves: rpMu, a segment's allocMu, an index's mutex, a segment's mapping mutex
 // (then a mapping's pinSet), a file's pinSet, fmu and FlushPool.mu; no
 // other lock is taken while a leaf is held. TruncateTo and
 // TruncateFullyAndStartAt hold ckptMu and readMu exclusively and mark the

@@ -16,13 +16,19 @@
 //	high watermark the offset consumers may read below: the log end offset
 //	               with one replica
 //	producers      per producer id: epoch and the last 5 batches' sequence
-//	               ranges (Kafka's duplicate window), rebuilt from the batch
-//	               headers at Open
+//	               ranges (Kafka's duplicate window), restored at Open from
+//	               the newest usable <offset>.snapshot and the batch
+//	               headers after it (snapshot.go: format, fallbacks), or
+//	               from every header; Checkpoint writes the snapshots
 //	waiters        parked fetches, woken after every append
 //
 // # Locks
 //
-// mu guards the producer state and is held across the append (a pwrite, no
+// snapMu serialises Checkpoint (which holds it across the log's flush
+// round and the snapshot's fsyncs) with the follower truncations
+// (TruncateTo, TruncateFullyAndStartAt), so a snapshot never describes a
+// log cut under it; it is taken before mu and by nothing that holds
+// another engine lock but adminMu (the broker's close). mu guards the producer state and is held across the append (a pwrite, no
 // fsync) so that the sequence check and the append are one step; it is the
 // last engine lock in the broker's order (after the group coordinator's,
 // which AppendInternal may be called under) and before the wal's own. wmu
