@@ -211,4 +211,37 @@
 //	}
 //
 // The command exits 1 when the check found a problem or a produce failed.
+//
+// # The restart scenario and its section of results.json
+//
+// `chronik-bench restart` (make bench-restart; RunRestart, restart.go)
+// measures how long a broker takes to serve again after a kill -9, per
+// binary (--arms name=BIN,...: e.g. the main branch's and this one's, in
+// one run) and per data size, and how long it takes to start with many
+// idle partitions. A row: a fresh broker process on a free loopback port,
+// one topic of 100 partitions filled round-robin by 4 idempotent acks=-1
+// franz-go producers with 4 KiB records until the size is acknowledged,
+// the broker killed (SIGKILL) while they still write; then each round
+// starts it again on the same data, times it from the exec to a new
+// record acknowledged (acks=-1) and fetched back (serve_seconds; the
+// client retries every 25 ms), reads the broker's own "engine ready"
+// recovery time from its log (recovery_seconds) and the data directory's
+// allocated size, lets the producers write for --between and kills it in
+// the middle of that. Idle rows: one topic of --idle-partitions
+// partitions, SIGTERM then restart (sigterm-idle), kill -9 then restart
+// (kill9-idle), --rounds times each. results.json gets suite "restart":
+//
+//	"restart": {
+//	  "partitions", "producers", "record_bytes",
+//	  "arms": [{"name", "bin"}],
+//	  "rows": [{"arm", "case" (kill9-with-data | sigterm-idle | kill9-idle),
+//	            "partitions", "data_bytes" (acknowledged at the first kill),
+//	            "fill_mb_per_sec", "serve_seconds", "recovery_seconds" (medians),
+//	            "samples": [{"serve_seconds", "recovery_seconds", "disk_bytes"}]}]
+//	}
+//
+// The page cache is not dropped (that needs root and disturbs every other
+// measurement on the machine): a kill -9 leaves the data cached, as it
+// would on a real broker; a power cut would add the cold reads of what
+// recovery scans, which is the tail past the recovery point only.
 package benchmarks

@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -351,14 +352,13 @@ func loadThenKill(parent context.Context, c RestartConfig, b *restartBroker, don
 	var failed atomic.Pointer[error]
 	var killing atomic.Bool // errors from here on are the kill's
 	var wg sync.WaitGroup
-	value := make([]byte, c.RecordBytes)
-	for i := range value {
-		value[i] = byte(i)
-	}
+	value := make([]byte, c.RecordBytes) // incompressible, and sent uncompressed: the log holds what is acknowledged
+	rand.Read(value)
 	for range c.Producers {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.DefaultProduceTopic(restartTopic),
 			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerLinger(5*time.Millisecond),
-			kgo.MaxBufferedBytes(64<<20), kgo.ProducerBatchMaxBytes(1<<20))
+			kgo.MaxBufferedBytes(64<<20), kgo.ProducerBatchMaxBytes(1<<20),
+			kgo.ProducerBatchCompression(kgo.NoCompression()))
 		if err != nil {
 			return 0, err
 		}
