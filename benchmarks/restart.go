@@ -401,7 +401,7 @@ func runIdleRestarts(ctx context.Context, c RestartConfig, arm RestartArm, log i
 		return nil, err
 	}
 	created := time.Now()
-	if err := createTopic(ctx, b.addr, idleTopic, int32(c.IdlePartitions)); err != nil {
+	if err := createTopicWithin(ctx, b.addr, idleTopic, int32(c.IdlePartitions), c.ServeTimeout); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(log, "%s: created %d partitions in %.1f s\n", arm.Name, c.IdlePartitions, time.Since(created).Seconds())

@@ -94,14 +94,22 @@ func RunWorkload(ctx context.Context, addr string, sc Scenario, w Window, progre
 }
 
 func createTopic(ctx context.Context, addr, topic string, partitions int32) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	return createTopicWithin(ctx, addr, topic, partitions, 15*time.Second)
+}
+
+// createTopicWithin is createTopic with a timeout for the whole creation
+// (thousands of partitions take minutes on a busy disk).
+func createTopicWithin(ctx context.Context, addr, topic string, partitions int32, timeout time.Duration) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestTimeoutOverhead(timeout))
 	if err != nil {
 		return fmt.Errorf("admin client: %w", err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
+	adm := kadm.NewClient(cl)
+	adm.SetTimeoutMillis(int32(timeout.Milliseconds()))
+	resp, err := adm.CreateTopic(ctx, partitions, 1, nil, topic)
 	if err == nil {
 		err = resp.Err
 	}

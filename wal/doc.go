@@ -176,8 +176,8 @@
 // synced at Open. With an exact point, which Close writes at the LEO, Open
 // recovers from the point, finds nothing to scan, and removes the marker
 // without a sync: the marker is never trusted while an exact point is on
-// disk, and every later point write syncs the directory, removal
-// included, before a less exact point replaces it. The leader-epoch
+// disk, and the first write of a less exact point syncs the directory,
+// and with it the removal, before it replaces the exact one. The leader-epoch
 // checkpoint is rewritten only when its content changes, so an idle
 // partition opens with no fsync at all.
 

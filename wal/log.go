@@ -67,6 +67,9 @@ type Log struct {
 
 	rpMu sync.Mutex    // serialises recovery-point writes; a leaf
 	rp   recoveryPoint // the recovery point last written (recoverypoint.go)
+	// markerUnsynced: Open removed a clean marker without syncing the
+	// directory (an exact point was on disk); guarded by rpMu.
+	markerUnsynced bool
 
 	fmu       sync.Mutex
 	waiters   []syncWaiter

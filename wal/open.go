@@ -127,7 +127,8 @@ func (l *Log) makeDir() error {
 // again while such a point is on disk, so its removal need not be made
 // durable here (one fsync per partition saved; every later
 // recovery-point write syncs the directory, and with it the removal,
-// before a point that trusts less replaces it). Without one (a log
+// before a point that trusts less replaces it: setRecoveryPoint syncs it
+// first). Without one (a log
 // written before recovery points, or after a truncation lowered it) the
 // removal is synced and the marker trusted.
 func (l *Log) takeCleanMarker(rp recoveryPoint) (bool, error) {
@@ -136,13 +137,14 @@ func (l *Log) takeCleanMarker(rp recoveryPoint) (bool, error) {
 		return false, fmt.Errorf("remove %s: %w", marker, err)
 	}
 	l.recovery.CleanShutdown = true
-	if rp.exact || l.recovery.RecoveryPointRejected != "" || l.recovery.FinishedRestart {
+	if rp.exact {
+		l.markerUnsynced = true
 		return false, nil
 	}
 	if err := l.fsys.SyncDir(l.dir); err != nil {
 		return false, fmt.Errorf("sync dir %s: %w", l.dir, err)
 	}
-	return true, nil
+	return l.recovery.RecoveryPointRejected == "" && !l.recovery.FinishedRestart, nil
 }
 
 // listSegments returns the segment base offsets in dir, ascending, after

@@ -104,6 +104,12 @@ func (l *Log) setRecoveryPoint(p recoveryPoint, lower bool) error {
 	if !lower && p.offset <= l.rp.offset && (p.offset < l.rp.offset || !p.exact || l.rp.exact) {
 		return nil
 	}
+	if !p.exact && l.markerUnsynced { // a point that would trust the marker: its removal first
+		if err := l.fsys.SyncDir(l.dir); err != nil {
+			return fmt.Errorf("sync dir %s: %w", l.dir, err)
+		}
+		l.markerUnsynced = false
+	}
 	if err := writeCheckpoint(l.fsys, l.dir, recoveryPointCheckpoint, []string{p.line()}); err != nil {
 		return err
 	}

@@ -272,3 +272,44 @@ func TestAckedBatchesSurviveCrashesWithCheckpoints(t *testing.T) {
 		t.Fatalf("only %d of 30 crashes recovered from a recovery point", used)
 	}
 }
+
+// TestACleanMarkerACrashBroughtBackIsNotTrusted: Open removes the clean
+// marker without a sync when an exact recovery point is on disk, so a
+// crash can bring it back; it must not make recovery trust the tail
+// written since (here a torn batch), neither with that point on disk nor
+// after a truncation lowered it.
+func TestACleanMarkerACrashBroughtBackIsNotTrusted(t *testing.T) {
+	opts := Options{IndexIntervalBytes: 100}
+	for _, truncate := range []bool{false, true} {
+		l, fsys := openMem(t, opts)
+		fillLog(t, l, 30, 40)
+		l = reopen(t, fsys, l, opts) // Close: marker and an exact point at 60
+		if truncate {
+			if err := l.TruncateTo(40); err != nil { // lowers the point to the segment base
+				t.Fatal(err)
+			}
+		}
+		keep := l.Size()
+		for i := range 5 {
+			mustAppend(t, l, makeBatch(2, 40, int64(100+i)), 0)
+		}
+		syncNow(t, l)
+		after := fsys.Reboot(nil)
+		l.Close()
+		if ok, _ := exists(after, "/data/t-0/.clean"); ok == truncate {
+			t.Fatalf("truncate=%v: marker present %v after the crash", truncate, ok)
+		}
+		f, _ := after.OpenFile(segmentPath("/data/t-0", 0, logSuffix), osCreateRDWR, 0)
+		f.WriteAt([]byte{0xee}, keep+BatchHeaderSize+3) // the first batch after the reopen, torn
+		f.Close()
+		l2, err := Open(after, "/data/t-0", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l2.Size() != keep || l2.Stats().Recovery.TruncatedAtOffset < 0 {
+			t.Fatalf("truncate=%v: %d bytes kept, want %d (recovery %+v)", truncate, l2.Size(), keep, l2.Stats().Recovery)
+		}
+		batchOffsets(t, readAll(t, l2)) // every CRC holds
+		l2.Close()
+	}
+}

@@ -101,6 +101,9 @@ func parseArms(s string) ([]benchmarks.RestartArm, error) {
 func parseSizes(s string) ([]int64, error) {
 	var out []int64
 	for _, f := range strings.Split(s, ",") {
+		if f == "" {
+			continue // --sizes '': only the idle rows
+		}
 		mult := int64(1)
 		for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
 			if v, ok := strings.CutSuffix(f, suffix); ok {
