@@ -153,16 +153,20 @@ func (b *Broker) Close() error {
 func (b *Broker) closeLogs() error {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
-	var errs []error
-	for _, p := range b.allPartitions() {
+	ps := b.allPartitions()
+	errs := make([]error, len(ps))
+	// num.recovery.threads.per.data.dir at a time: each close waits for
+	// fsyncs, which the file system commits together when they overlap.
+	parallel(len(ps), int(b.cfg.RecoveryThreads), func(i int) {
+		p := ps[i]
 		p.Abandon()
 		if err := p.Checkpoint(); err != nil { // the producer-state snapshot for the next Open
 			b.log.Warn("checkpoint at close", "partition", p.String(), "err", err)
 		}
 		if err := p.Log().Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close %s: %w", p, err))
+			errs[i] = fmt.Errorf("close %s: %w", p, err)
 		}
-	}
+	})
 	return errors.Join(errs...)
 }
 

@@ -517,10 +517,28 @@ func (l *Log) Close() error {
 		err = l.setRecoveryPoint(point, false)
 	}
 	if err == nil {
-		err = WriteFileAtomic(l.fsys, l.dir, cleanMarker, nil)
+		err = writeMarker(l.fsys, l.dir)
 	}
 	if err != nil {
 		return fmt.Errorf("close %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// writeMarker creates the empty clean-shutdown marker and syncs the
+// directory: one fsync (an empty file has no content to tear, so no
+// temporary file and rename).
+func writeMarker(fsys FS, dir string) error {
+	name := filepath.Join(dir, cleanMarker)
+	f, err := fsys.OpenFile(name, osCreateRDWR|osTrunc, 0o644)
+	if err == nil {
+		err = f.Close()
+	}
+	if err == nil {
+		err = fsys.SyncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
 	}
 	return nil
 }
