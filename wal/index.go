@@ -133,6 +133,12 @@ func (x *index) reset(maxBytes int) error { return x.truncate(0, maxBytes) }
 func (x *index) truncate(n, maxBytes int) (err error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.mapped && x.capacity > 0 && x.capacity == max(maxBytes/x.entrySize, n) && n <= x.n {
+		// Writable and sized already: entries past n are ignored until
+		// appends overwrite them, and sealing trims the file to n.
+		x.n = n
+		return nil
+	}
 	defer func() {
 		if err != nil {
 			x.buf, x.mapped, x.n, x.capacity = nil, false, 0, 0

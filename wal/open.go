@@ -202,7 +202,7 @@ func (l *Log) openSegments(bases []int64, clean bool, rp recoveryPoint) error {
 		if trusted {
 			continue
 		}
-		from, expect := int64(0), base
+		from, expect, prefixed := int64(0), base, false
 		if i > 0 {
 			expect = max(base, segs[i-1].next.Load())
 		}
@@ -211,10 +211,10 @@ func (l *Log) openSegments(bases []int64, clean bool, rp recoveryPoint) error {
 				l.recovery.RecoveryPointRejected = err.Error()
 				l.recovery.RecoveryPoint = min(rp.offset, base)
 			} else {
-				from, expect = rp.pos, rp.offset
+				from, expect, prefixed = rp.pos, rp.offset, true
 			}
 		}
-		cut, err := l.recoverSegment(s, from, expect)
+		cut, err := l.recoverSegment(s, from, expect, !prefixed)
 		if err != nil {
 			return err
 		}
@@ -307,18 +307,18 @@ func (s *segment) walkTail() (next, end int64, err error) {
 	}
 }
 
-// recoverSegment checks every batch of s from position from (0, or the
-// recovery point, up to which loadPrefix restored s) on (header, offsets
-// >= expect, CRC), rebuilds its indexes from there, adds epochs found in
-// batches, and truncates the file at the first bad batch (a cut,
-// reported) or at its zero tail (the preallocated end: not a cut; the
-// file is reallocated when it is active).
-func (l *Log) recoverSegment(s *segment, from, expect int64) (cut bool, err error) {
+// recoverSegment checks every batch of s from position from (0 with
+// reset, or the recovery point, up to which loadPrefix restored s) on
+// (header, offsets >= expect, CRC), rebuilds its indexes from there, adds
+// epochs found in batches, and truncates the file at the first bad batch
+// (a cut, reported) or at its zero tail (the preallocated end: not a cut;
+// the file is reallocated when it is active).
+func (l *Log) recoverSegment(s *segment, from, expect int64, reset bool) (cut bool, err error) {
 	end := s.alloc.Load() // the file's size at open
-	if from == 0 || end > from {
+	if reset || end > from {
 		l.recovery.SegmentsScanned++
 	}
-	if from == 0 {
+	if reset {
 		l.recovery.IndexesRebuilt++
 		if err := s.resetIndexes(l.opts.MaxIndexBytes); err != nil {
 			return false, err

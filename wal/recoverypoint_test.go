@@ -3,6 +3,7 @@ package wal
 import (
 	"bytes"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
 	"github.com/chronik/chronik/wal/vfs/memfs"
@@ -312,4 +313,42 @@ func TestACleanMarkerACrashBroughtBackIsNotTrusted(t *testing.T) {
 		batchOffsets(t, readAll(t, l2)) // every CRC holds
 		l2.Close()
 	}
+}
+
+// TestRecoveryFromAPointOnRealFiles opens a second log on the directory
+// of one still open, as a broker restarted after kill -9 finds it (its
+// writes in the page cache, its mapped indexes sized to their capacity):
+// with mmap'd indexes, the point's segment keeps its durable entries and
+// only the tail is scanned.
+func TestRecoveryFromAPointOnRealFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "p-0")
+	opts := Options{IndexIntervalBytes: 100}
+	l, err := Open(OSFS(), dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	batches := fillLog(t, l, 200, 40)
+	if _, err := l.CheckpointRecoveryPoint(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		b := makeBatch(2, 40, int64(5000+i))
+		mustAppend(t, l, b, 0)
+		batches = append(batches, b)
+	}
+	syncNow(t, l)
+	l2, err := Open(OSFS(), dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	rs := l2.Stats().Recovery
+	if rs.RecoveryPoint != 400 || rs.RecoveryPointRejected != "" || rs.ScannedBytes != sizeOf(batches[200:]) {
+		t.Fatalf("recovery %+v", rs)
+	}
+	if !bytes.Equal(readAll(t, l2), bytes.Join(batches, nil)) {
+		t.Fatal("log differs after recovery")
+	}
+	checkEveryOffsetReadable(t, OSFS(), l2)
 }

@@ -253,12 +253,15 @@ func (p *Partition) restoreProducersLocked() error {
 	p.restored = RestoreStats{SnapshotOffset: -1}
 	fsys, dir := p.log.FS(), p.log.Dir()
 	leo := p.log.LogEndOffset()
-	if err := p.removeSnapshots(func(o int64) bool { return o <= leo }); err != nil {
-		return err
-	}
 	offs, err := listSnapshots(fsys, dir)
 	if err != nil {
 		return err
+	}
+	if len(offs) > 0 && offs[0] > leo {
+		if err := p.removeSnapshots(func(o int64) bool { return o <= leo }); err != nil {
+			return err
+		}
+		offs = slices.DeleteFunc(offs, func(o int64) bool { return o > leo })
 	}
 	for _, o := range offs {
 		err := p.loadSnapshot(filepath.Join(dir, snapshotName(o)), o)
