@@ -34,8 +34,9 @@ type index struct {
 	buf       []byte // mapping or heap copy; entries are buf[:n*entrySize]
 	mapped    bool
 	n         int
-	capacity  int  // entries that fit; 0 once sealed
-	missing   bool // the file did not exist at open: not to be trusted
+	capacity  int   // entries that fit; 0 once sealed
+	missing   bool  // the file did not exist at open: not to be trusted
+	fileBytes int64 // the file's size as last set or found
 }
 
 // openIndex opens the index file name, trusting its current contents
@@ -56,7 +57,7 @@ func openIndex(fsys FS, name string, entrySize, maxBytes int, writable bool) (*i
 		f.Close()
 		return nil, fmt.Errorf("size index %s: %w", name, err)
 	}
-	x := &index{f: f, name: name, entrySize: entrySize, n: int(size) / entrySize, missing: missing}
+	x := &index{f: f, name: name, entrySize: entrySize, n: int(size) / entrySize, missing: missing, fileBytes: size}
 	if writable {
 		x.capacity = max(maxBytes/entrySize, x.n)
 	}
@@ -98,8 +99,13 @@ func (x *index) load() error {
 	length := max(used, x.capacity*x.entrySize)
 	// Sized sparse (ftruncate), as Kafka does: fallocating MaxIndexBytes
 	// twice per partition would reserve 20 MiB of disk each by default.
-	if err := x.f.Truncate(int64(length)); err != nil {
-		return fmt.Errorf("size index %s to %d: %w", x.name, length, err)
+	// An active index a crash left is that size already.
+	if int64(length) != x.fileBytes {
+		if err := x.f.Truncate(int64(length)); err != nil {
+			x.fileBytes = -1 // unknown
+			return fmt.Errorf("size index %s to %d: %w", x.name, length, err)
+		}
+		x.fileBytes = int64(length)
 	}
 	if length == 0 {
 		return nil
@@ -149,8 +155,10 @@ func (x *index) truncate(n, maxBytes int) (err error) {
 	}
 	n = min(n, x.n)
 	if err := x.f.Truncate(int64(n * x.entrySize)); err != nil {
+		x.fileBytes = -1
 		return fmt.Errorf("truncate index %s to %d entries: %w", x.name, n, err)
 	}
+	x.fileBytes = int64(n * x.entrySize)
 	x.n, x.capacity = n, max(maxBytes/x.entrySize, n)
 	return x.load()
 }

@@ -214,7 +214,7 @@ func (l *Log) openSegments(bases []int64, clean bool, rp recoveryPoint) error {
 				from, expect, prefixed = rp.pos, rp.offset, true
 			}
 		}
-		cut, err := l.recoverSegment(s, from, expect, !prefixed)
+		cut, err := l.recoverSegment(s, from, expect, !prefixed, last)
 		if err != nil {
 			return err
 		}
@@ -312,8 +312,9 @@ func (s *segment) walkTail() (next, end int64, err error) {
 // (header, offsets >= expect, CRC), rebuilds its indexes from there, adds
 // epochs found in batches, and truncates the file at the first bad batch
 // (a cut, reported) or at its zero tail (the preallocated end: not a cut;
-// the file is reallocated when it is active).
-func (l *Log) recoverSegment(s *segment, from, expect int64, reset bool) (cut bool, err error) {
+// the file is reallocated when it is active, or kept when all of it is
+// zeros the scan has read).
+func (l *Log) recoverSegment(s *segment, from, expect int64, reset, active bool) (cut bool, err error) {
 	end := s.alloc.Load() // the file's size at open
 	if reset || end > from {
 		l.recovery.SegmentsScanned++
@@ -329,7 +330,7 @@ func (l *Log) recoverSegment(s *segment, from, expect int64, reset bool) (cut bo
 	for {
 		h, pos, err := sc.next()
 		if errors.Is(err, io.EOF) {
-			return false, l.cutZeroTail(s, sc, end)
+			return false, l.cutZeroTail(s, sc, end, active)
 		}
 		if err == nil {
 			err = checkRecovered(sc, h, pos, expect)
@@ -385,16 +386,22 @@ func (l *Log) cut(s *segment, pos, end int64) error {
 }
 
 // cutZeroTail truncates s at the zero tail the scanner stopped at, if any:
-// bytes written after a hole were never made durable.
-func (l *Log) cutZeroTail(s *segment, sc *scanner, end int64) error {
+// bytes written after a hole were never made durable. The active
+// segment's tail is kept when the scan read all of it and it is all zeros
+// (an idle partition's preallocation): appends go there as into a
+// preallocated file, no truncate and fallocate.
+func (l *Log) cutZeroTail(s *segment, sc *scanner, end int64, active bool) error {
 	if !sc.zeroTail {
+		return nil
+	}
+	l.recovery.ZeroTailBytes += end - sc.pos
+	if active && sc.holdsZerosTo(end) {
 		return nil
 	}
 	if err := s.log.Truncate(sc.pos); err != nil {
 		return fmt.Errorf("truncate %s at %d: %w", s.name, sc.pos, err)
 	}
 	s.alloc.Store(sc.pos)
-	l.recovery.ZeroTailBytes += end - sc.pos
 	return nil
 }
 

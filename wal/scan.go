@@ -65,6 +65,15 @@ func (s *scanner) next() (BatchHeader, int64, error) {
 	return h, pos, nil
 }
 
+// holdsZerosTo reports whether the buffer holds every byte from s.pos to
+// end and they are all zero.
+func (s *scanner) holdsZerosTo(end int64) bool {
+	if s.pos < s.bufPos || end > s.bufPos+int64(len(s.buf)) {
+		return false
+	}
+	return allZero(s.buf[s.pos-s.bufPos : end-s.bufPos])
+}
+
 // batch returns the whole batch at pos (valid until the next call).
 func (s *scanner) batch(pos int64, h BatchHeader) ([]byte, error) {
 	return s.window(pos, int(h.Size()))
