@@ -51,6 +51,15 @@ type Mmapper interface {
 	Munmap(b []byte) error
 }
 
+// RandomAdvisor is implemented by files whose mappings take advice on how
+// they are accessed (OS files: madvise(2)).
+type RandomAdvisor interface {
+	// AdviseRandom says that b, a mapping returned by Mmap, is accessed at
+	// random (MADV_RANDOM): a page fault brings in that page alone, with
+	// no read-ahead around it.
+	AdviseRandom(b []byte) error
+}
+
 // Allocator is implemented by files that can reserve disk space ahead of
 // writes (OS files: fallocate(2) mode 0; memfs files emulate it).
 // Allocate makes the file at least size bytes long; the bytes it adds read
