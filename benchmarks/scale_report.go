@@ -259,6 +259,13 @@ func linePlot(dir, file, title, xLabel, yLabel string, logX, logY bool, ss []ser
 	if n == 0 {
 		return Plot{}, nil
 	}
+	// A log axis needs a positive range that is not a single value.
+	if logX && p.X.Min == p.X.Max {
+		p.X.Min, p.X.Max = p.X.Min/2, p.X.Max*2
+	}
+	if logY && p.Y.Min == p.Y.Max {
+		p.Y.Min, p.Y.Max = p.Y.Min/2, p.Y.Max*2
+	}
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Add(plotter.NewGrid())
 	return savePlot(p, dir, file, title, 16*vg.Centimeter)
