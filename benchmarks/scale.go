@@ -155,6 +155,7 @@ func RunScale(ctx context.Context, peers Peers, cfg ScaleConfig, progress io.Wri
 // ProcFootprint is what a broker process holds at one moment.
 type ProcFootprint struct {
 	RSSBytes  int64 `json:"rss_bytes"`  // VmRSS
+	AnonBytes int64 `json:"anon_bytes"` // RssAnon: heap, stacks (not mapped files)
 	OpenFiles int   `json:"open_files"` // entries of /proc/<pid>/fd (files, sockets, epoll, ...)
 	Maps      int   `json:"maps"`       // lines of /proc/<pid>/maps (vm.max_map_count bounds them)
 	DiskBytes int64 `json:"disk_bytes"` // allocated blocks under the data directory (st_blocks * 512)
@@ -168,6 +169,9 @@ func footprint(pid int, dataDir string) (ProcFootprint, error) {
 		return f, err
 	}
 	if f.RSSBytes, err = statusKB(status, "VmRSS"); err != nil {
+		return f, err
+	}
+	if f.AnonBytes, err = statusKB(status, "RssAnon"); err != nil {
 		return f, err
 	}
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))

@@ -24,9 +24,13 @@ type ConnSweep struct {
 
 // ConnMeasure is one step of one round.
 type ConnMeasure struct {
-	Round     int           `json:"round"`
-	Phase     string        `json:"phase"` // up (connections opened) or down (closed again)
-	Idle      int           `json:"idle"`  // idle connections open
+	Round int    `json:"round"`
+	Phase string `json:"phase"` // up (connections opened) or down (closed again)
+	Idle  int    `json:"idle"`  // idle connections open
+	// Before is read just before the idle connections were opened or
+	// closed to Idle, Footprint 200 ms after: the difference is theirs
+	// alone (no load ran in between).
+	Before    ProcFootprint `json:"before"`
 	Footprint ProcFootprint `json:"footprint"`
 	// Throughput slices: the busy producers as fast as they go (medians).
 	MsgPerSec        float64    `json:"msg_per_sec"`
@@ -48,9 +52,11 @@ type ConnPoint struct {
 	// (geometric) at the first idle count.
 	MsgRatio float64 `json:"msg_ratio"`
 	P99Ratio float64 `json:"p99_ratio"`
-	// RSSPerConn is the median over rounds of (RSS - RSS at the first
-	// count) / (idle - first count), on the way up; the same for open files.
+	// Per idle connection, medians over the steps up to this count (every
+	// round): the change across the step (Footprint - Before) over the
+	// connections it opened. RSS and its anonymous part (heap, stacks).
 	RSSPerConn   float64 `json:"rss_bytes_per_idle_conn"`
+	AnonPerConn  float64 `json:"anon_bytes_per_idle_conn"`
 	FilesPerConn float64 `json:"open_files_per_idle_conn"`
 }
 
@@ -116,13 +122,17 @@ func connRound(ctx context.Context, peers Peers, sc Scenario, cfg ScaleConfig, r
 	var out []ConnMeasure
 	counts, phases := connSteps(cfg.ConnCounts)
 	for i, n := range counts {
+		before, err := footprint(pr.Pid, "")
+		if err != nil {
+			return nil, err
+		}
 		if err := idle.resize(ctx, pr.Addr, n); err != nil {
 			return nil, a.fail(fmt.Sprintf("%d idle connections", n), err)
 		}
 		if !sleepCtx(ctx, 200*time.Millisecond) {
 			return nil, ctx.Err()
 		}
-		m := ConnMeasure{Round: round, Phase: phases[i], Idle: n}
+		m := ConnMeasure{Round: round, Phase: phases[i], Idle: n, Before: before}
 		if m.Footprint, err = footprint(pr.Pid, ""); err != nil {
 			return nil, err
 		}
@@ -290,20 +300,16 @@ func summarizeConns(ms []ConnMeasure, counts []int) []ConnPoint {
 	}
 	first := counts[0]
 	baseMsg, baseP99 := map[int][]float64{}, map[int][]float64{}
-	baseRSS, baseFiles := map[int]ConnMeasure{}, map[int]ConnMeasure{}
 	for _, m := range ms {
 		if m.Idle == first {
 			baseMsg[m.Round] = append(baseMsg[m.Round], m.MsgPerSec)
 			baseP99[m.Round] = append(baseP99[m.Round], m.Latency.P99Ms)
-			if m.Phase == phaseUp {
-				baseRSS[m.Round], baseFiles[m.Round] = m, m
-			}
 		}
 	}
 	var out []ConnPoint
-	for _, n := range counts {
+	for k, n := range counts {
 		p := ConnPoint{Idle: n}
-		var msg, cpu, p50, p99, msgR, p99R, rss, files []float64
+		var msg, cpu, p50, p99, msgR, p99R, rss, anon, files []float64
 		for _, m := range ms {
 			if m.Idle != n {
 				continue
@@ -313,15 +319,17 @@ func summarizeConns(ms []ConnMeasure, counts []int) []ConnPoint {
 			p50, p99 = append(p50, m.Latency.P50Ms), append(p99, m.Latency.P99Ms)
 			msgR = append(msgR, Ratio(m.MsgPerSec, geoMean(baseMsg[m.Round])))
 			p99R = append(p99R, Ratio(m.Latency.P99Ms, geoMean(baseP99[m.Round])))
-			if b, ok := baseRSS[m.Round]; ok && m.Phase == phaseUp && n > first {
-				rss = append(rss, float64(m.Footprint.RSSBytes-b.Footprint.RSSBytes)/float64(n-first))
-				files = append(files, float64(m.Footprint.OpenFiles-baseFiles[m.Round].Footprint.OpenFiles)/float64(n-first))
+			if m.Phase == phaseUp && k > 0 {
+				opened := float64(n - counts[k-1])
+				rss = append(rss, float64(m.Footprint.RSSBytes-m.Before.RSSBytes)/opened)
+				anon = append(anon, float64(m.Footprint.AnonBytes-m.Before.AnonBytes)/opened)
+				files = append(files, float64(m.Footprint.OpenFiles-m.Before.OpenFiles)/opened)
 			}
 		}
 		p.MsgPerSec, p.CPUSecPerMillion, p.P50Ms, p.P99Ms = finite(Median(msg)), finite(Median(cpu)), finite(Median(p50)), finite(Median(p99))
 		p.MsgRatio, p.P99Ratio = finite(Median(msgR)), finite(Median(p99R))
 		if len(rss) > 0 {
-			p.RSSPerConn, p.FilesPerConn = finite(Median(rss)), finite(Median(files))
+			p.RSSPerConn, p.AnonPerConn, p.FilesPerConn = finite(Median(rss)), finite(Median(anon)), finite(Median(files))
 		}
 		out = append(out, p)
 	}

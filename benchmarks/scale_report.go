@@ -59,11 +59,11 @@ func writePartitionTable(b *strings.Builder, p *PartitionSweep) {
 
 func writeConnTable(b *strings.Builder, c *ConnSweep) {
 	fmt.Fprintf(b, "### Connections\n\n%s. Ratios are each measurement over its round's first count.\n\n", c.Workload)
-	b.WriteString("| idle connections | measurements | busy msg/s | msg/s ratio | CPU-s / M | p50 ms | p99 ms | p99 ratio | RSS / idle connection | files / idle connection |\n")
-	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| idle connections | measurements | busy msg/s | msg/s ratio | CPU-s / M | p50 ms | p99 ms | p99 ratio | RSS / idle connection | anon / idle connection | files / idle connection |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range c.Points {
-		fmt.Fprintf(b, "| %d | %d | %.0f | %.3f | %.3f | %.3f | %.3f | %.3f | %s | %.2f |\n", p.Idle, p.Measurements, p.MsgPerSec,
-			p.MsgRatio, p.CPUSecPerMillion, p.P50Ms, p.P99Ms, p.P99Ratio, byteSize(p.RSSPerConn), p.FilesPerConn)
+		fmt.Fprintf(b, "| %d | %d | %.0f | %.3f | %.3f | %.3f | %.3f | %.3f | %s | %s | %.2f |\n", p.Idle, p.Measurements, p.MsgPerSec,
+			p.MsgRatio, p.CPUSecPerMillion, p.P50Ms, p.P99Ms, p.P99Ratio, byteSize(p.RSSPerConn), byteSize(p.AnonPerConn), p.FilesPerConn)
 	}
 	b.WriteString("\n")
 }
@@ -80,13 +80,13 @@ func writeLoadTable(b *strings.Builder, l *LoadSweep) {
 			p.Kfake.MBPerSec, p.CPURatio, p.Chronik.P99Ms, p.Kfake.P99Ms, byteSize(p.AppendBytes), byteSize(p.SyncBytes),
 			p.DiskLimitMBPerSec, p.DiskFraction, p.LoopbackLimitMBPerSec, p.LoopbackFraction)
 	}
-	b.WriteString("\n| limit | write bytes | MB/s | ops/s | s |\n|---|---:|---:|---:|---:|\n")
+	b.WriteString("\n| after point | limit | write bytes | MB/s | ops/s | s |\n|---|---|---:|---:|---:|---:|\n")
 	for _, x := range l.Limits {
 		what := "pwrite + fdatasync"
 		if x.Kind == LimitLoopback {
 			what = "loopback TCP copy"
 		}
-		fmt.Fprintf(b, "| %s | %s | %.1f | %.0f | %.2f |\n", what, byteSize(float64(x.WriteBytes)), x.MBPerSec, x.OpsPerSec, x.Seconds)
+		fmt.Fprintf(b, "| %s | %s | %s | %.1f | %.0f | %.2f |\n", x.Point, what, byteSize(float64(x.WriteBytes)), x.MBPerSec, x.OpsPerSec, x.Seconds)
 	}
 	b.WriteString("\n")
 }

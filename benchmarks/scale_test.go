@@ -72,13 +72,14 @@ func TestConnStepsGoUpThenDown(t *testing.T) {
 }
 
 func TestSummarizeConns(t *testing.T) {
-	mk := func(round int, phase string, idle int, msg, p99 float64, rss int64) ConnMeasure {
+	mk := func(round int, phase string, idle int, msg, p99 float64, rssBefore, rss int64, filesBefore int) ConnMeasure {
 		return ConnMeasure{Round: round, Phase: phase, Idle: idle, MsgPerSec: msg, Latency: LatencySummary{P99Ms: p99},
-			Footprint: ProcFootprint{RSSBytes: rss, OpenFiles: 10 + idle}}
+			Before:    ProcFootprint{RSSBytes: rssBefore, AnonBytes: rssBefore / 2, OpenFiles: filesBefore},
+			Footprint: ProcFootprint{RSSBytes: rss, AnonBytes: rss / 2, OpenFiles: 10 + idle}}
 	}
 	ms := []ConnMeasure{
-		mk(0, phaseUp, 1, 100, 2, 1000), mk(0, phaseUp, 11, 90, 3, 1000+10*500), mk(0, phaseDown, 1, 100, 2, 9000),
-		mk(1, phaseUp, 1, 200, 4, 2000), mk(1, phaseUp, 11, 200, 4, 2000+10*700), mk(1, phaseDown, 1, 200, 4, 9000),
+		mk(0, phaseUp, 1, 100, 2, 1000, 1000, 11), mk(0, phaseUp, 11, 90, 3, 3000, 3000+10*500, 11), mk(0, phaseDown, 1, 100, 2, 9000, 9000, 21),
+		mk(1, phaseUp, 1, 200, 4, 2000, 2000, 11), mk(1, phaseUp, 11, 200, 4, 2500, 2500+10*700, 11), mk(1, phaseDown, 1, 200, 4, 9000, 9000, 21),
 	}
 	pts := summarizeConns(ms, []int{1, 11})
 	if len(pts) != 2 || pts[0].Measurements != 4 || pts[1].Measurements != 2 {
@@ -91,8 +92,8 @@ func TestSummarizeConns(t *testing.T) {
 	if math.Abs(pts[1].MsgRatio-0.95) > 1e-9 || math.Abs(pts[1].P99Ratio-1.25) > 1e-9 {
 		t.Fatalf("ratios %+v", pts[1])
 	}
-	// RSS per idle connection: median of 500 and 700; one file each.
-	if pts[1].RSSPerConn != 600 || pts[1].FilesPerConn != 1 {
+	// Per idle connection, across each step up alone: median of 500 and 700; one file each.
+	if pts[1].RSSPerConn != 600 || pts[1].AnonPerConn != 300 || pts[1].FilesPerConn != 1 {
 		t.Fatalf("per connection %+v", pts[1])
 	}
 }
@@ -132,9 +133,6 @@ func TestLimitsMatchTheWriteSize(t *testing.T) {
 	pts := []LoadPoint{
 		{Acks: 1, AppendBytes: 110 << 10, SyncBytes: 4 << 20, Chronik: sliceFigures{MBPerSec: 300}},
 		{Acks: -1, AppendBytes: 70 << 10, SyncBytes: 250 << 10, Chronik: sliceFigures{MBPerSec: 100}},
-	}
-	if got := writeSizes(pts); len(got) != 2 || got[0] != 128<<10 || got[1] != 256<<10 {
-		t.Fatalf("writeSizes %v", got)
 	}
 	limits := []Limit{{Kind: LimitDisk, WriteBytes: 128 << 10, MBPerSec: 50}, {Kind: LimitLoopback, WriteBytes: 128 << 10, MBPerSec: 2000},
 		{Kind: LimitDisk, WriteBytes: 256 << 10, MBPerSec: 200}, {Kind: LimitLoopback, WriteBytes: 256 << 10, MBPerSec: 2500}}
