@@ -45,9 +45,11 @@ type File interface {
 // Mmapper is implemented by files that can be memory-mapped (OS files).
 // Files that do not implement it are served through ReadAt and WriteAt.
 type Mmapper interface {
-	// Mmap maps the first length bytes of the file, shared.
+	// Mmap maps the first length bytes of the file, shared. The mapping
+	// stays valid after the file is closed.
 	Mmap(length int, writable bool) ([]byte, error)
-	// Munmap releases a mapping returned by Mmap.
+	// Munmap releases a mapping returned by Mmap, also once the file is
+	// closed.
 	Munmap(b []byte) error
 }
 
