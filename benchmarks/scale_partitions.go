@@ -80,7 +80,7 @@ func runPartitionSweep(ctx context.Context, peers Peers, cfg ScaleConfig, progre
 			a.close()
 		}
 	}()
-	filesPer := 3.0 // until measured: a log, an offset index and a time index per partition
+	filesPer := 1.0 // until measured: a partition's .log (its mapped indexes hold no descriptor)
 	for _, n := range cfg.PartitionCounts {
 		pt := PartitionPoint{Partitions: n}
 		sc := partitionScenario(n, cfg)
