@@ -1,7 +1,6 @@
 package benchmarks
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -190,27 +189,6 @@ func footprint(pid int, dataDir string) (ProcFootprint, error) {
 	return f, err
 }
 
-// statusKB returns field (in kB) of /proc/<pid>/status in bytes.
-func statusKB(status []byte, field string) (int64, error) {
-	sc := bufio.NewScanner(strings.NewReader(string(status)))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || k != field {
-			continue
-		}
-		fl := strings.Fields(v)
-		if len(fl) != 2 || fl[1] != "kB" {
-			return 0, fmt.Errorf("malformed %s %q", field, v)
-		}
-		kb, err := strconv.ParseInt(fl[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("malformed %s %q: %w", field, v, err)
-		}
-		return kb * 1024, nil
-	}
-	return 0, fmt.Errorf("no %s in /proc status", field)
-}
-
 // diskUsed sums the allocated blocks of everything under dir (du, not
 // apparent sizes: sparse index files and preallocated tails count as the
 // blocks they hold).
@@ -270,13 +248,7 @@ func (pr *Proc) dataDir() string { return filepath.Join(pr.dir, "data") }
 // broker again on the same port and data directory, and returns when it was
 // exec'd and the time from then to the first answered Metadata.
 func (p Peers) restartChronik(ctx context.Context, pr *Proc, sc Scenario) (time.Time, time.Duration, error) {
-	pr.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-pr.done:
-	case <-time.After(30 * time.Second):
-		pr.cmd.Process.Kill()
-		<-pr.done
-	}
+	pr.terminate(30 * time.Second)
 	args, err := p.chronikArgs(pr, sc)
 	if err != nil {
 		return time.Time{}, 0, err

@@ -166,19 +166,7 @@ func pacedProduce(ctx context.Context, cls []*kgo.Client, sc Scenario) (*latency
 	value := make([]byte, sc.RecordBytes)
 	pctx, cancel := context.WithTimeout(ctx, sc.Duration)
 	defer cancel()
-	var wg sync.WaitGroup
-	for _, cl := range cls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p := newPacer(perProducerRate(sc))
-			for p.wait(pctx) {
-				sent := time.Now()
-				cl.Produce(ctx, &kgo.Record{Value: value}, func(r *kgo.Record, err error) { c.ack(r, err, sent, lat) })
-			}
-		}()
-	}
-	wg.Wait()
+	paceProducers(pctx, cls, sc, value, c, lat)()
 	if err := flushAll(ctx, cls); err != nil {
 		return nil, err
 	}
