@@ -92,6 +92,8 @@ type Results struct {
 	Failover *FailoverResult `json:"failover,omitempty"`
 	// Restart is the restart scenario's section (chronik-bench restart).
 	Restart *RestartResult `json:"restart,omitempty"`
+	// Scale is the scale sweeps' section (chronik-bench scale).
+	Scale *ScaleResult `json:"scale,omitempty"`
 }
 
 // minSteadyIntervals is the fewest intervals a steady figure is taken

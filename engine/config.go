@@ -97,7 +97,7 @@ func DefaultConfig() Config {
 		FlushMode:               "each-log",
 		FlushWorkers:            8,
 		RecoveryCheckpointMs:    5000,
-		RecoveryThreads:         8,
+		RecoveryThreads:         16,
 		QueuedMaxRequests:       500,
 		QueuedMaxBytes:          100 * 1024 * 1024,
 		ConnectionsMaxIdleMs:    10 * 60 * 1000,

@@ -174,9 +174,9 @@ func (l *Log) CheckpointRecoveryPoint() (int64, error) {
 	if stale || seg.deleted.Load() {
 		return l.RecoveryPoint(), nil // the truncation wrote its own point
 	}
-	for _, f := range []File{seg.idx.f, seg.tidx.f} {
-		if err := f.Sync(); err != nil {
-			return 0, fmt.Errorf("checkpoint %s: sync index of %s: %w", l.dir, seg.name, err)
+	for _, x := range []*index{seg.idx, seg.tidx} {
+		if err := x.sync(); err != nil {
+			return 0, fmt.Errorf("checkpoint %s: %w", l.dir, err)
 		}
 	}
 	if err := l.setRecoveryPoint(p, false); err != nil {

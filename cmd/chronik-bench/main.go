@@ -8,6 +8,7 @@
 //	chronik-bench produce|consume|e2e [flags]               one scenario, Chronik vs kfake (or --brokers)
 //	chronik-bench failover [--kills N] [--controller-kills N] [--sigterms N]   leaders stopped under acks=-1 load (make bench-failover)
 //	chronik-bench restart [--arms a=BIN,b=BIN] [--sizes 1GiB,10GiB]   kill -9 with data / many idle partitions: time to serve again
+//	chronik-bench scale [--sweeps partitions,connections,load] [--short]   cost as the work grows (make bench-scale)
 //	chronik-bench kfake-serve [--listen ADDR] [--data-dir D --sync]   the kfake peer process
 //
 // Brokers under test are started by the lab as separate processes (Chronik
@@ -45,6 +46,8 @@ func main() {
 		err = cmdFailover(args)
 	case "restart":
 		err = cmdRestart(args)
+	case "scale":
+		err = cmdScale(args)
 	case benchmarks.KindProduce, benchmarks.KindConsume, benchmarks.KindE2E:
 		err = cmdScenario(cmd, args)
 	case "-h", "--help", "help":
@@ -79,6 +82,7 @@ func usage() {
   produce|consume|e2e   one scenario (see -h)
   failover       3-broker RF=3 cluster: kill -9 / SIGTERM of leaders under acks=-1 load, latency and data check
   restart        kill -9 of a broker holding data (two sizes) and start with 10,000 idle partitions: time to serve again
+  scale          partitions, connections, producers and record sizes swept one at a time (make bench-scale)
   kfake-serve    run the kfake peer (used by the lab)
 `)
 }
