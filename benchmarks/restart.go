@@ -412,7 +412,7 @@ func runIdleRestarts(ctx context.Context, c RestartConfig, arm RestartArm, log i
 	unclean := RestartRow{Arm: arm.Name, Case: "kill9-idle", Partitions: c.IdlePartitions}
 	for round := range c.Rounds {
 		for _, row := range []*RestartRow{&clean, &unclean} {
-			stop := b.proc.Terminate
+			stop := func() error { return terminateWithin(b.proc, c.ServeTimeout) }
 			if row == &unclean {
 				stop = b.proc.Kill
 			}
@@ -431,6 +431,22 @@ func runIdleRestarts(ctx context.Context, c RestartConfig, arm RestartArm, log i
 	clean.summarize()
 	unclean.summarize()
 	return []RestartRow{clean, unclean}, nil
+}
+
+// terminateWithin sends SIGTERM and waits up to timeout for the exit (a
+// broker closing thousands of partitions may take longer than
+// testbed.StopTimeout on a busy disk), then kills it.
+func terminateWithin(p *testbed.Proc, timeout time.Duration) error {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	select {
+	case <-p.Done():
+		return p.ExitErr()
+	case <-time.After(timeout):
+		p.Kill()
+		return fmt.Errorf("no exit %v after SIGTERM", timeout)
+	}
 }
 
 // WriteRestartTable prints the rows.
