@@ -108,7 +108,7 @@ func (b *Broker) load() error {
 			cfgs = map[string]string{}
 		}
 		t := &topic{name: mt.Name, id: id, configs: cfgs}
-		ps, err := b.openPartitions(t, 0, mt.Partitions, mt.isLocal)
+		ps, err := b.openPartitions(t, 0, mt.Partitions, mt.isLocal, false)
 		if err != nil {
 			return err
 		}

@@ -166,7 +166,7 @@ func (b *Broker) createTopic(name string, id [16]byte, n int32, configs map[stri
 		configs = map[string]string{}
 	}
 	t := &topic{name: name, id: id, configs: configs}
-	ps, err := b.openPartitions(t, 0, n, local)
+	ps, err := b.openPartitions(t, 0, n, local, true)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func (b *Broker) createTopic(name string, id [16]byte, n int32, configs map[stri
 // Caller holds b.adminMu.
 func (b *Broker) growTopic(t *topic, n int32, local func(int32) bool) error {
 	old := b.topicPartitions(t)
-	ps, err := b.openPartitions(t, int32(len(old)), n, local)
+	ps, err := b.openPartitions(t, int32(len(old)), n, local, true)
 	if err != nil {
 		return err
 	}
@@ -216,13 +216,16 @@ func (b *Broker) topicPartitions(t *topic) []*partition.Partition {
 func allLocal(int32) bool { return true }
 
 // openPartitions opens the logs of the local replicas among partitions
-// from..to-1 of t (nil entries for the others), all or none, up to
+// from..to-1 of t (nil entries for the others), all or none (fresh: new
+// partitions, whose directories a failure removes again, so that a
+// CreateTopics or CreatePartitions refused half-way leaves nothing on
+// disk; otherwise existing ones, whose files a failure keeps), up to
 // num.recovery.threads.per.data.dir at a time: opening a partition is
 // mostly waiting for the disk (a new one's directory, checkpoint files and
 // their entries made durable: about 12 ms each on the reference box; a
 // crashed one's tail), which serves many such waits at a time. No engine
 // lock is held across the I/O.
-func (b *Broker) openPartitions(t *topic, from, to int32, local func(int32) bool) ([]*partition.Partition, error) {
+func (b *Broker) openPartitions(t *topic, from, to int32, local func(int32) bool, fresh bool) ([]*partition.Partition, error) {
 	opts := b.walOptionsOf(t)
 	ps := make([]*partition.Partition, to-from)
 	errs := make([]error, to-from)
@@ -232,7 +235,19 @@ func (b *Broker) openPartitions(t *topic, from, to int32, local func(int32) bool
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
-		b.closePartitions(ps)
+		if !fresh {
+			b.closePartitions(ps)
+			return nil, err
+		}
+		b.deletePartitions(ps)
+		for k, e := range errs {
+			if e == nil {
+				continue
+			}
+			if rmErr := b.fs.RemoveAll(b.partitionDir(t.name, from+int32(k))); rmErr != nil {
+				b.log.Warn("remove partition files", "topic", t.name, "partition", from+int32(k), "err", rmErr)
+			}
+		}
 		return nil, err
 	}
 	return ps, nil
