@@ -35,6 +35,10 @@ func (n *Node) HandleHeartbeat(connID uint64, req *kmsg.BrokerHeartbeatRequest) 
 	now := time.Now()
 	c := n.ctrl
 	c.mu.Lock()
+	if !c.heard[b.ID] {
+		c.heard[b.ID] = true
+		n.log.Info("broker heartbeat reached this controller", "broker", b.ID, "fenced", b.Fenced)
+	}
 	c.lastBeat[b.ID] = now
 	c.deadline[b.ID], c.epochs[b.ID] = now.Add(n.opts.SessionTimeout), b.Epoch
 	if connID != 0 {
@@ -105,13 +109,16 @@ func (n *Node) control(now time.Time) {
 		// would fence live brokers, and the proposal could commit under
 		// the successor (found by the chaos testbed, pause-controller).
 		// Start the sessions over, as a new controller does.
-		c.becomeControllerLocked(n.Image(), now, min(n.opts.SessionTimeout, 2*n.opts.HeartbeatInterval))
+		c.becomeControllerLocked(n.Image(), now, min(n.opts.SessionTimeout, 2*n.opts.HeartbeatInterval), n.connLostGrace(), !c.leader)
 		if c.leader {
 			n.log.Warn("controller ticks stalled; sessions start over", "gap", gap.Round(time.Millisecond))
 		} else {
 			c.rebalance = now.Add(n.opts.LeaderImbalanceCheckInterval)
 			n.log.Info("this node is the controller")
 		}
+	}
+	if !leader && c.leader {
+		c.heard = map[int32]bool{}
 	}
 	c.leader = leader
 	c.mu.Unlock()
@@ -129,13 +136,26 @@ func (n *Node) control(now time.Time) {
 
 // becomeControllerLocked starts a controllership at now. A new controller
 // does not know when brokers last beat: every live broker gets a short
-// grace to reach it (they reconnect within an interval), not a whole
-// session, unless it already heartbeated here (HandleHeartbeat answers
-// once the shard leadership is won, before a tick notices it): that
-// heartbeat's session stands. Caller holds c.mu.
-func (c *controller) becomeControllerLocked(im *Image, now time.Time, grace time.Duration) {
+// grace to reach it (a broker heartbeats the new controller as soon as its
+// Raft replica learns of it), not a whole session, unless it already
+// heartbeated here (HandleHeartbeat answers once the shard leadership is
+// won, before a tick notices it): that heartbeat's session stands.
+//
+// won says this node has just won the shard leadership (not a stall's
+// restart of the sessions). The controller it deposed gets only
+// deposedGrace from the win: its silence is what the election already
+// established (a quorum of voters heard nothing from it for an election
+// timeout, or none would have voted: CheckQuorum's lease), and, alive,
+// it learns of the new leader from the leader's first message and
+// heartbeats at once, like a broker whose heartbeat connection broke.
+// Caller holds c.mu.
+func (c *controller) becomeControllerLocked(im *Image, now time.Time, grace, deposedGrace time.Duration, won bool) {
 	for _, b := range im.Brokers() {
-		if d := now.Add(grace); d.After(c.deadline[b.ID]) {
+		d := now.Add(grace)
+		if won && b.ID == c.deposed && !c.wonAt.IsZero() {
+			d = c.wonAt.Add(deposedGrace)
+		}
+		if d.After(c.deadline[b.ID]) || (won && b.ID == c.deposed && !c.heard[b.ID]) {
 			c.deadline[b.ID] = d
 		}
 		c.epochs[b.ID] = b.Epoch

@@ -83,7 +83,7 @@ func TestANewControllerKeepsTheSessionOfAHeartbeatItAlreadyTook(t *testing.T) {
 	c.deadline[3] = t0.Add(session)      // heartbeated just now, through HandleHeartbeat
 	c.deadline[2] = t0.Add(-time.Minute) // a deadline from an old controllership
 	now := t0.Add(10 * time.Millisecond) // the tick that notices the leadership
-	c.becomeControllerLocked(f.Image(), now, grace)
+	c.becomeControllerLocked(f.Image(), now, grace, grace, false)
 	for id, want := range map[int32]time.Time{1: now.Add(grace), 2: now.Add(grace), 3: t0.Add(session)} {
 		if got := c.deadline[id]; !got.Equal(want) {
 			t.Errorf("broker %d: deadline %v after the controllership began, want %v", id, got.Sub(t0), want.Sub(t0))

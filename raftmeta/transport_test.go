@@ -1,0 +1,102 @@
+package raftmeta
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/lni/dragonboat/v4/config"
+	"github.com/lni/dragonboat/v4/raftio"
+	pb "github.com/lni/dragonboat/v4/raftpb"
+)
+
+// startTransport listens on addr ("127.0.0.1:0" for a free port) and
+// hands every batch it receives to got.
+func startTransport(t *testing.T, addr string, got chan<- pb.MessageBatch) (*tcpTransport, string) {
+	t.Helper()
+	if addr == "127.0.0.1:0" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr = ln.Addr().String()
+		ln.Close()
+	}
+	tr := transportFactory{log: slog.Default()}.Create(config.NodeHostConfig{RaftAddress: addr},
+		func(b pb.MessageBatch) { got <- b }, func(pb.Chunk) bool { return true }).(*tcpTransport)
+	if err := tr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return tr, addr
+}
+
+// streamTo starts a peer delivering to got and a stream to it from
+// another transport; both end with the test.
+func streamTo(t *testing.T, got chan<- pb.MessageBatch) (peer *tcpTransport, addr string, c raftio.IConnection) {
+	t.Helper()
+	peer, addr = startTransport(t, "127.0.0.1:0", got)
+	sender, _ := startTransport(t, "127.0.0.1:0", make(chan pb.MessageBatch, 1))
+	t.Cleanup(func() { sender.Close() })
+	c, err := sender.GetConnection(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return peer, addr, c
+}
+
+func recvBatch(t *testing.T, got <-chan pb.MessageBatch, term uint64) {
+	t.Helper()
+	select {
+	case b := <-got:
+		if len(b.Requests) != 1 || b.Requests[0].Term != term {
+			t.Fatalf("received %+v, want one message of term %d", b.Requests, term)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("message of term %d never arrived", term)
+	}
+}
+
+func batchOf(term uint64) pb.MessageBatch {
+	return pb.MessageBatch{SourceAddress: "sender", Requests: []pb.Message{{Type: pb.RequestPreVote, ShardID: shardID, From: 1, To: 2, Term: term}}}
+}
+
+// TestTransportStreamSurvivesThePeersRestart: a stream opened to a peer
+// that then restarted (the process killed, a new one listening on the
+// same address) delivers the next message to the new process instead of
+// failing it (dragonboat would drop the stream and refuse every message
+// to the peer for up to 750 ms: a follower's first vote message after the
+// other follower's restart, which stalled controller elections 1-2 s).
+func TestTransportStreamSurvivesThePeersRestart(t *testing.T) {
+	got := make(chan pb.MessageBatch, 4)
+	peer, addr, c := streamTo(t, got)
+	if err := c.SendMessageBatch(batchOf(1)); err != nil {
+		t.Fatal(err)
+	}
+	recvBatch(t, got, 1)
+
+	peer.Close() // the peer's process ends: its connections close
+	time.Sleep(50 * time.Millisecond)
+	restarted, _ := startTransport(t, addr, got)
+	defer restarted.Close()
+	for term := uint64(2); term <= 3; term++ {
+		if err := c.SendMessageBatch(batchOf(term)); err != nil {
+			t.Fatalf("send after the peer's restart: %v", err)
+		}
+		recvBatch(t, got, term)
+	}
+}
+
+// TestTransportFailsToADeadPeer: with nobody listening the send fails
+// (dragonboat's breaker then backs off), it is not swallowed.
+func TestTransportFailsToADeadPeer(t *testing.T) {
+	got := make(chan pb.MessageBatch, 4)
+	peer, _, c := streamTo(t, got)
+	peer.Close()
+	time.Sleep(50 * time.Millisecond)
+	if err := c.SendMessageBatch(batchOf(1)); err == nil {
+		t.Fatal("a send to a peer that is gone succeeded")
+	}
+}
