@@ -91,6 +91,56 @@ func TestANewControllerKeepsTheSessionOfAHeartbeatItAlreadyTook(t *testing.T) {
 	}
 }
 
+// TestTheDeposedControllerGetsOnlyTheConnectionLostGrace: a node that wins
+// the shard leadership from another (dragonboat's LeaderUpdated: leader 3
+// in term 5, then this node, 1, in term 6) gives the controller it deposed
+// only the short grace from the win, unless it already heartbeated here;
+// every other broker keeps the new-controller grace, and a controllership
+// started over after a stall, or won again with no other leader known in
+// between, deposes nobody.
+func TestTheDeposedControllerGetsOnlyTheConnectionLostGrace(t *testing.T) {
+	f := NewFSM()
+	applyAll(t, f, [][]byte{cmd(t, reg(1, "")), cmd(t, reg(2, "")), cmd(t, reg(3, ""))}, 1)
+	const session, grace, short = time.Second, 200 * time.Millisecond, 50 * time.Millisecond
+	t0 := time.Unix(1000, 0)
+	won := t0.Add(300 * time.Millisecond)
+	now := won.Add(5 * time.Millisecond) // the tick that starts the controllership
+	check := func(what string, c *controller, want map[int32]time.Time) {
+		t.Helper()
+		for id, w := range want {
+			if got := c.deadline[id]; !got.Equal(w) {
+				t.Errorf("%s: broker %d: deadline %v after the win, want %v", what, id, got.Sub(won), w.Sub(won))
+			}
+		}
+	}
+	deposing := func() *controller {
+		c := newController()
+		c.leaderChanged(3, 5, 1, t0)
+		c.deadline[3] = t0.Add(session) // booked while this node followed (a registration): no heartbeat to this controller
+		c.leaderChanged(1, 6, 1, won)
+		return c
+	}
+
+	c := deposing()
+	c.becomeControllerLocked(f.Image(), now, grace, short, true)
+	check("deposed, silent", c, map[int32]time.Time{1: now.Add(grace), 2: now.Add(grace), 3: won.Add(short)})
+
+	c = deposing()
+	c.heard[3], c.deadline[3] = true, won.Add(2*time.Millisecond+session) // it heartbeated here before the tick
+	c.becomeControllerLocked(f.Image(), now, grace, short, true)
+	check("deposed, heard", c, map[int32]time.Time{3: won.Add(2*time.Millisecond + session)})
+
+	c = deposing()
+	c.becomeControllerLocked(f.Image(), now, grace, short, false) // a stall's restart of the sessions
+	check("stall", c, map[int32]time.Time{3: t0.Add(session)})
+
+	c = newController()
+	c.leaderChanged(1, 5, 1, t0)
+	c.leaderChanged(1, 7, 1, won) // won again; no other leader seen in between
+	c.becomeControllerLocked(f.Image(), now, grace, short, true)
+	check("won again", c, map[int32]time.Time{2: now.Add(grace), 3: now.Add(grace)})
+}
+
 // TestANewIncarnationGetsItsOwnSession: the deadline of a broker's old
 // incarnation, long expired, does not apply to its new registration, even
 // when the controller sees the registration in the image before its
