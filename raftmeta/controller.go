@@ -90,7 +90,19 @@ func (n *Node) HeartbeatConnClosed(connID uint64) {
 	}
 	if d := time.Now().Add(n.connLostGrace()); d.Before(c.deadline[id]) {
 		c.deadline[id] = d
+		n.wakeAt(d)
 	}
+}
+
+// wakeAt runs the controller's decisions just after t (a deadline shorter
+// than a tick away), instead of at the next liveness tick.
+func (n *Node) wakeAt(t time.Time) {
+	time.AfterFunc(time.Until(t)+time.Millisecond, func() {
+		select {
+		case n.wake <- struct{}{}:
+		default:
+		}
+	})
 }
 
 // control runs the controller's decisions on each liveness tick while
@@ -109,12 +121,15 @@ func (n *Node) control(now time.Time) {
 		// would fence live brokers, and the proposal could commit under
 		// the successor (found by the chaos testbed, pause-controller).
 		// Start the sessions over, as a new controller does.
-		c.becomeControllerLocked(n.Image(), now, min(n.opts.SessionTimeout, 2*n.opts.HeartbeatInterval), n.connLostGrace(), !c.leader)
+		c.becomeControllerLocked(n.Image(), now, n.newControllerGrace(), n.connLostGrace(), !c.leader)
 		if c.leader {
 			n.log.Warn("controller ticks stalled; sessions start over", "gap", gap.Round(time.Millisecond))
 		} else {
 			c.rebalance = now.Add(n.opts.LeaderImbalanceCheckInterval)
-			n.log.Info("this node is the controller")
+			n.log.Info("this node is the controller", "deposed", c.deposed)
+			if d, ok := c.deadline[c.deposed]; ok && c.deposed >= 0 {
+				n.wakeAt(d)
+			}
 		}
 	}
 	if !leader && c.leader {
@@ -163,6 +178,33 @@ func (c *controller) becomeControllerLocked(im *Image, now time.Time, grace, dep
 	c.conns = map[uint64]int32{}
 }
 
+// deposedAliveLocked is broker id's fencing deadline, given deadline: for
+// the controller this node deposed, once its Raft replica has sent a
+// message of the new term (it learnt of the new leader: it is alive, only
+// slow to heartbeat, often still recovering from the stall that cost it
+// the leadership), at least the new-controller grace from that message,
+// like any broker; otherwise deadline. Caller holds c.mu.
+func (c *controller) deposedAliveLocked(id int32, deadline time.Time, grace time.Duration) time.Time {
+	if id != c.deposed || c.wonTerm == 0 || c.seenTerm[id] < c.wonTerm {
+		return deadline
+	}
+	if d := c.seenAt[id].Add(grace); d.After(deadline) {
+		c.deadline[id] = d
+		return d
+	}
+	return deadline
+}
+
+// raftMessage books a Raft message from broker id's replica of the given
+// term (the transport calls it for every batch it receives).
+func (c *controller) raftMessage(id int32, term uint64, now time.Time) {
+	c.mu.Lock()
+	if term > c.seenTerm[id] {
+		c.seenTerm[id], c.seenAt[id] = term, now
+	}
+	c.mu.Unlock()
+}
+
 // rebalanceDue reports whether the preferred-leader check is due, and if
 // so schedules the next one.
 func (c *controller) rebalanceDue(now time.Time, every time.Duration) bool {
@@ -182,6 +224,7 @@ func (c *controller) rebalanceDue(now time.Time, every time.Duration) bool {
 func (n *Node) decide(c *controller, b BrokerInfo, now time.Time) {
 	c.mu.Lock()
 	deadline := c.deadlineLocked(b, now, n.opts.SessionTimeout)
+	deadline = c.deposedAliveLocked(b.ID, deadline, n.newControllerGrace())
 	beat := c.lastBeat[b.ID]
 	wantShutdown := c.wantsShutdownLocked(b)
 	busy := c.inflight[b.ID]
@@ -291,6 +334,12 @@ func containsID(ids []int32, id int32) bool {
 		}
 	}
 	return false
+}
+
+// newControllerGrace is how long a new controller waits for a broker it
+// has not heard from yet: two heartbeat intervals (at most a session).
+func (n *Node) newControllerGrace() time.Duration {
+	return min(n.opts.SessionTimeout, 2*n.opts.HeartbeatInterval)
 }
 
 // connLostGrace is how long a broker whose heartbeat connection closed may

@@ -97,7 +97,9 @@ func TestANewControllerKeepsTheSessionOfAHeartbeatItAlreadyTook(t *testing.T) {
 // only the short grace from the win, unless it already heartbeated here;
 // every other broker keeps the new-controller grace, and a controllership
 // started over after a stall, or won again with no other leader known in
-// between, deposes nobody.
+// between, deposes nobody. A deposed controller whose Raft replica sends
+// a message of the new term (it is alive, learnt of the new leader) gets
+// the new-controller grace from then.
 func TestTheDeposedControllerGetsOnlyTheConnectionLostGrace(t *testing.T) {
 	f := NewFSM()
 	applyAll(t, f, [][]byte{cmd(t, reg(1, "")), cmd(t, reg(2, "")), cmd(t, reg(3, ""))}, 1)
@@ -129,6 +131,24 @@ func TestTheDeposedControllerGetsOnlyTheConnectionLostGrace(t *testing.T) {
 	c.heard[3], c.deadline[3] = true, won.Add(2*time.Millisecond+session) // it heartbeated here before the tick
 	c.becomeControllerLocked(f.Image(), now, grace, short, true)
 	check("deposed, heard", c, map[int32]time.Time{3: won.Add(2*time.Millisecond + session)})
+
+	// Its Raft replica speaks: a message of the old term (sent before it
+	// knew, read late) is no sign of life; one of the new term is, and
+	// gives it the grace every live broker gets.
+	c = deposing()
+	c.becomeControllerLocked(f.Image(), now, grace, short, true)
+	c.raftMessage(3, 5, won.Add(10*time.Millisecond))
+	if got := c.deposedAliveLocked(3, c.deadline[3], grace); !got.Equal(won.Add(short)) {
+		t.Errorf("deposed, old-term message: deadline %v after the win, want %v", got.Sub(won), short)
+	}
+	c.raftMessage(3, 6, won.Add(40*time.Millisecond))
+	if got := c.deposedAliveLocked(3, c.deadline[3], grace); !got.Equal(won.Add(40*time.Millisecond + grace)) {
+		t.Errorf("deposed, new-term message: deadline %v after the win, want %v", got.Sub(won), 40*time.Millisecond+grace)
+	}
+	c.raftMessage(2, 6, won.Add(40*time.Millisecond))
+	if got := c.deposedAliveLocked(2, now.Add(grace), grace); !got.Equal(now.Add(grace)) {
+		t.Errorf("broker 2 (not deposed): deadline %v after the win moved by its Raft message", got.Sub(won))
+	}
 
 	c = deposing()
 	c.becomeControllerLocked(f.Image(), now, grace, short, false) // a stall's restart of the sessions

@@ -90,6 +90,9 @@ func (n *Node) liveness() {
 			return
 		case <-sub.Ready():
 			n.ctrl.observe(sub, n.Image(), n.opts.SessionTimeout)
+		case <-n.wake:
+			n.ctrl.observe(sub, n.Image(), n.opts.SessionTimeout)
+			n.control(time.Now())
 		case <-n.leaderChanged:
 			// A new controller: reach it now, not at the next interval
 			// (it fences a broker it does not hear from within a short
@@ -261,6 +264,11 @@ type controller struct {
 	raftTerm   uint64
 	deposed    int32
 	wonAt      time.Time
+	wonTerm    uint64
+	// The highest term of a Raft message received from each broker's
+	// replica, and when the first message of that term came.
+	seenTerm map[int32]uint64
+	seenAt   map[int32]time.Time
 }
 
 // leaderChanged books a shard leader dragonboat reported.
@@ -268,7 +276,7 @@ func (c *controller) leaderChanged(leader int32, term uint64, self int32, now ti
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if leader == self && (c.raftLeader != self || term != c.raftTerm) {
-		c.deposed, c.wonAt = c.raftLeader, now
+		c.deposed, c.wonAt, c.wonTerm = c.raftLeader, now, term
 		if c.raftLeader == self {
 			c.deposed = -1 // won again with no other leader known in between
 		}
@@ -279,7 +287,7 @@ func (c *controller) leaderChanged(leader int32, term uint64, self int32, now ti
 func newController() *controller {
 	return &controller{deadline: map[int32]time.Time{}, epochs: map[int32]uint64{}, lastBeat: map[int32]time.Time{}, shutdown: map[int32]uint64{},
 		conns: map[uint64]int32{}, inflight: map[int32]bool{}, unfence: map[int32]bool{}, heard: map[int32]bool{},
-		raftLeader: -1, deposed: -1}
+		raftLeader: -1, deposed: -1, seenTerm: map[int32]uint64{}, seenAt: map[int32]time.Time{}}
 }
 
 // observe drains the image events: a registration (a new incarnation)

@@ -181,9 +181,13 @@ type Node struct {
 	// leader (LeaderUpdated): the liveness loop heartbeats the new
 	// controller and runs the controller's tick at once.
 	leaderChanged chan struct{}
-	stop          chan struct{}
-	wg            sync.WaitGroup
-	closeOnce     sync.Once
+	// wake gets a token when a short deadline the controller set (a
+	// closed heartbeat connection, a deposed controller) runs out, so
+	// that the decision does not wait for the next liveness tick.
+	wake      chan struct{}
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // Start opens (or creates) the node's data, joins the shard and starts the
@@ -195,7 +199,7 @@ func Start(opts Options) (*Node, error) {
 	}
 	n := &Node{opts: opts, self: opts.self(), log: opts.Logger.With("component", "raftmeta", "node", opts.NodeID),
 		fsm: NewFSM(), registered: make(chan struct{}), mayShutdown: make(chan struct{}), ctrl: newController(),
-		leaderChanged: make(chan struct{}, 1), stop: make(chan struct{})}
+		leaderChanged: make(chan struct{}, 1), wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig())
 	if err != nil {
 		return nil, fmt.Errorf("raftmeta: start node host on %s: %w", n.self.RaftAddr, err)
@@ -230,9 +234,11 @@ func (n *Node) nodeHostConfig() config.NodeHostConfig {
 		// RaftEventListener: n (LeaderUpdated).
 		RaftEventListener: n,
 		Expert: config.ExpertConfig{
-			Engine:           config.EngineConfig{ExecShards: 1, CommitShards: 1, ApplyShards: 1, SnapshotShards: 1, CloseShards: 1},
-			LogDB:            logdb,
-			TransportFactory: transportFactory{log: n.log},
+			Engine: config.EngineConfig{ExecShards: 1, CommitShards: 1, ApplyShards: 1, SnapshotShards: 1, CloseShards: 1},
+			LogDB:  logdb,
+			TransportFactory: transportFactory{log: n.log, seen: func(from, term uint64) {
+				n.ctrl.raftMessage(int32(from)-1, term, time.Now())
+			}},
 		},
 	}
 }

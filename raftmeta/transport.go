@@ -55,10 +55,27 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// transportFactory makes the node host's transport.
-type transportFactory struct{ log *slog.Logger }
+// transportFactory makes the node host's transport. seen, when set, is
+// told the sender and highest term of every batch received.
+type transportFactory struct {
+	log  *slog.Logger
+	seen func(from, term uint64)
+}
 
 func (f transportFactory) Create(nh config.NodeHostConfig, mh raftio.MessageHandler, ch raftio.ChunkHandler) raftio.ITransport {
+	if f.seen != nil {
+		next := mh
+		mh = func(b pb.MessageBatch) {
+			if len(b.Requests) > 0 {
+				term := uint64(0)
+				for _, m := range b.Requests {
+					term = max(term, m.Term)
+				}
+				f.seen(b.Requests[0].From, term)
+			}
+			next(b)
+		}
+	}
 	return &tcpTransport{addr: nh.GetListenAddress(), onBatch: mh, onChunk: ch, log: f.log, conns: map[net.Conn]struct{}{}}
 }
 
