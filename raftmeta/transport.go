@@ -48,6 +48,7 @@ const (
 
 	frameHeaderSize = 9
 	maxFrameSize    = 256 << 20 // dragonboat's batches are at most 64 MiB, chunks 2 MiB
+	keptFrameSize   = 1 << 20   // a connection keeps its frame buffer up to this size
 
 	transportDialTimeout  = time.Second
 	transportWriteTimeout = 5 * time.Second
@@ -210,7 +211,10 @@ func (t *tcpTransport) GetConnection(ctx context.Context, target string) (raftio
 }
 
 func (t *tcpTransport) GetSnapshotConnection(ctx context.Context, target string) (raftio.ISnapshotConnection, error) {
-	c := &streamConn{target: target}
+	// A snapshot's chunks go on a connection of their own, dialed for
+	// it: no stale stream to survive, and a chunk sent again on another
+	// connection would arrive out of its stream's order.
+	c := &streamConn{target: target, once: true}
 	if err := c.redial(ctx); err != nil {
 		return nil, err
 	}
@@ -221,6 +225,7 @@ func (t *tcpTransport) GetSnapshotConnection(ctx context.Context, target string)
 // uses it from one goroutine; dead is set by the connection's reader.
 type streamConn struct {
 	target string
+	once   bool // no second attempt (a snapshot's chunks)
 	conn   net.Conn
 	dead   *atomic.Bool // this conn's: the peer closed it
 	frame  []byte
@@ -254,10 +259,14 @@ func (s *streamConn) send(kind byte, size int, marshal func([]byte) (int, error)
 	if size > maxFrameSize {
 		return fmt.Errorf("raft transport: frame of %d bytes", size)
 	}
-	if cap(s.frame) < frameHeaderSize+size {
-		s.frame = make([]byte, frameHeaderSize+size)
+	f := s.frame
+	if cap(f) < frameHeaderSize+size {
+		f = make([]byte, frameHeaderSize+size)
+		if size <= keptFrameSize {
+			s.frame = f
+		}
 	}
-	f := s.frame[:frameHeaderSize+size]
+	f = f[:frameHeaderSize+size]
 	n, err := marshal(f[frameHeaderSize:])
 	if err != nil {
 		return err
@@ -268,6 +277,9 @@ func (s *streamConn) send(kind byte, size int, marshal func([]byte) (int, error)
 	binary.BigEndian.PutUint32(f[5:9], crc32.Checksum(f[frameHeaderSize:], castagnoli))
 	for attempt := 0; ; attempt++ {
 		if s.conn == nil || s.dead.Load() {
+			if s.once {
+				return errors.New("raft transport: snapshot connection closed")
+			}
 			if err := s.redial(context.Background()); err != nil {
 				return err
 			}
@@ -279,7 +291,7 @@ func (s *streamConn) send(kind byte, size int, marshal func([]byte) (int, error)
 		}
 		s.conn.Close()
 		s.conn = nil
-		if attempt > 0 {
+		if attempt > 0 || s.once {
 			return err
 		}
 	}

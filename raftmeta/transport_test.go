@@ -15,6 +15,12 @@ import (
 // startTransport listens on addr ("127.0.0.1:0" for a free port) and
 // hands every batch it receives to got.
 func startTransport(t *testing.T, addr string, got chan<- pb.MessageBatch) (*tcpTransport, string) {
+	return startTransportChunks(t, addr, got, nil)
+}
+
+// startTransportChunks is startTransport also handing the snapshot chunks
+// it receives to chunks (when not nil).
+func startTransportChunks(t *testing.T, addr string, got chan<- pb.MessageBatch, chunks chan<- pb.Chunk) (*tcpTransport, string) {
 	t.Helper()
 	if addr == "127.0.0.1:0" {
 		ln, err := net.Listen("tcp", addr)
@@ -25,7 +31,12 @@ func startTransport(t *testing.T, addr string, got chan<- pb.MessageBatch) (*tcp
 		ln.Close()
 	}
 	tr := transportFactory{log: slog.Default()}.Create(config.NodeHostConfig{RaftAddress: addr},
-		func(b pb.MessageBatch) { got <- b }, func(pb.Chunk) bool { return true }).(*tcpTransport)
+		func(b pb.MessageBatch) { got <- b }, func(c pb.Chunk) bool {
+			if chunks != nil {
+				chunks <- c
+			}
+			return true
+		}).(*tcpTransport)
 	if err := tr.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -98,5 +109,39 @@ func TestTransportFailsToADeadPeer(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if err := c.SendMessageBatch(batchOf(1)); err == nil {
 		t.Fatal("a send to a peer that is gone succeeded")
+	}
+}
+
+// TestTransportSnapshotChunks: chunks arrive whole and in order, each
+// snapshot on its own connection.
+func TestTransportSnapshotChunks(t *testing.T) {
+	chunks := make(chan pb.Chunk, 4)
+	peer, addr := startTransportChunks(t, "127.0.0.1:0", make(chan pb.MessageBatch, 1), chunks)
+	defer peer.Close()
+	sender, _ := startTransport(t, "127.0.0.1:0", make(chan pb.MessageBatch, 1))
+	defer sender.Close()
+	c, err := sender.GetSnapshotConnection(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	big := make([]byte, 3<<20) // larger than the kept frame buffer
+	for i := range big {
+		big[i] = byte(i)
+	}
+	for id := uint64(0); id < 2; id++ {
+		if err := c.SendChunk(pb.Chunk{ShardID: shardID, ReplicaID: 2, From: 1, ChunkId: id, ChunkCount: 2, Data: big[:len(big)-int(id)]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id := uint64(0); id < 2; id++ {
+		select {
+		case ch := <-chunks:
+			if ch.ChunkId != id || len(ch.Data) != len(big)-int(id) || ch.Data[12345] != big[12345] {
+				t.Fatalf("chunk %d: got id %d, %d bytes", id, ch.ChunkId, len(ch.Data))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("chunk %d never arrived", id)
+		}
 	}
 }
