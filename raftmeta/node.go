@@ -67,6 +67,10 @@ type Options struct {
 	ProposeAttemptTimeout time.Duration
 
 	Logger *slog.Logger
+
+	// builtinTransport: dragonboat's own TCP transport instead of
+	// transport.go's (tests: the two talk to each other).
+	builtinTransport bool
 }
 
 func (o *Options) setDefaults() {
@@ -224,6 +228,12 @@ func (n *Node) nodeHostConfig() config.NodeHostConfig {
 	logdb.Shards = 1 // one shard: one pebble instance, not 16
 	logdb.KVWriteBufferSize = 1 << 20
 	logdb.KVMaxWriteBufferNumber = 2
+	var tf config.TransportFactory = transportFactory{log: n.log, seen: func(from, term uint64) {
+		n.ctrl.raftMessage(int32(from)-1, term, time.Now())
+	}}
+	if n.opts.builtinTransport {
+		tf = nil
+	}
 	return config.NodeHostConfig{
 		DeploymentID:   deploymentID(n.opts.Members),
 		WALDir:         filepath.Join(n.opts.Dir, "wal"),
@@ -234,11 +244,9 @@ func (n *Node) nodeHostConfig() config.NodeHostConfig {
 		// RaftEventListener: n (LeaderUpdated).
 		RaftEventListener: n,
 		Expert: config.ExpertConfig{
-			Engine: config.EngineConfig{ExecShards: 1, CommitShards: 1, ApplyShards: 1, SnapshotShards: 1, CloseShards: 1},
-			LogDB:  logdb,
-			TransportFactory: transportFactory{log: n.log, seen: func(from, term uint64) {
-				n.ctrl.raftMessage(int32(from)-1, term, time.Now())
-			}},
+			Engine:           config.EngineConfig{ExecShards: 1, CommitShards: 1, ApplyShards: 1, SnapshotShards: 1, CloseShards: 1},
+			LogDB:            logdb,
+			TransportFactory: tf,
 		},
 	}
 }

@@ -40,21 +40,55 @@ import (
 // transportName is the transport's Name.
 const transportName = "chronik-tcp"
 
-// Frame kinds, and the frame header: kind (1 byte), payload length (4),
-// CRC-32C of the payload (4).
+// The wire format is dragonboat's own TCP transport's, so that brokers of
+// this and earlier versions talk to each other: per message the magic
+// number, an 18-byte header (method, payload size, the header's CRC-32,
+// the payload's CRC-32; IEEE) and the payload, a marshalled MessageBatch
+// (method 100) or snapshot Chunk (200). A snapshot connection ends with a
+// poison number, answered by the receiver before it closes.
 const (
-	frameBatch byte = 1
-	frameChunk byte = 2
+	methodBatch uint16 = 100
+	methodChunk uint16 = 200
 
-	frameHeaderSize = 9
+	magicSize       = 2
+	headerSize      = 18
+	frameHeaderSize = magicSize + headerSize
 	maxFrameSize    = 256 << 20 // dragonboat's batches are at most 64 MiB, chunks 2 MiB
 	keptFrameSize   = 1 << 20   // a connection keeps its frame buffer up to this size
 
 	transportDialTimeout  = time.Second
 	transportWriteTimeout = 5 * time.Second
+	poisonAckTimeout      = 2 * time.Second
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+var (
+	magicNumber  = [magicSize]byte{0xAE, 0x7D}
+	poisonNumber = [magicSize]byte{0, 0}
+)
+
+// putHeader writes the magic number and the header of a payload of
+// method into f[:frameHeaderSize].
+func putHeader(f []byte, method uint16, payload []byte) {
+	copy(f, magicNumber[:])
+	h := f[magicSize:frameHeaderSize]
+	binary.BigEndian.PutUint16(h, method)
+	binary.BigEndian.PutUint64(h[2:], uint64(len(payload)))
+	binary.BigEndian.PutUint32(h[10:], 0)
+	binary.BigEndian.PutUint32(h[14:], crc32.ChecksumIEEE(payload))
+	binary.BigEndian.PutUint32(h[10:], crc32.ChecksumIEEE(h))
+}
+
+// parseHeader checks a header and returns its method and payload size
+// and CRC.
+func parseHeader(h []byte) (method uint16, size uint64, crc uint32, ok bool) {
+	sum := binary.BigEndian.Uint32(h[10:])
+	binary.BigEndian.PutUint32(h[10:], 0)
+	if crc32.ChecksumIEEE(h) != sum {
+		return 0, 0, 0, false
+	}
+	method, size, crc = binary.BigEndian.Uint16(h), binary.BigEndian.Uint64(h[2:]), binary.BigEndian.Uint32(h[14:])
+	return method, size, crc, (method == methodBatch || method == methodChunk) && size > 0 && size <= maxFrameSize
+}
 
 // transportFactory makes the node host's transport. seen, when set, is
 // told the sender and highest term of every batch received.
@@ -151,39 +185,47 @@ func (t *tcpTransport) serve(c net.Conn) {
 	var hdr [frameHeaderSize]byte
 	var buf []byte
 	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		if _, err := io.ReadFull(r, hdr[:magicSize]); err != nil {
 			return
 		}
-		size := binary.BigEndian.Uint32(hdr[1:5])
-		if size > maxFrameSize {
-			t.log.Warn("raft transport: frame too large; closing", "size", size)
+		if [magicSize]byte(hdr[:magicSize]) == poisonNumber {
+			c.SetWriteDeadline(time.Now().Add(poisonAckTimeout))
+			c.Write(poisonNumber[:]) // the sender's snapshot is all here
 			return
 		}
-		if cap(buf) < int(size) {
+		if [magicSize]byte(hdr[:magicSize]) != magicNumber {
+			return
+		}
+		if _, err := io.ReadFull(r, hdr[magicSize:]); err != nil {
+			return
+		}
+		method, size, crc, ok := parseHeader(hdr[magicSize:])
+		if !ok {
+			t.log.Warn("raft transport: bad message header; closing")
+			return
+		}
+		if uint64(cap(buf)) < size {
 			buf = make([]byte, size)
 		}
 		buf = buf[:size]
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return
 		}
-		if crc32.Checksum(buf, castagnoli) != binary.BigEndian.Uint32(hdr[5:9]) {
-			t.log.Warn("raft transport: frame checksum mismatch; closing")
+		if crc32.ChecksumIEEE(buf) != crc {
+			t.log.Warn("raft transport: message checksum mismatch; closing")
 			return
 		}
-		switch hdr[0] {
-		case frameBatch:
+		if method == methodBatch {
 			var b pb.MessageBatch
 			if err := b.Unmarshal(buf); err != nil {
 				return
 			}
 			t.onBatch(b)
-		case frameChunk:
+		} else {
 			var ch pb.Chunk
 			if err := ch.Unmarshal(buf); err != nil || !t.onChunk(ch) {
 				return
 			}
-		default:
-			return
 		}
 	}
 }
@@ -225,7 +267,7 @@ func (t *tcpTransport) GetSnapshotConnection(ctx context.Context, target string)
 // uses it from one goroutine; dead is set by the connection's reader.
 type streamConn struct {
 	target string
-	once   bool // no second attempt (a snapshot's chunks)
+	once   bool // a snapshot's: no second attempt, no reader (the receiver answers the poison on it)
 	conn   net.Conn
 	dead   *atomic.Bool // this conn's: the peer closed it
 	frame  []byte
@@ -242,22 +284,24 @@ func (s *streamConn) redial(ctx context.Context) error {
 		return err
 	}
 	dead := &atomic.Bool{}
-	go func() {
-		// The receiving side never writes: any return is the peer (or
-		// Close) ending the connection.
-		var b [1]byte
-		c.Read(b[:])
-		dead.Store(true)
-	}()
+	if !s.once {
+		go func() {
+			// The receiving side of a message stream never writes: any
+			// return is the peer (or Close) ending the connection.
+			var b [1]byte
+			c.Read(b[:])
+			dead.Store(true)
+		}()
+	}
 	s.conn, s.dead = c, dead
 	return nil
 }
 
-// send writes one frame, on a fresh connection if the current one is
+// send writes one message, on a fresh connection if the current one is
 // known closed, and once more on a fresh one if the write fails.
-func (s *streamConn) send(kind byte, size int, marshal func([]byte) (int, error)) error {
+func (s *streamConn) send(method uint16, size int, marshal func([]byte) (int, error)) error {
 	if size > maxFrameSize {
-		return fmt.Errorf("raft transport: frame of %d bytes", size)
+		return fmt.Errorf("raft transport: message of %d bytes", size)
 	}
 	f := s.frame
 	if cap(f) < frameHeaderSize+size {
@@ -272,9 +316,7 @@ func (s *streamConn) send(kind byte, size int, marshal func([]byte) (int, error)
 		return err
 	}
 	f = f[:frameHeaderSize+n]
-	f[0] = kind
-	binary.BigEndian.PutUint32(f[1:5], uint32(n))
-	binary.BigEndian.PutUint32(f[5:9], crc32.Checksum(f[frameHeaderSize:], castagnoli))
+	putHeader(f, method, f[frameHeaderSize:])
 	for attempt := 0; ; attempt++ {
 		if s.conn == nil || s.dead.Load() {
 			if s.once {
@@ -298,16 +340,26 @@ func (s *streamConn) send(kind byte, size int, marshal func([]byte) (int, error)
 }
 
 func (s *streamConn) SendMessageBatch(b pb.MessageBatch) error {
-	return s.send(frameBatch, b.Size(), b.MarshalTo)
+	return s.send(methodBatch, b.Size(), b.MarshalTo)
 }
 
 func (s *streamConn) SendChunk(c pb.Chunk) error {
-	return s.send(frameChunk, c.Size(), c.MarshalTo)
+	return s.send(methodChunk, c.Size(), c.MarshalTo)
 }
 
+// Close ends the stream; a snapshot's after the receiver confirmed it
+// read every chunk (the poison number and its answer).
 func (s *streamConn) Close() {
-	if s.conn != nil {
-		s.conn.Close()
-		s.conn = nil
+	if s.conn == nil {
+		return
 	}
+	if s.once {
+		s.conn.SetDeadline(time.Now().Add(poisonAckTimeout))
+		if _, err := s.conn.Write(poisonNumber[:]); err == nil {
+			var ack [magicSize]byte
+			io.ReadFull(s.conn, ack[:])
+		}
+	}
+	s.conn.Close()
+	s.conn = nil
 }

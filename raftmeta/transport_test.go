@@ -2,6 +2,7 @@ package raftmeta
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"testing"
@@ -142,6 +143,38 @@ func TestTransportSnapshotChunks(t *testing.T) {
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatalf("chunk %d never arrived", id)
+		}
+	}
+}
+
+// TestTransportTalksToDragonboatsOwn: a node on dragonboat's built-in TCP
+// transport (a broker of an earlier version, during a rolling upgrade)
+// and two on this one form the shard, commit through every node, and
+// catch a restarted node of either kind up past compacted logs (snapshot
+// chunks both ways).
+func TestTransportTalksToDragonboatsOwn(t *testing.T) {
+	c := startClusterWith(t, 3, func(i int, o *Options) { o.builtinTransport = i == 0 })
+	for via := range 3 {
+		name := fmt.Sprintf("via-%d", via+1)
+		if _, err := c.nodes[via].CreateTopic(ctxT(t), TopicSpec{Name: name, Partitions: 3, ReplicationFactor: 3}); err != nil {
+			t.Fatalf("create %s through node %d: %v", name, via+1, err)
+		}
+		for i := range 3 {
+			c.waitTopic(i, name)
+		}
+	}
+	for _, down := range []int{2, 0} { // one of ours, then the built-in one
+		c.stop(down)
+		for i := range 20 { // several snapshots and compactions while it is down
+			name := fmt.Sprintf("without-%d-%d", down+1, i)
+			if _, err := c.nodes[(down+1)%3].CreateTopic(ctxT(t), TopicSpec{Name: name, Partitions: 1, ReplicationFactor: 2}); err != nil {
+				t.Fatalf("create %s with node %d down: %v", name, down+1, err)
+			}
+		}
+		c.start(down)
+		c.waitRegistered(down)
+		for i := range 20 {
+			c.waitTopic(down, fmt.Sprintf("without-%d-%d", down+1, i))
 		}
 	}
 }
