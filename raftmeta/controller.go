@@ -2,6 +2,8 @@ package raftmeta
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -294,7 +296,13 @@ func (n *Node) proposeFor(c *controller, id int32, cmd *Command) {
 		defer n.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), n.opts.SessionTimeout+time.Second)
 		start := time.Now()
-		err := n.Propose(ctx, cmd)
+		var err error
+		if cmd.Type == CmdFenceBroker {
+			err = n.confirmLeadership(ctx)
+		}
+		if err == nil {
+			err = n.Propose(ctx, cmd)
+		}
 		cancel()
 		if err != nil {
 			n.log.Warn("controller decision not committed", "command", cmd.Type.String(), "broker", id, "err", err)
@@ -305,6 +313,31 @@ func (n *Node) proposeFor(c *controller, id int32, cmd *Command) {
 		delete(c.inflight, id)
 		c.mu.Unlock()
 	}()
+}
+
+// errDeposed: a decision taken by a node that no longer leads the shard.
+var errDeposed = errors.New("this node no longer leads the metadata shard")
+
+// confirmLeadership returns nil if this node still leads the shard once a
+// quorum confirmed a read (one ReadIndex, not retried). A controller that
+// stalled shorter than stallAfter wakes still believing it leads, with
+// deadlines that ran out while it was frozen, or that a broker's switch
+// to the new controller cut short (a closed heartbeat connection);
+// dragonboat forwards a follower's proposal to the leader, so its fence
+// would commit under its successor. The read makes it hear from its peers
+// first: deposed, it steps down and the decision is dropped (seen in the
+// failover benchmark: a controller frozen ~200 ms, deposed, woke and
+// decided to fence the broker that had just become the controller).
+func (n *Node) confirmLeadership(ctx context.Context) error {
+	actx, cancel := context.WithTimeout(ctx, n.opts.SessionTimeout)
+	defer cancel()
+	if _, err := n.nh.SyncRead(actx, shardID, nil); err != nil {
+		return fmt.Errorf("confirm the leadership: %w", err)
+	}
+	if !n.IsLeader() {
+		return errDeposed
+	}
+	return nil
 }
 
 // rebalanceLeaders moves leaderships back to preferred replicas that are

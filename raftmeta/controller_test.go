@@ -255,3 +255,36 @@ func TestTheControllersOwnFencedBrokerIsUnfenced(t *testing.T) {
 	}
 	t.Fatalf("the controller's broker %d: fenced seen %v, never unfenced", ctrl, fenced)
 }
+
+// TestADeposedControllersFenceIsNotCommitted: a fence decided by a node
+// that does not lead the shard (a controller deposed while frozen, which
+// wakes believing it still leads: dragonboat would forward its proposal
+// to the leader) is dropped. Played by calling a follower's proposeFor
+// directly; without the leadership check the live broker is fenced (and
+// unfenced a heartbeat later).
+func TestADeposedControllersFenceIsNotCommitted(t *testing.T) {
+	c := startCluster(t, 3)
+	ctrl, ok := c.nodes[0].LeaderID()
+	if !ok {
+		t.Fatal("no controller")
+	}
+	f := c.nodes[int(ctrl)%3] // a follower
+	victim := f.ID()%3 + 1    // a broker other than f
+	if victim == ctrl {
+		victim = victim%3 + 1
+	}
+	b, _ := f.Image().Broker(victim)
+	f.proposeFor(f.ctrl, victim, &Command{Type: CmdFenceBroker, FenceBroker: &FenceBroker{ID: victim, Epoch: b.Epoch}})
+	leader := c.nodes[ctrl-1]
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if b, _ := leader.Image().Broker(victim); b.Fenced {
+			t.Fatalf("broker %d fenced by the decision of node %d, which does not lead the shard (controller %d)", victim, f.ID(), ctrl)
+		}
+		f.ctrl.mu.Lock()
+		done := !f.ctrl.inflight[victim]
+		f.ctrl.mu.Unlock()
+		if done && time.Now().After(deadline.Add(-2*time.Second)) {
+			return // the decision ended a while ago and nothing was fenced
+		}
+	}
+}
