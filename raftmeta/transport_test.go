@@ -59,6 +59,19 @@ func streamTo(t *testing.T, got chan<- pb.MessageBatch) (peer *tcpTransport, add
 	return peer, addr, c
 }
 
+// waitClosedByPeer waits until c's reader saw the peer close it (a
+// write before that lands in the kernel's buffer and is lost silently,
+// as with dragonboat's transport).
+func waitClosedByPeer(t *testing.T, c raftio.IConnection) {
+	t.Helper()
+	sc := c.(*streamConn)
+	for deadline := time.Now().Add(5 * time.Second); !sc.dead.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream never saw its peer close it")
+		}
+	}
+}
+
 func recvBatch(t *testing.T, got <-chan pb.MessageBatch, term uint64) {
 	t.Helper()
 	select {
@@ -90,7 +103,7 @@ func TestTransportStreamSurvivesThePeersRestart(t *testing.T) {
 	recvBatch(t, got, 1)
 
 	peer.Close() // the peer's process ends: its connections close
-	time.Sleep(50 * time.Millisecond)
+	waitClosedByPeer(t, c)
 	restarted, _ := startTransport(t, addr, got)
 	defer restarted.Close()
 	for term := uint64(2); term <= 3; term++ {
@@ -107,7 +120,7 @@ func TestTransportFailsToADeadPeer(t *testing.T) {
 	got := make(chan pb.MessageBatch, 4)
 	peer, _, c := streamTo(t, got)
 	peer.Close()
-	time.Sleep(50 * time.Millisecond)
+	waitClosedByPeer(t, c)
 	if err := c.SendMessageBatch(batchOf(1)); err == nil {
 		t.Fatal("a send to a peer that is gone succeeded")
 	}
