@@ -93,8 +93,10 @@ func TestANewControllerKeepsTheSessionOfAHeartbeatItAlreadyTook(t *testing.T) {
 
 // TestTheDeposedControllerGetsOnlyTheConnectionLostGrace: a node that wins
 // the shard leadership from another (dragonboat's LeaderUpdated: leader 3
-// in term 5, then this node, 1, in term 6) gives the controller it deposed
-// only the short grace from the win, unless it already heartbeated here;
+// in term 5, then this node, 1, in term 6) gives the controller it deposed,
+// if its Raft streams to this node ended (killed), only the short grace
+// from the win, unless it already heartbeated here; with a stream still
+// open (frozen, cut off) it gets the grace of the others;
 // every other broker keeps the new-controller grace, and a controllership
 // started over after a stall, or won again with no other leader known in
 // between, deposes nobody. A deposed controller whose Raft replica sends
@@ -126,6 +128,12 @@ func TestTheDeposedControllerGetsOnlyTheConnectionLostGrace(t *testing.T) {
 	c := deposing()
 	c.becomeControllerLocked(f.Image(), now, grace, short, true)
 	check("deposed, silent", c, map[int32]time.Time{1: now.Add(grace), 2: now.Add(grace), 3: won.Add(short)})
+
+	c = deposing()
+	c.raftStream(3, true) // its Raft stream to this node is still open: frozen or cut off, not gone
+	c.becomeControllerLocked(f.Image(), now, grace, short, true)
+	check("deposed, stream open", c, map[int32]time.Time{2: now.Add(grace), 3: t0.Add(session)}) // like any broker: the later of its deadline and the grace
+	c.raftStream(3, false)
 
 	c = deposing()
 	c.heard[3], c.deadline[3] = true, won.Add(2*time.Millisecond+session) // it heartbeated here before the tick

@@ -269,6 +269,7 @@ type controller struct {
 	// replica, and when the first message of that term came.
 	seenTerm map[int32]uint64
 	seenAt   map[int32]time.Time
+	streams  map[int32]int // open message streams from each broker's replica to this node
 }
 
 // leaderChanged books a shard leader dragonboat reported.
@@ -287,7 +288,8 @@ func (c *controller) leaderChanged(leader int32, term uint64, self int32, now ti
 func newController() *controller {
 	return &controller{deadline: map[int32]time.Time{}, epochs: map[int32]uint64{}, lastBeat: map[int32]time.Time{}, shutdown: map[int32]uint64{},
 		conns: map[uint64]int32{}, inflight: map[int32]bool{}, unfence: map[int32]bool{}, heard: map[int32]bool{},
-		raftLeader: -1, deposed: -1, seenTerm: map[int32]uint64{}, seenAt: map[int32]time.Time{}}
+		raftLeader: -1, deposed: -1, seenTerm: map[int32]uint64{}, seenAt: map[int32]time.Time{},
+		streams: map[int32]int{}}
 }
 
 // observe drains the image events: a registration (a new incarnation)

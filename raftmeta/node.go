@@ -228,9 +228,9 @@ func (n *Node) nodeHostConfig() config.NodeHostConfig {
 	logdb.Shards = 1 // one shard: one pebble instance, not 16
 	logdb.KVWriteBufferSize = 1 << 20
 	logdb.KVMaxWriteBufferNumber = 2
-	var tf config.TransportFactory = transportFactory{log: n.log, seen: func(from, term uint64) {
-		n.ctrl.raftMessage(int32(from)-1, term, time.Now())
-	}}
+	var tf config.TransportFactory = transportFactory{log: n.log,
+		seen:   func(from, term uint64) { n.ctrl.raftMessage(int32(from)-1, term, time.Now()) },
+		stream: func(from uint64, open bool) { n.ctrl.raftStream(int32(from)-1, open) }}
 	if n.opts.builtinTransport {
 		tf = nil
 	}

@@ -95,6 +95,10 @@ func parseHeader(h []byte) (method uint16, size uint64, crc uint32, ok bool) {
 type transportFactory struct {
 	log  *slog.Logger
 	seen func(from, term uint64)
+	// stream, when set, is told when a peer's message stream to this
+	// node opens (its first batch) and when it ends (a killed process's
+	// streams end at once; a frozen or cut-off one's stay open).
+	stream func(from uint64, open bool)
 }
 
 func (f transportFactory) Create(nh config.NodeHostConfig, mh raftio.MessageHandler, ch raftio.ChunkHandler) raftio.ITransport {
@@ -111,7 +115,7 @@ func (f transportFactory) Create(nh config.NodeHostConfig, mh raftio.MessageHand
 			next(b)
 		}
 	}
-	return &tcpTransport{addr: nh.GetListenAddress(), onBatch: mh, onChunk: ch, log: f.log, conns: map[net.Conn]struct{}{}}
+	return &tcpTransport{addr: nh.GetListenAddress(), onBatch: mh, onChunk: ch, onStream: f.stream, log: f.log, conns: map[net.Conn]struct{}{}}
 }
 
 func (transportFactory) Validate(addr string) bool {
@@ -120,10 +124,11 @@ func (transportFactory) Validate(addr string) bool {
 }
 
 type tcpTransport struct {
-	addr    string
-	onBatch raftio.MessageHandler
-	onChunk raftio.ChunkHandler
-	log     *slog.Logger
+	addr     string
+	onBatch  raftio.MessageHandler
+	onChunk  raftio.ChunkHandler
+	onStream func(from uint64, open bool)
+	log      *slog.Logger
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -181,6 +186,12 @@ func (t *tcpTransport) serve(c net.Conn) {
 		t.mu.Unlock()
 		c.Close()
 	}()
+	from := uint64(0) // the sender, once its first batch came
+	defer func() {
+		if from != 0 && t.onStream != nil {
+			t.onStream(from, false)
+		}
+	}()
 	r := bufio.NewReaderSize(c, 64<<10)
 	var hdr [frameHeaderSize]byte
 	var buf []byte
@@ -219,6 +230,12 @@ func (t *tcpTransport) serve(c net.Conn) {
 			var b pb.MessageBatch
 			if err := b.Unmarshal(buf); err != nil {
 				return
+			}
+			if from == 0 && len(b.Requests) > 0 && b.Requests[0].From != 0 {
+				from = b.Requests[0].From
+				if t.onStream != nil {
+					t.onStream(from, true)
+				}
 			}
 			t.onBatch(b)
 		} else {
