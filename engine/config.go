@@ -49,6 +49,11 @@ type Config struct {
 	GroupInitialRebalanceMs int64 // group.initial.rebalance.delay.ms (consumer groups issue)
 	BrokerHeartbeatMs       int64 // broker.heartbeat.interval.ms (cluster: heartbeats to the controller)
 	BrokerSessionTimeoutMs  int64 // broker.session.timeout.ms (cluster: fenced after this without heartbeats)
+	// controller.quorum.election.timeout.ms (cluster): the metadata
+	// shard's Raft election timeout; a follower campaigns after hearing
+	// nothing from the leader for between one and two of it. 0: raftmeta's
+	// default.
+	ControllerElectionTimeoutMs int64
 
 	Replication ReplicationConfig // replica.* (config_replication.go)
 
@@ -252,6 +257,9 @@ var brokerKeys = map[string]configKey{
 		},
 		get: func(c *Config) string { return strconv.FormatBool(c.AutoCreateTopics) },
 	},
+
+	// Cluster: the metadata shard (raftmeta).
+	"controller.quorum.election.timeout.ms": intKey64(func(c *Config) *int64 { return &c.ControllerElectionTimeoutMs }),
 }
 
 // Set sets one broker config key.

@@ -2,6 +2,8 @@ package raftmeta
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -35,6 +37,10 @@ func (n *Node) HandleHeartbeat(connID uint64, req *kmsg.BrokerHeartbeatRequest) 
 	now := time.Now()
 	c := n.ctrl
 	c.mu.Lock()
+	if !c.heard[b.ID] {
+		c.heard[b.ID] = true
+		n.log.Info("broker heartbeat reached this controller", "broker", b.ID, "fenced", b.Fenced)
+	}
 	c.lastBeat[b.ID] = now
 	c.deadline[b.ID], c.epochs[b.ID] = now.Add(n.opts.SessionTimeout), b.Epoch
 	if connID != 0 {
@@ -86,7 +92,19 @@ func (n *Node) HeartbeatConnClosed(connID uint64) {
 	}
 	if d := time.Now().Add(n.connLostGrace()); d.Before(c.deadline[id]) {
 		c.deadline[id] = d
+		n.wakeAt(d)
 	}
+}
+
+// wakeAt runs the controller's decisions just after t (a deadline shorter
+// than a tick away), instead of at the next liveness tick.
+func (n *Node) wakeAt(t time.Time) {
+	time.AfterFunc(time.Until(t)+time.Millisecond, func() {
+		select {
+		case n.wake <- struct{}{}:
+		default:
+		}
+	})
 }
 
 // control runs the controller's decisions on each liveness tick while
@@ -105,13 +123,19 @@ func (n *Node) control(now time.Time) {
 		// would fence live brokers, and the proposal could commit under
 		// the successor (found by the chaos testbed, pause-controller).
 		// Start the sessions over, as a new controller does.
-		c.becomeControllerLocked(n.Image(), now, min(n.opts.SessionTimeout, 2*n.opts.HeartbeatInterval))
+		c.becomeControllerLocked(n.Image(), now, n.newControllerGrace(), n.connLostGrace(), !c.leader)
 		if c.leader {
 			n.log.Warn("controller ticks stalled; sessions start over", "gap", gap.Round(time.Millisecond))
 		} else {
 			c.rebalance = now.Add(n.opts.LeaderImbalanceCheckInterval)
-			n.log.Info("this node is the controller")
+			n.log.Info("this node is the controller", "deposed", c.deposed)
+			if d, ok := c.deadline[c.deposed]; ok && c.deposed >= 0 {
+				n.wakeAt(d)
+			}
 		}
+	}
+	if !leader && c.leader {
+		c.heard = map[int32]bool{}
 	}
 	c.leader = leader
 	c.mu.Unlock()
@@ -129,18 +153,73 @@ func (n *Node) control(now time.Time) {
 
 // becomeControllerLocked starts a controllership at now. A new controller
 // does not know when brokers last beat: every live broker gets a short
-// grace to reach it (they reconnect within an interval), not a whole
-// session, unless it already heartbeated here (HandleHeartbeat answers
-// once the shard leadership is won, before a tick notices it): that
-// heartbeat's session stands. Caller holds c.mu.
-func (c *controller) becomeControllerLocked(im *Image, now time.Time, grace time.Duration) {
+// grace to reach it (a broker heartbeats the new controller as soon as its
+// Raft replica learns of it), not a whole session, unless it already
+// heartbeated here (HandleHeartbeat answers once the shard leadership is
+// won, before a tick notices it): that heartbeat's session stands.
+//
+// won says this node has just won the shard leadership (not a stall's
+// restart of the sessions). The controller it deposed gets only
+// deposedGrace from the win if its Raft streams to this node have ended
+// too (a killed process's sockets close at once): a quorum heard nothing
+// from it for an election timeout (or none would have voted: CheckQuorum's
+// lease), and it is gone, like a broker whose heartbeat connection closed.
+// A deposed controller whose streams are still open is frozen (the stall
+// that cost it the leadership: measured at load ~40, deposed controllers
+// frozen past 50 ms were fenced, 3 times a minute) or cut off: it gets
+// the grace of every other broker. Caller holds c.mu.
+func (c *controller) becomeControllerLocked(im *Image, now time.Time, grace, deposedGrace time.Duration, won bool) {
 	for _, b := range im.Brokers() {
-		if d := now.Add(grace); d.After(c.deadline[b.ID]) {
+		d := now.Add(grace)
+		gone := won && b.ID == c.deposed && !c.wonAt.IsZero() && c.streams[b.ID] <= 0
+		if gone {
+			d = c.wonAt.Add(deposedGrace)
+		}
+		if d.After(c.deadline[b.ID]) || (gone && !c.heard[b.ID]) {
 			c.deadline[b.ID] = d
 		}
 		c.epochs[b.ID] = b.Epoch
 	}
 	c.conns = map[uint64]int32{}
+}
+
+// deposedAliveLocked is broker id's fencing deadline, given deadline: for
+// the controller this node deposed, once its Raft replica has sent a
+// message of the new term (it learnt of the new leader: it is alive, only
+// slow to heartbeat, often still recovering from the stall that cost it
+// the leadership), at least the new-controller grace from that message,
+// like any broker; otherwise deadline. Caller holds c.mu.
+func (c *controller) deposedAliveLocked(id int32, deadline time.Time, grace time.Duration) time.Time {
+	if id != c.deposed || c.wonTerm == 0 || c.seenTerm[id] < c.wonTerm {
+		return deadline
+	}
+	if d := c.seenAt[id].Add(grace); d.After(deadline) {
+		c.deadline[id] = d
+		return d
+	}
+	return deadline
+}
+
+// raftStream books a message stream from broker id's replica to this
+// node opening or ending.
+func (c *controller) raftStream(id int32, open bool) {
+	c.mu.Lock()
+	if open {
+		c.streams[id]++
+	} else {
+		c.streams[id]--
+	}
+	c.mu.Unlock()
+}
+
+// raftMessage books a Raft message from broker id's replica of the given
+// term (the transport calls it for every batch it receives).
+func (c *controller) raftMessage(id int32, term uint64, now time.Time) {
+	c.mu.Lock()
+	if term > c.seenTerm[id] {
+		c.seenTerm[id], c.seenAt[id] = term, now
+	}
+	c.mu.Unlock()
 }
 
 // rebalanceDue reports whether the preferred-leader check is due, and if
@@ -162,6 +241,7 @@ func (c *controller) rebalanceDue(now time.Time, every time.Duration) bool {
 func (n *Node) decide(c *controller, b BrokerInfo, now time.Time) {
 	c.mu.Lock()
 	deadline := c.deadlineLocked(b, now, n.opts.SessionTimeout)
+	deadline = c.deposedAliveLocked(b.ID, deadline, n.newControllerGrace())
 	beat := c.lastBeat[b.ID]
 	wantShutdown := c.wantsShutdownLocked(b)
 	busy := c.inflight[b.ID]
@@ -231,7 +311,13 @@ func (n *Node) proposeFor(c *controller, id int32, cmd *Command) {
 		defer n.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), n.opts.SessionTimeout+time.Second)
 		start := time.Now()
-		err := n.Propose(ctx, cmd)
+		var err error
+		if cmd.Type == CmdFenceBroker {
+			err = n.confirmLeadership(ctx)
+		}
+		if err == nil {
+			err = n.Propose(ctx, cmd)
+		}
 		cancel()
 		if err != nil {
 			n.log.Warn("controller decision not committed", "command", cmd.Type.String(), "broker", id, "err", err)
@@ -242,6 +328,31 @@ func (n *Node) proposeFor(c *controller, id int32, cmd *Command) {
 		delete(c.inflight, id)
 		c.mu.Unlock()
 	}()
+}
+
+// errDeposed: a decision taken by a node that no longer leads the shard.
+var errDeposed = errors.New("this node no longer leads the metadata shard")
+
+// confirmLeadership returns nil if this node still leads the shard once a
+// quorum confirmed a read (one ReadIndex, not retried). A controller that
+// stalled shorter than stallAfter wakes still believing it leads, with
+// deadlines that ran out while it was frozen, or that a broker's switch
+// to the new controller cut short (a closed heartbeat connection);
+// dragonboat forwards a follower's proposal to the leader, so its fence
+// would commit under its successor. The read makes it hear from its peers
+// first: deposed, it steps down and the decision is dropped (seen in the
+// failover benchmark: a controller frozen ~200 ms, deposed, woke and
+// decided to fence the broker that had just become the controller).
+func (n *Node) confirmLeadership(ctx context.Context) error {
+	actx, cancel := context.WithTimeout(ctx, n.opts.SessionTimeout)
+	defer cancel()
+	if _, err := n.nh.SyncRead(actx, shardID, nil); err != nil {
+		return fmt.Errorf("confirm the leadership: %w", err)
+	}
+	if !n.IsLeader() {
+		return errDeposed
+	}
+	return nil
 }
 
 // rebalanceLeaders moves leaderships back to preferred replicas that are
@@ -271,6 +382,12 @@ func containsID(ids []int32, id int32) bool {
 		}
 	}
 	return false
+}
+
+// newControllerGrace is how long a new controller waits for a broker it
+// has not heard from yet: two heartbeat intervals (at most a session).
+func (n *Node) newControllerGrace() time.Duration {
+	return min(n.opts.SessionTimeout, 2*n.opts.HeartbeatInterval)
 }
 
 // connLostGrace is how long a broker whose heartbeat connection closed may

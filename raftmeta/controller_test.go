@@ -83,12 +83,90 @@ func TestANewControllerKeepsTheSessionOfAHeartbeatItAlreadyTook(t *testing.T) {
 	c.deadline[3] = t0.Add(session)      // heartbeated just now, through HandleHeartbeat
 	c.deadline[2] = t0.Add(-time.Minute) // a deadline from an old controllership
 	now := t0.Add(10 * time.Millisecond) // the tick that notices the leadership
-	c.becomeControllerLocked(f.Image(), now, grace)
+	c.becomeControllerLocked(f.Image(), now, grace, grace, false)
 	for id, want := range map[int32]time.Time{1: now.Add(grace), 2: now.Add(grace), 3: t0.Add(session)} {
 		if got := c.deadline[id]; !got.Equal(want) {
 			t.Errorf("broker %d: deadline %v after the controllership began, want %v", id, got.Sub(t0), want.Sub(t0))
 		}
 	}
+}
+
+// TestTheDeposedControllerGetsOnlyTheConnectionLostGrace: a node that wins
+// the shard leadership from another (dragonboat's LeaderUpdated: leader 3
+// in term 5, then this node, 1, in term 6) gives the controller it deposed,
+// if its Raft streams to this node ended (killed), only the short grace
+// from the win, unless it already heartbeated here; with a stream still
+// open (frozen, cut off) it gets the grace of the others;
+// every other broker keeps the new-controller grace, and a controllership
+// started over after a stall, or won again with no other leader known in
+// between, deposes nobody. A deposed controller whose Raft replica sends
+// a message of the new term (it is alive, learnt of the new leader) gets
+// the new-controller grace from then.
+func TestTheDeposedControllerGetsOnlyTheConnectionLostGrace(t *testing.T) {
+	f := NewFSM()
+	applyAll(t, f, [][]byte{cmd(t, reg(1, "")), cmd(t, reg(2, "")), cmd(t, reg(3, ""))}, 1)
+	const session, grace, short = time.Second, 200 * time.Millisecond, 50 * time.Millisecond
+	t0 := time.Unix(1000, 0)
+	won := t0.Add(300 * time.Millisecond)
+	now := won.Add(5 * time.Millisecond) // the tick that starts the controllership
+	check := func(what string, c *controller, want map[int32]time.Time) {
+		t.Helper()
+		for id, w := range want {
+			if got := c.deadline[id]; !got.Equal(w) {
+				t.Errorf("%s: broker %d: deadline %v after the win, want %v", what, id, got.Sub(won), w.Sub(won))
+			}
+		}
+	}
+	deposing := func() *controller {
+		c := newController()
+		c.leaderChanged(3, 5, 1, t0)
+		c.deadline[3] = t0.Add(session) // booked while this node followed (a registration): no heartbeat to this controller
+		c.leaderChanged(1, 6, 1, won)
+		return c
+	}
+
+	c := deposing()
+	c.becomeControllerLocked(f.Image(), now, grace, short, true)
+	check("deposed, silent", c, map[int32]time.Time{1: now.Add(grace), 2: now.Add(grace), 3: won.Add(short)})
+
+	c = deposing()
+	c.raftStream(3, true) // its Raft stream to this node is still open: frozen or cut off, not gone
+	c.becomeControllerLocked(f.Image(), now, grace, short, true)
+	check("deposed, stream open", c, map[int32]time.Time{2: now.Add(grace), 3: t0.Add(session)}) // like any broker: the later of its deadline and the grace
+	c.raftStream(3, false)
+
+	c = deposing()
+	c.heard[3], c.deadline[3] = true, won.Add(2*time.Millisecond+session) // it heartbeated here before the tick
+	c.becomeControllerLocked(f.Image(), now, grace, short, true)
+	check("deposed, heard", c, map[int32]time.Time{3: won.Add(2*time.Millisecond + session)})
+
+	// Its Raft replica speaks: a message of the old term (sent before it
+	// knew, read late) is no sign of life; one of the new term is, and
+	// gives it the grace every live broker gets.
+	c = deposing()
+	c.becomeControllerLocked(f.Image(), now, grace, short, true)
+	c.raftMessage(3, 5, won.Add(10*time.Millisecond))
+	if got := c.deposedAliveLocked(3, c.deadline[3], grace); !got.Equal(won.Add(short)) {
+		t.Errorf("deposed, old-term message: deadline %v after the win, want %v", got.Sub(won), short)
+	}
+	c.raftMessage(3, 6, won.Add(40*time.Millisecond))
+	if got := c.deposedAliveLocked(3, c.deadline[3], grace); !got.Equal(won.Add(40*time.Millisecond + grace)) {
+		t.Errorf("deposed, new-term message: deadline %v after the win, want %v", got.Sub(won), 40*time.Millisecond+grace)
+	}
+	c.raftMessage(2, 6, won.Add(40*time.Millisecond))
+	if got := c.deposedAliveLocked(2, now.Add(grace), grace); !got.Equal(now.Add(grace)) {
+		t.Errorf("broker 2 (not deposed): deadline %v after the win moved by its Raft message", got.Sub(won))
+	}
+
+	c = deposing()
+	c.becomeControllerLocked(f.Image(), now, grace, short, false) // a stall's restart of the sessions
+	check("stall", c, map[int32]time.Time{3: t0.Add(session)})
+
+	c = newController()
+	c.leaderChanged(1, 5, 1, t0)
+	c.leaderChanged(1, 7, 1, won) // won again; no other leader seen in between
+	c.becomeControllerLocked(f.Image(), now, grace, short, true)
+	check("won again", c, map[int32]time.Time{2: now.Add(grace), 3: now.Add(grace)})
 }
 
 // TestANewIncarnationGetsItsOwnSession: the deadline of a broker's old
@@ -184,4 +262,37 @@ func TestTheControllersOwnFencedBrokerIsUnfenced(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("the controller's broker %d: fenced seen %v, never unfenced", ctrl, fenced)
+}
+
+// TestADeposedControllersFenceIsNotCommitted: a fence decided by a node
+// that does not lead the shard (a controller deposed while frozen, which
+// wakes believing it still leads: dragonboat would forward its proposal
+// to the leader) is dropped. Played by calling a follower's proposeFor
+// directly; without the leadership check the live broker is fenced (and
+// unfenced a heartbeat later).
+func TestADeposedControllersFenceIsNotCommitted(t *testing.T) {
+	c := startCluster(t, 3)
+	ctrl, ok := c.nodes[0].LeaderID()
+	if !ok {
+		t.Fatal("no controller")
+	}
+	f := c.nodes[int(ctrl)%3] // a follower
+	victim := f.ID()%3 + 1    // a broker other than f
+	if victim == ctrl {
+		victim = victim%3 + 1
+	}
+	b, _ := f.Image().Broker(victim)
+	f.proposeFor(f.ctrl, victim, &Command{Type: CmdFenceBroker, FenceBroker: &FenceBroker{ID: victim, Epoch: b.Epoch}})
+	leader := c.nodes[ctrl-1]
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if b, _ := leader.Image().Broker(victim); b.Fenced {
+			t.Fatalf("broker %d fenced by the decision of node %d, which does not lead the shard (controller %d)", victim, f.ID(), ctrl)
+		}
+		f.ctrl.mu.Lock()
+		done := !f.ctrl.inflight[victim]
+		f.ctrl.mu.Unlock()
+		if done && time.Now().After(deadline.Add(-2*time.Second)) {
+			return // the decision ended a while ago and nothing was fenced
+		}
+	}
 }

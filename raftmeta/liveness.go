@@ -90,6 +90,19 @@ func (n *Node) liveness() {
 			return
 		case <-sub.Ready():
 			n.ctrl.observe(sub, n.Image(), n.opts.SessionTimeout)
+		case <-n.wake:
+			n.ctrl.observe(sub, n.Image(), n.opts.SessionTimeout)
+			n.control(time.Now())
+		case <-n.leaderChanged:
+			// A new controller: reach it now, not at the next interval
+			// (it fences a broker it does not hear from within a short
+			// grace), and, if it is this node, start deciding now.
+			if n.isRegistered() {
+				lastBeat = time.Now()
+				hb.beat()
+			}
+			n.ctrl.observe(sub, n.Image(), n.opts.SessionTimeout)
+			n.control(time.Now())
 		case now := <-tick.C:
 			if n.isRegistered() && now.Sub(lastBeat) >= n.opts.HeartbeatInterval {
 				lastBeat = now
@@ -241,11 +254,42 @@ type controller struct {
 	unfence   map[int32]bool   // a heartbeat came from the broker while the image had it fenced
 	rebalance time.Time        // next preferred-leader check
 	lastTick  time.Time        // the previous control tick
+	heard     map[int32]bool   // brokers that heartbeated since this node last became the shard leader
+
+	// What this node's Raft replica reported (LeaderUpdated): the last
+	// leader it knew of, and, once it won the leadership itself, the
+	// leader before it (the deposed controller, -1: none known) and when
+	// it won.
+	raftLeader int32
+	raftTerm   uint64
+	deposed    int32
+	wonAt      time.Time
+	wonTerm    uint64
+	// The highest term of a Raft message received from each broker's
+	// replica, and when the first message of that term came.
+	seenTerm map[int32]uint64
+	seenAt   map[int32]time.Time
+	streams  map[int32]int // open message streams from each broker's replica to this node
+}
+
+// leaderChanged books a shard leader dragonboat reported.
+func (c *controller) leaderChanged(leader int32, term uint64, self int32, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if leader == self && (c.raftLeader != self || term != c.raftTerm) {
+		c.deposed, c.wonAt, c.wonTerm = c.raftLeader, now, term
+		if c.raftLeader == self {
+			c.deposed = -1 // won again with no other leader known in between
+		}
+	}
+	c.raftLeader, c.raftTerm = leader, term
 }
 
 func newController() *controller {
 	return &controller{deadline: map[int32]time.Time{}, epochs: map[int32]uint64{}, lastBeat: map[int32]time.Time{}, shutdown: map[int32]uint64{},
-		conns: map[uint64]int32{}, inflight: map[int32]bool{}, unfence: map[int32]bool{}}
+		conns: map[uint64]int32{}, inflight: map[int32]bool{}, unfence: map[int32]bool{}, heard: map[int32]bool{},
+		raftLeader: -1, deposed: -1, seenTerm: map[int32]uint64{}, seenAt: map[int32]time.Time{},
+		streams: map[int32]int{}}
 }
 
 // observe drains the image events: a registration (a new incarnation)

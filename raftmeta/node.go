@@ -15,6 +15,7 @@ import (
 
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
+	"github.com/lni/dragonboat/v4/raftio"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 )
 
@@ -40,9 +41,12 @@ type Options struct {
 	// proxy); empty: RaftAddr.
 	ListenAddr string
 
-	RTT            time.Duration // Raft tick; default 10ms
-	ElectionTicks  uint64        // default 20 (200ms at the default RTT)
-	HeartbeatTicks uint64        // default 2
+	RTT           time.Duration // Raft tick; default 10ms
+	ElectionTicks uint64        // default 10 (100ms at the default RTT; controller.quorum.election.timeout.ms)
+	// ElectionTimeout, when set, gives ElectionTicks as a duration
+	// (controller.quorum.election.timeout.ms), rounded to whole ticks.
+	ElectionTimeout time.Duration
+	HeartbeatTicks  uint64 // default 2
 	// SnapshotEntries: a snapshot every this many applied entries, after
 	// which all but CompactionOverhead entries of the log are compacted.
 	SnapshotEntries    uint64 // default 1024
@@ -63,6 +67,10 @@ type Options struct {
 	ProposeAttemptTimeout time.Duration
 
 	Logger *slog.Logger
+
+	// builtinTransport: dragonboat's own TCP transport instead of
+	// transport.go's (tests: the two talk to each other).
+	builtinTransport bool
 }
 
 func (o *Options) setDefaults() {
@@ -79,10 +87,13 @@ func (o *Options) setDefaults() {
 		o.HeartbeatDial = dialHeartbeat
 	}
 	def(&o.ProposeAttemptTimeout, 3*time.Second)
+	if o.ElectionTimeout > 0 && o.ElectionTicks == 0 {
+		o.ElectionTicks = uint64(max((o.ElectionTimeout+o.RTT/2)/o.RTT, 1))
+	}
 	for _, x := range []struct {
 		p *uint64
 		v uint64
-	}{{&o.ElectionTicks, 20}, {&o.HeartbeatTicks, 2}, {&o.SnapshotEntries, 1024}, {&o.CompactionOverhead, 256}} {
+	}{{&o.ElectionTicks, 10}, {&o.HeartbeatTicks, 2}, {&o.SnapshotEntries, 1024}, {&o.CompactionOverhead, 256}} {
 		if *x.p == 0 {
 			*x.p = x.v
 		}
@@ -170,9 +181,17 @@ type Node struct {
 	mayShutdown  chan struct{} // closed when the controller says it may stop
 	shutdownOnce sync.Once
 	ctrl         *controller // liveness decisions while this node leads the shard
-	stop         chan struct{}
-	wg           sync.WaitGroup
-	closeOnce    sync.Once
+	// leaderChanged gets a token when dragonboat reports a new shard
+	// leader (LeaderUpdated): the liveness loop heartbeats the new
+	// controller and runs the controller's tick at once.
+	leaderChanged chan struct{}
+	// wake gets a token when a short deadline the controller set (a
+	// closed heartbeat connection, a deposed controller) runs out, so
+	// that the decision does not wait for the next liveness tick.
+	wake      chan struct{}
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // Start opens (or creates) the node's data, joins the shard and starts the
@@ -184,7 +203,7 @@ func Start(opts Options) (*Node, error) {
 	}
 	n := &Node{opts: opts, self: opts.self(), log: opts.Logger.With("component", "raftmeta", "node", opts.NodeID),
 		fsm: NewFSM(), registered: make(chan struct{}), mayShutdown: make(chan struct{}), ctrl: newController(),
-		stop: make(chan struct{})}
+		leaderChanged: make(chan struct{}, 1), wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig())
 	if err != nil {
 		return nil, fmt.Errorf("raftmeta: start node host on %s: %w", n.self.RaftAddr, err)
@@ -209,6 +228,12 @@ func (n *Node) nodeHostConfig() config.NodeHostConfig {
 	logdb.Shards = 1 // one shard: one pebble instance, not 16
 	logdb.KVWriteBufferSize = 1 << 20
 	logdb.KVMaxWriteBufferNumber = 2
+	var tf config.TransportFactory = transportFactory{log: n.log,
+		seen:   func(from, term uint64) { n.ctrl.raftMessage(int32(from)-1, term, time.Now()) },
+		stream: func(from uint64, open bool) { n.ctrl.raftStream(int32(from)-1, open) }}
+	if n.opts.builtinTransport {
+		tf = nil
+	}
 	return config.NodeHostConfig{
 		DeploymentID:   deploymentID(n.opts.Members),
 		WALDir:         filepath.Join(n.opts.Dir, "wal"),
@@ -216,9 +241,12 @@ func (n *Node) nodeHostConfig() config.NodeHostConfig {
 		RTTMillisecond: uint64(max(n.opts.RTT.Milliseconds(), 1)),
 		RaftAddress:    n.self.RaftAddr,
 		ListenAddress:  n.opts.ListenAddr,
+		// RaftEventListener: n (LeaderUpdated).
+		RaftEventListener: n,
 		Expert: config.ExpertConfig{
-			Engine: config.EngineConfig{ExecShards: 1, CommitShards: 1, ApplyShards: 1, SnapshotShards: 1, CloseShards: 1},
-			LogDB:  logdb,
+			Engine:           config.EngineConfig{ExecShards: 1, CommitShards: 1, ApplyShards: 1, SnapshotShards: 1, CloseShards: 1},
+			LogDB:            logdb,
+			TransportFactory: tf,
 		},
 	}
 }
@@ -233,6 +261,26 @@ func (n *Node) replicaConfig() config.Config {
 		PreVote:            true,
 		SnapshotEntries:    n.opts.SnapshotEntries,
 		CompactionOverhead: n.opts.CompactionOverhead,
+	}
+}
+
+// LeaderUpdated implements raftio.IRaftEventListener: dragonboat calls it
+// on its event goroutine when this replica learns of a new shard leader
+// (or of none). It must not block.
+func (n *Node) LeaderUpdated(info raftio.LeaderInfo) {
+	if info.ShardID != shardID {
+		return
+	}
+	if info.LeaderID == 0 {
+		n.log.Info("raft leader lost", "term", info.Term)
+		return
+	}
+	leader := int32(info.LeaderID - 1)
+	n.log.Info("raft leader changed", "leader", leader, "term", info.Term)
+	n.ctrl.leaderChanged(leader, info.Term, n.self.ID, time.Now())
+	select {
+	case n.leaderChanged <- struct{}{}:
+	default:
 	}
 }
 

@@ -74,6 +74,13 @@ func freePort(t testing.TB) string {
 
 func startCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
+	return startClusterWith(t, n, nil)
+}
+
+// startClusterWith is startCluster with each node's options passed
+// through adjust (when not nil) first.
+func startClusterWith(t testing.TB, n int, adjust func(i int, o *Options)) *testCluster {
+	t.Helper()
 	var members []Member
 	for i := range n {
 		members = append(members, Member{ID: int32(i + 1), KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9100+i),
@@ -87,6 +94,9 @@ func startCluster(t testing.TB, n int) *testCluster {
 			HeartbeatInterval: 100 * time.Millisecond, SessionTimeout: time.Second,
 			SnapshotEntries: 16, CompactionOverhead: 4, HeartbeatDial: c.dial,
 		})
+		if adjust != nil {
+			adjust(i, &c.opts[i])
+		}
 		c.nodes = append(c.nodes, nil)
 		c.start(i)
 	}

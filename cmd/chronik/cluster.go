@@ -110,6 +110,7 @@ func (cf *clusterFlags) startNode(cfg engine.Config, log *slog.Logger) (*raftmet
 		ListenAddr:                   *cf.raftListen,
 		HeartbeatInterval:            time.Duration(cfg.BrokerHeartbeatMs) * time.Millisecond,
 		SessionTimeout:               time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond,
+		ElectionTimeout:              time.Duration(cfg.ControllerElectionTimeoutMs) * time.Millisecond,
 		AutoLeaderRebalance:          cfg.Replication.AutoLeaderRebalance,
 		LeaderImbalanceCheckInterval: time.Duration(cfg.Replication.LeaderImbalanceCheckSeconds) * time.Second,
 		Logger:                       log,
