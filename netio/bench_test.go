@@ -41,6 +41,55 @@ func BenchmarkFrame(b *testing.B) {
 			benchRoundTrip(b, size)
 		})
 	}
+	// One request at a time, as a low-rate client sends them: the time
+	// per op is the broker-side latency of a request and its answer
+	// (loop -> worker -> socket), and every hand-off shows in it.
+	b.Run("pingpong/size=64", func(b *testing.B) { benchPingPong(b, 64, false) })
+	// The same, the answer sent later from another goroutine (a parked
+	// request: a long-poll fetch, an acks=-1 produce).
+	b.Run("pingpong-parked/size=64", func(b *testing.B) { benchPingPong(b, 64, true) })
+}
+
+func benchPingPong(b *testing.B, bodySize int, parked bool) {
+	answers := make(chan Responder, 1)
+	if parked {
+		go func() {
+			for respond := range answers {
+				respond(v0Response())
+			}
+		}()
+		defer close(answers)
+	}
+	s := startServer(b, Options{}, handlerFunc(func(req *Request, respond Responder) error {
+		if parked {
+			answers <- respond
+			return nil
+		}
+		respond(v0Response())
+		return nil
+	}))
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	frame := binary.BigEndian.AppendUint32(nil, uint32(10+bodySize))
+	frame = append(frame, header(0, 3, 0, nil, nil)...)
+	frame = append(frame, make([]byte, bodySize)...)
+	r := bufio.NewReader(c)
+	var size [4]byte
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(r, size[:]); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.Discard(int(binary.BigEndian.Uint32(size[:]))); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 func benchRoundTrip(b *testing.B, bodySize int) {
