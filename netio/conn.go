@@ -10,6 +10,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sys/unix"
 )
 
 // dispatched is a request on its way from the loop to the worker.
@@ -76,6 +77,11 @@ type conn struct {
 	closeAt       uint64 // guarded by mu
 	closeIssued   bool   // guarded by mu
 	closed        bool   // guarded by mu: after OnClose, responses are dropped
+	// Output ownership (see writeLocked): while gnet may hold response
+	// bytes not yet on the socket, every response goes through it, in
+	// order; otherwise the responder writes to the socket itself.
+	asyncOut    int  // guarded by mu: writes handed to gnet whose callback has not run
+	outBuffered bool // guarded by mu: the last callback saw gnet's outbound buffer non-empty
 }
 
 func newConn(s *Server, gc gnet.Conn) *conn {
@@ -163,6 +169,9 @@ func (cs *conn) onTraffic() gnet.Action {
 func (cs *conn) admit() bool {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	if cs.outBuffered && cs.asyncOut == 0 && cs.gc.OutboundBuffered() == 0 {
+		cs.outBuffered = false // gnet drained its buffer: answers go straight out again
+	}
 	if cs.inflightReqs < len(cs.slots) && cs.inflightBytes < cs.s.opts.MaxQueuedBytes {
 		return true
 	}
@@ -400,44 +409,132 @@ func (w *pendingWrite) add(sl *slot) {
 	}
 }
 
-// writeLocked queues w on the loop. Borrowed bodies are released by the
+// writeLocked puts w on the socket. When gnet holds no output of this
+// connection (nothing handed to it is unwritten), the responder writes
+// itself, on its own goroutine: the socket is non-blocking, so this costs
+// one writev and never waits, and the loop is not woken for it (a wake is
+// an eventfd write, a loop hand-off and two epoll_waits per response).
+// What the socket does not take, and every write while gnet still holds
+// output, goes through gnet's AsyncWritev, which keeps the order. The fd
+// is valid here: gnet closes it only after OnClose, which sets closed
+// under mu. Borrowed bodies are released once written, or by the async
 // write's callback: by then gnet has written them or copied the rest.
 func (cs *conn) writeLocked(w *pendingWrite) {
 	s := cs.s
+	vec := w.vec
+	if vec == nil {
+		vec = [][]byte{w.first}
+	}
+	if cs.asyncOut == 0 && !cs.outBuffered {
+		var err error
+		if vec, err = writeDirect(cs.gc.Fd(), vec); err != nil {
+			s.log.Debug("closing connection: write failed", "conn", cs.id, "remote", cs.remote, "err", err)
+			releaseAll(w.releases)
+			_ = cs.gc.Close()
+			return
+		}
+		cs.touch()
+		s.c.responses.Add(uint64(w.count))
+		s.c.bytesOut.Add(uint64(w.bytes))
+		if len(vec) == 0 {
+			s.c.directWrites.Add(1)
+			releaseAll(w.releases)
+			return
+		}
+	} else {
+		cs.touch()
+		s.c.responses.Add(uint64(w.count))
+		s.c.bytesOut.Add(uint64(w.bytes))
+	}
+	cs.writeAsyncLocked(vec, w.releases)
+}
+
+// writeAsyncLocked hands vec to the loop, in chunks below IOV_MAX that the
+// loop writes in order; the last chunk's callback releases.
+func (cs *conn) writeAsyncLocked(vec [][]byte, releases []func()) {
+	s := cs.s
 	s.c.asyncWrites.Add(1)
+	cs.asyncOut++
 	var once atomic.Bool
-	releases := w.releases
-	done := func(gnet.Conn, error) error {
+	done := func(gc gnet.Conn, _ error) error { // on the loop
 		if once.CompareAndSwap(false, true) {
-			s.c.asyncWrites.Add(-1)
-			for _, r := range releases {
-				r()
-			}
+			cs.asyncDone(gc)
+			releaseAll(releases)
 		}
 		return nil
 	}
 	var err error
-	if w.vec == nil {
-		err = cs.gc.AsyncWrite(w.first, done)
-	}
-	// writev takes at most IOV_MAX (1024) slices; the loop runs the
-	// chunks in order, and the last one's callback releases.
-	for vec := w.vec; len(vec) > 0 && err == nil; {
+	for len(vec) > 0 && err == nil {
 		n := min(len(vec), maxWritevSlices)
 		cb := done
 		if n < len(vec) {
 			cb = nil
 		}
-		err = cs.gc.AsyncWritev(vec[:n:n], cb)
+		if n == 1 {
+			err = cs.gc.AsyncWrite(vec[0], cb)
+		} else {
+			err = cs.gc.AsyncWritev(vec[:n:n], cb)
+		}
 		vec = vec[n:]
 	}
-	if err != nil { // the loop is gone; the connection dies with it
-		_ = done(nil, err)
-		return
+	if err != nil && once.CompareAndSwap(false, true) { // the loop is gone; the connection dies with it
+		cs.asyncOut--
+		s.c.asyncWrites.Add(-1)
+		releaseAll(releases)
 	}
-	cs.touch()
-	s.c.responses.Add(uint64(w.count))
-	s.c.bytesOut.Add(uint64(w.bytes))
+}
+
+// asyncDone runs on the loop after gnet took an async write: once no other
+// is queued and gnet's outbound buffer is empty, responders may write to
+// the socket themselves again (nothing of gnet's is left to overtake).
+func (cs *conn) asyncDone(gc gnet.Conn) {
+	cs.s.c.asyncWrites.Add(-1)
+	cs.mu.Lock()
+	cs.asyncOut--
+	cs.outBuffered = gc.OutboundBuffered() > 0
+	cs.mu.Unlock()
+}
+
+func releaseAll(releases []func()) {
+	for _, r := range releases {
+		r()
+	}
+}
+
+// writeDirect writes vec to the non-blocking socket fd until it is all
+// written or the socket is full, and returns what is left (slices of vec,
+// nil when everything went). An error other than EAGAIN means the
+// connection is broken.
+func writeDirect(fd int, vec [][]byte) ([][]byte, error) {
+	for len(vec) > 0 {
+		var n int
+		var err error
+		if len(vec) == 1 {
+			n, err = unix.Write(fd, vec[0])
+		} else {
+			n, err = unix.Writev(fd, vec[:min(len(vec), maxWritevSlices)])
+		}
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return vec, nil
+		case err != nil:
+			return nil, err
+		}
+		for n > 0 && len(vec) > 0 {
+			if n < len(vec[0]) {
+				vec[0] = vec[0][n:]
+				break
+			}
+			n -= len(vec[0])
+			vec = vec[1:]
+		}
+		for len(vec) > 0 && len(vec[0]) == 0 {
+			vec = vec[1:]
+		}
+	}
+	return nil, nil
 }
 
 // onClose runs on the loop when gnet closes the connection: responses still

@@ -118,6 +118,7 @@ type Stats struct {
 	ClosedHandlerError uint64 // connections closed because Handle returned an error (or panicked)
 	ClosedIdle         uint64 // connections closed after IdleTimeout without traffic
 	ClosedOverflow     uint64 // paused connections closed because the peer kept sending past every bound
+	DirectWrites       uint64 // response writes the responder put on the socket itself, all of it (not through the loop)
 }
 
 type counters struct {
@@ -125,7 +126,7 @@ type counters struct {
 	accepted, requests, responses, noResp atomic.Uint64
 	bytesIn, bytesOut, pauses             atomic.Uint64
 	oversize, badHeader, handlerErr, idle atomic.Uint64
-	overflow, outputPauses                atomic.Uint64
+	overflow, outputPauses, directWrites  atomic.Uint64
 }
 
 // Server is a Kafka-framed TCP server on gnet event loops.
@@ -267,6 +268,7 @@ func (s *Server) Stats() Stats {
 		ClosedHandlerError: s.c.handlerErr.Load(),
 		ClosedIdle:         s.c.idle.Load(),
 		ClosedOverflow:     s.c.overflow.Load(),
+		DirectWrites:       s.c.directWrites.Load(),
 	}
 }
 
