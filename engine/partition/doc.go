@@ -18,7 +18,9 @@
 //	producers      per producer id: epoch and the last 5 batches' sequence
 //	               ranges (Kafka's duplicate window), rebuilt from the batch
 //	               headers at Open
-//	waiters        parked fetches, woken after every append
+//	waiters        parked fetches, woken after every change: by the
+//	               produce handler once its request's appends are done
+//	               (RunWaiters: on its goroutine), else on their own
 //
 // # Locks
 //
@@ -33,5 +35,5 @@
 // A parked fetch must not miss an append that lands between its last read
 // and its registration. Watch returns the partition's append count at the
 // moment of registration; the fetch compares it with the count it read
-// before its last look (AppendCount) and looks again if they differ.
+// before its last look (ChangeCount) and looks again if they differ.
 package partition
