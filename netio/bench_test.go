@@ -39,7 +39,7 @@ func BenchmarkFrame(b *testing.B) {
 		}
 		b.SetBytes(int64(len(buf)))
 	})
-	for _, size := range []int{64, 16 << 10} {
+	for _, size := range []int{64, 16 << 10, 512 << 10} { // 512 KiB: a produce of 4 full 128 KiB batches
 		b.Run(fmt.Sprintf("roundtrip/size=%d", size), func(b *testing.B) {
 			benchRoundTrip(b, size)
 		})
@@ -149,6 +149,7 @@ func benchRoundTrip(b *testing.B, bodySize int) {
 	b.SetBytes(int64(len(frame)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU(b)
 	w := bufio.NewWriterSize(c, 64<<10)
 	for i := 0; i < n; i++ {
 		if _, err := w.Write(frame); err != nil {
@@ -162,4 +163,5 @@ func benchRoundTrip(b *testing.B, bodySize int) {
 	if err := <-errc; err != nil {
 		b.Fatal(err)
 	}
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(n), "cpu-ns/op")
 }

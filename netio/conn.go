@@ -59,7 +59,9 @@ type conn struct {
 	// Loop-owned.
 	nextSeq      uint64
 	lastClientID string
-	outPaused    bool // reading stopped for unread output
+	outPaused    bool   // reading stopped for unread output
+	partial      []byte // a frame read in part, its full size allocated (see onTraffic)
+	partialN     int    // bytes of partial filled
 
 	stopRead        atomic.Bool // no more frames are dispatched (error close pending)
 	dead            atomic.Bool // gnet closed the connection
@@ -108,6 +110,12 @@ func (cs *conn) idle() bool {
 
 // onTraffic frames and dispatches every complete request in gnet's inbound
 // buffer, until a bound is reached. Loop goroutine; never blocks.
+//
+// A frame whose bytes are not all there yet is allocated whole (within
+// partialBudget) and filled as they arrive: gnet then copies
+// nothing into its inbound ring buffer, and nothing out of it, so a large
+// produce request is copied once from the socket's read buffer, not
+// three times.
 func (cs *conn) onTraffic() gnet.Action {
 	gc, s := cs.gc, cs.s
 	if gc.InboundBuffered() > 0 {
@@ -116,6 +124,7 @@ func (cs *conn) onTraffic() gnet.Action {
 	for {
 		if cs.stopRead.Load() {
 			_, _ = gc.Discard(gc.InboundBuffered())
+			cs.dropPartial()
 			return gnet.None
 		}
 		if s.stopping.Load() {
@@ -123,6 +132,19 @@ func (cs *conn) onTraffic() gnet.Action {
 				resetOnClose(gc) // nothing answered here yet: see resetOnClose
 			}
 			return gnet.None // leave it; Stop closes the connection
+		}
+		if cs.partial != nil {
+			n, _ := gc.Read(cs.partial[cs.partialN:])
+			if cs.partialN += n; cs.partialN < len(cs.partial) {
+				return gnet.None // every byte there was taken; more to come
+			}
+			frame := cs.partial
+			cs.partial, cs.partialN = nil, 0
+			s.partialBytes.Add(-int64(len(frame)))
+			if !cs.dispatchFrame(frame) {
+				return gnet.Close
+			}
+			continue
 		}
 		buffered := gc.InboundBuffered()
 		if buffered < 4 {
@@ -148,19 +170,55 @@ func (cs *conn) onTraffic() gnet.Action {
 			}
 			return gnet.None // woken when the queue drains or output flows
 		}
-		if buffered < 4+int(size) {
-			return gnet.None
+		whole := buffered >= 4+int(size)
+		if !whole && !s.reservePartial(size) {
+			return gnet.None // over the budget: gnet buffers the bytes until the frame is whole
 		}
 		frame := make([]byte, size)
 		_, _ = gc.Discard(4)
-		if n, _ := gc.Read(frame); n != int(size) {
+		n, _ := gc.Read(frame)
+		if !whole {
+			cs.partial, cs.partialN = frame, n
+			return gnet.None
+		}
+		if n != int(size) {
 			return gnet.Close // cannot happen: InboundBuffered said it was there
 		}
-		s.c.bytesIn.Add(uint64(size) + 4)
-		if !cs.dispatch(frame) {
+		if !cs.dispatchFrame(frame) {
 			return gnet.Close
 		}
 	}
+}
+
+// dispatchFrame counts a whole frame in and dispatches it. Loop goroutine.
+func (cs *conn) dispatchFrame(frame []byte) bool {
+	cs.s.c.bytesIn.Add(uint64(len(frame)) + 4)
+	return cs.dispatch(frame)
+}
+
+// dropPartial gives up a frame read in part (the connection stops reading
+// or is gone). Loop goroutine.
+func (cs *conn) dropPartial() {
+	if cs.partial != nil {
+		cs.s.partialBytes.Add(-int64(len(cs.partial)))
+		cs.partial, cs.partialN = nil, 0
+	}
+}
+
+// partialBudget bounds the bytes of frames allocated ahead of their
+// arrival over every connection of a server (Server.partialLimit): past
+// it, peers announcing large frames and sending them slowly make gnet
+// buffer what they sent, as without partial frames, instead of costing
+// memory they did not send.
+const partialBudget = 64 << 20
+
+// reservePartial takes size bytes of the partial-frame budget.
+func (s *Server) reservePartial(size int32) bool {
+	if s.partialBytes.Add(int64(size)) > s.partialLimit.Load() {
+		s.partialBytes.Add(-int64(size))
+		return false
+	}
+	return true
 }
 
 // admit reports whether one more request may be read. When not, the
@@ -541,6 +599,7 @@ func writeDirect(fd int, vec [][]byte) ([][]byte, error) {
 // to come are dropped, the worker is told to finish.
 func (cs *conn) onClose() {
 	cs.dead.Store(true)
+	cs.dropPartial()
 	cs.mu.Lock()
 	cs.closed = true
 	for i := range cs.slots { // answered but never written: unpin bodies

@@ -38,7 +38,9 @@
 //
 //	gnet loop goroutine (OnOpen/OnTraffic/OnClose)
 //	    owns the socket and gnet's buffers; frames requests, copies each
-//	    frame into a fresh []byte (Request.Body aliases only that copy),
+//	    frame into a fresh []byte (Request.Body aliases only that copy;
+//	    a frame not all there yet is allocated whole and filled as its
+//	    bytes arrive, so gnet's inbound ring never holds them),
 //	    assigns it the connection's next sequence number, and sends it on
 //	    the connection's request channel. Never blocks: the channel has
 //	    room by construction (see Backpressure).

@@ -141,10 +141,12 @@ type Server struct {
 	eng     gnet.Engine   // written by OnBoot before booted is closed
 	addr    string        // written by OnBoot before booted is closed
 
-	stopping   atomic.Bool
-	stopOnce   sync.Once
-	janitorEnd chan struct{}
-	workers    sync.WaitGroup
+	stopping     atomic.Bool
+	partialBytes atomic.Int64 // frames allocated ahead of their bytes (conn.partial), over every connection
+	partialLimit atomic.Int64 // partialBudget (tests lower it)
+	stopOnce     sync.Once
+	janitorEnd   chan struct{}
+	workers      sync.WaitGroup
 
 	mu    sync.Mutex
 	conns map[uint64]*conn // guarded by mu
@@ -156,7 +158,7 @@ type Server struct {
 // requests to h. It does not listen until Start.
 func NewServer(opts Options, h Handler) *Server {
 	opts = opts.withDefaults()
-	return &Server{
+	s := &Server{
 		opts:       opts,
 		h:          h,
 		log:        opts.Logger.With("component", "netio"),
@@ -165,6 +167,8 @@ func NewServer(opts Options, h Handler) *Server {
 		janitorEnd: make(chan struct{}),
 		conns:      make(map[uint64]*conn),
 	}
+	s.partialLimit.Store(partialBudget)
+	return s
 }
 
 // Start listens on Options.Addr and serves in the background. It returns
