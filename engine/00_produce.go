@@ -54,6 +54,7 @@ func handleProduce(b *Broker, r *Request, respond func(kmsg.Response)) error {
 	for ti := range c.req.topics {
 		b.produceTopic(c, ti)
 	}
+	c.runWaiters()
 	if acks == 0 {
 		c.ReleaseBody()
 		respond(nil)
@@ -82,7 +83,10 @@ func (b *Broker) produceTopic(c *produceCall, ti int) {
 		if c.req.version >= 13 {
 			id = t.id
 		}
-		p, through, minISR, err := b.produceOne(t.name, id, c.req.acks, c.req.parts[i], res)
+		p, through, minISR, appended, err := b.produceOne(t.name, id, c.req.acks, c.req.parts[i], res)
+		if appended {
+			c.appendedTo = append(c.appendedTo, p)
+		}
 		if err != nil {
 			b.ctr.produceErrors.Add(1)
 			res.errCode = err.Code
@@ -172,25 +176,25 @@ func (b *Broker) lookupProducePartition(name []byte, id [16]byte, p int32) (t *t
 
 // produceOne validates and appends one partition's batch, filling res. It
 // returns the offset an acks=-1 answer waits for (0 when nothing new was
-// written) and the topic's min.insync.replicas.
-func (b *Broker) produceOne(name []byte, id [16]byte, acks int16, rp producePartReq, res *produceResult) (*partition.Partition, int64, int, *kerr.Error) {
+// written), the topic's min.insync.replicas, and whether the batch was
+// appended (the caller then wakes the partition's parked fetches).
+func (b *Broker) produceOne(name []byte, id [16]byte, acks int16, rp producePartReq, res *produceResult) (_ *partition.Partition, through int64, minISR int, appended bool, _ *kerr.Error) {
 	res.baseOffset, res.logAppendTime, res.logStartOffs = -1, -1, -1
 	t, p, pc, inRange := b.lookupProducePartition(name, id, rp.partition)
 	switch {
 	case t == nil && id != ([16]byte{}):
-		return nil, 0, 0, kerr.UnknownTopicID
+		return nil, 0, 0, false, kerr.UnknownTopicID
 	case !inRange:
-		return nil, 0, 0, kerr.UnknownTopicOrPartition
+		return nil, 0, 0, false, kerr.UnknownTopicOrPartition
 	case p == nil:
-		return nil, 0, 0, kerr.NotLeaderForPartition // no replica here
+		return nil, 0, 0, false, kerr.NotLeaderForPartition // no replica here
 	case isInternalTopic(t.name):
-		return nil, 0, 0, kerr.InvalidTopicException // Kafka: "Cannot append to internal topic"
+		return nil, 0, 0, false, kerr.InvalidTopicException // Kafka: "Cannot append to internal topic"
 	}
 	h, kerrv := validateBatch(rp.records, pc.maxMessageBytes)
 	if kerrv != nil {
-		return nil, 0, 0, kerrv
+		return nil, 0, 0, false, kerrv
 	}
-	minISR := 0
 	if acks == -1 {
 		minISR = pc.minInsync
 	}
@@ -202,8 +206,9 @@ func (b *Broker) produceOne(name []byte, id [16]byte, acks int16, rp producePart
 	}
 	base, dup, err := p.AppendProduced(h, batch, minISR)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, false, err
 	}
+	appended = !dup
 	res.baseOffset = base
 	res.logStartOffs = p.Log().LogStartOffset()
 	if !dup {
@@ -212,5 +217,5 @@ func (b *Broker) produceOne(name []byte, id [16]byte, acks int16, rp producePart
 		b.afterAppend(p, int64(h.LastOffsetDelta)+1)
 	}
 	// A duplicate's original may not be committed yet; wait for it too.
-	return p, base + int64(h.LastOffsetDelta) + 1, minISR, nil
+	return p, base + int64(h.LastOffsetDelta) + 1, minISR, appended, nil
 }

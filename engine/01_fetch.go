@@ -2,8 +2,12 @@ package engine
 
 import (
 	"errors"
-	"github.com/chronik/chronik/engine/partition"
+	"maps"
+	"slices"
+	"sync"
 	"time"
+
+	"github.com/chronik/chronik/engine/partition"
 
 	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -65,10 +69,19 @@ func handleFetch(b *Broker, c *call) (kmsg.Response, error) {
 
 // testHookBeforePark, when a test sets it, runs between a fetch's last look
 // and its registration: the window in which an append must not be lost.
-var testHookBeforePark func()
+// testHookAfterLook runs after a look read the logs, before it decides: a
+// change then must make the fetch look again.
+var testHookBeforePark, testHookAfterLook func()
 
 // parkedFetch is a long-poll fetch: it is answered once MinBytes are
 // available, any partition has an error, or MaxWaitMillis passed.
+//
+// It has no goroutine of its own. A change of a watched partition runs
+// its look on the goroutine that made it: the produce handler after its
+// appends (RunWaiters), or a new goroutine for a change made under a
+// partition's locks (WakeWaiters); the max wait is a runtime timer
+// (time.AfterFunc) whose function answers. One look runs at a time: a
+// wake during a look asks for another (again), so no change is missed.
 type parkedFetch struct {
 	b       *Broker
 	req     *kmsg.FetchRequest
@@ -78,6 +91,13 @@ type parkedFetch struct {
 	seen    []uint64               // their change counts before the last look
 	hws     []int64                // their high watermarks after the last look
 	w       *partition.Waiter
+	timer   *time.Timer // MaxWaitMillis, armed by park
+
+	mu       sync.Mutex
+	running  bool // guarded by mu: a goroutine is in run (or park)
+	again    bool // guarded by mu: a change came during the look: look again
+	expired  bool // guarded by mu: the max wait passed or the broker closes
+	answered bool // guarded by mu
 }
 
 func newParkedFetch(b *Broker, req *kmsg.FetchRequest, respond func(kmsg.Response)) *parkedFetch {
@@ -112,6 +132,9 @@ func (f *parkedFetch) try() bool {
 	for i, p := range f.parts {
 		f.hws[i] = p.HighWatermark()
 	}
+	if testHookAfterLook != nil {
+		testHookAfterLook()
+	}
 	if answerNow || n >= int(f.req.MinBytes) || f.replica && hwMoved {
 		f.answer(resp)
 		return true
@@ -120,43 +143,139 @@ func (f *parkedFetch) try() bool {
 	return false
 }
 
-// park registers the fetch on its partitions and waits on a goroutine for
-// an append, the max wait or shutdown. Registration comes first, then the
-// check that nothing was appended since the last look (Watch's count):
-// an append between the two is never lost.
+// park registers the fetch on its partitions, arms the max wait and
+// enrolls it for the broker's close. Registration comes first, then the
+// check that nothing changed since the last look (Watch's count): a
+// change between the two is never lost. park holds the running role, so
+// wakes during it ask for a look that park then runs.
 func (f *parkedFetch) park() {
-	f.w = partition.NewWaiter()
+	f.w = partition.NewWaiter(f.wake)
+	f.running = true // nobody else knows f yet
+	stale := false
 	for i, p := range f.parts {
 		if p.Watch(f.w) != f.seen[i] {
-			f.w.Notify()
+			stale = true
 		}
 	}
-	go f.wait()
+	f.timer = time.AfterFunc(time.Duration(f.req.MaxWaitMillis)*time.Millisecond, f.expire)
+	closing := !f.b.parkFetch(f)
+	f.mu.Lock()
+	f.again = f.again || stale
+	f.expired = f.expired || closing
+	if !f.again && !f.expired {
+		f.running = false
+		f.mu.Unlock()
+		return
+	}
+	f.mu.Unlock()
+	f.run()
 }
 
-func (f *parkedFetch) wait() {
-	defer func() {
-		for _, p := range f.parts {
-			p.Unwatch(f.w)
-		}
-	}()
-	timer := time.NewTimer(time.Duration(f.req.MaxWaitMillis) * time.Millisecond)
-	defer timer.Stop()
+// wake is the fetch's Waiter callback: a watched partition changed.
+func (f *parkedFetch) wake(inline bool) {
+	if !f.claim(false) {
+		return
+	}
+	if inline {
+		f.run()
+	} else {
+		go f.run()
+	}
+}
+
+// expire answers with what there is: the max wait passed (the timer's
+// goroutine) or the broker closes.
+func (f *parkedFetch) expire() {
+	if f.claim(true) {
+		f.run()
+	}
+}
+
+// claim records a reason to look; it reports whether the caller must run
+// the look (no one else is running it, and the fetch is unanswered).
+func (f *parkedFetch) claim(expire bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.answered {
+		return false
+	}
+	f.expired = f.expired || expire
+	if f.running {
+		f.again = true
+		return false
+	}
+	f.running = true
+	return true
+}
+
+// run looks until the fetch is answered or no reason to look is left.
+// Called by the one goroutine that holds the running role.
+func (f *parkedFetch) run() {
 	for {
-		select {
-		case <-f.w.C:
-			if f.try() {
-				return
-			}
-		case <-timer.C:
+		f.mu.Lock()
+		expired := f.expired
+		f.again = false
+		f.mu.Unlock()
+		done := expired
+		if expired {
 			resp, _, _ := f.b.fetchOnce(f.req)
 			f.answer(resp)
-			return
-		case <-f.b.closed:
-			resp, _, _ := f.b.fetchOnce(f.req)
-			f.answer(resp)
+		} else {
+			done = f.try()
+		}
+		f.mu.Lock()
+		if done {
+			f.answered, f.running = true, false
+			f.mu.Unlock()
+			f.unpark()
 			return
 		}
+		if !f.again && !f.expired {
+			f.running = false
+			f.mu.Unlock()
+			return
+		}
+		f.mu.Unlock()
+	}
+}
+
+// unpark undoes park once the fetch is answered.
+func (f *parkedFetch) unpark() {
+	f.timer.Stop()
+	for _, p := range f.parts {
+		p.Unwatch(f.w)
+	}
+	f.b.unparkFetch(f)
+}
+
+// parkFetch enrolls f to be answered when the broker closes; false when
+// it is closing already.
+func (b *Broker) parkFetch(f *parkedFetch) bool {
+	b.parkMu.Lock()
+	defer b.parkMu.Unlock()
+	select {
+	case <-b.closed:
+		return false
+	default:
+	}
+	b.parked[f] = struct{}{}
+	return true
+}
+
+func (b *Broker) unparkFetch(f *parkedFetch) {
+	b.parkMu.Lock()
+	delete(b.parked, f)
+	b.parkMu.Unlock()
+}
+
+// answerParkedFetches answers every parked fetch with what there is (the
+// broker is closing: b.closed is closed, so no fetch parks after this).
+func (b *Broker) answerParkedFetches() {
+	b.parkMu.Lock()
+	fs := slices.Collect(maps.Keys(b.parked))
+	b.parkMu.Unlock()
+	for _, f := range fs {
+		f.expire()
 	}
 }
 

@@ -145,3 +145,29 @@ func FuzzValidateBatch(f *testing.F) {
 		}
 	})
 }
+
+// varint decodes every input as binary.Varint does (its fast path is only
+// the one-byte case).
+func FuzzVarintMatchesBinaryVarint(f *testing.F) {
+	for _, seed := range [][]byte{{}, {0}, {1}, {0x7f}, {0x80}, {0x80, 1}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		gotV, gotN := varint(b)
+		wantV, wantN := binary.Varint(b)
+		if gotV != wantV || gotN != wantN {
+			t.Fatalf("varint(%x) = %d, %d; binary.Varint: %d, %d", b, gotV, gotN, wantV, wantN)
+		}
+	})
+}
+
+func TestVarintMatchesBinaryVarintOnEveryShortInput(t *testing.T) {
+	for v := range 1 << 16 {
+		for _, b := range [][]byte{{byte(v)}, {byte(v), byte(v >> 8)}} {
+			gotV, gotN := varint(b)
+			if wantV, wantN := binary.Varint(b); gotV != wantV || gotN != wantN {
+				t.Fatalf("varint(%x) = %d, %d; binary.Varint: %d, %d", b, gotV, gotN, wantV, wantN)
+			}
+		}
+	}
+}

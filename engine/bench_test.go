@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"syscall"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -23,16 +24,7 @@ func BenchmarkProduce(b *testing.B) {
 }
 
 func benchProduce(b *testing.B, acks int16, records, size int) {
-	cfg := DefaultConfig()
-	cfg.DataDir = b.TempDir()
-	br, err := Open(cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
-	if _, kerrv := br.createTopicChecked("bench", 1, -1, nil, false); kerrv != nil {
-		b.Fatal(kerrv)
-	}
+	br := openBenchBroker(b)
 	vals := make([][]byte, records)
 	for i := range vals {
 		vals[i] = make([]byte, size)
@@ -81,16 +73,7 @@ func BenchmarkFetch(b *testing.B) {
 }
 
 func benchFetch(b *testing.B, maxBytes int32) {
-	cfg := DefaultConfig()
-	cfg.DataDir = b.TempDir()
-	br, err := Open(cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
-	if _, kerrv := br.createTopicChecked("bench", 1, -1, nil, false); kerrv != nil {
-		b.Fatal(kerrv)
-	}
+	br := openBenchBroker(b)
 	vals := make([][]byte, 10)
 	for i := range vals {
 		vals[i] = make([]byte, 100)
@@ -133,4 +116,88 @@ func benchFetch(b *testing.B, maxBytes int32) {
 		i++
 	}
 	b.SetBytes(fetched / int64(max(b.N, 1)))
+}
+
+// BenchmarkLongPollWake measures what a low-rate consumer costs per
+// record batch: a long-poll fetch (MinBytes 1) parks at the log end, a
+// produce of one batch wakes it, and the fetch answers with the batch.
+// Per op: the produce, the wake-up, the fetch's look and its answer (the
+// consumer's next fetch parks again). cpu-ns/op is the process's CPU.
+func BenchmarkLongPollWake(b *testing.B) {
+	br := openBenchBroker(b)
+	preq := kmsg.NewPtrProduceRequest()
+	preq.Version, preq.Acks, preq.TimeoutMillis = 9, 1, 30000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = "bench"
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Records = makeBatch(testBatch{values: [][]byte{make([]byte, 100), make([]byte, 100)}})
+	pt.Partitions = append(pt.Partitions, pp)
+	preq.Topics = append(preq.Topics, pt)
+	produce := &Request{Key: 0, Version: 9, Body: preq.AppendTo(nil)}
+	produced := func(resp kmsg.Response) { resp.(*produceCall).ReleaseBody() }
+
+	freq := longPollFetch("bench", 1, 1, 500)
+	fetches := make([]*Request, 1024) // encoded outside the timed loop, 1024 at a time
+	encode := func(from int) {
+		for j := range fetches {
+			freq.Topics[0].Partitions[0].FetchOffset = int64(from+j) * 2 // two records a batch
+			fetches[j] = &Request{Key: 1, Version: 12, Body: freq.AppendTo(nil)}
+		}
+	}
+	answered := make(chan int, 1)
+	fetched := func(resp kmsg.Response) {
+		fr := resp.(*fetchResponse)
+		n := 0
+		for _, s := range fr.BodyVec() {
+			n += len(s)
+		}
+		fr.ReleaseBody()
+		answered <- n
+	}
+	b.ReportAllocs()
+	cpu0 := processCPUNanos(b)
+	i := 0
+	for b.Loop() {
+		if i%len(fetches) == 0 {
+			b.StopTimer()
+			encode(i)
+			b.StartTimer()
+		}
+		if err := br.Handle(fetches[i%len(fetches)], fetched); err != nil { // parks at the log end
+			b.Fatal(err)
+		}
+		if err := br.Handle(produce, produced); err != nil {
+			b.Fatal(err)
+		}
+		if n := <-answered; n < len(pp.Records) {
+			b.Fatalf("fetch answered %d bytes, want the batch", n)
+		}
+		i++
+	}
+	b.ReportMetric(float64(processCPUNanos(b)-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// processCPUNanos is the process's user+system CPU time.
+func processCPUNanos(b *testing.B) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// openBenchBroker opens a broker on a temporary directory with one topic
+// "bench" of one partition; the benchmark's cleanup closes it.
+func openBenchBroker(b *testing.B) *Broker {
+	cfg := DefaultConfig()
+	cfg.DataDir = b.TempDir()
+	br, err := Open(cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = br.Close() })
+	if _, kerrv := br.createTopicChecked("bench", 1, -1, nil, false); kerrv != nil {
+		b.Fatal(kerrv)
+	}
+	return br
 }

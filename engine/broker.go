@@ -70,6 +70,9 @@ type Broker struct {
 	mirroredIndex uint64             // the last metadata image mirrored; guarded by adminMu
 	hwAtStart     map[string]int64   // checkpointed high watermarks read at Open ("topic-p")
 	ctr           counters           // request counters for Metrics (metrics.go)
+
+	parkMu sync.Mutex                // a leaf lock: guards parked only
+	parked map[*parkedFetch]struct{} // long-poll fetches waiting, answered at Close (01_fetch.go)
 }
 
 // Open loads the broker state from cfg.DataDir through fsys, recovering
@@ -94,6 +97,7 @@ func Open(cfg Config, fsys wal.FS, logger *slog.Logger) (*Broker, error) {
 		topics:   make(map[string]*topic),
 		topicIDs: make(map[[16]byte]*topic),
 		dynamic:  make(map[string]string),
+		parked:   make(map[*parkedFetch]struct{}),
 	}
 	var c Cluster = standalone{b}
 	b.clusterImpl.Store(&c)
@@ -139,6 +143,7 @@ func (b *Broker) Close() error {
 	default:
 	}
 	close(b.closed)
+	b.answerParkedFetches()
 	if b.replicas != nil {
 		b.replicas.Close() // no fetcher writes a log from now on
 	}

@@ -19,8 +19,10 @@
 //	          write. acks=-1: wal.Log.Sync callback (a FlushPool worker) answers
 //	        fetch: encoded by hand (fetchresp.go) around wal.Views of mapped
 //	          segments; netio writes it with writev and releases the views
-//	        fetch long poll: a goroutine per parked fetch answers on an
-//	          append (partition.Waiter), the max wait or shutdown
+//	        fetch long poll: no goroutine of its own; the produce handler
+//	          runs a parked fetch's look on its goroutine after its appends
+//	          (partition.RunWaiters), other changes on a new goroutine; the
+//	          max wait is a time.AfterFunc; Close answers what is parked
 //	        acks=-1 timeout: a timer per produceCall answers the partitions
 //	          still waiting REQUEST_TIMED_OUT
 //

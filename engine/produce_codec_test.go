@@ -215,7 +215,7 @@ func TestProduceConfigFollowsConfigChanges(t *testing.T) {
 	batch := func() []byte { return makeBatch(testBatch{values: [][]byte{bytes.Repeat([]byte("v"), 200)}}) }
 	produce := func() produceResult {
 		var res produceResult
-		_, _, _, err := b.produceOne([]byte("cfg"), [16]byte{}, 1, producePartReq{records: batch()}, &res)
+		_, _, _, _, err := b.produceOne([]byte("cfg"), [16]byte{}, 1, producePartReq{records: batch()}, &res)
 		res.errCode = errCode(err)
 		return res
 	}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chronik/chronik/engine/partition"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -56,6 +57,8 @@ type produceCall struct {
 	armed   bool         // timer armed for this request (set before the handler's done)
 	respond func(kmsg.Response)
 
+	appendedTo []*partition.Partition // partitions this request appended to, for runWaiters
+
 	frame []byte
 	vec   [][]byte
 }
@@ -102,6 +105,19 @@ func (c *produceCall) resetResults() {
 	c.results = c.results[:n]
 	clear(c.results)
 	c.nWaits = 0
+	c.appendedTo = c.appendedTo[:0]
+}
+
+// runWaiters wakes the parked fetches of every partition the request
+// appended to, on the handler's goroutine (no lock is held here): one
+// fetch answer can carry all of the request's batches, with no goroutine
+// hand-off between the append and the answer.
+func (c *produceCall) runWaiters() {
+	for _, p := range c.appendedTo {
+		p.RunWaiters()
+	}
+	clear(c.appendedTo)
+	c.appendedTo = c.appendedTo[:0]
 }
 
 // addWait returns a waiter for results[part], reusing a pooled one.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sys/unix"
 )
 
 // dispatched is a request on its way from the loop to the worker.
@@ -58,7 +59,9 @@ type conn struct {
 	// Loop-owned.
 	nextSeq      uint64
 	lastClientID string
-	outPaused    bool // reading stopped for unread output
+	outPaused    bool   // reading stopped for unread output
+	partial      []byte // a frame read in part, its full size allocated (see onTraffic)
+	partialN     int    // bytes of partial filled
 
 	stopRead        atomic.Bool // no more frames are dispatched (error close pending)
 	dead            atomic.Bool // gnet closed the connection
@@ -76,6 +79,11 @@ type conn struct {
 	closeAt       uint64 // guarded by mu
 	closeIssued   bool   // guarded by mu
 	closed        bool   // guarded by mu: after OnClose, responses are dropped
+	// Output ownership (see writeLocked): while gnet may hold response
+	// bytes not yet on the socket, every response goes through it, in
+	// order; otherwise the responder writes to the socket itself.
+	asyncOut    int  // guarded by mu: writes handed to gnet whose callback has not run
+	outBuffered bool // guarded by mu: the last callback saw gnet's outbound buffer non-empty
 }
 
 func newConn(s *Server, gc gnet.Conn) *conn {
@@ -102,6 +110,12 @@ func (cs *conn) idle() bool {
 
 // onTraffic frames and dispatches every complete request in gnet's inbound
 // buffer, until a bound is reached. Loop goroutine; never blocks.
+//
+// A frame whose bytes are not all there yet is allocated whole (within
+// partialBudget) and filled as they arrive: gnet then copies
+// nothing into its inbound ring buffer, and nothing out of it, so a large
+// produce request is copied once from the socket's read buffer, not
+// three times.
 func (cs *conn) onTraffic() gnet.Action {
 	gc, s := cs.gc, cs.s
 	if gc.InboundBuffered() > 0 {
@@ -110,6 +124,7 @@ func (cs *conn) onTraffic() gnet.Action {
 	for {
 		if cs.stopRead.Load() {
 			_, _ = gc.Discard(gc.InboundBuffered())
+			cs.dropPartial()
 			return gnet.None
 		}
 		if s.stopping.Load() {
@@ -117,6 +132,19 @@ func (cs *conn) onTraffic() gnet.Action {
 				resetOnClose(gc) // nothing answered here yet: see resetOnClose
 			}
 			return gnet.None // leave it; Stop closes the connection
+		}
+		if cs.partial != nil {
+			n, _ := gc.Read(cs.partial[cs.partialN:])
+			if cs.partialN += n; cs.partialN < len(cs.partial) {
+				return gnet.None // every byte there was taken; more to come
+			}
+			frame := cs.partial
+			cs.partial, cs.partialN = nil, 0
+			s.partialBytes.Add(-int64(len(frame)))
+			if !cs.dispatchFrame(frame) {
+				return gnet.Close
+			}
+			continue
 		}
 		buffered := gc.InboundBuffered()
 		if buffered < 4 {
@@ -142,19 +170,55 @@ func (cs *conn) onTraffic() gnet.Action {
 			}
 			return gnet.None // woken when the queue drains or output flows
 		}
-		if buffered < 4+int(size) {
-			return gnet.None
+		whole := buffered >= 4+int(size)
+		if !whole && !s.reservePartial(size) {
+			return gnet.None // over the budget: gnet buffers the bytes until the frame is whole
 		}
 		frame := make([]byte, size)
 		_, _ = gc.Discard(4)
-		if n, _ := gc.Read(frame); n != int(size) {
+		n, _ := gc.Read(frame)
+		if !whole {
+			cs.partial, cs.partialN = frame, n
+			return gnet.None
+		}
+		if n != int(size) {
 			return gnet.Close // cannot happen: InboundBuffered said it was there
 		}
-		s.c.bytesIn.Add(uint64(size) + 4)
-		if !cs.dispatch(frame) {
+		if !cs.dispatchFrame(frame) {
 			return gnet.Close
 		}
 	}
+}
+
+// dispatchFrame counts a whole frame in and dispatches it. Loop goroutine.
+func (cs *conn) dispatchFrame(frame []byte) bool {
+	cs.s.c.bytesIn.Add(uint64(len(frame)) + 4)
+	return cs.dispatch(frame)
+}
+
+// dropPartial gives up a frame read in part (the connection stops reading
+// or is gone). Loop goroutine.
+func (cs *conn) dropPartial() {
+	if cs.partial != nil {
+		cs.s.partialBytes.Add(-int64(len(cs.partial)))
+		cs.partial, cs.partialN = nil, 0
+	}
+}
+
+// partialBudget bounds the bytes of frames allocated ahead of their
+// arrival over every connection of a server (Server.partialLimit): past
+// it, peers announcing large frames and sending them slowly make gnet
+// buffer what they sent, as without partial frames, instead of costing
+// memory they did not send.
+const partialBudget = 64 << 20
+
+// reservePartial takes size bytes of the partial-frame budget.
+func (s *Server) reservePartial(size int32) bool {
+	if s.partialBytes.Add(int64(size)) > s.partialLimit.Load() {
+		s.partialBytes.Add(-int64(size))
+		return false
+	}
+	return true
 }
 
 // admit reports whether one more request may be read. When not, the
@@ -163,6 +227,9 @@ func (cs *conn) onTraffic() gnet.Action {
 func (cs *conn) admit() bool {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	if cs.outBuffered && cs.asyncOut == 0 && cs.gc.OutboundBuffered() == 0 {
+		cs.outBuffered = false // gnet drained its buffer: answers go straight out again
+	}
 	if cs.inflightReqs < len(cs.slots) && cs.inflightBytes < cs.s.opts.MaxQueuedBytes {
 		return true
 	}
@@ -400,50 +467,139 @@ func (w *pendingWrite) add(sl *slot) {
 	}
 }
 
-// writeLocked queues w on the loop. Borrowed bodies are released by the
+// writeLocked puts w on the socket. When gnet holds no output of this
+// connection (nothing handed to it is unwritten), the responder writes
+// itself, on its own goroutine: the socket is non-blocking, so this costs
+// one writev and never waits, and the loop is not woken for it (a wake is
+// an eventfd write, a loop hand-off and two epoll_waits per response).
+// What the socket does not take, and every write while gnet still holds
+// output, goes through gnet's AsyncWritev, which keeps the order. The fd
+// is valid here: gnet closes it only after OnClose, which sets closed
+// under mu. Borrowed bodies are released once written, or by the async
 // write's callback: by then gnet has written them or copied the rest.
 func (cs *conn) writeLocked(w *pendingWrite) {
 	s := cs.s
+	vec := w.vec
+	if vec == nil {
+		vec = [][]byte{w.first}
+	}
+	if cs.asyncOut == 0 && !cs.outBuffered {
+		var err error
+		if vec, err = writeDirect(cs.gc.Fd(), vec); err != nil {
+			s.log.Debug("closing connection: write failed", "conn", cs.id, "remote", cs.remote, "err", err)
+			releaseAll(w.releases)
+			_ = cs.gc.Close()
+			return
+		}
+		cs.touch()
+		s.c.responses.Add(uint64(w.count))
+		s.c.bytesOut.Add(uint64(w.bytes))
+		if len(vec) == 0 {
+			s.c.directWrites.Add(1)
+			releaseAll(w.releases)
+			return
+		}
+	} else {
+		cs.touch()
+		s.c.responses.Add(uint64(w.count))
+		s.c.bytesOut.Add(uint64(w.bytes))
+	}
+	cs.writeAsyncLocked(vec, w.releases)
+}
+
+// writeAsyncLocked hands vec to the loop, in chunks below IOV_MAX that the
+// loop writes in order; the last chunk's callback releases.
+func (cs *conn) writeAsyncLocked(vec [][]byte, releases []func()) {
+	s := cs.s
 	s.c.asyncWrites.Add(1)
+	cs.asyncOut++
 	var once atomic.Bool
-	releases := w.releases
-	done := func(gnet.Conn, error) error {
+	done := func(gc gnet.Conn, _ error) error { // on the loop
 		if once.CompareAndSwap(false, true) {
-			s.c.asyncWrites.Add(-1)
-			for _, r := range releases {
-				r()
-			}
+			cs.asyncDone(gc)
+			releaseAll(releases)
 		}
 		return nil
 	}
 	var err error
-	if w.vec == nil {
-		err = cs.gc.AsyncWrite(w.first, done)
-	}
-	// writev takes at most IOV_MAX (1024) slices; the loop runs the
-	// chunks in order, and the last one's callback releases.
-	for vec := w.vec; len(vec) > 0 && err == nil; {
+	for len(vec) > 0 && err == nil {
 		n := min(len(vec), maxWritevSlices)
 		cb := done
 		if n < len(vec) {
 			cb = nil
 		}
-		err = cs.gc.AsyncWritev(vec[:n:n], cb)
+		if n == 1 {
+			err = cs.gc.AsyncWrite(vec[0], cb)
+		} else {
+			err = cs.gc.AsyncWritev(vec[:n:n], cb)
+		}
 		vec = vec[n:]
 	}
-	if err != nil { // the loop is gone; the connection dies with it
-		_ = done(nil, err)
-		return
+	if err != nil && once.CompareAndSwap(false, true) { // the loop is gone; the connection dies with it
+		cs.asyncOut--
+		s.c.asyncWrites.Add(-1)
+		releaseAll(releases)
 	}
-	cs.touch()
-	s.c.responses.Add(uint64(w.count))
-	s.c.bytesOut.Add(uint64(w.bytes))
+}
+
+// asyncDone runs on the loop after gnet took an async write: once no other
+// is queued and gnet's outbound buffer is empty, responders may write to
+// the socket themselves again (nothing of gnet's is left to overtake).
+func (cs *conn) asyncDone(gc gnet.Conn) {
+	cs.s.c.asyncWrites.Add(-1)
+	cs.mu.Lock()
+	cs.asyncOut--
+	cs.outBuffered = gc.OutboundBuffered() > 0
+	cs.mu.Unlock()
+}
+
+func releaseAll(releases []func()) {
+	for _, r := range releases {
+		r()
+	}
+}
+
+// writeDirect writes vec to the non-blocking socket fd until it is all
+// written or the socket is full, and returns what is left (slices of vec,
+// nil when everything went). An error other than EAGAIN means the
+// connection is broken.
+func writeDirect(fd int, vec [][]byte) ([][]byte, error) {
+	for len(vec) > 0 {
+		var n int
+		var err error
+		if len(vec) == 1 {
+			n, err = unix.Write(fd, vec[0])
+		} else {
+			n, err = unix.Writev(fd, vec[:min(len(vec), maxWritevSlices)])
+		}
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return vec, nil
+		case err != nil:
+			return nil, err
+		}
+		for n > 0 && len(vec) > 0 {
+			if n < len(vec[0]) {
+				vec[0] = vec[0][n:]
+				break
+			}
+			n -= len(vec[0])
+			vec = vec[1:]
+		}
+		for len(vec) > 0 && len(vec[0]) == 0 {
+			vec = vec[1:]
+		}
+	}
+	return nil, nil
 }
 
 // onClose runs on the loop when gnet closes the connection: responses still
 // to come are dropped, the worker is told to finish.
 func (cs *conn) onClose() {
 	cs.dead.Store(true)
+	cs.dropPartial()
 	cs.mu.Lock()
 	cs.closed = true
 	for i := range cs.slots { // answered but never written: unpin bodies

@@ -38,7 +38,9 @@
 //
 //	gnet loop goroutine (OnOpen/OnTraffic/OnClose)
 //	    owns the socket and gnet's buffers; frames requests, copies each
-//	    frame into a fresh []byte (Request.Body aliases only that copy),
+//	    frame into a fresh []byte (Request.Body aliases only that copy;
+//	    a frame not all there yet is allocated whole and filled as its
+//	    bytes arrive, so gnet's inbound ring never holds them),
 //	    assigns it the connection's next sequence number, and sends it on
 //	    the connection's request channel. Never blocks: the channel has
 //	    room by construction (see Backpressure).
@@ -48,7 +50,13 @@
 //	responder (any goroutine: the worker, or whoever finishes a parked request)
 //	    encodes its response, then under the connection mutex stores it in
 //	    the request's slot and writes out every response that is now
-//	    contiguous from the next one owed.
+//	    contiguous from the next one owed: itself, with one write(v) on the
+//	    non-blocking socket, when gnet holds none of the connection's
+//	    output; else (and for what the socket did not take) through gnet's
+//	    AsyncWritev, whose callback on the loop hands the socket back once
+//	    gnet's outbound buffer is empty. A response thus costs no loop
+//	    wake-up (eventfd write, hand-off, two epoll_waits) unless the peer
+//	    reads slower than the broker answers.
 //	janitor goroutine (one per server)
 //	    closes connections idle for Options.IdleTimeout.
 //
@@ -61,9 +69,9 @@
 //
 // Slots form a ring of Options.MaxQueuedRequests entries indexed by
 // seq % len. A responder that completes seq fills its slot; the run of
-// done slots starting at nextWrite is handed to gnet in one AsyncWritev
-// while the mutex is still held, so the loop receives writes in sequence
-// order. A nil response fills its slot with nothing to write. A second call
+// done slots starting at nextWrite is written (or handed to gnet in one
+// AsyncWritev) while the mutex is still held, so the socket receives
+// responses in sequence order. A nil response fills its slot with nothing to write. A second call
 // of the same Responder is ignored (and logged).
 //
 // # Vectored responses
@@ -71,11 +79,12 @@
 // A response implementing VectoredResponse (Fetch: record bytes borrowed
 // from mapped log segments; Produce: a pooled, pre-framed body) is not
 // encoded into one buffer: netio builds
-// the 4-byte size and response header and hands header + body slices to
-// AsyncWritev (in chunks below IOV_MAX), so records reach the socket
-// without a user-space copy (what the socket does not take at once, gnet
-// copies into its outbound buffer). ReleaseBody runs once, from the
-// write's callback, or when the connection is gone before the write.
+// the 4-byte size and response header and writes header + body slices
+// with writev (or hands them to AsyncWritev; in chunks below IOV_MAX), so
+// records reach the socket without a user-space copy (what the socket does
+// not take at once, gnet copies into its outbound buffer). ReleaseBody runs
+// once: after a write that took everything, from the async write's
+// callback, or when the connection is gone before the write.
 //
 // # Backpressure
 //

@@ -118,6 +118,7 @@ type Stats struct {
 	ClosedHandlerError uint64 // connections closed because Handle returned an error (or panicked)
 	ClosedIdle         uint64 // connections closed after IdleTimeout without traffic
 	ClosedOverflow     uint64 // paused connections closed because the peer kept sending past every bound
+	DirectWrites       uint64 // response writes the responder put on the socket itself, all of it (not through the loop)
 }
 
 type counters struct {
@@ -125,7 +126,7 @@ type counters struct {
 	accepted, requests, responses, noResp atomic.Uint64
 	bytesIn, bytesOut, pauses             atomic.Uint64
 	oversize, badHeader, handlerErr, idle atomic.Uint64
-	overflow, outputPauses                atomic.Uint64
+	overflow, outputPauses, directWrites  atomic.Uint64
 }
 
 // Server is a Kafka-framed TCP server on gnet event loops.
@@ -140,10 +141,12 @@ type Server struct {
 	eng     gnet.Engine   // written by OnBoot before booted is closed
 	addr    string        // written by OnBoot before booted is closed
 
-	stopping   atomic.Bool
-	stopOnce   sync.Once
-	janitorEnd chan struct{}
-	workers    sync.WaitGroup
+	stopping     atomic.Bool
+	partialBytes atomic.Int64 // frames allocated ahead of their bytes (conn.partial), over every connection
+	partialLimit atomic.Int64 // partialBudget (tests lower it)
+	stopOnce     sync.Once
+	janitorEnd   chan struct{}
+	workers      sync.WaitGroup
 
 	mu    sync.Mutex
 	conns map[uint64]*conn // guarded by mu
@@ -155,7 +158,7 @@ type Server struct {
 // requests to h. It does not listen until Start.
 func NewServer(opts Options, h Handler) *Server {
 	opts = opts.withDefaults()
-	return &Server{
+	s := &Server{
 		opts:       opts,
 		h:          h,
 		log:        opts.Logger.With("component", "netio"),
@@ -164,6 +167,8 @@ func NewServer(opts Options, h Handler) *Server {
 		janitorEnd: make(chan struct{}),
 		conns:      make(map[uint64]*conn),
 	}
+	s.partialLimit.Store(partialBudget)
+	return s
 }
 
 // Start listens on Options.Addr and serves in the background. It returns
@@ -267,6 +272,7 @@ func (s *Server) Stats() Stats {
 		ClosedHandlerError: s.c.handlerErr.Load(),
 		ClosedIdle:         s.c.idle.Load(),
 		ClosedOverflow:     s.c.overflow.Load(),
+		DirectWrites:       s.c.directWrites.Load(),
 	}
 }
 

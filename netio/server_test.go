@@ -1,9 +1,11 @@
 package netio
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -590,5 +592,60 @@ func TestStopResetsConnectionsThatGotNoAnswer(t *testing.T) {
 	}
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFramesArrivingInPiecesReachTheHandlerWhole: frames written in small
+// pieces, pipelined, reach the handler byte-exact and in order, whether
+// they are filled as they arrive (partial frames) or, past the partial
+// budget, buffered by gnet until whole; the budget is given back.
+func TestFramesArrivingInPiecesReachTheHandlerWhole(t *testing.T) {
+	for _, limit := range []int64{partialBudget, 0} {
+		t.Run(fmt.Sprintf("partialLimit=%d", limit), func(t *testing.T) {
+			var mu sync.Mutex
+			var got [][]byte
+			s := startServer(t, Options{}, handlerFunc(func(req *Request, respond Responder) error {
+				mu.Lock()
+				got = append(got, req.Body)
+				mu.Unlock()
+				respond(v0Response())
+				return nil
+			}))
+			s.partialLimit.Store(limit)
+			rc := dial(t, s.Addr())
+			var sent [][]byte
+			var stream []byte
+			for i, size := range []int{100 << 10, 3, 700 << 10, 0, 70_000} {
+				body := make([]byte, size)
+				for j := range body {
+					body[j] = byte(i*31 + j*7)
+				}
+				sent = append(sent, body)
+				frame := binary.BigEndian.AppendUint32(nil, uint32(10+size))
+				frame = append(frame, header(0, 3, int32(i), nil, nil)...)
+				stream = append(stream, append(frame, body...)...)
+			}
+			for len(stream) > 0 { // pieces that split sizes, headers and bodies
+				n := min(len(stream), 7001)
+				rc.write(stream[:n])
+				stream = stream[n:]
+				time.Sleep(100 * time.Microsecond)
+			}
+			for i := range sent {
+				if corr, _ := rc.mustRead(); corr != int32(i) {
+					t.Fatalf("response %d has correlation id %d", i, corr)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for i := range sent {
+				if !bytes.Equal(got[i], sent[i]) {
+					t.Fatalf("request %d: body of %d bytes differs from the %d sent", i, len(got[i]), len(sent[i]))
+				}
+			}
+			if n := s.partialBytes.Load(); n != 0 {
+				t.Fatalf("%d bytes of the partial budget not given back", n)
+			}
+		})
 	}
 }

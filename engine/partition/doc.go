@@ -20,7 +20,9 @@
 //	               the newest usable <offset>.snapshot and the batch
 //	               headers after it (snapshot.go: format, fallbacks), or
 //	               from every header; Checkpoint writes the snapshots
-//	waiters        parked fetches, woken after every append
+//	waiters        parked fetches, woken after every change: by the
+//	               produce handler once its request's appends are done
+//	               (RunWaiters: on its goroutine), else on their own
 //
 // # Locks
 //
@@ -39,5 +41,5 @@
 // A parked fetch must not miss an append that lands between its last read
 // and its registration. Watch returns the partition's append count at the
 // moment of registration; the fetch compares it with the count it read
-// before its last look (AppendCount) and looks again if they differ.
+// before its last look (ChangeCount) and looks again if they differ.
 package partition

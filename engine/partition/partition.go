@@ -139,6 +139,11 @@ func (p *Partition) CheckLeaderEpoch(current int32) *kerr.Error {
 // or a sequence gap; NOT_LEADER_OR_FOLLOWER when this broker does not
 // lead the partition or the log was closed under the append (shutdown,
 // deletion, a move); KAFKA_STORAGE_ERROR (logged) when the disk failed.
+//
+// The append is counted as a change (ChangeCount), but the parked fetches
+// are not woken: the caller calls RunWaiters, with no lock held, once
+// every batch of its request is appended, so that one fetch answer
+// carries them all and runs on the caller's goroutine.
 func (p *Partition) AppendProduced(h wal.BatchHeader, batch []byte, minISR int) (base int64, dup bool, _ *kerr.Error) {
 	p.mu.Lock()
 	if p.role.Load() != RoleLeader {
@@ -164,7 +169,7 @@ func (p *Partition) AppendProduced(h wal.BatchHeader, batch []byte, minISR int) 
 	if err != nil {
 		return 0, false, p.appendError(err)
 	}
-	p.appended()
+	p.changes.Add(1) // the parked fetches: the caller's RunWaiters
 	return base, false, nil
 }
 

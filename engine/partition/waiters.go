@@ -1,21 +1,18 @@
 package partition
 
-// Waiter is a parked long-poll fetch. C is buffered (cap 1) and never
-// closed; a partition sends to it without blocking.
+// Waiter is a parked long-poll fetch's registration on the partitions it
+// watches: wake is called once per change of any of them (never with wmu
+// held). inline says the caller holds no lock of this package and may lend
+// its goroutine to the fetch (RunWaiters); otherwise (WakeWaiters, which
+// partition code calls with its locks held) wake must neither block nor
+// take a partition lock.
 type Waiter struct {
-	C chan struct{}
+	wake func(inline bool)
 }
 
-// NewWaiter returns a waiter ready to Watch partitions with.
-func NewWaiter() *Waiter { return &Waiter{C: make(chan struct{}, 1)} }
-
-// Notify tells the waiter to look again, without blocking.
-func (w *Waiter) Notify() {
-	select {
-	case w.C <- struct{}{}:
-	default:
-	}
-}
+// NewWaiter returns a waiter that calls wake on every change of a
+// partition it Watches.
+func NewWaiter(wake func(inline bool)) *Waiter { return &Waiter{wake: wake} }
 
 // ChangeCount counts the partition's appends and high watermark moves: a
 // fetch reads it before it looks at the log, and compares it with what
@@ -42,11 +39,29 @@ func (p *Partition) Unwatch(w *Waiter) {
 }
 
 // WakeWaiters tells every parked fetch on this partition to look again
-// (after a change; before the log is closed or deleted).
-func (p *Partition) WakeWaiters() {
+// (after a change; before the log is closed or deleted). The caller may
+// hold the partition's locks: the fetches look on their own goroutines.
+func (p *Partition) WakeWaiters() { p.wakeWaiters(false) }
+
+// RunWaiters is WakeWaiters for a caller holding no lock of this package
+// (the produce handler, once every batch of its request is appended): the
+// fetches may look, and answer, on the caller's goroutine, with no
+// goroutine hand-off between an append and the answer that carries it.
+func (p *Partition) RunWaiters() { p.wakeWaiters(true) }
+
+// maxInlineWaiters is how many waiters wakeWaiters copies out of the set
+// without allocating; more (many consumers of one partition) allocate.
+const maxInlineWaiters = 8
+
+func (p *Partition) wakeWaiters(inline bool) {
+	var buf [maxInlineWaiters]*Waiter
+	ws := buf[:0]
 	p.wmu.Lock()
 	for w := range p.waiters {
-		w.Notify()
+		ws = append(ws, w)
 	}
 	p.wmu.Unlock()
+	for _, w := range ws {
+		w.wake(inline)
+	}
 }
