@@ -70,6 +70,9 @@ type Broker struct {
 	mirroredIndex uint64             // the last metadata image mirrored; guarded by adminMu
 	hwAtStart     map[string]int64   // checkpointed high watermarks read at Open ("topic-p")
 	ctr           counters           // request counters for Metrics (metrics.go)
+	dbg           debugState         // the switchable disk of bin/chronik-debug (debug.go); empty otherwise
+
+	storageFailed atomic.Bool // a partition log's disk failed (storage.go)
 }
 
 // Open loads the broker state from cfg.DataDir through fsys, recovering
@@ -95,6 +98,7 @@ func Open(cfg Config, fsys wal.FS, logger *slog.Logger) (*Broker, error) {
 		topicIDs: make(map[[16]byte]*topic),
 		dynamic:  make(map[string]string),
 	}
+	b.fs = b.debugWrapFS(fsys)
 	var c Cluster = standalone{b}
 	b.clusterImpl.Store(&c)
 	start := time.Now()

@@ -169,7 +169,9 @@ type Node struct {
 	wantShutdown atomic.Bool   // heartbeats ask for a controlled shutdown
 	mayShutdown  chan struct{} // closed when the controller says it may stop
 	shutdownOnce sync.Once
-	ctrl         *controller // liveness decisions while this node leads the shard
+	offlineDirs  atomic.Pointer[[][16]byte] // log dirs whose disk failed (ReportOfflineLogDir); heartbeats carry them
+	beatNow      chan struct{}              // ReportOfflineLogDir: heartbeat at once, not at the next interval
+	ctrl         *controller                // liveness decisions while this node leads the shard
 	stop         chan struct{}
 	wg           sync.WaitGroup
 	closeOnce    sync.Once
@@ -183,7 +185,7 @@ func Start(opts Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{opts: opts, self: opts.self(), log: opts.Logger.With("component", "raftmeta", "node", opts.NodeID),
-		fsm: NewFSM(), registered: make(chan struct{}), mayShutdown: make(chan struct{}), ctrl: newController(),
+		fsm: NewFSM(), registered: make(chan struct{}), mayShutdown: make(chan struct{}), beatNow: make(chan struct{}, 1), ctrl: newController(),
 		stop: make(chan struct{})}
 	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig())
 	if err != nil {
