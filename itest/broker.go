@@ -86,11 +86,49 @@ func binaryPath(t testing.TB) string {
 	return buildBin
 }
 
+var (
+	debugBuildOnce sync.Once
+	debugBin       string
+	debugBuildErr  error
+)
+
+// debugBinaryPath returns bin/chronik-debug (the broker with the test
+// hooks, -tags chronikdebug): $CHRONIK_DEBUG_BIN, or one built once per
+// test process beside binaryPath's.
+func debugBinaryPath(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("CHRONIK_DEBUG_BIN"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("CHRONIK_DEBUG_BIN=%s: %v (run `make build-debug`)", p, err)
+		}
+		return p
+	}
+	debugBuildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "chronik-itest-debug-bin-")
+		if err != nil {
+			debugBuildErr = err
+			return
+		}
+		debugBin = filepath.Join(dir, "chronik-debug")
+		out, err := exec.Command("go", "build", "-tags", "chronikdebug", "-o", debugBin, "../cmd/chronik").CombinedOutput()
+		if err != nil {
+			debugBuildErr = fmt.Errorf("go build -tags chronikdebug ../cmd/chronik: %w\n%s", err, out)
+		}
+	})
+	if debugBuildErr != nil {
+		t.Fatalf("no CHRONIK_DEBUG_BIN and building chronik-debug failed: %v", debugBuildErr)
+	}
+	return debugBin
+}
+
 // removeBuiltBinary deletes the binary built by binaryPath, if any. TestMain
 // calls it after the tests ran.
 func removeBuiltBinary() {
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
+	}
+	if debugBin != "" {
+		os.RemoveAll(filepath.Dir(debugBin))
 	}
 }
 
