@@ -21,7 +21,7 @@ func TestChaosShortSchedule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 3-broker cluster through 10 faults (about 2 minutes)")
 	}
-	bin, err := testbed.ChronikBin(t.TempDir())
+	bin, err := testbed.ChronikDebugBin(t.TempDir()) // the disk faults switch its /debug/disk
 	if err != nil {
 		t.Fatal(err)
 	}

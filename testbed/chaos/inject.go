@@ -209,6 +209,22 @@ func (r *run) inject(ctx context.Context, f Fault) {
 		sleepCtx(ctx, f.Hold-f.Second)
 		nw.HealAll()
 		restart(follower)
+	case FsyncFail:
+		// The broker must stop acknowledging, answer KAFKA_STORAGE_ERROR,
+		// leave every ISR and hand its leaderships over at once; it stays
+		// up, unfit, until restarted (kill -9: the fault dies with it).
+		ev.Targets = []int32{ro.leader}
+		ev.Detail = fmt.Sprintf("fdatasync fails on n%d (p%d leader), then kill -9 and restart", ro.leader, f.Partition)
+		r.setDiskFault(ctx, f, ro.leader, "fsync", 0)
+		sleepCtx(ctx, f.Hold)
+		kill(ro.leader)
+		restart(ro.leader)
+	case SlowDisk:
+		ev.Targets = []int32{ro.leader}
+		ev.Detail = fmt.Sprintf("+%v on every fdatasync of n%d (p%d leader)", f.Delay, ro.leader, f.Partition)
+		r.setDiskFault(ctx, f, ro.leader, "slow", f.Delay)
+		sleepCtx(ctx, f.Hold)
+		r.setDiskFault(ctx, f, ro.leader, "off", 0)
 	default:
 		r.warnf("fault %d: unknown kind %s", f.N, f.Kind)
 	}
@@ -221,6 +237,13 @@ func (r *run) inject(ctx context.Context, f Fault) {
 	r.events = append(r.events, ev)
 	r.mu.Unlock()
 	r.logf("fault %d %s: %s, %v", f.N, f.Kind, ev.Detail, ev.End.Sub(ev.Start).Round(time.Millisecond))
+}
+
+// setDiskFault switches broker id's disk fault, warning on failure.
+func (r *run) setDiskFault(ctx context.Context, f Fault, id int32, fault string, delay time.Duration) {
+	if err := r.c.SetDiskFault(ctx, id, fault, delay); err != nil {
+		r.warnf("fault %d: %v", f.N, err)
+	}
 }
 
 // restart starts node id again and waits up to RecoverTimeout for it.
