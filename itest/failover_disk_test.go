@@ -29,6 +29,23 @@ func TestDiskFailure(t *testing.T) {
 	}
 }
 
+// startDiskScenario creates topic (parts partitions, min.insync.replicas
+// 2), starts the load on it and returns it once every partition
+// acknowledges, with the metadata then and the victim: a partition
+// leader other than the controller's broker when there is one.
+func startDiskScenario(t *testing.T, ctx context.Context, c *testbed.Cluster, topic string, parts int) (*foLoad, map[int32]partState, int32) {
+	t.Helper()
+	foCreateTopic(t, ctx, c, topic, int32(parts), map[string]string{"min.insync.replicas": "2"})
+	l := startFoLoad(t, ctx, c, topic, parts, foLoadOpts{})
+	var all []int32
+	for p := range int32(parts) {
+		all = append(all, p)
+	}
+	l.waitAcksAfter(t, ctx, all, time.Now(), "load flowing before the fault")
+	md := foMustMetadata(t, ctx, c, topic)
+	return l, md, foPickVictim(md, foController(t, c), false)
+}
+
 // testFailedFsyncOnALeaderMovesItsLeadershipsAway: fdatasync starts
 // failing (EIO) on the leader of some partitions. The broker must stop
 // acknowledging (its acks=-1 waits fail with KAFKA_STORAGE_ERROR), leave
@@ -41,11 +58,7 @@ func TestDiskFailure(t *testing.T) {
 func testFailedFsyncOnALeaderMovesItsLeadershipsAway(t *testing.T, c *testbed.Cluster) {
 	ctx := testContext(t, 120*time.Second)
 	const topic, parts = "fo-disk-fsync", 3
-	foCreateTopic(t, ctx, c, topic, parts, map[string]string{"min.insync.replicas": "2"})
-	l := startFoLoad(t, ctx, c, topic, parts, foLoadOpts{})
-	l.waitAcksAfter(t, ctx, []int32{0, 1, 2}, time.Now(), "load flowing before the fault")
-	md := foMustMetadata(t, ctx, c, topic)
-	victim := foPickVictim(md, foController(t, c), false)
+	l, md, victim := startDiskScenario(t, ctx, c, topic, parts)
 	led := foLedBy(md, victim)
 	at := time.Now()
 	if err := c.SetDiskFault(ctx, victim, "fsync", 0); err != nil {
@@ -86,12 +99,7 @@ func testFailedFsyncOnALeaderMovesItsLeadershipsAway(t *testing.T, c *testbed.Cl
 // fails for good, nothing is lost; the fault is switched off live.
 func testSlowDiskOnALeaderLosesNothing(t *testing.T, c *testbed.Cluster) {
 	ctx := testContext(t, 120*time.Second)
-	const topic, parts = "fo-disk-slow", 3
-	foCreateTopic(t, ctx, c, topic, parts, map[string]string{"min.insync.replicas": "2"})
-	l := startFoLoad(t, ctx, c, topic, parts, foLoadOpts{})
-	l.waitAcksAfter(t, ctx, []int32{0, 1, 2}, time.Now(), "load flowing before the fault")
-	md := foMustMetadata(t, ctx, c, topic)
-	victim := foPickVictim(md, foController(t, c), false)
+	l, md, victim := startDiskScenario(t, ctx, c, "fo-disk-slow", 3)
 	if err := c.SetDiskFault(ctx, victim, "slow", 200*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
