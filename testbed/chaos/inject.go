@@ -213,18 +213,20 @@ func (r *run) inject(ctx context.Context, f Fault) {
 		// The broker must stop acknowledging, answer KAFKA_STORAGE_ERROR,
 		// leave every ISR and hand its leaderships over at once; it stays
 		// up, unfit, until restarted (kill -9: the fault dies with it).
-		ev.Targets = []int32{ro.leader}
-		ev.Detail = fmt.Sprintf("fdatasync fails on n%d (p%d leader), then kill -9 and restart", ro.leader, f.Partition)
-		r.setDiskFault(ctx, f, ro.leader, "fsync", 0)
+		id, role := diskTarget(f, ro, follower)
+		ev.Targets = []int32{id}
+		ev.Detail = fmt.Sprintf("fdatasync fails on n%d (p%d %s), then kill -9 and restart", id, f.Partition, role)
+		r.setDiskFault(ctx, f, id, "fsync", 0)
 		sleepCtx(ctx, f.Hold)
-		kill(ro.leader)
-		restart(ro.leader)
+		kill(id)
+		restart(id)
 	case SlowDisk:
-		ev.Targets = []int32{ro.leader}
-		ev.Detail = fmt.Sprintf("+%v on every fdatasync of n%d (p%d leader)", f.Delay, ro.leader, f.Partition)
-		r.setDiskFault(ctx, f, ro.leader, "slow", f.Delay)
+		id, role := diskTarget(f, ro, follower)
+		ev.Targets = []int32{id}
+		ev.Detail = fmt.Sprintf("+%v on every fdatasync of n%d (p%d %s)", f.Delay, id, f.Partition, role)
+		r.setDiskFault(ctx, f, id, "slow", f.Delay)
 		sleepCtx(ctx, f.Hold)
-		r.setDiskFault(ctx, f, ro.leader, "off", 0)
+		r.setDiskFault(ctx, f, id, "off", 0)
 	default:
 		r.warnf("fault %d: unknown kind %s", f.N, f.Kind)
 	}
@@ -237,6 +239,16 @@ func (r *run) inject(ctx context.Context, f Fault) {
 	r.events = append(r.events, ev)
 	r.mu.Unlock()
 	r.logf("fault %d %s: %s, %v", f.N, f.Kind, ev.Detail, ev.End.Sub(ev.Start).Round(time.Millisecond))
+}
+
+// diskTarget is the broker a disk fault hits: the partition's leader for
+// an even Pick, the follower Pick names for an odd one (a follower whose
+// fsync fails must not report what it could not make durable).
+func diskTarget(f Fault, ro roles, follower int32) (int32, string) {
+	if f.Pick%2 == 0 || follower == ro.leader {
+		return ro.leader, "leader"
+	}
+	return follower, "follower"
 }
 
 // setDiskFault switches broker id's disk fault, warning on failure.

@@ -29,8 +29,8 @@ const (
 	DoubleKillLeader Kind = "double-kill"        // kill a leader, then the new leader before the first returns
 	KillAndIsolate   Kind = "kill-and-isolate"   // kill a follower, then isolate the leader before it returns
 	// The disk faults need bin/chronik-debug (POST /debug/disk).
-	FsyncFail Kind = "fsync-fail" // a leader's fdatasync fails (EIO) for Hold; healed by restarting it (kill -9)
-	SlowDisk  Kind = "slow-disk"  // every fdatasync of a leader takes Delay longer for Hold
+	FsyncFail Kind = "fsync-fail" // fdatasync fails (EIO) for Hold on a leader or follower (Pick); healed by restarting it (kill -9)
+	SlowDisk  Kind = "slow-disk"  // every fdatasync of a leader or follower (Pick) takes Delay longer for Hold
 )
 
 // DiskKinds are the kinds that switch a broker's disk fault: the cluster
