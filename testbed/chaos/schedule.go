@@ -28,6 +28,10 @@ const (
 	SlowLink         Kind = "slow-link"          // latency on a leader's links to its followers
 	DoubleKillLeader Kind = "double-kill"        // kill a leader, then the new leader before the first returns
 	KillAndIsolate   Kind = "kill-and-isolate"   // kill a follower, then isolate the leader before it returns
+	// A follower cut from its leader (both ways) until the leader drops it
+	// from the ISR, then the leader killed while the cut holds: the only
+	// live replica besides the ISR's is one that must not be elected.
+	LagThenKill Kind = "lag-then-kill"
 	// The disk faults need bin/chronik-debug (POST /debug/disk).
 	FsyncFail Kind = "fsync-fail" // fdatasync fails (EIO) for Hold on a leader or follower (Pick); healed by restarting it (kill -9)
 	SlowDisk  Kind = "slow-disk"  // every fdatasync of a leader or follower (Pick) takes Delay longer for Hold
@@ -39,7 +43,7 @@ var DiskKinds = []Kind{FsyncFail, SlowDisk}
 
 // Kinds lists every kind a generated schedule draws from.
 var Kinds = []Kind{KillLeader, KillFollower, KillController, PauseLeader, PauseController, IsolateLeader, IsolateMinority,
-	IsolateCtrl, OneWayLeader, ClientCut, SlowLink, DoubleKillLeader, KillAndIsolate, FsyncFail, SlowDisk}
+	IsolateCtrl, OneWayLeader, ClientCut, SlowLink, DoubleKillLeader, KillAndIsolate, LagThenKill, FsyncFail, SlowDisk}
 
 // Fault is one entry of a schedule.
 type Fault struct {
