@@ -218,7 +218,7 @@ func (r *run) inject(ctx context.Context, f Fault) {
 		ev.Targets = []int32{lagging, ro.leader}
 		cutFrom(ro.leader, []int32{lagging}, true)
 		t0 := time.Now()
-		if !r.waitOutOfISR(ctx, p, lagging, r.cfg.RecoverTimeout) {
+		if !r.waitOutOfISR(ctx, ro.leader, p, lagging, r.cfg.RecoverTimeout) {
 			r.warnf("fault %d: n%d still in p%d's ISR %v after the cut; killing the leader anyway", f.N, lagging, p, r.cfg.RecoverTimeout)
 		}
 		out := time.Since(t0)
@@ -291,15 +291,17 @@ func (r *run) nonController(ro roles, picked int32) int32 {
 }
 
 // waitOutOfISR waits up to d until broker id is out of partition p's ISR
-// and reports whether it left.
-func (r *run) waitOutOfISR(ctx context.Context, p, id int32, d time.Duration) bool {
+// as broker leader sees it, and reports whether it left. It asks the
+// leader itself: any broker may answer the run's metadata requests, and
+// the lagging one, cut from the leader, may be the one whose image is
+// behind (found by make chaos: two faults waited their whole minute while
+// the ISR had shrunk and acknowledgements flowed).
+func (r *run) waitOutOfISR(ctx context.Context, leader, p, id int32, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if md, err := r.metadata(ctx); err == nil {
-			for _, pd := range md.Topics[Topic].Partitions {
-				if pd.Partition == p && !slices.Contains(pd.ISR, id) {
-					return true
-				}
+		if _, ps, err := testbed.TopicMetadata(ctx, r.c.Node(leader).KafkaAddr, Topic); err == nil {
+			if st, ok := ps[p]; ok && !slices.Contains(st.ISR, id) {
+				return true
 			}
 		}
 		sleepCtx(ctx, 100*time.Millisecond)
