@@ -9,7 +9,7 @@ KAFKAJS  := 2.2.4
 CMDS     := $(sort ./cmd/chronik $(patsubst %/,./%,$(dir $(wildcard cmd/*/*.go))))
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help build build-debug run cluster deps test vet fuzz clean crash-soak bench bench-gate bench-gate-rates bench-failover profile profile-diff chaos
+.PHONY: help build build-debug run cluster deps test vet fuzz clean crash-soak bench bench-gate bench-gate-rates bench-failover bench-scale profile profile-diff chaos
 
 help:
 	@echo "make build  build $(CMDS) into $(BIN)/"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-gate  gate suite vs benchmarks/baseline.json; fails on a regression, says what moved (1-5 min)"
 	@echo "make bench-gate-rates  RATES_RUNS=$(RATES_RUNS) gate runs each unchanged and slowed (chronik-debug): false alarms, detections (hours)"
 	@echo "make bench-failover  3-broker RF=3 cluster, leaders killed under acks=-1 load (~2 min; FAILOVER_FLAGS=--kills N ...)"
+	@echo "make bench-scale  partitions, connections, producers and record sizes swept one at a time (~8 min; SCALE_FLAGS=--short: ~2 min)"
 	@echo "make profile     pprof capture during PROFILE_SCENARIO=$(PROFILE_SCENARIO) + summary"
 	@echo "make profile-diff BEFORE=dir AFTER=dir   what grew between two captures"
 
@@ -134,6 +135,15 @@ bench-gate: build
 FAILOVER_FLAGS ?=
 bench-failover: build
 	$(BIN)/chronik-bench failover --chronik-bin $(BIN)/chronik $(FAILOVER_FLAGS)
+
+# The scale sweeps (issue 15, cost as the work grows): partitions 1 -> 10,000
+# on one broker, idle connections 1 -> 5,000 beside busy producers, producers
+# 1 -> 64 and record sizes 100 B -> 1 MB against kfake and the box's disk and
+# loopback limits -> bench-results/scale-<timestamp>/. SCALE_FLAGS=--short
+# for a quick pass; --sweeps partitions,connections,load picks sweeps.
+SCALE_FLAGS ?=
+bench-scale: build
+	$(BIN)/chronik-bench scale --chronik-bin $(BIN)/chronik $(SCALE_FLAGS)
 
 # The gate's own error rates, by hand (not CI): RATES_RUNS gate runs of the
 # unchanged broker and of each default slowdown, taking turns.

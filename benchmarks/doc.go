@@ -211,4 +211,75 @@
 //	}
 //
 // The command exits 1 when the check found a problem or a produce failed.
+//
+// # The scale sweeps and their section of results.json
+//
+// `chronik-bench scale` (make bench-scale; RunScale, scale*.go) sweeps one
+// dimension of the load at a time (issue 15's "cost as the work grows"),
+// every broker a process started as above:
+//
+//	partitions   one Chronik per count (1 4 10 100 1000 5000 10000), all
+//	             running together: started (timed), measured empty, one
+//	             topic of that many partitions created (timed), measured
+//	             idle (the change over the partitions: per idle partition)
+//	             with its CPU over an idle second; then bench's acks=1
+//	             produce (2 producers, 100 B, kgo's sticky partitioner) in
+//	             slices taking turns across the brokers, each over the
+//	             4-partition one (IQM of slice pairs); then each broker
+//	             SIGTERM'd and started again on its data (timed to Metadata
+//	             and to an acknowledged record on the last partition). A
+//	             count whose files would pass the broker's RLIMIT_NOFILE is
+//	             not run and says so.
+//	connections  per round a fresh broker and 2 busy producers; idle raw
+//	             connections (one ApiVersions each) opened up to 1, 100,
+//	             1000, 5000 and closed back down; per step the footprint
+//	             before and after the change, 3 throughput slices and a
+//	             latency window at a fixed rate; ratios over the round's
+//	             first count.
+//	load         producers 1 4 16 64 at 1 KB, record sizes 100 B, 1 KB,
+//	             1 MB at 4 producers, at acks=1 and acks=-1: Chronik and
+//	             kfake started fresh per point, taking turns slice by slice;
+//	             Chronik's bytes per append and per fdatasync from its
+//	             /metrics; then (after a sync) a pwrite+fdatasync loop and a
+//	             loopback TCP copy at that write size, twice in turn, the
+//	             larger kept, and the fraction of each Chronik reaches.
+//
+// results.json gets suite "scale", no scenarios or runs, and:
+//
+//	"scale": {
+//	  "config": ScaleConfig (every knob, as the flags set them),
+//	  "wall_seconds": {"partitions", "connections", "load"},
+//	  "nofile": {"soft", "hard", "raised", "note"},
+//	  "partitions": {"workload", "reference", "points": [{
+//	    "partitions", "error" (why a point has no load figures),
+//	    "start_ms", "create_ms", "restart_ms", "restart_ack_ms",
+//	    "before", "idle", "after_load": {"rss_bytes", "anon_bytes",
+//	        "open_files", "maps", "disk_bytes" (allocated blocks)},
+//	    "rss_bytes_per_partition", "open_files_per_partition",
+//	    "maps_per_partition", "disk_bytes_per_partition", "idle_cpu_percent",
+//	    "load": {"msg_per_sec", "mb_per_sec", "cpu_sec_per_million",
+//	             "p50_ms", "p99_ms", "slices": [Interval...]},
+//	    "append_bytes", "msg_ratio", "cpu_ratio"}...]},
+//	  "connections": {"workload",
+//	    "measurements": [{"round", "phase" (up | down), "idle", "before",
+//	        "footprint", "msg_per_sec", "cpu_sec_per_million", "slices",
+//	        "latency": LatencySummary}...],
+//	    "points": [{"idle", "measurements", "msg_per_sec",
+//	        "cpu_sec_per_million", "p50_ms", "p99_ms", "msg_ratio",
+//	        "p99_ratio", "rss_bytes_per_idle_conn",
+//	        "anon_bytes_per_idle_conn", "open_files_per_idle_conn"}...]},
+//	  "load": {"workload",
+//	    "points": [{"name", "curve" (producers | record_bytes | both),
+//	        "producers", "record_bytes", "acks", "chronik", "kfake" (as
+//	        "load" above), "kfake_durability", "msg_ratio", "cpu_ratio",
+//	        "append_bytes", "sync_bytes", "disk_limit_mb_per_sec",
+//	        "loopback_limit_mb_per_sec", "disk_fraction" (acks=-1 only),
+//	        "loopback_fraction"}...],
+//	    "limits": [{"point", "kind" (disk | loopback), "write_bytes",
+//	        "mb_per_sec", "ops_per_sec", "seconds"}...]}
+//	}
+//
+// Ratios and medians with no data are 0 (JSON has no NaN). MB/s is 10^6
+// value bytes per second. `--short` is a quick pass (about 2 minutes);
+// every knob is a flag (`chronik-bench scale -h`).
 package benchmarks

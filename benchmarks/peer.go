@@ -209,16 +209,21 @@ func (pr *Proc) CPUSeconds() (float64, error) {
 // directory. Safe to call twice.
 func (pr *Proc) Stop() {
 	if pr.cmd != nil {
-		pr.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-pr.done:
-		case <-time.After(10 * time.Second):
-			pr.cmd.Process.Kill()
-			<-pr.done
-		}
+		pr.terminate(10 * time.Second)
 		pr.cmd = nil
 	}
 	os.RemoveAll(pr.dir)
+}
+
+// terminate sends SIGTERM and waits for the exit, up to wait, then SIGKILLs.
+func (pr *Proc) terminate(wait time.Duration) {
+	pr.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-pr.done:
+	case <-time.After(wait):
+		pr.cmd.Process.Kill()
+		<-pr.done
+	}
 }
 
 // logTail returns the end of the process's output, for error messages.

@@ -50,6 +50,13 @@ func WritePlots(dir string, res *Results) ([]Plot, error) {
 			return nil, err
 		}
 	}
+	if res.Scale != nil {
+		ps, err := scalePlots(dir, res.Scale)
+		if err != nil {
+			return nil, err
+		}
+		plots = append(plots, ps...)
+	}
 	return plots, nil
 }
 

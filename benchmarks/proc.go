@@ -65,22 +65,25 @@ func ReadProcCPU(pid int) (time.Duration, error) {
 }
 
 // parseStatusHWM returns VmHWM from /proc/<pid>/status in bytes.
-func parseStatusHWM(status []byte) (int64, error) {
+func parseStatusHWM(status []byte) (int64, error) { return statusKB(status, "VmHWM") }
+
+// statusKB returns field (in kB) of /proc/<pid>/status in bytes.
+func statusKB(status []byte, field string) (int64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || k != "VmHWM" {
+		if !ok || k != field {
 			continue
 		}
 		f := strings.Fields(v)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("malformed VmHWM %q", v)
+			return 0, fmt.Errorf("malformed %s %q", field, v)
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("malformed VmHWM %q: %w", v, err)
+			return 0, fmt.Errorf("malformed %s %q: %w", field, v, err)
 		}
 		return kb * 1024, nil
 	}
-	return 0, fmt.Errorf("no VmHWM in /proc status")
+	return 0, fmt.Errorf("no %s in /proc status", field)
 }

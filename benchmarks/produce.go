@@ -66,6 +66,23 @@ func runProduce(ctx context.Context, addr, topic string, sc Scenario, w Window, 
 	value := make([]byte, sc.RecordBytes) // shared: the client only reads it
 	pctx, stopProducing := context.WithCancel(ctx)
 	defer stopProducing()
+	wait := paceProducers(pctx, cls, sc, value, c, lat)
+	stop := make(chan struct{})
+	go progressLoop(progress, label, &c.records, &c.errs, stop)
+	m, werr := measureWindow(ctx, sc, c, w)
+	close(stop)
+	stopProducing()
+	wait()
+	ferr := flushAll(ctx, cls)
+	m.Latency, m.Errors = lat.h, c.errs.Load()
+	return m, errors.Join(werr, ferr)
+}
+
+// paceProducers makes each client produce value at its share of sc.Rate
+// (or as fast as it takes them) until pctx ends; acks count into c. The
+// records are produced with a background context, so that those in flight
+// when pctx ends are still answered. wait returns once every loop stopped.
+func paceProducers(pctx context.Context, cls []*kgo.Client, sc Scenario, value []byte, c *counters, lat *latencyRec) (wait func()) {
 	var wg sync.WaitGroup
 	for _, cl := range cls {
 		wg.Add(1)
@@ -80,15 +97,7 @@ func runProduce(ctx context.Context, addr, topic string, sc Scenario, w Window, 
 			}
 		}()
 	}
-	stop := make(chan struct{})
-	go progressLoop(progress, label, &c.records, &c.errs, stop)
-	m, werr := measureWindow(ctx, sc, c, w)
-	close(stop)
-	stopProducing()
-	wg.Wait()
-	ferr := flushAll(ctx, cls)
-	m.Latency, m.Errors = lat.h, c.errs.Load()
-	return m, errors.Join(werr, ferr)
+	return wg.Wait
 }
 
 // ack is a produce promise: it counts a record acknowledged in the window.

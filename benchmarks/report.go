@@ -70,6 +70,9 @@ func WriteReport(path string, res *Results, plots []Plot) error {
 	if res.Failover != nil {
 		writeFailoverSection(&b, res.Failover)
 	}
+	if res.Scale != nil {
+		writeScaleSection(&b, res.Scale)
+	}
 	if len(plots) > 0 {
 		b.WriteString("## Plots\n\n")
 		for _, p := range plots {

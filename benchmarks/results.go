@@ -90,6 +90,8 @@ type Results struct {
 	// Failover is the failover scenario's section (chronik-bench
 	// failover); absent from the other suites.
 	Failover *FailoverResult `json:"failover,omitempty"`
+	// Scale is the scale sweeps' section (chronik-bench scale).
+	Scale *ScaleResult `json:"scale,omitempty"`
 }
 
 // minSteadyIntervals is the fewest intervals a steady figure is taken

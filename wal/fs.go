@@ -17,6 +17,8 @@ type (
 	File = vfs.File
 	// Mmapper is vfs.Mmapper: a File that can be memory-mapped.
 	Mmapper = vfs.Mmapper
+	// RandomAdvisor is vfs.RandomAdvisor: a File whose mappings take MADV_RANDOM.
+	RandomAdvisor = vfs.RandomAdvisor
 	// Allocator is vfs.Allocator: a File that can reserve space (fallocate).
 	Allocator = vfs.Allocator
 	// Fder is vfs.Fder: a File backed by a kernel file descriptor.

@@ -261,8 +261,11 @@ func (s *segment) seal() error {
 
 // syncAll makes the log file and both indexes durable.
 func (s *segment) syncAll() error {
-	for _, f := range []File{s.log, s.idx.f, s.tidx.f} {
-		if err := f.Sync(); err != nil {
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("sync segment %s: %w", s.name, err)
+	}
+	for _, x := range []*index{s.idx, s.tidx} {
+		if err := x.sync(); err != nil {
 			return fmt.Errorf("sync segment %s: %w", s.name, err)
 		}
 	}

@@ -7,6 +7,7 @@
 //	chronik-bench profile-diff BEFORE AFTER                 what grew between two captures
 //	chronik-bench produce|consume|e2e [flags]               one scenario, Chronik vs kfake (or --brokers)
 //	chronik-bench failover [--kills N] [--controller-kills N] [--sigterms N]   leaders stopped under acks=-1 load (make bench-failover)
+//	chronik-bench scale [--sweeps partitions,connections,load] [--short]   cost as the work grows (make bench-scale)
 //	chronik-bench kfake-serve [--listen ADDR] [--data-dir D --sync]   the kfake peer process
 //
 // Brokers under test are started by the lab as separate processes (Chronik
@@ -42,6 +43,8 @@ func main() {
 		err = cmdProfileDiff(args)
 	case "failover":
 		err = cmdFailover(args)
+	case "scale":
+		err = cmdScale(args)
 	case benchmarks.KindProduce, benchmarks.KindConsume, benchmarks.KindE2E:
 		err = cmdScenario(cmd, args)
 	case "-h", "--help", "help":
@@ -75,6 +78,7 @@ func usage() {
   profile-diff   compare two profile captures: what grew
   produce|consume|e2e   one scenario (see -h)
   failover       3-broker RF=3 cluster: kill -9 / SIGTERM of leaders under acks=-1 load, latency and data check
+  scale          partitions, connections, producers and record sizes swept one at a time (make bench-scale)
   kfake-serve    run the kfake peer (used by the lab)
 `)
 }

@@ -188,6 +188,13 @@ func (f *osFile) Mmap(length int, writable bool) ([]byte, error) {
 	return b, nil
 }
 
+func (f *osFile) AdviseRandom(b []byte) error {
+	if err := unix.Madvise(b, unix.MADV_RANDOM); err != nil {
+		return &os.PathError{Op: "madvise", Path: f.name, Err: err}
+	}
+	return nil
+}
+
 func (f *osFile) Munmap(b []byte) error {
 	if err := unix.Munmap(b); err != nil {
 		return &os.PathError{Op: "munmap", Path: f.name, Err: err}

@@ -45,10 +45,21 @@ type File interface {
 // Mmapper is implemented by files that can be memory-mapped (OS files).
 // Files that do not implement it are served through ReadAt and WriteAt.
 type Mmapper interface {
-	// Mmap maps the first length bytes of the file, shared.
+	// Mmap maps the first length bytes of the file, shared. The mapping
+	// stays valid after the file is closed.
 	Mmap(length int, writable bool) ([]byte, error)
-	// Munmap releases a mapping returned by Mmap.
+	// Munmap releases a mapping returned by Mmap, also once the file is
+	// closed.
 	Munmap(b []byte) error
+}
+
+// RandomAdvisor is implemented by files whose mappings take advice on how
+// they are accessed (OS files: madvise(2)).
+type RandomAdvisor interface {
+	// AdviseRandom says that b, a mapping returned by Mmap, is accessed at
+	// random (MADV_RANDOM): a page fault brings in that page alone, with
+	// no read-ahead around it.
+	AdviseRandom(b []byte) error
 }
 
 // Allocator is implemented by files that can reserve disk space ahead of
