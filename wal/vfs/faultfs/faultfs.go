@@ -156,17 +156,21 @@ func (x *file) WriteAt(p []byte, off int64) (int, error) {
 	return x.File.WriteAt(p, off)
 }
 
-// osFile is a faulted file whose inner file also maps, allocates and has
-// a descriptor (an OS file): the log and the fetch path keep using those.
+// osFile is a faulted file whose inner file also maps (taking access
+// advice), allocates and has a descriptor (an OS file): the log and the
+// fetch path keep using those, so chronik-debug with no fault in force
+// runs the disk as chronik does.
 type osFile struct {
 	*file
 	m vfs.Mmapper
+	r vfs.RandomAdvisor
 	a vfs.Allocator
 	d vfs.Fder
 }
 
 func (x osFile) Mmap(length int, writable bool) ([]byte, error) { return x.m.Mmap(length, writable) }
 func (x osFile) Munmap(b []byte) error                          { return x.m.Munmap(b) }
+func (x osFile) AdviseRandom(b []byte) error                    { return x.r.AdviseRandom(b) }
 func (x osFile) Allocate(size int64) error                      { return x.a.Allocate(size) }
 func (x osFile) Fd() uintptr                                    { return x.d.Fd() }
 
@@ -183,11 +187,12 @@ func (x allocFile) Allocate(size int64) error { return x.a.Allocate(size) }
 func wrap(f *FS, inner vfs.File) vfs.File {
 	x := &file{File: inner, fs: f}
 	m, isM := inner.(vfs.Mmapper)
+	r, isR := inner.(vfs.RandomAdvisor)
 	a, isA := inner.(vfs.Allocator)
 	d, isD := inner.(vfs.Fder)
 	switch {
-	case isM && isA && isD:
-		return osFile{file: x, m: m, a: a, d: d}
+	case isM && isR && isA && isD:
+		return osFile{file: x, m: m, r: r, a: a, d: d}
 	case isA:
 		return allocFile{file: x, a: a}
 	default:

@@ -13,7 +13,8 @@ import (
 
 // TestFaultsApplyWhileSetAndStopWhenOff: each mode faults exactly the
 // operations it names, the OS file keeps its optional interfaces (mmap,
-// fallocate, the descriptor for sendfile), and Off restores the disk.
+// madvise, fallocate, the descriptor for sendfile), and Off restores the
+// disk.
 func TestFaultsApplyWhileSetAndStopWhenOff(t *testing.T) {
 	dir := t.TempDir()
 	f := New(vfs.OS())
@@ -22,7 +23,7 @@ func TestFaultsApplyWhileSetAndStopWhenOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fl.Close()
-	for _, iface := range []any{fl.(vfs.Mmapper), fl.(vfs.Allocator), fl.(vfs.Fder)} {
+	for _, iface := range []any{fl.(vfs.Mmapper), fl.(vfs.RandomAdvisor), fl.(vfs.Allocator), fl.(vfs.Fder)} {
 		_ = iface // the assertions above panic if an interface was lost
 	}
 	write := func() error { _, err := fl.WriteAt([]byte("x"), 0); return err }
