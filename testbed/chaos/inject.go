@@ -290,18 +290,27 @@ func (r *run) nonController(ro roles, picked int32) int32 {
 	return picked
 }
 
-// waitOutOfISR waits up to d until broker id is out of partition p's ISR
-// as broker leader sees it, and reports whether it left. It asks the
-// leader itself: any broker may answer the run's metadata requests, and
-// the lagging one, cut from the leader, may be the one whose image is
-// behind (found by make chaos: two faults waited their whole minute while
-// the ISR had shrunk and acknowledgements flowed).
+// waitOutOfISR waits up to d until broker id is out of partition p's ISR,
+// or p has left leader, and reports whether either happened. It asks both
+// the leader and any broker (the run's metadata): an image cut off from
+// the controller lags, and the one answering may be the lagging follower
+// or the leader itself, fenced meanwhile (found by make chaos seed
+// 20261201: lag-then-kill faults waited up to a minute while the ISR had
+// long changed and acknowledgements flowed).
 func (r *run) waitOutOfISR(ctx context.Context, leader, p, id int32, d time.Duration) bool {
+	moved := func(st testbed.PartitionState) bool { return st.Leader != leader || !slices.Contains(st.ISR, id) }
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		if _, ps, err := testbed.TopicMetadata(ctx, r.c.Node(leader).KafkaAddr, Topic); err == nil {
-			if st, ok := ps[p]; ok && !slices.Contains(st.ISR, id) {
+			if st, ok := ps[p]; ok && moved(st) {
 				return true
+			}
+		}
+		if md, err := r.metadata(ctx); err == nil {
+			for _, pd := range md.Topics[Topic].Partitions {
+				if pd.Partition == p && moved(testbed.PartitionState{Leader: pd.Leader, ISR: pd.ISR}) {
+					return true
+				}
 			}
 		}
 		sleepCtx(ctx, 100*time.Millisecond)
