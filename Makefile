@@ -111,12 +111,14 @@ clean:
 # fault-injecting proxies, RF 3, min.insync.replicas 2, idempotent acks=-1
 # producers and concurrent readers through CHAOS_FAULTS faults of a seeded
 # schedule, then every record checked. results.json, REPORT.md and a
-# timeline under chaos-results/; exit 1 when a check fails.
+# timeline under chaos-results/; exit 1 when a check fails. The brokers run
+# bin/chronik-debug: the fsync-fail and slow-disk faults switch its disk
+# fault (POST /debug/disk on the admin listener).
 CHAOS_FAULTS ?= 100
 CHAOS_SEED   ?= 0
 CHAOS_FLAGS  ?=
-chaos: build
-	$(BIN)/chronik-testbed chaos -bin $(BIN)/chronik -brokers 3 -rf 3 -min-insync 2 -faults $(CHAOS_FAULTS) -seed $(CHAOS_SEED) $(CHAOS_FLAGS)
+chaos: build build-debug
+	$(BIN)/chronik-testbed chaos -bin $(BIN)/chronik-debug -brokers 3 -rf 3 -min-insync 2 -faults $(CHAOS_FAULTS) -seed $(CHAOS_SEED) $(CHAOS_FLAGS)
 
 # The benchmark lab (cmd/chronik-bench, benchmarks/, perf/). Results go to
 # bench-results/ (gitignored); benchmarks/baseline.json is committed.

@@ -357,6 +357,12 @@ func (b *Broker) fetchPartition(req *kmsg.FetchRequest, from fetcher, name strin
 	case kerrv != nil:
 		sp.errCode = kerrv.Code
 		return sp
+	case p.Log().Failed():
+		// Offline here after a disk failure (storage.go): neither
+		// consumers nor followers read it, so the high watermark cannot
+		// move past what this broker can no longer make durable.
+		sp.errCode = kerr.KafkaStorageError.Code
+		return sp
 	case !p.IsLeader() && !(consumer && req.Version >= 11 && p.Role() == partition.RoleFollower):
 		// Followers serve consumers that may read from them (Kafka:
 		// fetchOnlyLeader unless the Fetch is v11+, KIP-392).

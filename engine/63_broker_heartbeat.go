@@ -23,7 +23,9 @@ import (
 //     without a new heartbeat within one interval, the broker is fenced at
 //     once (ConnClosed), long before its session times out.
 //
-// Version notes: v1 OfflineLogDirs (ignored: one log dir).
+// Version notes: v1 OfflineLogDirs: a broker whose disk failed names its
+// log dir there, and the controller moves its leaderships away at once
+// (raftmeta/liveness.go, engine/storage.go).
 
 func init() { regKey(63, 0, 1, handleBrokerHeartbeat) }
 

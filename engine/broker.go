@@ -70,6 +70,9 @@ type Broker struct {
 	mirroredIndex uint64             // the last metadata image mirrored; guarded by adminMu
 	hwAtStart     map[string]int64   // checkpointed high watermarks read at Open ("topic-p")
 	ctr           counters           // request counters for Metrics (metrics.go)
+	dbg           debugState         // the switchable disk of bin/chronik-debug (debug.go); empty otherwise
+
+	storageFailed atomic.Bool // a partition log's disk failed (storage.go)
 
 	parkMu sync.Mutex                // a leaf lock: guards parked only
 	parked map[*parkedFetch]struct{} // long-poll fetches waiting, answered at Close (01_fetch.go)
@@ -99,6 +102,7 @@ func Open(cfg Config, fsys wal.FS, logger *slog.Logger) (*Broker, error) {
 		dynamic:  make(map[string]string),
 		parked:   make(map[*parkedFetch]struct{}),
 	}
+	b.fs = b.debugWrapFS(fsys)
 	var c Cluster = standalone{b}
 	b.clusterImpl.Store(&c)
 	start := time.Now()

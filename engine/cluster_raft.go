@@ -55,6 +55,9 @@ func (b *Broker) JoinCluster(node *raftmeta.Node, clusterID string) error {
 		return fmt.Errorf("mirror cluster metadata: %w", err)
 	}
 	b.groups.TopicsChanged()
+	if b.StorageFailed() { // a log failed before the broker joined (storage.go)
+		node.ReportOfflineLogDir(b.cfg.DataDir)
+	}
 	b.bg.Add(1)
 	go b.followMetadata(node, sub)
 	return nil

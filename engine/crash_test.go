@@ -98,22 +98,7 @@ func fetchAll(t *testing.T, b *Broker, topic string, p int32) ([]byte, int64) {
 	var out []byte
 	off, hw := int64(0), int64(-1)
 	for hw < 0 || off < hw {
-		req := kmsg.NewPtrFetchRequest()
-		req.Version, req.MaxBytes = 12, 1<<20
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, off, 1<<20
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp := handleSync(t, b, &Request{Key: 1, Version: 12, Body: req.AppendTo(nil)}).(*fetchResponse)
-		dec := kmsg.NewPtrFetchResponse()
-		dec.Version = 12
-		if err := dec.ReadFrom(resp.AppendTo(nil)); err != nil {
-			t.Fatal(err)
-		}
-		resp.ReleaseBody()
-		sp := dec.Topics[0].Partitions[0]
+		sp := fetchAt(t, b, topic, p, off)
 		if sp.ErrorCode != 0 {
 			t.Fatalf("fetch %s-%d at %d: %v", topic, p, off, kerr.ErrorForCode(sp.ErrorCode))
 		}
@@ -132,6 +117,27 @@ func fetchAll(t *testing.T, b *Broker, topic string, p int32) ([]byte, int64) {
 		}
 	}
 	return out, hw
+}
+
+// fetchAt is one Fetch v12 of topic-p from off, as the client decodes it.
+func fetchAt(t *testing.T, b *Broker, topic string, p int32, off int64) kmsg.FetchResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.MaxBytes = 12, 1<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, off, 1<<20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := handleSync(t, b, &Request{Key: 1, Version: 12, Body: req.AppendTo(nil)}).(*fetchResponse)
+	dec := kmsg.NewPtrFetchResponse()
+	dec.Version = 12
+	if err := dec.ReadFrom(resp.AppendTo(nil)); err != nil {
+		t.Fatal(err)
+	}
+	resp.ReleaseBody()
+	return dec.Topics[0].Partitions[0]
 }
 
 // TestAckedProducesSurviveCrashesThroughTheEngine: many rounds of a
@@ -254,9 +260,11 @@ func checkServed(t *testing.T, b *Broker, acked []ackedBatch) {
 }
 
 // TestStorageErrorFencesOnlyThatPartition: a failing disk write or sync on
-// one partition makes it answer KAFKA_STORAGE_ERROR from then on (sticky,
-// even after the disk recovers), while its other partitions and topics,
-// fetches and metadata keep working.
+// one partition makes it answer KAFKA_STORAGE_ERROR to produce and fetch
+// from then on (sticky, even after the disk recovers: Kafka's offline
+// partition), while its other partitions and topics, fetches and metadata
+// keep working (standalone: a cluster broker gives up all of them,
+// storage.go).
 func TestStorageErrorFencesOnlyThatPartition(t *testing.T) {
 	for _, op := range []string{memfs.OpWrite, memfs.OpSync} {
 		t.Run(op, func(t *testing.T) {
@@ -292,8 +300,8 @@ func TestStorageErrorFencesOnlyThatPartition(t *testing.T) {
 					t.Fatalf("%s-%d produce: %v", tp.topic, tp.p, kerr.ErrorForCode(c))
 				}
 			}
-			if served, _ := fetchAll(t, b, "bad", 0); len(served) == 0 {
-				t.Fatal("the fenced partition stopped serving what it had")
+			if c := fetchAt(t, b, "bad", 0, 0).ErrorCode; c != kerr.KafkaStorageError.Code {
+				t.Fatalf("fetch of the failed partition: %v, want KAFKA_STORAGE_ERROR (offline until restart)", kerr.ErrorForCode(c))
 			}
 			if served, _ := fetchAll(t, b, "good", 1); len(served) == 0 {
 				t.Fatal("a healthy partition stopped serving")

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chronik/chronik/wal"
+	"github.com/chronik/chronik/wal/vfs/faultfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -117,4 +119,42 @@ func threadCPU() time.Duration {
 		panic(fmt.Sprintf("debug hook: thread CPU clock: %v", err)) // Linux always has it
 	}
 	return time.Duration(ts.Nano())
+}
+
+// DebugHooks reports whether this binary has the debug hooks: the debug.*
+// keys and the disk faults (SetDiskFault).
+const DebugHooks = true
+
+// debugState is the broker's switchable disk: every partition log, the
+// flush pool and the checkpoints go through it.
+type debugState struct{ disk *faultfs.FS }
+
+// debugWrapFS puts the switchable disk between the broker and fsys.
+func (b *Broker) debugWrapFS(fsys wal.FS) wal.FS {
+	b.dbg.disk = faultfs.New(fsys)
+	return b.dbg.disk
+}
+
+// SetDiskFault switches the broker's disk fault at run time (admin
+// listener: POST /debug/disk): "off", "fsync" (fdatasync, syncfs and
+// directory fsync fail with EIO), "write" (pwrite fails too) or "slow"
+// (every sync takes delay longer). The data directory's partition logs are
+// affected; the metadata Raft log (dragonboat's own files) is not.
+func (b *Broker) SetDiskFault(fault string, delay time.Duration) error {
+	m, err := faultfs.ParseMode(fault)
+	if err != nil {
+		return err
+	}
+	if err := b.dbg.disk.Set(m, delay); err != nil {
+		return err
+	}
+	b.log.Warn("debug: disk fault set", "fault", m.String(), "delay", delay)
+	return nil
+}
+
+// DiskFault reports the disk fault in force, its delay and how many disk
+// operations it failed or delayed so far.
+func (b *Broker) DiskFault() (fault string, delay time.Duration, injected int64) {
+	m, d, n := b.dbg.disk.State()
+	return m.String(), d, n
 }

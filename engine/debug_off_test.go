@@ -20,3 +20,18 @@ func TestShippedBuildRejectsDebugKeys(t *testing.T) {
 		}
 	}
 }
+
+// The shipped build has no disk faults: the admin listener does not serve
+// /debug/disk (DebugHooks), and SetDiskFault refuses.
+func TestShippedBuildHasNoDiskFaults(t *testing.T) {
+	if engine.DebugHooks {
+		t.Fatal("DebugHooks in the shipped build")
+	}
+	tb := startBroker(t)
+	if err := tb.b.SetDiskFault("fsync", 0); err == nil {
+		t.Fatal("SetDiskFault worked in the shipped build")
+	}
+	if f, _, _ := tb.b.DiskFault(); f != "off" {
+		t.Fatalf("disk fault %q in the shipped build", f)
+	}
+}

@@ -98,4 +98,10 @@
 // coordinator loads the groups of internal partitions this broker now leads
 // and unloads the others (Coordinator.TopicsChanged); group requests for a
 // partition it does not lead get NOT_COORDINATOR.
+//
+// A failed disk (storage.go): a partition log whose write or fsync failed
+// is offline on this broker until it restarts (KAFKA_STORAGE_ERROR to
+// produce and fetch, acks=-1 waits failed); in a cluster the broker
+// reports its log dir offline to the controller, which moves every
+// leadership it holds and takes it out of every ISR at once.
 package engine

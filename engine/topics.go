@@ -133,6 +133,7 @@ func (b *Broker) walOptions(t *topic) wal.Options {
 		RetentionBytes:     wal.Retain(b.topicInt(t, "retention.bytes")),
 		Now:                b.now,
 		Flusher:            b.flusher,
+		OnStorageError:     b.onStorageError,
 	}
 }
 

@@ -51,47 +51,68 @@ type Broker struct {
 	logShown bool
 }
 
+// builtBinary is a broker binary taken from an environment variable or
+// built once per test process.
+type builtBinary struct {
+	env, name string
+	tags      []string
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
 var (
-	buildOnce sync.Once
-	buildDir  string
-	buildBin  string
-	buildErr  error
+	chronikBin      = &builtBinary{env: "CHRONIK_BIN", name: "chronik"}
+	chronikDebugBin = &builtBinary{env: "CHRONIK_DEBUG_BIN", name: "chronik-debug", tags: []string{"-tags", "chronikdebug"}}
 )
 
-// binaryPath returns the chronik binary to run: $CHRONIK_BIN, or one built
-// from ../cmd/chronik once per test process.
-func binaryPath(t testing.TB) string {
+// get returns $env if set (the file must exist), else the binary built
+// from ../cmd/chronik (with tags) into a temporary directory.
+func (bb *builtBinary) get(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("CHRONIK_BIN"); p != "" {
+	if p := os.Getenv(bb.env); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("CHRONIK_BIN=%s: %v (run `make build`)", p, err)
+			t.Fatalf("%s=%s: %v (run `make build build-debug`)", bb.env, p, err)
 		}
 		return p
 	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "chronik-itest-bin-")
-		if buildErr != nil {
+	bb.once.Do(func() {
+		if bb.dir, bb.err = os.MkdirTemp("", "chronik-itest-bin-"); bb.err != nil {
 			return
 		}
-		buildBin = filepath.Join(buildDir, "chronik")
-		cmd := exec.Command("go", "build", "-o", buildBin, "../cmd/chronik")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ../cmd/chronik: %w\n%s", err, out)
+		bb.path = filepath.Join(bb.dir, bb.name)
+		args := append(append([]string{"build"}, bb.tags...), "-o", bb.path, "../cmd/chronik")
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			bb.err = fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatalf("no CHRONIK_BIN and building the broker failed: %v", buildErr)
+	if bb.err != nil {
+		t.Fatalf("no %s and building the broker failed: %v", bb.env, bb.err)
 	}
-	return buildBin
+	return bb.path
 }
 
-// removeBuiltBinary deletes the binary built by binaryPath, if any. TestMain
-// calls it after the tests ran.
-func removeBuiltBinary() {
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
+// remove deletes what get built, if anything.
+func (bb *builtBinary) remove() {
+	if bb.dir != "" {
+		os.RemoveAll(bb.dir)
 	}
+}
+
+// binaryPath returns the chronik binary to run: $CHRONIK_BIN, or one built
+// from ../cmd/chronik once per test process.
+func binaryPath(t testing.TB) string { return chronikBin.get(t) }
+
+// debugBinaryPath returns bin/chronik-debug (the broker with the test
+// hooks, -tags chronikdebug): $CHRONIK_DEBUG_BIN, or one built once per
+// test process.
+func debugBinaryPath(t testing.TB) string { return chronikDebugBin.get(t) }
+
+// removeBuiltBinary deletes the binaries built by binaryPath and
+// debugBinaryPath, if any. TestMain calls it after the tests ran.
+func removeBuiltBinary() {
+	chronikBin.remove()
+	chronikDebugBin.remove()
 }
 
 // freeAddr returns a 127.0.0.1 address whose port was free a moment ago.

@@ -45,6 +45,12 @@ var foClusterProps = map[string]string{
 // CHRONIK_FAILOVER_LOG_LEVEL sets the brokers' --log-level.
 func startFailoverCluster(t *testing.T) *testbed.Cluster {
 	t.Helper()
+	return startFailoverClusterOf(t, binaryPath(t))
+}
+
+// startFailoverClusterOf is startFailoverCluster running bin.
+func startFailoverClusterOf(t *testing.T, bin string) *testbed.Cluster {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "chronik-failover-")
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +59,7 @@ func startFailoverCluster(t *testing.T) *testbed.Cluster {
 	if lvl := os.Getenv("CHRONIK_FAILOVER_LOG_LEVEL"); lvl != "" {
 		extra = []string{"--log-level", lvl}
 	}
-	c, err := testbed.Start(testbed.Config{Bin: binaryPath(t), Nodes: 3, Dir: dir, Properties: foClusterProps, Admin: true, ExtraArgs: extra})
+	c, err := testbed.Start(testbed.Config{Bin: bin, Nodes: 3, Dir: dir, Properties: foClusterProps, Admin: true, ExtraArgs: extra})
 	if err != nil {
 		os.RemoveAll(dir)
 		t.Fatalf("start cluster: %v", err)

@@ -46,13 +46,21 @@ func (n *Node) HandleHeartbeat(connID uint64, req *kmsg.BrokerHeartbeatRequest) 
 	if connID != 0 {
 		c.conns[connID] = b.ID
 	}
-	if req.WantShutdown {
+	offline := len(req.OfflineLogDirs) > 0
+	if req.WantShutdown || offline {
+		// A failed log dir moves leaderships away like a controlled
+		// shutdown; the broker is not told it may stop.
 		c.shutdown[b.ID] = b.Epoch
 	}
+	decideNow := offline && !b.ShuttingDown && !c.inflight[b.ID]
 	if b.Fenced {
 		c.unfence[b.ID] = true // a fenced broker that heartbeats is alive again
 	}
 	c.mu.Unlock()
+	if decideNow {
+		n.log.Error("broker reports a failed log dir; moving its leaderships away", "broker", b.ID, "dirs", len(req.OfflineLogDirs))
+		n.decide(c, b, now) // proposes on its own goroutine
+	}
 	resp.IsCaughtUp = true
 	resp.IsFenced = b.Fenced
 	resp.ShouldShutdown = req.WantShutdown && b.ShuttingDown && !leadsAny(im, b.ID)

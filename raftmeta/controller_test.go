@@ -296,3 +296,53 @@ func TestADeposedControllersFenceIsNotCommitted(t *testing.T) {
 		}
 	}
 }
+
+// TestAFailedLogDirMovesLeadershipsAwayAtOnce: a broker whose disk failed
+// (ReportOfflineLogDir) leaves every ISR and every leadership it held goes
+// to another ISR member, without waiting for its session or a shutdown
+// request, whether it is the controller's broker or not; it stays up and
+// registered (not fenced) but ineligible, also after further heartbeats.
+func TestAFailedLogDirMovesLeadershipsAwayAtOnce(t *testing.T) {
+	c := startCluster(t, 3)
+	if _, err := c.nodes[0].CreateTopic(ctxT(t), TopicSpec{Name: "t", Partitions: 6, ReplicationFactor: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		c.waitTopic(i, "t")
+	}
+	ctrl, ok := c.nodes[0].LeaderID()
+	if !ok {
+		t.Fatal("no controller")
+	}
+	for _, id := range []int32{ctrl%3 + 1, ctrl} { // another broker first, then the controller's own
+		name := map[bool]string{true: "the controller's broker", false: "a broker"}[id == ctrl]
+		im := c.nodes[id-1].Image()
+		led := 0
+		for _, p := range im.Topic("t").Partitions {
+			if p.Leader == id {
+				led++
+			}
+		}
+		c.nodes[id-1].ReportOfflineLogDir("/data/node")
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			im = c.nodes[id%3].Image()
+			b, _ := im.Broker(id)
+			clear := b.ShuttingDown && !b.Fenced
+			for _, p := range im.Topic("t").Partitions {
+				clear = clear && p.Leader != id && p.Leader != -1 && !containsID(p.ISR, id)
+			}
+			if clear {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s %d (led %d partitions) reported its log dir offline; 10s later: broker %+v, partitions %+v", name, id, led, b, im.Topic("t").Partitions)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond) // three more heartbeats
+		if b, _ := c.nodes[id%3].Image().Broker(id); !b.ShuttingDown || b.Fenced {
+			t.Fatalf("%s %d after more heartbeats: %+v, want still shutting down, not fenced", name, id, b)
+		}
+	}
+}

@@ -78,6 +78,10 @@
 //     live ISR member in replica order as leader, or -1; leader epoch + 1.
 //   - Heartbeat of a fenced broker unfences it; leaderless partitions whose
 //     ISR holds a live broker get a leader (leader epoch + 1).
+//   - ShutdownBroker (controller, on a heartbeat asking for a controlled
+//     shutdown or naming an offline log dir): as FenceBroker, but the
+//     broker stays unfenced and is ineligible (ShuttingDown) until it
+//     registers again.
 //   - CreateTopic / CreatePartitions: ISR = the live replicas, leader = the
 //     first of them; epochs start at 0.
 //   - ChangeISR (the partition leader, KIP-497 style): leader and leader

@@ -2,8 +2,10 @@ package raftmeta
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,8 +26,17 @@ import (
 // partitioned minority cannot fence the majority: only the shard leader,
 // which needs a quorum to commit, decides.
 //
-//	broker ──BrokerHeartbeat{id, epoch, wantShutDown}──▶ controller
+//	broker ──BrokerHeartbeat{id, epoch, wantShutDown, offlineLogDirs}──▶ controller
 //	       ◀──{isFenced, shouldShutDown} or NOT_CONTROLLER─┘
+//
+// A broker whose disk failed (ReportOfflineLogDir) heartbeats at once with
+// the failed directory in OfflineLogDirs (KIP-858's field); the controller
+// takes that broker out of every ISR and moves its leaderships to other
+// ISR members in one entry, as for a controlled shutdown (ShutdownBroker,
+// proposed on receipt, not at the next tick), and the broker stays
+// ineligible until it registers again after a restart. It is not told it
+// may stop: the process stays up, answering KAFKA_STORAGE_ERROR for its
+// failed partitions, until it is restarted.
 
 // registerTimeout bounds one registration attempt.
 const registerTimeout = 10 * time.Second
@@ -73,6 +84,43 @@ func (n *Node) ControlledShutdown(ctx context.Context) error {
 	}
 }
 
+// ReportOfflineLogDir tells the controller that the disk of log directory
+// dir failed (a write or fsync error in it): this broker must give up its
+// leaderships and leave every ISR now. The next heartbeat, sent at once,
+// and every one after it carry the directory's id. Any goroutine; it does
+// not block.
+func (n *Node) ReportOfflineLogDir(dir string) {
+	id := LogDirID(dir)
+	for {
+		old := n.offlineDirs.Load()
+		var dirs [][16]byte
+		if old != nil {
+			if slices.Contains(*old, id) {
+				break
+			}
+			dirs = slices.Clone(*old)
+		}
+		dirs = append(dirs, id)
+		if n.offlineDirs.CompareAndSwap(old, &dirs) {
+			n.log.Error("log directory offline; asking the controller to move this broker's leaderships away", "dir", dir)
+			break
+		}
+	}
+	select {
+	case n.beatNow <- struct{}{}:
+	default:
+	}
+}
+
+// LogDirID is the directory id a heartbeat names a log directory by: the
+// first 16 bytes of the SHA-256 of its path (Kafka keeps a random one in
+// meta.properties; Chronik has one log directory per broker, so only its
+// stability matters).
+func LogDirID(dir string) [16]byte {
+	sum := sha256.Sum256([]byte(dir))
+	return [16]byte(sum[:16])
+}
+
 // liveness runs the heartbeats (once registered) and, while this node
 // leads the shard, the controller's decisions.
 func (n *Node) liveness() {
@@ -103,6 +151,11 @@ func (n *Node) liveness() {
 			}
 			n.ctrl.observe(sub, n.Image(), n.opts.SessionTimeout)
 			n.control(time.Now())
+		case <-n.beatNow:
+			if n.isRegistered() {
+				lastBeat = time.Now()
+				hb.beat()
+			}
 		case now := <-tick.C:
 			if n.isRegistered() && now.Sub(lastBeat) >= n.opts.HeartbeatInterval {
 				lastBeat = now
@@ -139,6 +192,9 @@ func (n *Node) heartbeatRequest() *kmsg.BrokerHeartbeatRequest {
 	req.BrokerEpoch = int64(n.epoch())
 	req.CurrentMetadataOffset = int64(n.Image().Index)
 	req.WantShutdown = n.wantShutdown.Load()
+	if dirs := n.offlineDirs.Load(); dirs != nil {
+		req.OfflineLogDirs = *dirs
+	}
 	return req
 }
 

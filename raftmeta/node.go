@@ -180,7 +180,9 @@ type Node struct {
 	wantShutdown atomic.Bool   // heartbeats ask for a controlled shutdown
 	mayShutdown  chan struct{} // closed when the controller says it may stop
 	shutdownOnce sync.Once
-	ctrl         *controller // liveness decisions while this node leads the shard
+	offlineDirs  atomic.Pointer[[][16]byte] // log dirs whose disk failed (ReportOfflineLogDir); heartbeats carry them
+	beatNow      chan struct{}              // ReportOfflineLogDir: heartbeat at once, not at the next interval
+	ctrl         *controller                // liveness decisions while this node leads the shard
 	// leaderChanged gets a token when dragonboat reports a new shard
 	// leader (LeaderUpdated): the liveness loop heartbeats the new
 	// controller and runs the controller's tick at once.
@@ -202,7 +204,7 @@ func Start(opts Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{opts: opts, self: opts.self(), log: opts.Logger.With("component", "raftmeta", "node", opts.NodeID),
-		fsm: NewFSM(), registered: make(chan struct{}), mayShutdown: make(chan struct{}), ctrl: newController(),
+		fsm: NewFSM(), registered: make(chan struct{}), mayShutdown: make(chan struct{}), beatNow: make(chan struct{}, 1), ctrl: newController(),
 		leaderChanged: make(chan struct{}, 1), wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig())
 	if err != nil {

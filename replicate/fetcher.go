@@ -260,8 +260,15 @@ func (f *fetcher) request() (*kmsg.FetchRequest, map[tpKey]Target, time.Duration
 			wait = min(wait, d)
 			continue
 		}
-		i := topicIndex(req, byTopic, st.t)
 		l := st.t.Replica.Log()
+		if l.Failed() {
+			// Its disk failed: the LEO may hold records whose fsync
+			// failed, and reporting it as the fetch offset would tell
+			// the leader they are durable here (the broker is leaving
+			// the ISR; it fetches this partition again after a restart).
+			continue
+		}
+		i := topicIndex(req, byTopic, st.t)
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = k.partition
 		rp.CurrentLeaderEpoch = st.t.LeaderEpoch

@@ -444,3 +444,29 @@ func (c *Cluster) Metrics(ctx context.Context, id int32) (string, error) {
 	body, err := io.ReadAll(resp.Body)
 	return string(body), err
 }
+
+// SetDiskFault switches node id's disk fault on the live broker (POST
+// /debug/disk on its admin listener): fault is off, fsync, write or slow
+// (delay added to each sync). The cluster must run bin/chronik-debug with
+// Config.Admin set.
+func (c *Cluster) SetDiskFault(ctx context.Context, id int32, fault string, delay time.Duration) error {
+	n := c.Node(id)
+	if n.AdminAddr == "" {
+		return errors.New("testbed: the cluster was started without admin listeners")
+	}
+	u := fmt.Sprintf("http://%s/debug/disk?fault=%s&delay_ms=%d", n.AdminAddr, fault, delay.Milliseconds())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("testbed: disk fault %s on broker %d: %w", fault, id, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("testbed: disk fault %s on broker %d: %s: %s (a chronik-debug binary?)", fault, id, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
+}

@@ -251,3 +251,18 @@ func ChronikBin(dir string) (string, error) {
 	}
 	return bin, nil
 }
+
+// ChronikDebugBin is ChronikBin for bin/chronik-debug (the broker with the
+// test hooks: -tags chronikdebug): $CHRONIK_DEBUG_BIN, or one built into
+// dir.
+func ChronikDebugBin(dir string) (string, error) {
+	if bin := os.Getenv("CHRONIK_DEBUG_BIN"); bin != "" {
+		return bin, nil
+	}
+	bin := dir + "/chronik-debug"
+	out, err := exec.Command("go", "build", "-tags", "chronikdebug", "-o", bin, "github.com/chronik/chronik/cmd/chronik").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build -tags chronikdebug cmd/chronik: %v\n%s", err, out)
+	}
+	return bin, nil
+}

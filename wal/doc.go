@@ -197,7 +197,11 @@
 // up to 1.14 syncfs per cycle of 64 logs: the first worker to wake takes
 // the logs queued by then; BenchmarkFollowerCycle). Stats report appends per
 // sync and a sync latency histogram. A write or sync error is sticky: the
-// log refuses appends with ErrStorage from then on.
+// log refuses appends and syncs with ErrStorage from then on, and never
+// calls a later fdatasync a success for what the failed one should have
+// covered (after a failed fsync the kernel may have dropped the dirty pages
+// and cleared the error). Options.OnStorageError tells the owner once, at
+// the first error; Err and Failed report it.
 //
 // # Zero-copy reads
 //

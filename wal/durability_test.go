@@ -131,6 +131,52 @@ func TestSyncErrorIsSticky(t *testing.T) {
 	}
 }
 
+// TestAFailedSyncIsNeverRetriedIntoSuccess ("fsyncgate"): after one
+// failed fdatasync the kernel may have dropped the dirty pages and cleared
+// the error, so a later fdatasync that succeeds proves nothing. The log
+// must never report the records durable: every later Sync fails, the
+// durable offset stays put, and the owner hears of the failure once
+// (OnStorageError), with the error Err returns.
+func TestAFailedSyncIsNeverRetriedIntoSuccess(t *testing.T) {
+	heard := make(chan error, 4)
+	l, fsys := openMem(t, Options{OnStorageError: func(_ *Log, err error) { heard <- err }})
+	defer l.Close()
+	mustAppend(t, l, makeBatch(1, 1, 0), 0)
+	sync := func() error {
+		done := make(chan error, 1)
+		l.Sync(l.LogEndOffset(), func(err error) { done <- err })
+		return <-done
+	}
+	if err := sync(); err != nil || l.Failed() {
+		t.Fatalf("first sync: %v (failed %v)", err, l.Failed())
+	}
+	mustAppend(t, l, makeBatch(1, 1, 0), 0)
+	fsys.InjectError(memfs.OpSync, ".log", errors.New("EIO"))
+	if err := sync(); !errors.Is(err, ErrStorage) {
+		t.Fatalf("sync on a failing disk: %v", err)
+	}
+	fsys.ClearErrors()
+	for i := range 3 {
+		if err := sync(); !errors.Is(err, ErrStorage) {
+			t.Fatalf("sync %d after the disk came back: %v, want the sticky ErrStorage", i, err)
+		}
+	}
+	if l.DurableOffset() != 1 {
+		t.Fatalf("durable offset %d, want 1 (the failed sync covered offset 1)", l.DurableOffset())
+	}
+	if !l.Failed() || !errors.Is(l.Err(), ErrStorage) {
+		t.Fatalf("Failed %v, Err %v", l.Failed(), l.Err())
+	}
+	if err := <-heard; err != l.Err() {
+		t.Fatalf("OnStorageError got %v, Err is %v", err, l.Err())
+	}
+	select {
+	case err := <-heard:
+		t.Fatalf("OnStorageError called twice (second: %v)", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
 func TestRolledSegmentCreationIsDurable(t *testing.T) {
 	opts := Options{SegmentBytes: 500}
 	l, fsys := openMem(t, opts)

@@ -30,7 +30,8 @@ type Log struct {
 	mu      sync.Mutex
 	opts    Options
 	epochs  epochCache
-	werr    error // sticky storage error, wraps ErrStorage
+	werr    error       // sticky storage error, wraps ErrStorage
+	failed  atomic.Bool // werr != nil, for lock-free checks (Failed)
 	closed  bool
 	rolled  []*segment // sealed segments not yet synced by the flusher
 	newDirs bool       // directory entries created since the last SyncDir
@@ -236,9 +237,27 @@ func (l *Log) SetOptions(opts Options) {
 func (l *Log) fail(err error) error {
 	if l.werr == nil {
 		l.werr = fmt.Errorf("%w: %w", ErrStorage, err)
+		l.failed.Store(true)
+		if cb := l.opts.OnStorageError; cb != nil {
+			go cb(l, l.werr)
+		}
 	}
 	return l.werr
 }
+
+// Err returns the sticky storage error (wrapping ErrStorage) once a write
+// or sync failed, else nil. A failed log never syncs again: what was not
+// durable when the error struck is never reported durable, even if a later
+// fdatasync would succeed (the kernel may have dropped the dirty pages
+// and cleared the error: "fsyncgate"). Any goroutine may call it.
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.werr
+}
+
+// Failed reports, without a lock, whether Err is not nil.
+func (l *Log) Failed() bool { return l.failed.Load() }
 
 // Append writes one v2 RecordBatch at the log end. It stamps the batch's
 // baseOffset and partitionLeaderEpoch in place (the caller's slice is

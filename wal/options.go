@@ -68,6 +68,12 @@ type Options struct {
 	// Flusher, if set, is the group-commit pool shared with other logs;
 	// nil gives the log a flusher goroutine of its own. Fixed at Open.
 	Flusher *FlushPool
+	// OnStorageError, if set, is called once per log, on a goroutine of
+	// its own, when the log's first write or sync error makes it refuse
+	// appends and syncs for good (ErrStorage, sticky): the owner can take
+	// the partition offline and give up its leadership at once instead of
+	// waiting for the next produce to fail. err is what Err returns.
+	OnStorageError func(l *Log, err error)
 }
 
 // withDefaults returns o with every zero field replaced by its default and

@@ -21,7 +21,7 @@ import (
 func runChaos(args []string) error {
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
 	var cfg chaos.Config
-	bin := fs.String("bin", defaultBin(), "the chronik binary")
+	bin := fs.String("bin", besideMe("chronik-debug"), "the chronik binary: bin/chronik-debug (make build-debug) for the disk fault kinds")
 	fs.IntVar(&cfg.Brokers, "brokers", 3, "brokers (3 or 5)")
 	fs.IntVar(&cfg.Partitions, "partitions", 12, "partitions of the topic written")
 	fs.IntVar(&cfg.RF, "rf", 3, "replication factor")

@@ -105,14 +105,18 @@ func run() error {
 
 // defaultBin is chronik beside this executable (make build puts both in
 // bin/), else bin/chronik.
-func defaultBin() string {
+func defaultBin() string { return besideMe("chronik") }
+
+// besideMe is the binary name in this executable's directory if it is
+// there, else bin/name.
+func besideMe(name string) string {
 	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "chronik")
+		p := filepath.Join(filepath.Dir(exe), name)
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	return "bin/chronik"
+	return "bin/" + name
 }
 
 func parseList(s string, out *[]int) error {

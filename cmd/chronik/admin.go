@@ -27,6 +27,12 @@ import (
 //	                      (both 0 at start, so the mutex and block profiles are
 //	                      empty until asked for); GET reports the current values
 //	/metrics              Prometheus text format 0.0.4: netio, engine and wal counters
+//	/debug/disk           bin/chronik-debug only (engine.DebugHooks): POST
+//	                      ?fault=off|fsync|write|slow[&delay_ms=N] switches the
+//	                      partition logs' disk fault on the live broker (fsync:
+//	                      fdatasync/syncfs fail with EIO; write: pwrite too;
+//	                      slow: each sync N ms longer); GET reports
+//	                      "fault=F delay_ms=N injected=N"
 
 // adminServer is the running admin listener.
 type adminServer struct {
@@ -67,6 +73,9 @@ func startAdmin(addr string, b *engine.Broker, srv *netio.Server, log *slog.Logg
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/debug/contention", handleContention)
+	if engine.DebugHooks {
+		mux.HandleFunc("/debug/disk", func(w http.ResponseWriter, r *http.Request) { handleDiskFault(w, r, b) })
+	}
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		writeMetrics(w, srv.Stats(), b.Metrics())
@@ -111,6 +120,31 @@ func handleContention(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintf(w, "mutex_fraction=%d block_rate_ns=%d\n", mutexFraction.Load(), blockRate.Load())
+}
+
+// handleDiskFault switches the broker's disk fault (chronik-debug only).
+func handleDiskFault(w http.ResponseWriter, r *http.Request, b *engine.Broker) {
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		delayMs := 0
+		if s := r.URL.Query().Get("delay_ms"); s != "" {
+			var err error
+			if delayMs, err = strconv.Atoi(s); err != nil || delayMs < 0 {
+				http.Error(w, "delay_ms: want N >= 0", http.StatusBadRequest)
+				return
+			}
+		}
+		if err := b.SetDiskFault(r.URL.Query().Get("fault"), time.Duration(delayMs)*time.Millisecond); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+	default:
+		http.Error(w, "GET or POST", http.StatusMethodNotAllowed)
+		return
+	}
+	f, d, n := b.DiskFault()
+	fmt.Fprintf(w, "fault=%s delay_ms=%d injected=%d\n", f, d.Milliseconds(), n)
 }
 
 // metric is one sample of the exposition.

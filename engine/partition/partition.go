@@ -138,13 +138,18 @@ func (p *Partition) CheckLeaderEpoch(current int32) *kerr.Error {
 // is smaller. The error is the Kafka error for the client: a fenced epoch
 // or a sequence gap; NOT_LEADER_OR_FOLLOWER when this broker does not
 // lead the partition or the log was closed under the append (shutdown,
-// deletion, a move); KAFKA_STORAGE_ERROR (logged) when the disk failed.
+// deletion, a move); KAFKA_STORAGE_ERROR (logged) when the disk failed,
+// now or before (the log is offline on this broker for good, whatever the
+// metadata says about its leadership: Kafka's offline partition).
 //
 // The append is counted as a change (ChangeCount), but the parked fetches
 // are not woken: the caller calls RunWaiters, with no lock held, once
 // every batch of its request is appended, so that one fetch answer
 // carries them all and runs on the caller's goroutine.
 func (p *Partition) AppendProduced(h wal.BatchHeader, batch []byte, minISR int) (base int64, dup bool, _ *kerr.Error) {
+	if p.log.Failed() {
+		return 0, false, kerr.KafkaStorageError
+	}
 	p.mu.Lock()
 	if p.role.Load() != RoleLeader {
 		p.mu.Unlock()

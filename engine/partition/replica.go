@@ -246,6 +246,25 @@ func (p *Partition) becomeFollowerLocked(l Leadership) {
 	p.changed()
 }
 
+// StorageFailed takes the partition offline on this broker after its log's
+// disk failed (wal.Options.OnStorageError; the log refuses appends and
+// syncs from then on): acks=-1 appends still waiting for the high
+// watermark get KAFKA_STORAGE_ERROR now, rather than when the controller
+// moves the leadership (their records may be durable here, but nothing
+// more will be: the producer retries on the next leader, idempotence
+// drops what was stored twice), and parked fetches look again (they get
+// KAFKA_STORAGE_ERROR). Call it only once the log's Failed is true.
+func (p *Partition) StorageFailed() {
+	p.rmu.Lock()
+	waiting := p.hwWaiters
+	p.hwWaiters = nil
+	p.rmu.Unlock()
+	for _, w := range waiting {
+		w.done(kerr.KafkaStorageError)
+	}
+	p.changed()
+}
+
 // Abandon gives the partition up before its log is closed or deleted (the
 // replica was deleted, moved away, or the broker stops): produce is
 // refused, acks=-1 appends still waiting get NOT_LEADER_OR_FOLLOWER and
@@ -554,6 +573,11 @@ func (p *Partition) AwaitCommit(through int64, minISR int, sync bool, done func(
 // awaitHW completes done when the high watermark reaches through.
 func (p *Partition) awaitHW(through int64, minISR int, done func(*kerr.Error)) {
 	p.rmu.Lock()
+	if p.log.Failed() { // after StorageFailed drained the waiters, or about to
+		p.rmu.Unlock()
+		done(kerr.KafkaStorageError)
+		return
+	}
 	if p.role.Load() != RoleLeader {
 		p.rmu.Unlock()
 		done(kerr.NotLeaderForPartition)

@@ -209,6 +209,44 @@ func (r *run) inject(ctx context.Context, f Fault) {
 		sleepCtx(ctx, f.Hold-f.Second)
 		nw.HealAll()
 		restart(follower)
+	case LagThenKill:
+		// A leader that is not the controller's broker: cut from the
+		// controller's, the follower would be fenced, not lagging.
+		p := r.partitionLedOutsideController(ctx, f.Partition, &ro)
+		follower = ro.followers[f.Pick%len(ro.followers)]
+		lagging := r.nonController(ro, follower)
+		ev.Targets = []int32{lagging, ro.leader}
+		cutFrom(ro.leader, []int32{lagging}, true)
+		t0 := time.Now()
+		if !r.waitOutOfISR(ctx, ro.leader, p, lagging, r.cfg.RecoverTimeout) {
+			r.warnf("fault %d: n%d still in p%d's ISR %v after the cut; killing the leader anyway", f.N, lagging, p, r.cfg.RecoverTimeout)
+		}
+		out := time.Since(t0)
+		sleepCtx(ctx, f.Hold/2) // records acknowledged without the lagging follower
+		ev.Detail = fmt.Sprintf("cut n%d <-> n%d (p%d leader, follower), +%v out of the ISR, +%v kill -9 n%d", ro.leader, lagging, p,
+			out.Round(100*time.Millisecond), (f.Hold / 2).Round(100*time.Millisecond), ro.leader)
+		kill(ro.leader)
+		sleepCtx(ctx, f.Hold/2)
+		nw.HealAll()
+		restart(ro.leader)
+	case FsyncFail:
+		// The broker must stop acknowledging, answer KAFKA_STORAGE_ERROR,
+		// leave every ISR and hand its leaderships over at once; it stays
+		// up, unfit, until restarted (kill -9: the fault dies with it).
+		id, role := diskTarget(f, ro, follower)
+		ev.Targets = []int32{id}
+		ev.Detail = fmt.Sprintf("fdatasync fails on n%d (p%d %s), then kill -9 and restart", id, f.Partition, role)
+		r.setDiskFault(ctx, f, id, "fsync", 0)
+		sleepCtx(ctx, f.Hold)
+		kill(id)
+		restart(id)
+	case SlowDisk:
+		id, role := diskTarget(f, ro, follower)
+		ev.Targets = []int32{id}
+		ev.Detail = fmt.Sprintf("+%v on every fdatasync of n%d (p%d %s)", f.Delay, id, f.Partition, role)
+		r.setDiskFault(ctx, f, id, "slow", f.Delay)
+		sleepCtx(ctx, f.Hold)
+		r.setDiskFault(ctx, f, id, "off", 0)
 	default:
 		r.warnf("fault %d: unknown kind %s", f.N, f.Kind)
 	}
@@ -221,6 +259,80 @@ func (r *run) inject(ctx context.Context, f Fault) {
 	r.events = append(r.events, ev)
 	r.mu.Unlock()
 	r.logf("fault %d %s: %s, %v", f.N, f.Kind, ev.Detail, ev.End.Sub(ev.Start).Round(time.Millisecond))
+}
+
+// partitionLedOutsideController returns the first partition from p on
+// (cycling) whose leader is not the controller's broker, with its roles
+// in ro; p itself if there is none.
+func (r *run) partitionLedOutsideController(ctx context.Context, p int32, ro *roles) int32 {
+	for k := range int32(r.cfg.Partitions) {
+		q := (p + k) % int32(r.cfg.Partitions)
+		if x, err := r.roles(ctx, q); err == nil && x.leader != x.controller && len(x.followers) > 0 {
+			*ro = x
+			return q
+		}
+	}
+	return p
+}
+
+// nonController is the follower a lag-then-kill cuts off: the picked one
+// unless it is the controller's broker (cut from the leader, it would
+// fence the leader at once), then another follower if there is one.
+func (r *run) nonController(ro roles, picked int32) int32 {
+	if picked != ro.controller {
+		return picked
+	}
+	for _, f := range ro.followers {
+		if f != ro.controller {
+			return f
+		}
+	}
+	return picked
+}
+
+// waitOutOfISR waits up to d until broker id is out of partition p's ISR,
+// or p has left leader, and reports whether either happened. It asks both
+// the leader and any broker (the run's metadata): an image cut off from
+// the controller lags, and the one answering may be the lagging follower
+// or the leader itself, fenced meanwhile (found by make chaos seed
+// 20261201: lag-then-kill faults waited up to a minute while the ISR had
+// long changed and acknowledgements flowed).
+func (r *run) waitOutOfISR(ctx context.Context, leader, p, id int32, d time.Duration) bool {
+	moved := func(st testbed.PartitionState) bool { return st.Leader != leader || !slices.Contains(st.ISR, id) }
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if _, ps, err := testbed.TopicMetadata(ctx, r.c.Node(leader).KafkaAddr, Topic); err == nil {
+			if st, ok := ps[p]; ok && moved(st) {
+				return true
+			}
+		}
+		if md, err := r.metadata(ctx); err == nil {
+			for _, pd := range md.Topics[Topic].Partitions {
+				if pd.Partition == p && moved(testbed.PartitionState{Leader: pd.Leader, ISR: pd.ISR}) {
+					return true
+				}
+			}
+		}
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+	return false
+}
+
+// diskTarget is the broker a disk fault hits: the partition's leader for
+// an even Pick, the follower Pick names for an odd one (a follower whose
+// fsync fails must not report what it could not make durable).
+func diskTarget(f Fault, ro roles, follower int32) (int32, string) {
+	if f.Pick%2 == 0 || follower == ro.leader {
+		return ro.leader, "leader"
+	}
+	return follower, "follower"
+}
+
+// setDiskFault switches broker id's disk fault, warning on failure.
+func (r *run) setDiskFault(ctx context.Context, f Fault, id int32, fault string, delay time.Duration) {
+	if err := r.c.SetDiskFault(ctx, id, fault, delay); err != nil {
+		r.warnf("fault %d: %v", f.N, err)
+	}
 }
 
 // restart starts node id again and waits up to RecoverTimeout for it.

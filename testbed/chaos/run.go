@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,6 +99,21 @@ type Results struct {
 	Summary        string `json:"summary"`
 }
 
+// checkDiskFaults makes sure the brokers can take the schedule's disk
+// faults (they run bin/chronik-debug), so that a run with the shipped
+// binary fails at once instead of skipping those faults.
+func checkDiskFaults(ctx context.Context, c *testbed.Cluster, schedule []Fault) error {
+	for _, f := range schedule {
+		if slices.Contains(DiskKinds, f.Kind) {
+			if err := c.SetDiskFault(ctx, 1, "off", 0); err != nil {
+				return fmt.Errorf("the schedule has disk faults (%s, ...), which need -bin bin/chronik-debug (make build-debug): %w", f.Kind, err)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
 // Bucket is the acknowledged records of one timeline slot.
 type Bucket struct {
 	At    time.Duration `json:"at"` // since Start
@@ -141,11 +157,15 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		props[k] = v
 	}
 	c, err := testbed.Start(testbed.Config{Bin: cfg.Bin, Nodes: cfg.Brokers, Dir: cfg.Dir, Proxy: true, ProxyClients: true,
-		Properties: props, ReadyTimeout: 90 * time.Second})
+		Properties: props, Admin: true, ReadyTimeout: 90 * time.Second})
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
+	schedule := NewSchedule(cfg.Seed, cfg.Schedule)
+	if err := checkDiskFaults(ctx, c, schedule); err != nil {
+		return nil, err
+	}
 	r := &run{cfg: cfg, c: c, prodErrs: map[string]int{}}
 	if r.admCl, err = kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.MetadataMinAge(100*time.Millisecond)); err != nil {
 		return nil, err
@@ -155,7 +175,6 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	if err := r.createTopic(ctx); err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, c.Logs())
 	}
-	schedule := NewSchedule(cfg.Seed, cfg.Schedule)
 	r.logf("seed %d: %d faults on %d brokers, %d partitions RF %d min.insync %d, %d records/s\n%s",
 		cfg.Seed, len(schedule), cfg.Brokers, cfg.Partitions, cfg.RF, cfg.MinInsync, cfg.Rate, FormatSchedule(schedule))
 

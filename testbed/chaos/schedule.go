@@ -28,11 +28,22 @@ const (
 	SlowLink         Kind = "slow-link"          // latency on a leader's links to its followers
 	DoubleKillLeader Kind = "double-kill"        // kill a leader, then the new leader before the first returns
 	KillAndIsolate   Kind = "kill-and-isolate"   // kill a follower, then isolate the leader before it returns
+	// A follower cut from its leader (both ways) until the leader drops it
+	// from the ISR, then the leader killed while the cut holds: the only
+	// live replica besides the ISR's is one that must not be elected.
+	LagThenKill Kind = "lag-then-kill"
+	// The disk faults need bin/chronik-debug (POST /debug/disk).
+	FsyncFail Kind = "fsync-fail" // fdatasync fails (EIO) for Hold on a leader or follower (Pick); healed by restarting it (kill -9)
+	SlowDisk  Kind = "slow-disk"  // every fdatasync of a leader or follower (Pick) takes Delay longer for Hold
 )
+
+// DiskKinds are the kinds that switch a broker's disk fault: the cluster
+// must run bin/chronik-debug.
+var DiskKinds = []Kind{FsyncFail, SlowDisk}
 
 // Kinds lists every kind a generated schedule draws from.
 var Kinds = []Kind{KillLeader, KillFollower, KillController, PauseLeader, PauseController, IsolateLeader, IsolateMinority,
-	IsolateCtrl, OneWayLeader, ClientCut, SlowLink, DoubleKillLeader, KillAndIsolate}
+	IsolateCtrl, OneWayLeader, ClientCut, SlowLink, DoubleKillLeader, KillAndIsolate, LagThenKill, FsyncFail, SlowDisk}
 
 // Fault is one entry of a schedule.
 type Fault struct {
@@ -43,7 +54,7 @@ type Fault struct {
 	Gap       time.Duration `json:"gap"`       // healthy time before it starts
 	Hold      time.Duration `json:"hold"`      // how long the fault lasts
 	Second    time.Duration `json:"second"`    // double faults: when the second starts, after the first
-	Delay     time.Duration `json:"delay"`     // slow-link: the latency added
+	Delay     time.Duration `json:"delay"`     // slow-link: the latency added; slow-disk: added to each fdatasync
 }
 
 func (f Fault) String() string {
@@ -107,6 +118,8 @@ func NewSchedule(seed uint64, cfg ScheduleConfig) []Fault {
 			f.Second = between(f.Hold/4, f.Hold*3/4) // before the first returns
 		case SlowLink:
 			f.Delay = between(20*time.Millisecond, 300*time.Millisecond)
+		case SlowDisk:
+			f.Delay = between(20*time.Millisecond, 500*time.Millisecond)
 		}
 		out = append(out, f)
 	}

@@ -32,8 +32,8 @@ func TestScheduleMixesEveryKindAndKeepsItsBounds(t *testing.T) {
 		if double != (f.Second > 0) || (double && f.Second >= f.Hold) {
 			t.Errorf("fault %v: the second fault must start before the first ends, for double faults only", f)
 		}
-		if (f.Kind == SlowLink) != (f.Delay > 0) {
-			t.Errorf("fault %v: delay for slow links only", f)
+		if (f.Kind == SlowLink || f.Kind == SlowDisk) != (f.Delay > 0) {
+			t.Errorf("fault %v: delay for slow links and disks only", f)
 		}
 	}
 	for _, k := range Kinds {
