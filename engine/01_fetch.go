@@ -248,15 +248,13 @@ func (f *parkedFetch) unpark() {
 	f.b.unparkFetch(f)
 }
 
-// parkFetch enrolls f to be answered when the broker closes; false when
-// it is closing already.
+// parkFetch enrolls f to be answered when the broker drains or closes;
+// false when it is draining (or closing) already.
 func (b *Broker) parkFetch(f *parkedFetch) bool {
 	b.parkMu.Lock()
 	defer b.parkMu.Unlock()
-	select {
-	case <-b.closed:
+	if b.draining {
 		return false
-	default:
 	}
 	b.parked[f] = struct{}{}
 	return true
@@ -268,10 +266,15 @@ func (b *Broker) unparkFetch(f *parkedFetch) {
 	b.parkMu.Unlock()
 }
 
-// answerParkedFetches answers every parked fetch with what there is (the
-// broker is closing: b.closed is closed, so no fetch parks after this).
-func (b *Broker) answerParkedFetches() {
+// Drain answers every parked long-poll fetch now with what there is, and
+// every later fetch at once instead of parking it: the server calls it when
+// it starts to stop, before it waits for every request read to be
+// answered, so that a stop does not wait out the clients' fetch max wait
+// (kgo's is 5 s) — as Kafka's shutdown does not wait for its fetch
+// purgatory. Close calls it too. Idempotent.
+func (b *Broker) Drain() {
 	b.parkMu.Lock()
+	b.draining = true
 	fs := slices.Collect(maps.Keys(b.parked))
 	b.parkMu.Unlock()
 	for _, f := range fs {

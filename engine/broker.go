@@ -74,8 +74,9 @@ type Broker struct {
 
 	storageFailed atomic.Bool // a partition log's disk failed (storage.go)
 
-	parkMu sync.Mutex                // a leaf lock: guards parked only
-	parked map[*parkedFetch]struct{} // long-poll fetches waiting, answered at Close (01_fetch.go)
+	parkMu   sync.Mutex                // a leaf lock: guards parked and draining
+	parked   map[*parkedFetch]struct{} // long-poll fetches waiting, answered at Close or Drain (01_fetch.go)
+	draining bool                      // Drain was called: fetches no longer park
 }
 
 // Open loads the broker state from cfg.DataDir through fsys, recovering
@@ -147,7 +148,7 @@ func (b *Broker) Close() error {
 	default:
 	}
 	close(b.closed)
-	b.answerParkedFetches()
+	b.Drain()
 	if b.replicas != nil {
 		b.replicas.Close() // no fetcher writes a log from now on
 	}

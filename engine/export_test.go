@@ -14,3 +14,10 @@ type TestBatch struct {
 func MakeTestBatch(b TestBatch) []byte {
 	return makeBatch(testBatch{values: b.Values, baseTs: b.BaseTs, tsStep: b.TsStep, idempotent: b.Idempotent, producerID: b.ProducerID, epoch: b.Epoch, baseSeq: b.BaseSeq})
 }
+
+// ParkedFetches is the number of long-poll fetches parked on b.
+func ParkedFetches(b *Broker) int {
+	b.parkMu.Lock()
+	defer b.parkMu.Unlock()
+	return len(b.parked)
+}

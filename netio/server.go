@@ -59,6 +59,15 @@ type ConnCloser interface {
 	ConnClosed(connID uint64)
 }
 
+// Drainer is implemented by Handlers that hold requests back (a long-poll
+// fetch parked until data arrives or its max wait ends): Stop calls
+// Drain once, before it waits for every request read to be answered, so
+// that they are answered now and a stop does not last as long as the
+// longest wait a client asked for.
+type Drainer interface {
+	Drain()
+}
+
 // Options configures a Server. Zero values take the defaults listed.
 type Options struct {
 	Addr              string        // host:port, e.g. 127.0.0.1:9092 (default 127.0.0.1:9092)
@@ -218,6 +227,9 @@ func (s *Server) stop(ctx context.Context) error {
 		return errors.New("netio: Stop before a successful Start")
 	}
 	close(s.janitorEnd)
+	if d, ok := s.h.(Drainer); ok {
+		d.Drain()
+	}
 	var ctxErr error
 	ctxErr = s.waitDrained(ctx)
 

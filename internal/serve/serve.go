@@ -33,6 +33,9 @@ func (h brokerHandler) Handle(r *netio.Request, respond netio.Responder) error {
 // ConnClosed implements netio.ConnCloser.
 func (h brokerHandler) ConnClosed(connID uint64) { h.b.ConnClosed(connID) }
 
+// Drain implements netio.Drainer: parked fetches answer when a stop begins.
+func (h brokerHandler) Drain() { h.b.Drain() }
+
 // Options returns the server options for cfg's listener and bounds
 // (socket.request.max.bytes, queued.max.requests, queued.max.request.bytes,
 // connections.max.idle.ms), with multicore event loops.
