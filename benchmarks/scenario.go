@@ -37,6 +37,9 @@ type Scenario struct {
 	// SliceGroup joins consecutive sliced scenarios of a suite with the
 	// same group into one round, their slices alternating too.
 	SliceGroup string `json:"slice_group,omitempty"`
+	// Systems, when set, are the systems this scenario runs on instead of
+	// the runner's (e.g. Chronik and ChronikRF3 only).
+	Systems []string `json:"systems,omitempty"`
 }
 
 // sliceRecords is the records of one slice of a sliced scenario.
@@ -120,7 +123,18 @@ const (
 	ScenarioProduceAcksAll = "produce-acks-1"
 	ScenarioConsume        = "consume"
 	ScenarioE2E            = "e2e"
+	ScenarioProduceAcks0   = "produce-acks0"
+	// The cluster part's scenarios run on Chronik and ChronikRF3 side by
+	// side (ClusterSuite).
+	ScenarioReplAcks1   = "repl-acks1"
+	ScenarioReplAcksAll = "repl-acks-1"
+	ScenarioE2ERF3      = "e2e-rf3"
 )
+
+// ClusterSystems are the systems of the cluster part's scenarios: the
+// standalone broker next to the 3-broker RF=3 cluster, same client and
+// workload, in the same run.
+var ClusterSystems = []string{Chronik, ChronikRF3}
 
 // produceScenario measures count records (after a short warm-up), with
 // maxDuration as a cap. A fixed count, not a fixed time, keeps the volume
@@ -139,17 +153,54 @@ func consumeScenario(count int64) Scenario {
 		Linger: 5 * time.Millisecond, BatchBytes: 128 << 10, Compression: "none", Count: count}
 }
 
-// BenchSuite is `make bench`: standalone produce at acks=1 and acks=-1,
-// consume, and e2e latency at a moderate fixed rate. Sized to finish within
-// 5 minutes on a 2-core machine.
+// BenchSuite is `make bench`'s suite: StandaloneSuite's scenarios, then
+// ClusterSuite's, in 3 rounds (the cluster lab's bandwidth, ISR-shrink and
+// failover scenarios run after it: cmd/chronik-bench bench).
 func BenchSuite() Suite {
-	return Suite{Name: "bench", Rounds: 5, Scenarios: []Scenario{
-		produceScenario(ScenarioProduceAcks1, 1, false, 5_000_000, 20*time.Second),
-		produceScenario(ScenarioProduceAcksAll, -1, true, 5_000_000, 20*time.Second),
-		consumeScenario(3_000_000),
-		{Name: ScenarioE2E, Kind: KindE2E, Producers: 1, Partitions: 4, RecordBytes: 100, Acks: 1,
-			Linger: time.Millisecond, BatchBytes: 128 << 10, Compression: "none",
-			Duration: 4 * time.Second, Warmup: time.Second, Rate: 5000},
+	s := StandaloneSuite()
+	s.Name, s.Scenarios = "bench", append(s.Scenarios, ClusterSuite().Scenarios...)
+	return s
+}
+
+// StandaloneSuite is Chronik against kfake, one broker each: produce at
+// acks=1, acks=-1 and acks=0, consume, and e2e latency at a moderate fixed
+// rate. About 2.5 minutes on a 2-core machine at 3 rounds.
+func StandaloneSuite() Suite {
+	return Suite{Name: "standalone", Rounds: 3, Scenarios: []Scenario{
+		produceScenario(ScenarioProduceAcks1, 1, false, 2_000_000, 10*time.Second),
+		produceScenario(ScenarioProduceAcksAll, -1, true, 2_000_000, 10*time.Second),
+		produceScenario(ScenarioProduceAcks0, 0, false, 2_000_000, 10*time.Second),
+		consumeScenario(2_000_000),
+		e2eScenario(ScenarioE2E, nil),
+	}}
+}
+
+// e2eScenario is produce at a fixed rate of 5000 records/s with one
+// consumer reading.
+func e2eScenario(name string, systems []string) Scenario {
+	return Scenario{Name: name, Kind: KindE2E, Producers: 1, Partitions: 4, RecordBytes: 100, Acks: 1,
+		Linger: time.Millisecond, BatchBytes: 128 << 10, Compression: "none",
+		Duration: 4 * time.Second, Warmup: time.Second, Rate: 5000, Systems: systems}
+}
+
+// replScenario is the cluster part's produce workload at acks, on
+// ClusterSystems, sliced in the "replicated" slice group: the
+// standalone broker and the RF=3 cluster take turns.
+func replScenario(name string, acks int, count int64, slices int) Scenario {
+	sc := produceScenario(name, acks, acks == -1, count, 0)
+	sc.Partitions, sc.Slices, sc.SliceGroup, sc.Systems = 9, slices, "replicated", ClusterSystems
+	return sc
+}
+
+// ClusterSuite is the cluster part's runner scenarios (make bench-cluster
+// adds the bandwidth, ISR-shrink and failover scenarios): acks=1 and acks=-1
+// produce on a standalone broker and on the RF=3 cluster, side by side in
+// slices; e2e latency at 5000 records/s on both.
+func ClusterSuite() Suite {
+	return Suite{Name: "cluster", Rounds: 3, Scenarios: []Scenario{
+		replScenario(ScenarioReplAcks1, 1, 900_000, 6),
+		replScenario(ScenarioReplAcksAll, -1, 900_000, 6),
+		e2eScenario(ScenarioE2ERF3, ClusterSystems),
 	}}
 }
 

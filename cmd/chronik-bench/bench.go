@@ -13,12 +13,16 @@ func cmdBench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	out := fs.String("out", "", "results directory (default bench-results/<timestamp>)")
 	rounds := fs.Int("rounds", 0, "rounds (default: the suite's)")
+	clusterOnly := fs.Bool("cluster-only", false, "only the cluster part (make bench-cluster)")
 	var pf peerFlags
 	pf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	suite := benchmarks.BenchSuite()
+	if *clusterOnly {
+		suite = benchmarks.ClusterSuite()
+	}
 	if *rounds > 0 {
 		suite.Rounds = *rounds
 	}
