@@ -61,8 +61,8 @@ type Proc struct {
 	cluster *testbed.Cluster // ChronikRF3
 	cmd     *exec.Cmd
 	dir     string
-	logPath   string
-	done      chan struct{}
+	logPath string
+	done    chan struct{}
 }
 
 // Start starts system for scenario sc and waits until it answers Metadata.
