@@ -393,6 +393,9 @@ type Gate struct {
 	// Reproduce, when set, turns scenarios into the command that measures
 	// them alone, for the failure report.
 	Reproduce func(scenarios []string) string
+	// Cluster, when set, adds the cluster part's budget rows (bandwidth,
+	// failover) after the ratios.
+	Cluster *ClusterGate
 }
 
 // GateVerdict is what a gate run found.
@@ -404,8 +407,24 @@ type GateVerdict struct {
 	Passed  bool
 }
 
-// Run runs the gate.
+// Run runs the gate: the suite's ratios, then the cluster part's budgets.
 func (g Gate) Run(ctx context.Context) (GateVerdict, error) {
+	v, err := g.runRatios(ctx)
+	if err != nil || g.Cluster == nil {
+		return v, err
+	}
+	rows, first, retried, err := g.Cluster.Run(ctx, g.Runner.Peers, v.Results, g.Out)
+	if err != nil {
+		return v, err
+	}
+	v.Rows, v.First = append(v.Rows, rows...), append(v.First, first...)
+	v.Retried = v.Retried || retried
+	v.Passed = Passed(v.Rows)
+	return v, nil
+}
+
+// runRatios runs the suite and judges its ratios, with one retry.
+func (g Gate) runRatios(ctx context.Context) (GateVerdict, error) {
 	res, err := g.Runner.RunSuite(ctx, g.Suite)
 	if err != nil {
 		return GateVerdict{}, err

@@ -67,6 +67,7 @@ func WriteReport(path string, res *Results, plots []Plot) error {
 		writeRatioTable(&b, res)
 		writeScenarioTables(&b, res)
 	}
+	writeClusterSection(&b, res)
 	if res.Failover != nil {
 		writeFailoverSection(&b, res.Failover)
 	}

@@ -90,6 +90,9 @@ type Results struct {
 	// Failover is the failover scenario's section (chronik-bench
 	// failover); absent from the other suites.
 	Failover *FailoverResult `json:"failover,omitempty"`
+	// Cluster is the cluster lab's bandwidth and ISR-shrink section
+	// (chronik-bench bench, bench --cluster-only).
+	Cluster *ClusterResult `json:"cluster,omitempty"`
 }
 
 // minSteadyIntervals is the fewest intervals a steady figure is taken

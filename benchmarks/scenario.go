@@ -212,8 +212,13 @@ func GateSuite() Suite {
 	consume := consumeScenario(3_200_000)
 	acks1.Slices, acksAll.Slices, consume.Slices = 14, 14, 8
 	acks1.SliceGroup, acksAll.SliceGroup = "produce", "produce"
-	return Suite{Name: "gate", Rounds: 4, Scenarios: []Scenario{acks1, acksAll, consume}}
+	return Suite{Name: "gate", Rounds: 4, Scenarios: []Scenario{acks1, acksAll, consume, GateReplScenario()}}
 }
+
+// GateReplScenario is the gate's cluster ratio (RatioReplAcksAll):
+// acks=-1 on a standalone broker and on the RF=3 cluster, 8 slices of
+// 200k records each, taking turns.
+func GateReplScenario() Scenario { return replScenario(ScenarioReplAcksAll, -1, 1_600_000, 8) }
 
 // The slowed variants `chronik-bench gate-rates` measures by default, as
 // NAME:KEY=VALUE,... of chronik-debug's test hooks (engine/debug.go).

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -156,8 +157,27 @@ func socketInodes(pid int) (map[uint32]bool, error) {
 // SocketBytesFrom sums what pid's sockets connected to each of remotes
 // (name -> host:port) received so far, by the kernel's count; bytes still
 // in a receive queue are left out, so the figure is what the process has
-// read.
+// read. A socket closed before the call counts no more.
 func SocketBytesFrom(pid int, remotes map[int32]string) (map[int32]int64, error) {
+	socks, err := socketsFrom(pid, remotes)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int64{}
+	for _, s := range socks {
+		out[s.remote] += s.read
+	}
+	return out, nil
+}
+
+// remoteSocket is one of a process's sockets to a named remote.
+type remoteSocket struct {
+	inode  uint32
+	remote int32
+	read   int64 // bytes received less those still queued
+}
+
+func socketsFrom(pid int, remotes map[int32]string) ([]remoteSocket, error) {
 	want := map[netip.AddrPort]int32{}
 	for id, r := range remotes {
 		ap, err := netip.ParseAddrPort(r)
@@ -178,13 +198,96 @@ func SocketBytesFrom(pid int, remotes map[int32]string) (map[int32]int64, error)
 	if err != nil {
 		return nil, err
 	}
-	out := map[int32]int64{}
+	var out []remoteSocket
 	for _, s := range socks {
 		id, ok := want[s.Remote]
 		if !ok || !inodes[s.Inode] {
 			continue
 		}
-		out[id] += int64(s.BytesReceived) - int64(s.RecvQueue)
+		out = append(out, remoteSocket{inode: s.Inode, remote: id, read: int64(s.BytesReceived) - int64(s.RecvQueue)})
+	}
+	return out, nil
+}
+
+// SocketTracker follows processes' sockets to a set of remotes from Start
+// to Stop, reading them every interval, so that a connection closed
+// meanwhile still counts what it read up to its last reading (lost: what
+// it read after, and a connection opened and closed between two readings).
+type SocketTracker struct {
+	pids    map[int32]int
+	remotes map[int32]string
+	stop    chan struct{}
+	done    chan struct{}
+	// per process and socket inode: the count at the first reading (0 for
+	// a socket opened after Start) and at the last
+	base, last map[int32]map[uint32]int64
+	err        error
+}
+
+// StartSocketTracker reads the sockets of every process in pids (name ->
+// pid) to remotes now and every interval until Stop.
+func StartSocketTracker(pids map[int32]int, remotes map[int32]string, interval time.Duration) (*SocketTracker, error) {
+	t := &SocketTracker{pids: pids, remotes: remotes, stop: make(chan struct{}), done: make(chan struct{}),
+		base: map[int32]map[uint32]int64{}, last: map[int32]map[uint32]int64{}}
+	if err := t.read(true); err != nil {
+		return nil, err
+	}
+	go func() {
+		defer close(t.done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-t.stop:
+				return
+			case <-tick.C:
+				if err := t.read(false); err != nil && t.err == nil {
+					t.err = err
+				}
+			}
+		}
+	}()
+	return t, nil
+}
+
+func (t *SocketTracker) read(first bool) error {
+	for name, pid := range t.pids {
+		socks, err := socketsFrom(pid, t.remotes)
+		if err != nil {
+			return err
+		}
+		if t.last[name] == nil {
+			t.base[name], t.last[name] = map[uint32]int64{}, map[uint32]int64{}
+		}
+		for _, s := range socks {
+			if _, seen := t.last[name][s.inode]; !seen {
+				t.base[name][s.inode] = 0
+				if first {
+					t.base[name][s.inode] = s.read
+				}
+			}
+			t.last[name][s.inode] = s.read
+		}
+	}
+	return nil
+}
+
+// Stop reads once more and returns the bytes each process read through its
+// tracked sockets since Start.
+func (t *SocketTracker) Stop() (map[int32]int64, error) {
+	close(t.stop)
+	<-t.done
+	if t.err != nil {
+		return nil, t.err
+	}
+	if err := t.read(false); err != nil {
+		return nil, err
+	}
+	out := map[int32]int64{}
+	for name, socks := range t.last {
+		for inode, n := range socks {
+			out[name] += n - t.base[name][inode]
+		}
 	}
 	return out, nil
 }

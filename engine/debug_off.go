@@ -14,4 +14,4 @@ func (debugConfig) validate() error { return nil }
 
 func (*Broker) debugAppendCost(int) {}
 
-func (*Broker) debugFetchCost(int) {}
+func (*Broker) debugFetchCost(int, bool) {}

@@ -18,6 +18,7 @@ type gateFlags struct {
 	tolerance float64
 	rounds    int
 	only      string
+	cluster   bool
 }
 
 func (g *gateFlags) register(fs *flag.FlagSet) {
@@ -26,6 +27,17 @@ func (g *gateFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&g.rounds, "rounds", 0, "rounds (default: the suite's)")
 	fs.StringVar(&g.only, "scenarios", "", "run only these gate scenarios (comma-separated; with the rest of their slice groups) "+
 		"and judge the ratios they measure")
+	fs.BoolVar(&g.cluster, "cluster", true, "also judge the cluster budgets: follower bytes/owned <= 1.05 for each bandwidth "+
+		"topology, failover kill9-leader p99 <= 1 s over 10 kills")
+}
+
+// clusterGate is the cluster part the flags ask for (nil: none).
+func (g *gateFlags) clusterGate() *benchmarks.ClusterGate {
+	if !g.cluster {
+		return nil
+	}
+	cg := benchmarks.DefaultClusterGate()
+	return &cg
 }
 
 // parse registers pf's flags too, parses args and returns the gate suite
@@ -92,7 +104,7 @@ func cmdGate(args []string) error {
 		return err
 	}
 	g := benchmarks.Gate{Runner: r, Suite: suite, Baseline: base, Tolerance: gf.tolerance, Out: os.Stdout,
-		Reproduce: func(scs []string) string { return reproCommand(gf, pf, scs) }}
+		Reproduce: func(scs []string) string { return reproCommand(gf, pf, scs) }, Cluster: gf.clusterGate()}
 	v, err := g.Run(ctx)
 	if err != nil {
 		return err
@@ -106,7 +118,7 @@ func cmdGate(args []string) error {
 	benchmarks.WriteGateTable(os.Stdout, v.Rows)
 	if !v.Passed {
 		benchmarks.WriteGateFailures(os.Stdout, v.Rows, g.Reproduce)
-		fmt.Println("bench-gate: FAIL (a same-run ratio regressed beyond its tolerance, over both attempts)")
+		fmt.Println("bench-gate: FAIL (a same-run ratio regressed beyond its tolerance over both attempts, or a cluster budget was exceeded twice)")
 		return exitError(1)
 	}
 	fmt.Println("bench-gate: PASS")
