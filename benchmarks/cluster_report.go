@@ -221,7 +221,7 @@ func followerBytesPlot(dir string, rows []BandwidthRow) (Plot, error) {
 		p.Add(bars)
 		p.Legend.Add(s.label, bars)
 	}
-	p.Legend.Top = true
+	p.Legend.Top, p.Legend.Left = true, true
 	p.NominalX(names...)
 	p.Y.Min, p.Y.Max = 0, top*1.35
 	return savePlot(p, dir, "follower-bytes.svg", p.Title.Text, 16*vg.Centimeter)
@@ -240,6 +240,10 @@ func simpleBars(dir, file, title string, labels []string, vals []float64) (Plot,
 	p.NominalX(labels...)
 	p.X.Tick.Label.Rotation = 0.6
 	p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
-	p.Y.Min = 0
+	top := 0.0
+	for _, v := range vals {
+		top = max(top, v)
+	}
+	p.Y.Min, p.Y.Max = 0, top*1.1
 	return savePlot(p, dir, file, title, vg.Length(max(len(labels), 3))*2.2*vg.Centimeter)
 }
