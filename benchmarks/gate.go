@@ -31,6 +31,9 @@ type Baseline struct {
 	// Figures are the medians behind the ratios, by "scenario/system", so
 	// that a failing gate can say which side moved.
 	Figures map[string]Figure `json:"figures"`
+	// Kept, after a partial re-recording, is the earlier recording whose
+	// other ratios the file kept.
+	Kept []KeptRecording `json:"kept,omitempty"`
 }
 
 // BaselineRatio is one gated ratio of the baseline.
@@ -152,6 +155,67 @@ func NewBaseline(res *Results, tolerance float64, gateRounds int, widen bool) Ba
 		b.Ratios[r.Name] = br
 	}
 	return b
+}
+
+// MergeBaseline is old with the ratios and figures of part (a recording
+// of some of the gate's scenarios) put in place of old's, the rest kept;
+// its header (created, command, host, rounds) is part's, and Partial
+// lists what each kept ratio's recording was.
+func MergeBaseline(old, part Baseline) Baseline {
+	m := part
+	m.Ratios, m.Figures = map[string]BaselineRatio{}, map[string]Figure{}
+	for k, v := range old.Ratios {
+		m.Ratios[k] = v
+	}
+	for k, v := range old.Figures {
+		m.Figures[k] = v
+	}
+	for k, v := range part.Ratios {
+		m.Ratios[k] = v
+	}
+	for k, v := range part.Figures {
+		m.Figures[k] = v
+	}
+	// Each kept ratio stays attributed to the recording it came from.
+	from := map[string]int{} // ratio -> index in old.Kept
+	for i, k := range old.Kept {
+		for _, n := range k.Ratios {
+			from[n] = i
+		}
+	}
+	own := KeptRecording{Created: old.Created, Command: old.Command, Host: old.Host, Rounds: old.Rounds}
+	kept := make([]KeptRecording, len(old.Kept))
+	for i, k := range old.Kept {
+		kept[i] = k
+		kept[i].Ratios = nil
+	}
+	for name := range old.Ratios {
+		if _, ok := part.Ratios[name]; ok {
+			continue
+		}
+		if i, ok := from[name]; ok {
+			kept[i].Ratios = append(kept[i].Ratios, name)
+		} else {
+			own.Ratios = append(own.Ratios, name)
+		}
+	}
+	for _, k := range append(kept, own) {
+		if len(k.Ratios) > 0 {
+			sort.Strings(k.Ratios)
+			m.Kept = append(m.Kept, k)
+		}
+	}
+	return m
+}
+
+// KeptRecording is an earlier recording whose ratios a partial
+// re-recording (gate --write-baseline --scenarios) kept.
+type KeptRecording struct {
+	Created time.Time `json:"created"`
+	Command string    `json:"command"`
+	Host    Host      `json:"host"`
+	Rounds  int       `json:"rounds"`
+	Ratios  []string  `json:"ratios"` // kept from it
 }
 
 func figures(res *Results) map[string]Figure {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -80,7 +79,8 @@ func cmdGate(args []string) error {
 	var gf gateFlags
 	gf.register(fs)
 	write := fs.Bool("write-baseline", false, "run the gate suite and write --baseline instead of comparing "+
-		"(--tolerance: the least tolerance of a ratio, default 0.075)")
+		"(--tolerance: the least tolerance of a ratio, default 0.075); with --scenarios, record only the ratios those "+
+		"scenarios measure and keep the file's other ratios")
 	widen := fs.Bool("widen-noisy", true, "with --write-baseline: give a ratio whose spread needs more than --tolerance its own")
 	out := fs.String("out", "", "also write results.json, REPORT.md and plots here")
 	var pf peerFlags
@@ -94,9 +94,6 @@ func cmdGate(args []string) error {
 	}
 	defer done()
 	if *write {
-		if gf.only != "" {
-			return errors.New("--write-baseline records the whole suite; drop --scenarios")
-		}
 		return writeBaseline(ctx, r, suite, gf, *widen, *out)
 	}
 	base, err := benchmarks.LoadBaseline(gf.basePath)
@@ -175,6 +172,13 @@ func writeBaseline(ctx context.Context, r benchmarks.Runner, suite benchmarks.Su
 		}
 	}
 	b := benchmarks.NewBaseline(res, tol, benchmarks.GateSuite().Rounds, widen)
+	if gf.only != "" {
+		old, err := benchmarks.LoadBaseline(gf.basePath)
+		if err != nil {
+			return fmt.Errorf("--write-baseline --scenarios keeps the other ratios of the existing file: %w", err)
+		}
+		b = benchmarks.MergeBaseline(old, b)
+	}
 	if err := benchmarks.WriteJSON(gf.basePath, b); err != nil {
 		return err
 	}
