@@ -237,7 +237,24 @@ func GateReplScenario() Scenario { return replScenario(ScenarioReplAcksAll, -1, 
 // per producer, hides most of it.
 //
 // `make bench-gate-rates` reports the effect each had on each ratio.
+//
+// SlowdownReplication sleeps 40 us per KiB before a leader answers a
+// follower's fetch (debug.replica.fetch.delay.ns.per.kib; consumers'
+// fetches are not slowed): it caps each leader's replication at about
+// 25 MB/s and slows RF=3 acks=-1, not a standalone broker (gated by
+// RatioReplAcksAll). Delays of 2-5 us per KiB did not move it: the
+// producers' five requests in flight hide them.
+//
+// SlowdownFailover is not a hook: broker.heartbeat.interval.ms 2000 (and a
+// session of 6 s) makes the controller wait half an interval after a
+// killed broker's heartbeat connection closed before it fences it, so a
+// leader kill's failover takes over a second. A longer session timeout
+// alone would not show: a kill -9 closes the connection, and the
+// controller fences on that, not on the session (measured: 5 kills at
+// broker.session.timeout.ms=6000, p99 221 ms).
 const (
-	SlowdownCPU        = "cpu+15%:debug.append.burn.ns.per.kib=270,debug.fetch.burn.ns.per.kib=40"
-	SlowdownThroughput = "msgs-15%:debug.append.delay.ns.per.kib=3500,debug.fetch.delay.ns.per.kib=550"
+	SlowdownCPU         = "cpu+15%:debug.append.burn.ns.per.kib=270,debug.fetch.burn.ns.per.kib=40"
+	SlowdownThroughput  = "msgs-15%:debug.append.delay.ns.per.kib=3500,debug.fetch.delay.ns.per.kib=550"
+	SlowdownReplication = "repl-slow:debug.replica.fetch.delay.ns.per.kib=40000"
+	SlowdownFailover    = "failover-slow:broker.heartbeat.interval.ms=2000,broker.session.timeout.ms=6000"
 )

@@ -90,10 +90,10 @@ func ratesDir(out string) (string, error) {
 	return resultsDir(filepath.Join(filepath.Dir(d), "gate-rates-"+filepath.Base(d)), "")
 }
 
-// defaultSlowdowns are the two slowed variants `make bench-gate-rates`
+// defaultSlowdowns are the slowed variants `make bench-gate-rates`
 // measures (benchmarks.Slowdown*).
 func defaultSlowdowns() []string {
-	return []string{benchmarks.SlowdownCPU, benchmarks.SlowdownThroughput}
+	return []string{benchmarks.SlowdownCPU, benchmarks.SlowdownThroughput, benchmarks.SlowdownReplication, benchmarks.SlowdownFailover}
 }
 
 type slowdown struct {
