@@ -142,11 +142,12 @@ func (r BandwidthRun) brief() string {
 
 func (row *BandwidthRow) finish() {
 	for _, f := range row.Filtered.Followers {
-		row.WorstOverOwned = max(row.WorstOverOwned, Ratio(float64(f.Received), float64(f.Owned)))
+		row.WorstOverOwned = max(row.WorstOverOwned, orZero(Ratio(float64(f.Received), float64(f.Owned))))
 	}
 	fr, fo := row.Filtered.sums()
 	wr, wo := row.WholeNode.sums()
-	row.MeanOverOwned, row.WholeOverOwned = Ratio(float64(fr), float64(fo)), Ratio(float64(wr), float64(wo))
+	// 0, not NaN, for a mode not run (the gate's): results.json has no NaN.
+	row.MeanOverOwned, row.WholeOverOwned = orZero(Ratio(float64(fr), float64(fo))), orZero(Ratio(float64(wr), float64(wo)))
 	if wr > 0 {
 		row.Saving = 1 - float64(fr)/float64(wr)
 	}

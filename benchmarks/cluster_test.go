@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,12 @@ func TestBandwidthFiltersAndCountsAgree(t *testing.T) {
 // asked or with a timed-out partition.
 func TestClusterGateRows(t *testing.T) {
 	cg := DefaultClusterGate()
+	// The gate measures ISR-filtered only: the row must still encode.
+	row := BandwidthRow{Filtered: BandwidthRun{Followers: []FollowerBytes{{Broker: 1, Received: 10, Socket: 10, Owned: 10}}}}
+	row.finish()
+	if _, err := json.Marshal(row); err != nil {
+		t.Fatalf("a filtered-only row: %v", err)
+	}
 	bw := func(received, socket int64) []BandwidthRow {
 		return []BandwidthRow{{Topology: BandwidthTopology{3, 9, 2}, Filtered: BandwidthRun{Followers: []FollowerBytes{
 			{Broker: 1, Received: 1000, Socket: 1000, Owned: 1000}, {Broker: 2, Received: received, Socket: socket, Owned: 1000}}}}}
