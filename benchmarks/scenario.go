@@ -40,6 +40,10 @@ type Scenario struct {
 	// Systems, when set, are the systems this scenario runs on instead of
 	// the runner's (e.g. Chronik and ChronikRF3 only).
 	Systems []string `json:"systems,omitempty"`
+	// Inflight, when > 0, is the produce requests in flight per broker of
+	// the non-idempotent (acks=1, acks=0) producers instead of
+	// nonIdempotentInflight (kgo's own default is 1).
+	Inflight int `json:"inflight,omitempty"`
 }
 
 // sliceRecords is the records of one slice of a sliced scenario.

@@ -155,13 +155,17 @@ func producerOpts(addr, topic string, sc Scenario) []kgo.Opt {
 	// producers get 5 too, Java's max.in.flight.requests.per.connection
 	// default, or acks=1 would measure one request at a time against
 	// acks=-1's five.
+	inflight := nonIdempotentInflight
+	if sc.Inflight > 0 {
+		inflight = sc.Inflight
+	}
 	switch sc.Acks {
 	case -1:
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
 	case 1:
-		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(nonIdempotentInflight))
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(inflight))
 	default:
-		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(nonIdempotentInflight))
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(inflight))
 	}
 	return opts
 }
