@@ -175,9 +175,9 @@ func (cg ClusterGate) rows(a clusterAttempt) []GateRow {
 // budgetRow is a lower-is-better absolute limit: Baseline and Limit are
 // the budget.
 func budgetRow(name string, v, budget float64) GateRow {
-	r := GateRow{Name: name, Baseline: budget, Limit: budget, Current: v, Pass: v > 0 && v <= budget}
+	r := GateRow{Name: name, Baseline: budget, Limit: budget, Current: v, Pass: v > 0 && v <= budget, Budget: true}
 	if !r.Pass {
-		r.Reason = fmt.Sprintf("%.3f over the budget %.3f", v, budget)
+		r.Reason = "over the budget"
 	}
 	return r
 }

@@ -258,6 +258,9 @@ type GateRow struct {
 	// Sides are the ratio's numerator and denominator figures, this run
 	// against the baseline's.
 	Sides []Side
+	// Budget: an absolute limit (ClusterGate), not a ratio; Baseline is
+	// the budget.
+	Budget bool
 }
 
 // Side is one figure behind a ratio.
@@ -411,9 +414,12 @@ func WriteGateFailures(w io.Writer, rows []GateRow, reproduce func(scenarios []s
 		if !r.HigherIsBetter {
 			dir = "<="
 		}
-		if r.Current == 0 {
+		switch {
+		case r.Current == 0:
 			fmt.Fprintf(w, "FAIL %s: %s\n", r.Name, r.Reason)
-		} else {
+		case r.Budget:
+			fmt.Fprintf(w, "FAIL %s: %.3f, %s (%s %.3f)\n", r.Name, r.Current, r.Reason, dir, r.Limit)
+		default:
 			fmt.Fprintf(w, "FAIL %s: %.3f, %s %.3f (limit %s %.3f, tolerance %.1f%%), from %d pair ratios\n",
 				r.Name, r.Current, r.Reason, r.Baseline, dir, r.Limit, 100*r.Tolerance, r.Pairs)
 		}
