@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -111,6 +112,10 @@ func (l ClusterLab) RunBandwidth(ctx context.Context, tops []BandwidthTopology, 
 		row := BandwidthRow{Topology: t}
 		for _, mode := range modes {
 			run, err := l.bandwidthRun(ctx, t, mode, records)
+			for try := 1; errors.Is(err, errLeadershipMoved) && try < bandwidthTries; try++ {
+				l.progressf("[bandwidth %-32s %-12s] leadership moved during the run (a broker missed its session: load); again\n", t, mode)
+				run, err = l.bandwidthRun(ctx, t, mode, records)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("bandwidth %v %s: %w", t, mode, err)
 			}
@@ -162,6 +167,14 @@ func (row *BandwidthRow) finish() {
 }
 
 const bandwidthTopic = "bandwidth"
+
+// errLeadershipMoved: leaders or ISRs changed during a bandwidth run (a
+// broker that missed its session under load was fenced), so the owned
+// shares are not the run's; RunBandwidth measures it again, up to
+// bandwidthTries times.
+var errLeadershipMoved = errors.New("leadership or ISR changed during the run")
+
+const bandwidthTries = 3
 
 // followerCounters are one broker's counters at one moment.
 type followerCounters struct {
@@ -277,7 +290,7 @@ func bandwidthOn(ctx context.Context, c *testbed.Cluster, t BandwidthTopology, m
 		return run, err
 	}
 	if _, now, err := testbed.TopicMetadata(ctx, addr, bandwidthTopic); err != nil || fullTopic(now, t.Partitions) != "" || !sameLeaders(ps, now) {
-		return run, fmt.Errorf("leadership or ISR changed during the run (%v): %v, then %v", err, ps, now)
+		return run, fmt.Errorf("%w (%v): %v, then %v", errLeadershipMoved, err, ps, now)
 	}
 	for _, n := range c.Nodes {
 		f := FollowerBytes{Broker: n.ID, Follows: followed(ps, n.ID)}
