@@ -54,12 +54,12 @@ func WriteClusterText(w io.Writer, cr *ClusterResult) {
 
 func (r BandwidthRun) meanReceived() float64 {
 	rec, _ := r.sums()
-	return Ratio(float64(rec), float64(len(r.Followers)))
+	return orZero(Ratio(float64(rec), float64(len(r.Followers))))
 }
 
 func (r BandwidthRun) meanOwned() float64 {
 	_, own := r.sums()
-	return Ratio(float64(own), float64(len(r.Followers)))
+	return orZero(Ratio(float64(own), float64(len(r.Followers))))
 }
 
 // writeClusterSection writes REPORT.md's cluster sections: the phase 3

@@ -65,6 +65,9 @@ func TestClusterGateRows(t *testing.T) {
 	if _, err := json.Marshal(row); err != nil {
 		t.Fatalf("a filtered-only row: %v", err)
 	}
+	if _, err := WritePlots(t.TempDir(), &Results{Cluster: &ClusterResult{Bandwidth: []BandwidthRow{row}}}); err != nil {
+		t.Fatalf("plots of a filtered-only row: %v", err)
+	}
 	bw := func(received, socket int64) []BandwidthRow {
 		return []BandwidthRow{{Topology: BandwidthTopology{3, 9, 2}, Filtered: BandwidthRun{Followers: []FollowerBytes{
 			{Broker: 1, Received: 1000, Socket: 1000, Owned: 1000}, {Broker: 2, Received: received, Socket: socket, Owned: 1000}}}}}
