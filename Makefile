@@ -9,7 +9,7 @@ KAFKAJS  := 2.2.4
 CMDS     := $(sort ./cmd/chronik $(patsubst %/,./%,$(dir $(wildcard cmd/*/*.go))))
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help build build-debug run cluster deps test vet fuzz clean crash-soak bench bench-gate bench-gate-rates bench-failover bench-restart bench-scale profile profile-diff chaos
+.PHONY: help build build-debug run cluster deps test vet fuzz clean crash-soak bench bench-cluster bench-gate bench-gate-rates bench-failover bench-restart bench-scale profile profile-diff chaos
 
 help:
 	@echo "make build  build $(CMDS) into $(BIN)/"
@@ -22,8 +22,9 @@ help:
 	@echo "make crash-soak  CRASH_ROUNDS=$(CRASH_ROUNDS) rounds of each crash test (kill -9, simulated power cut)"
 	@echo "make chaos  CHAOS_FAULTS=$(CHAOS_FAULTS) seeded faults on 3 brokers under checked load -> chaos-results/ (CHAOS_SEED, CHAOS_FLAGS)"
 	@echo "make clean  remove $(BIN)/"
-	@echo "make bench       Chronik vs kfake suite (<= 5 min) -> bench-results/<timestamp>/"
-	@echo "make bench-gate  gate suite vs benchmarks/baseline.json; fails on a regression, says what moved (1-5 min)"
+	@echo "make bench       standalone (Chronik vs kfake) + cluster lab (RF=3, bandwidth, ISR shrink, failover) (<= 8 min) -> bench-results/<timestamp>/"
+	@echo "make bench-cluster  the cluster lab only (~4-5 min; BENCH_FLAGS=--rounds N --kills N ...)"
+	@echo "make bench-gate  gate suite vs benchmarks/baseline.json + cluster budgets (follower bytes, failover p99); fails on a regression, says what moved (3-10 min)"
 	@echo "make bench-gate-rates  RATES_RUNS=$(RATES_RUNS) gate runs each unchanged and slowed (chronik-debug): false alarms, detections (hours)"
 	@echo "make bench-failover  3-broker RF=3 cluster, leaders killed under acks=-1 load (~2 min; FAILOVER_FLAGS=--kills N ...)"
 	@echo "make bench-restart  kill -9 of a broker holding 1 GiB and 10 GiB in 100 partitions, and 10,000 idle partitions: time to serve again (RESTART_FLAGS=...)"
@@ -125,8 +126,19 @@ chaos: build build-debug
 PROFILE_SCENARIO ?= produce-acks1
 BENCH_FLAGS      ?=
 
+# make bench: the standalone suite and the cluster lab in one run (about
+# 7 minutes on the 2-core reference box). Shorter or longer with
+# BENCH_FLAGS: --rounds N (runner scenarios, default 3), --kills N
+# --controller-kills N --sigterms N (failover, default 20/5/5),
+# --bandwidth-records N (default 100000), --isr-window D (default 3s),
+# --no-cluster (standalone only).
 bench: build
 	$(BIN)/chronik-bench bench --chronik-bin $(BIN)/chronik $(BENCH_FLAGS)
+
+# The cluster part alone: RF=3 next to standalone (acks=1, acks=-1, e2e),
+# per-follower bandwidth, a follower SIGSTOPped, failover.
+bench-cluster: build
+	$(BIN)/chronik-bench bench --cluster-only --chronik-bin $(BIN)/chronik $(BENCH_FLAGS)
 
 bench-gate: build
 	$(BIN)/chronik-bench gate --chronik-bin $(BIN)/chronik --baseline benchmarks/baseline.json $(BENCH_FLAGS)

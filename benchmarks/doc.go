@@ -73,9 +73,10 @@
 //	  "scenarios": [Scenario...]   name, kind, producers, partitions, record_bytes,
 //	                               acks, linger_ns, batch_bytes, compression,
 //	                               duration_ns, warmup_ns, count, rate, durable,
-//	                               slices, slice_group
+//	                               slices, slice_group, systems (when not the
+//	                               runner's: ["chronik", "chronik-rf3"])
 //	  "runs": [{                   one per scenario x system x round x attempt
-//	    "scenario", "system" ("chronik" | "kfake"), "round" (0-based),
+//	    "scenario", "system" ("chronik" | "kfake" | "chronik-rf3"), "round" (0-based),
 //	    "attempt" (0; 1 = the gate's retry, pooled with attempt 0),
 //	    "durability": what the peer was started with,
 //	    "records", "bytes" (value bytes), "errors", "seconds" (window),
@@ -100,7 +101,8 @@
 //	    "per_round": [IQM of each round's pairs...], "pairs", "higher_is_better",
 //	    "gated", "scenarios"
 //	  }...],
-//	  "notes": ["..."]
+//	  "notes": ["..."],
+//	  "failover": {...}, "cluster": {...}   the cluster lab's sections (below)
 //	}
 //
 // A steady figure is the median over the run's intervals (rates, CPU-s per
@@ -315,4 +317,72 @@
 // Ratios and medians with no data are 0 (JSON has no NaN). MB/s is 10^6
 // value bytes per second. `--short` is a quick pass (about 2 minutes);
 // every knob is a flag (`chronik-bench scale -h`).
+//
+// # The cluster lab (make bench, make bench-cluster)
+//
+// `chronik-bench bench` runs BenchSuite (StandaloneSuite: Chronik against
+// kfake, produce at acks=1, acks=-1 and acks=0, consume, e2e; then
+// ClusterSuite) and after it the cluster lab's own scenarios;
+// `bench --cluster-only` (make bench-cluster) runs ClusterSuite and the
+// lab, `bench --no-cluster` the standalone part. Every cluster is started
+// by the testbed package as real chronik processes on free loopback ports
+// in a fresh directory, and stopped by pid.
+//
+//	ClusterSuite (runner scenarios; system chronik-rf3 = ChronikRF3: 3 brokers,
+//	topics RF=3 min.insync.replicas=2, clients seeded at broker 1, CPU = the
+//	three brokers' together)
+//	  repl-acks1, repl-acks-1  one slice group on {chronik, chronik-rf3}: the
+//	                           same 2 producers (100 B, linger 5 ms, 5 requests
+//	                           in flight per broker), 9 partitions, slices
+//	                           taking turns; ratios "repl-acks-1 msg/s
+//	                           rf3/standalone" (gated), "repl-acks1 msg/s
+//	                           rf3/standalone", "repl rf3 acks-1/standalone
+//	                           acks1 msg/s", "repl standalone acks-1/acks1 msg/s"
+//	  e2e-rf3                  e2e at 5000 records/s on both; "e2e-rf3 p99
+//	                           rf3/standalone"
+//	bandwidth   (cluster_bandwidth.go) per topology of BandwidthTopologies, a
+//	            fresh cluster ISR-filtered and one whole-node: per follower the
+//	            bytes read from its leaders by its counter and by the kernel's
+//	            socket count (sock_diag, sockets read every 20 ms so a dropped
+//	            connection keeps its bytes), and its owned share from its log
+//	isr-shrink  (cluster_isr.go) acks=-1 windows: full ISR, one follower
+//	            SIGSTOPped (once no ISR lists it), after SIGCONT; the catch-up
+//	            rate (bytes the follower read from SIGCONT until it is in every
+//	            ISR again, over that time)
+//	failover    RunFailover with the bench's --kills/--controller-kills/--sigterms
+//
+// Its sections of results.json (besides the runs, summaries and ratios of
+// ClusterSuite, and "failover" as above):
+//
+//	"cluster": {
+//	  "bandwidth": [{
+//	    "topology": {"brokers", "partitions", "rf"},
+//	    "isr_filtered", "whole_node": {"mode", "records", "produced_bytes",
+//	        "seconds", "followers": [{"broker", "follows" (partitions),
+//	        "received_bytes" (broker counter), "socket_bytes" (kernel),
+//	        "owned_bytes", "observed_bytes" (whole-node: read and discarded)}]},
+//	    "worst_received_over_owned", "received_over_owned" (ISR-filtered),
+//	    "whole_node_received_over_owned", "saving" (1 - filtered/whole-node),
+//	    "socket_worst_deviation" (largest |socket/received - 1|)
+//	  }...],
+//	  "isr_shrink": {"partitions", "replica_lag_time_max_ms", "victim",
+//	    "windows": [{"name" (full | stopped | returned), "seconds", "records",
+//	                 "msg_per_sec", "mb_per_sec"}...],
+//	    "shrink_ms", "catch_up_ms", "catch_up_bytes", "catch_up_bytes_per_sec",
+//	    "errors"}
+//	}
+//
+// The gate's cluster part: the ratio "repl-acks-1 msg/s rf3/standalone"
+// is an ordinary baseline ratio (GateReplScenario in GateSuite); the
+// budgets are ClusterGate's rows, absolute, not in baseline.json: the
+// worst follower's bytes (the larger of its counter and its sockets') over
+// its owned share <= 1.05 for each topology, and the kill9-leader row's
+// first p99 <= 1000 ms over 10 kill -9 events (producers with
+// kgo.MetadataMinAge and a retry backoff of 50 ms: with kgo's defaults the
+// client's own waits, 250-750 ms, would fill most of the budget). A failed
+// budget row is measured once more and fails only if it fails again. The
+// gate run's results.json has the "cluster" (bandwidth only) and
+// "failover" sections of its last measurement. README's bench-gate section
+// has the cluster part's measured false alarms (0 in 5 unchanged runs)
+// and detections (replication slowed 3 of 3, failover slowed 2 of 2).
 package benchmarks

@@ -31,6 +31,9 @@ type Baseline struct {
 	// Figures are the medians behind the ratios, by "scenario/system", so
 	// that a failing gate can say which side moved.
 	Figures map[string]Figure `json:"figures"`
+	// Kept, after a partial re-recording, is the earlier recording whose
+	// other ratios the file kept.
+	Kept []KeptRecording `json:"kept,omitempty"`
 }
 
 // BaselineRatio is one gated ratio of the baseline.
@@ -154,6 +157,67 @@ func NewBaseline(res *Results, tolerance float64, gateRounds int, widen bool) Ba
 	return b
 }
 
+// MergeBaseline is old with the ratios and figures of part (a recording
+// of some of the gate's scenarios) put in place of old's, the rest kept;
+// its header (created, command, host, rounds) is part's, and Partial
+// lists what each kept ratio's recording was.
+func MergeBaseline(old, part Baseline) Baseline {
+	m := part
+	m.Ratios, m.Figures = map[string]BaselineRatio{}, map[string]Figure{}
+	for k, v := range old.Ratios {
+		m.Ratios[k] = v
+	}
+	for k, v := range old.Figures {
+		m.Figures[k] = v
+	}
+	for k, v := range part.Ratios {
+		m.Ratios[k] = v
+	}
+	for k, v := range part.Figures {
+		m.Figures[k] = v
+	}
+	// Each kept ratio stays attributed to the recording it came from.
+	from := map[string]int{} // ratio -> index in old.Kept
+	for i, k := range old.Kept {
+		for _, n := range k.Ratios {
+			from[n] = i
+		}
+	}
+	own := KeptRecording{Created: old.Created, Command: old.Command, Host: old.Host, Rounds: old.Rounds}
+	kept := make([]KeptRecording, len(old.Kept))
+	for i, k := range old.Kept {
+		kept[i] = k
+		kept[i].Ratios = nil
+	}
+	for name := range old.Ratios {
+		if _, ok := part.Ratios[name]; ok {
+			continue
+		}
+		if i, ok := from[name]; ok {
+			kept[i].Ratios = append(kept[i].Ratios, name)
+		} else {
+			own.Ratios = append(own.Ratios, name)
+		}
+	}
+	for _, k := range append(kept, own) {
+		if len(k.Ratios) > 0 {
+			sort.Strings(k.Ratios)
+			m.Kept = append(m.Kept, k)
+		}
+	}
+	return m
+}
+
+// KeptRecording is an earlier recording whose ratios a partial
+// re-recording (gate --write-baseline --scenarios) kept.
+type KeptRecording struct {
+	Created time.Time `json:"created"`
+	Command string    `json:"command"`
+	Host    Host      `json:"host"`
+	Rounds  int       `json:"rounds"`
+	Ratios  []string  `json:"ratios"` // kept from it
+}
+
 func figures(res *Results) map[string]Figure {
 	out := map[string]Figure{}
 	for _, s := range res.Summaries {
@@ -194,6 +258,9 @@ type GateRow struct {
 	// Sides are the ratio's numerator and denominator figures, this run
 	// against the baseline's.
 	Sides []Side
+	// Budget: an absolute limit (ClusterGate), not a ratio; Baseline is
+	// the budget.
+	Budget bool
 }
 
 // Side is one figure behind a ratio.
@@ -347,9 +414,12 @@ func WriteGateFailures(w io.Writer, rows []GateRow, reproduce func(scenarios []s
 		if !r.HigherIsBetter {
 			dir = "<="
 		}
-		if r.Current == 0 {
+		switch {
+		case r.Current == 0:
 			fmt.Fprintf(w, "FAIL %s: %s\n", r.Name, r.Reason)
-		} else {
+		case r.Budget:
+			fmt.Fprintf(w, "FAIL %s: %.3f, %s (%s %.3f)\n", r.Name, r.Current, r.Reason, dir, r.Limit)
+		default:
 			fmt.Fprintf(w, "FAIL %s: %.3f, %s %.3f (limit %s %.3f, tolerance %.1f%%), from %d pair ratios\n",
 				r.Name, r.Current, r.Reason, r.Baseline, dir, r.Limit, 100*r.Tolerance, r.Pairs)
 		}
@@ -393,6 +463,9 @@ type Gate struct {
 	// Reproduce, when set, turns scenarios into the command that measures
 	// them alone, for the failure report.
 	Reproduce func(scenarios []string) string
+	// Cluster, when set, adds the cluster part's budget rows (bandwidth,
+	// failover) after the ratios.
+	Cluster *ClusterGate
 }
 
 // GateVerdict is what a gate run found.
@@ -404,8 +477,24 @@ type GateVerdict struct {
 	Passed  bool
 }
 
-// Run runs the gate.
+// Run runs the gate: the suite's ratios, then the cluster part's budgets.
 func (g Gate) Run(ctx context.Context) (GateVerdict, error) {
+	v, err := g.runRatios(ctx)
+	if err != nil || g.Cluster == nil {
+		return v, err
+	}
+	rows, first, retried, err := g.Cluster.Run(ctx, g.Runner.Peers, v.Results, g.Out)
+	if err != nil {
+		return v, err
+	}
+	v.Rows, v.First = append(v.Rows, rows...), append(v.First, first...)
+	v.Retried = v.Retried || retried
+	v.Passed = Passed(v.Rows)
+	return v, nil
+}
+
+// runRatios runs the suite and judges its ratios, with one retry.
+func (g Gate) runRatios(ctx context.Context) (GateVerdict, error) {
 	res, err := g.Runner.RunSuite(ctx, g.Suite)
 	if err != nil {
 		return GateVerdict{}, err

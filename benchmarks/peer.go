@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chronik/chronik/testbed"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -21,7 +22,15 @@ import (
 const (
 	Chronik = "chronik"
 	Kfake   = "kfake"
+	// ChronikRF3 is a 3-broker Chronik cluster started by the testbed
+	// (free loopback ports, fresh directories); its topics get RF=3 and
+	// min.insync.replicas=2, and its producers and consumers are seeded
+	// at broker 1. Its CPU figures are the three brokers' together.
+	ChronikRF3 = "chronik-rf3"
 )
+
+// clusterNodes is the brokers of ChronikRF3.
+const clusterNodes = 3
 
 // Peers says how to start each system. Every run gets a fresh process with
 // a fresh data directory on a free 127.0.0.1 port.
@@ -46,10 +55,14 @@ type Proc struct {
 	AdminAddr string // Chronik's admin listener, "" when off
 	Pid       int
 	Durable   string // what durability the peer was started with, for the report
-	cmd       *exec.Cmd
-	dir       string
-	logPath   string
-	done      chan struct{}
+	// RF is the replication factor the system's topics get (1, or 3 for
+	// ChronikRF3).
+	RF      int16
+	cluster *testbed.Cluster // ChronikRF3
+	cmd     *exec.Cmd
+	dir     string
+	logPath string
+	done    chan struct{}
 }
 
 // Start starts system for scenario sc and waits until it answers Metadata.
@@ -62,7 +75,14 @@ func (p Peers) Start(ctx context.Context, system string, sc Scenario) (*Proc, er
 	if err != nil {
 		return nil, err
 	}
-	pr := &Proc{System: system, Addr: addr, dir: dir, logPath: filepath.Join(dir, "stderr.log")}
+	pr := &Proc{System: system, Addr: addr, RF: 1, dir: dir, logPath: filepath.Join(dir, "stderr.log")}
+	if system == ChronikRF3 {
+		if err := p.startCluster(pr, sc); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		return pr, nil
+	}
 	var args []string
 	switch system {
 	case Chronik:
@@ -88,14 +108,36 @@ func (p Peers) Start(ctx context.Context, system string, sc Scenario) (*Proc, er
 	return pr, nil
 }
 
-func (p Peers) chronikArgs(pr *Proc, sc Scenario) ([]string, error) {
-	if p.ChronikBin == "" {
-		return nil, errors.New("no chronik binary (run make build)")
-	}
+// chronikProperties are the broker properties every Chronik peer gets.
+func (p Peers) chronikProperties(sc Scenario) map[string]string {
 	kv := map[string]string{"num.partitions": fmt.Sprint(max(sc.Partitions, 1))}
 	for k, v := range p.ChronikConfig {
 		kv[k] = v
 	}
+	return kv
+}
+
+// startCluster starts ChronikRF3 in pr's directory: the testbed waits
+// until every broker lists the others.
+func (p Peers) startCluster(pr *Proc, sc Scenario) error {
+	if p.ChronikBin == "" {
+		return errors.New("no chronik binary (run make build)")
+	}
+	c, err := testbed.Start(testbed.Config{Bin: p.ChronikBin, Nodes: clusterNodes, Dir: filepath.Join(pr.dir, "cluster"),
+		Properties: p.chronikProperties(sc), ExtraArgs: []string{"--log-level", "warn"}})
+	if err != nil {
+		return fmt.Errorf("start %s: %w", ChronikRF3, err)
+	}
+	pr.cluster, pr.RF, pr.Addr, pr.Pid = c, clusterNodes, c.Node(1).KafkaAddr, c.Node(1).Proc.Pid()
+	pr.Durable = "3 brokers, RF=3, min.insync.replicas=2: acks=-1 answered once 2 replicas have it fdatasync'd"
+	return nil
+}
+
+func (p Peers) chronikArgs(pr *Proc, sc Scenario) ([]string, error) {
+	if p.ChronikBin == "" {
+		return nil, errors.New("no chronik binary (run make build)")
+	}
+	kv := p.chronikProperties(sc)
 	cfgPath := filepath.Join(pr.dir, "broker.properties")
 	if err := os.WriteFile(cfgPath, []byte(properties(kv)), 0o644); err != nil {
 		return nil, fmt.Errorf("write chronik config: %w", err)
@@ -196,18 +238,54 @@ func probe(ctx context.Context, addr string) error {
 	return err
 }
 
-// Stats reads the process's CPU time and peak RSS.
-func (pr *Proc) Stats() (ProcStats, error) { return ReadProcStats(pr.Pid) }
+// pids are the system's broker processes.
+func (pr *Proc) pids() []int {
+	if pr.cluster == nil {
+		return []int{pr.Pid}
+	}
+	var out []int
+	for _, n := range pr.cluster.Nodes {
+		out = append(out, n.Proc.Pid())
+	}
+	return out
+}
 
-// CPUSeconds reads the process's CPU clock.
+// Stats reads the process's CPU time and peak RSS; of a cluster, the CPU
+// time of every broker together and the largest peak RSS.
+func (pr *Proc) Stats() (ProcStats, error) {
+	var st ProcStats
+	for _, pid := range pr.pids() {
+		s, err := ReadProcStats(pid)
+		if err != nil {
+			return st, err
+		}
+		st.CPUSeconds += s.CPUSeconds
+		st.PeakRSSBytes = max(st.PeakRSSBytes, s.PeakRSSBytes)
+	}
+	return st, nil
+}
+
+// CPUSeconds reads the process's CPU clock (a cluster's: every broker's,
+// summed).
 func (pr *Proc) CPUSeconds() (float64, error) {
-	d, err := ReadProcCPU(pr.Pid)
-	return d.Seconds(), err
+	var sum time.Duration
+	for _, pid := range pr.pids() {
+		d, err := ReadProcCPU(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum.Seconds(), nil
 }
 
 // Stop sends SIGTERM, waits up to 10 s, then SIGKILLs; it removes the run's
 // directory. Safe to call twice.
 func (pr *Proc) Stop() {
+	if pr.cluster != nil {
+		pr.cluster.Close()
+		pr.cluster = nil
+	}
 	if pr.cmd != nil {
 		pr.terminate(10 * time.Second)
 		pr.cmd = nil
@@ -228,6 +306,9 @@ func (pr *Proc) terminate(wait time.Duration) {
 
 // logTail returns the end of the process's output, for error messages.
 func (pr *Proc) logTail() string {
+	if pr.cluster != nil {
+		return pr.cluster.Logs()
+	}
 	b, _ := os.ReadFile(pr.logPath)
 	if len(b) > 4096 {
 		b = b[len(b)-4096:]

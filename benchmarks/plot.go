@@ -57,7 +57,8 @@ func WritePlots(dir string, res *Results) ([]Plot, error) {
 		}
 		plots = append(plots, ps...)
 	}
-	return plots, nil
+	cps, err := clusterPlots(dir, res)
+	return append(plots, cps...), err
 }
 
 // systemsOf lists the systems in the summaries, in first-seen order.

@@ -23,9 +23,10 @@ type GateRates struct {
 	Baseline  Baseline
 	Variants  []RateVariant
 	Runs      int
-	Tolerance float64   // > 0 overrides the baseline's, as Gate.Tolerance
-	Dir       string    // each gate run's log and results.json, and rates.json
-	Progress  io.Writer // one line per gate run
+	Tolerance float64      // > 0 overrides the baseline's, as Gate.Tolerance
+	Dir       string       // each gate run's log and results.json, and rates.json
+	Progress  io.Writer    // one line per gate run
+	Cluster   *ClusterGate // the gate's cluster budgets (Gate.Cluster); nil: none
 }
 
 // RateVariant is one broker set-up.
@@ -101,7 +102,7 @@ func (g GateRates) runOne(ctx context.Context, v RateVariant, i int) (RateRun, e
 	defer logf.Close()
 	r := Runner{Peers: v.Peers, Progress: logf, Log: slog.New(slog.NewTextHandler(logf, nil))}
 	rr := RateRun{Variant: v.Name, Run: i, Started: time.Now().UTC(), LoadAvg: HostInfo().LoadAvg}
-	verdict, err := Gate{Runner: r, Suite: g.Suite, Baseline: g.Baseline, Tolerance: g.Tolerance, Out: logf}.Run(ctx)
+	verdict, err := Gate{Runner: r, Suite: g.Suite, Baseline: g.Baseline, Tolerance: g.Tolerance, Out: logf, Cluster: g.Cluster}.Run(ctx)
 	if err != nil {
 		return rr, err
 	}

@@ -16,10 +16,10 @@ const DurabilityNote = "acks=-1 durability: Chronik answers acks=-1 only after f
 // WriteTextSummary prints the ratio table and per-scenario medians.
 func WriteTextSummary(w io.Writer, res *Results) {
 	fmt.Fprintf(w, "\n%s: %d rounds, interleaved; medians over rounds\n\n", res.Suite, res.Rounds)
-	fmt.Fprintf(w, "%-16s %-8s %12s %12s %9s %9s %9s %9s %9s %10s %9s %6s\n", "scenario", "system", "msg/s", "steady", "MB/s",
+	fmt.Fprintf(w, "%-16s %-11s %12s %12s %9s %9s %9s %9s %9s %10s %9s %6s\n", "scenario", "system", "msg/s", "steady", "MB/s",
 		"p50 ms", "p99 ms", "p99.9 ms", "max ms", "CPU-s/M", "RSS MiB", "errors")
 	for _, s := range res.Summaries {
-		fmt.Fprintf(w, "%-16s %-8s %12.0f %12.0f %9.2f %9.3f %9.3f %9.3f %9.3f %10.3f %9.1f %6d\n", s.Scenario, s.System,
+		fmt.Fprintf(w, "%-16s %-11s %12.0f %12.0f %9.2f %9.3f %9.3f %9.3f %9.3f %10.3f %9.1f %6d\n", s.Scenario, s.System,
 			s.MsgPerSec, s.SteadyMsgPerSec, s.MBPerSec, s.Latency.P50Ms, s.Latency.P99Ms, s.Latency.P999Ms, s.Latency.MaxMs,
 			s.CPUSecPerMillion, mib(s.PeakRSSBytes), s.Errors)
 	}
@@ -67,6 +67,7 @@ func WriteReport(path string, res *Results, plots []Plot) error {
 		writeRatioTable(&b, res)
 		writeScenarioTables(&b, res)
 	}
+	writeClusterSection(&b, res)
 	if res.Failover != nil {
 		writeFailoverSection(&b, res.Failover)
 	}

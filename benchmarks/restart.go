@@ -279,7 +279,7 @@ func runDataRestarts(ctx context.Context, c RestartConfig, arm RestartArm, size 
 	if err := waitServeStart(ctx, b); err != nil {
 		return row, err
 	}
-	if err := createTopic(ctx, b.addr, restartTopic, int32(c.Partitions)); err != nil {
+	if err := createTopic(ctx, b.addr, restartTopic, int32(c.Partitions), 1); err != nil {
 		return row, err
 	}
 	start := time.Now()
@@ -401,7 +401,7 @@ func runIdleRestarts(ctx context.Context, c RestartConfig, arm RestartArm, log i
 		return nil, err
 	}
 	created := time.Now()
-	if err := createTopicWithin(ctx, b.addr, idleTopic, int32(c.IdlePartitions), c.ServeTimeout); err != nil {
+	if err := createTopicWithin(ctx, b.addr, idleTopic, int32(c.IdlePartitions), 1, c.ServeTimeout); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(log, "%s: created %d partitions in %.1f s\n", arm.Name, c.IdlePartitions, time.Since(created).Seconds())

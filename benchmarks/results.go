@@ -94,6 +94,9 @@ type Results struct {
 	Restart *RestartResult `json:"restart,omitempty"`
 	// Scale is the scale sweeps' section (chronik-bench scale).
 	Scale *ScaleResult `json:"scale,omitempty"`
+	// Cluster is the cluster lab's bandwidth and ISR-shrink section
+	// (chronik-bench bench, bench --cluster-only).
+	Cluster *ClusterResult `json:"cluster,omitempty"`
 }
 
 // minSteadyIntervals is the fewest intervals a steady figure is taken

@@ -21,6 +21,14 @@ type Runner struct {
 	Log      *slog.Logger
 }
 
+// systemsFor are the systems sc runs on: its own, else the runner's.
+func (r Runner) systemsFor(sc Scenario) []string {
+	if len(sc.Systems) > 0 {
+		return sc.Systems
+	}
+	return r.systems()
+}
+
 func (r Runner) systems() []string {
 	if len(r.Systems) > 0 {
 		return r.Systems
@@ -79,7 +87,7 @@ func (r Runner) runUnit(ctx context.Context, unit []Scenario, round, i int) ([]R
 		return r.runSliced(ctx, unit, round)
 	}
 	sc := unit[0]
-	systems := append([]string{}, r.systems()...)
+	systems := append([]string{}, r.systemsFor(sc)...)
 	if (round+i)%2 == 1 {
 		for a, b := 0, len(systems)-1; a < b; a, b = a+1, b-1 {
 			systems[a], systems[b] = systems[b], systems[a]
@@ -112,7 +120,7 @@ func (r Runner) RunOne(ctx context.Context, system string, sc Scenario, round in
 		CPU:   pr.CPUSeconds,
 	}
 	label := fmt.Sprintf("[r%d %-14s %-7s]", round+1, sc.Name, system)
-	m, err := RunWorkload(ctx, pr.Addr, sc, w, r.Progress, label)
+	m, err := runWorkloadRF(ctx, pr.Addr, pr.RF, sc, w, r.Progress, label)
 	if err == nil {
 		err = errors.Join(errBefore, errAfter)
 	}

@@ -108,7 +108,7 @@ func connRound(ctx context.Context, peers Peers, sc Scenario, cfg ScaleConfig, r
 	}
 	a := &arm{sc: sc, system: Chronik, pr: pr, topic: "bench-" + sc.Name}
 	defer a.close()
-	if err := createTopic(ctx, pr.Addr, a.topic, sc.Partitions); err != nil {
+	if err := createTopic(ctx, pr.Addr, a.topic, sc.Partitions, pr.RF); err != nil {
 		return nil, a.fail("create topic", err)
 	}
 	if a.cls, err = newClients(sc.Producers, producerOpts(pr.Addr, a.topic, sc)); err != nil {

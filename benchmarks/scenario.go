@@ -37,6 +37,13 @@ type Scenario struct {
 	// SliceGroup joins consecutive sliced scenarios of a suite with the
 	// same group into one round, their slices alternating too.
 	SliceGroup string `json:"slice_group,omitempty"`
+	// Systems, when set, are the systems this scenario runs on instead of
+	// the runner's (e.g. Chronik and ChronikRF3 only).
+	Systems []string `json:"systems,omitempty"`
+	// Inflight, when > 0, is the produce requests in flight per broker of
+	// the non-idempotent (acks=1, acks=0) producers instead of
+	// nonIdempotentInflight (kgo's own default is 1).
+	Inflight int `json:"inflight,omitempty"`
 }
 
 // sliceRecords is the records of one slice of a sliced scenario.
@@ -120,7 +127,18 @@ const (
 	ScenarioProduceAcksAll = "produce-acks-1"
 	ScenarioConsume        = "consume"
 	ScenarioE2E            = "e2e"
+	ScenarioProduceAcks0   = "produce-acks0"
+	// The cluster part's scenarios run on Chronik and ChronikRF3 side by
+	// side (ClusterSuite).
+	ScenarioReplAcks1   = "repl-acks1"
+	ScenarioReplAcksAll = "repl-acks-1"
+	ScenarioE2ERF3      = "e2e-rf3"
 )
+
+// ClusterSystems are the systems of the cluster part's scenarios: the
+// standalone broker next to the 3-broker RF=3 cluster, same client and
+// workload, in the same run.
+var ClusterSystems = []string{Chronik, ChronikRF3}
 
 // produceScenario measures count records (after a short warm-up), with
 // maxDuration as a cap. A fixed count, not a fixed time, keeps the volume
@@ -139,17 +157,54 @@ func consumeScenario(count int64) Scenario {
 		Linger: 5 * time.Millisecond, BatchBytes: 128 << 10, Compression: "none", Count: count}
 }
 
-// BenchSuite is `make bench`: standalone produce at acks=1 and acks=-1,
-// consume, and e2e latency at a moderate fixed rate. Sized to finish within
-// 5 minutes on a 2-core machine.
+// BenchSuite is `make bench`'s suite: StandaloneSuite's scenarios, then
+// ClusterSuite's, in 3 rounds (the cluster lab's bandwidth, ISR-shrink and
+// failover scenarios run after it: cmd/chronik-bench bench).
 func BenchSuite() Suite {
-	return Suite{Name: "bench", Rounds: 5, Scenarios: []Scenario{
-		produceScenario(ScenarioProduceAcks1, 1, false, 5_000_000, 20*time.Second),
-		produceScenario(ScenarioProduceAcksAll, -1, true, 5_000_000, 20*time.Second),
-		consumeScenario(3_000_000),
-		{Name: ScenarioE2E, Kind: KindE2E, Producers: 1, Partitions: 4, RecordBytes: 100, Acks: 1,
-			Linger: time.Millisecond, BatchBytes: 128 << 10, Compression: "none",
-			Duration: 4 * time.Second, Warmup: time.Second, Rate: 5000},
+	s := StandaloneSuite()
+	s.Name, s.Scenarios = "bench", append(s.Scenarios, ClusterSuite().Scenarios...)
+	return s
+}
+
+// StandaloneSuite is Chronik against kfake, one broker each: produce at
+// acks=1, acks=-1 and acks=0, consume, and e2e latency at a moderate fixed
+// rate. About 2.5 minutes on a 2-core machine at 3 rounds.
+func StandaloneSuite() Suite {
+	return Suite{Name: "standalone", Rounds: 3, Scenarios: []Scenario{
+		produceScenario(ScenarioProduceAcks1, 1, false, 2_000_000, 10*time.Second),
+		produceScenario(ScenarioProduceAcksAll, -1, true, 2_000_000, 10*time.Second),
+		produceScenario(ScenarioProduceAcks0, 0, false, 2_000_000, 10*time.Second),
+		consumeScenario(2_000_000),
+		e2eScenario(ScenarioE2E, nil),
+	}}
+}
+
+// e2eScenario is produce at a fixed rate of 5000 records/s with one
+// consumer reading.
+func e2eScenario(name string, systems []string) Scenario {
+	return Scenario{Name: name, Kind: KindE2E, Producers: 1, Partitions: 4, RecordBytes: 100, Acks: 1,
+		Linger: time.Millisecond, BatchBytes: 128 << 10, Compression: "none",
+		Duration: 4 * time.Second, Warmup: time.Second, Rate: 5000, Systems: systems}
+}
+
+// replScenario is the cluster part's produce workload at acks, on
+// ClusterSystems, sliced in the "replicated" slice group: the
+// standalone broker and the RF=3 cluster take turns.
+func replScenario(name string, acks int, count int64, slices int) Scenario {
+	sc := produceScenario(name, acks, acks == -1, count, 0)
+	sc.Partitions, sc.Slices, sc.SliceGroup, sc.Systems = 9, slices, "replicated", ClusterSystems
+	return sc
+}
+
+// ClusterSuite is the cluster part's runner scenarios (make bench-cluster
+// adds the bandwidth, ISR-shrink and failover scenarios): acks=1 and acks=-1
+// produce on a standalone broker and on the RF=3 cluster, side by side in
+// slices; e2e latency at 5000 records/s on both.
+func ClusterSuite() Suite {
+	return Suite{Name: "cluster", Rounds: 3, Scenarios: []Scenario{
+		replScenario(ScenarioReplAcks1, 1, 900_000, 6),
+		replScenario(ScenarioReplAcksAll, -1, 900_000, 6),
+		e2eScenario(ScenarioE2ERF3, ClusterSystems),
 	}}
 }
 
@@ -161,8 +216,13 @@ func GateSuite() Suite {
 	consume := consumeScenario(3_200_000)
 	acks1.Slices, acksAll.Slices, consume.Slices = 14, 14, 8
 	acks1.SliceGroup, acksAll.SliceGroup = "produce", "produce"
-	return Suite{Name: "gate", Rounds: 4, Scenarios: []Scenario{acks1, acksAll, consume}}
+	return Suite{Name: "gate", Rounds: 4, Scenarios: []Scenario{acks1, acksAll, consume, GateReplScenario()}}
 }
+
+// GateReplScenario is the gate's cluster ratio (RatioReplAcksAll):
+// acks=-1 on a standalone broker and on the RF=3 cluster, 8 slices of
+// 200k records each, taking turns.
+func GateReplScenario() Scenario { return replScenario(ScenarioReplAcksAll, -1, 1_600_000, 8) }
 
 // The slowed variants `chronik-bench gate-rates` measures by default, as
 // NAME:KEY=VALUE,... of chronik-debug's test hooks (engine/debug.go).
@@ -181,7 +241,25 @@ func GateSuite() Suite {
 // per producer, hides most of it.
 //
 // `make bench-gate-rates` reports the effect each had on each ratio.
+//
+// SlowdownReplication sleeps 80 us per KiB before a leader answers a
+// follower's fetch (debug.replica.fetch.delay.ns.per.kib; consumers'
+// fetches are not slowed): it caps each leader's replication at about
+// 12.5 MB/s and slows RF=3 acks=-1, not a standalone broker (gated by
+// RatioReplAcksAll). Delays of 2-5 us per KiB did not move it: the
+// producers' five requests in flight hide them; 40 us per KiB moved it
+// 20-23%, about what load alone moves it on this box.
+//
+// SlowdownFailover is not a hook: broker.heartbeat.interval.ms 2000 (and a
+// session of 6 s) makes the controller wait half an interval after a
+// killed broker's heartbeat connection closed before it fences it, so a
+// leader kill's failover takes over a second. A longer session timeout
+// alone would not show: a kill -9 closes the connection, and the
+// controller fences on that, not on the session (measured: 5 kills at
+// broker.session.timeout.ms=6000, p99 221 ms).
 const (
-	SlowdownCPU        = "cpu+15%:debug.append.burn.ns.per.kib=270,debug.fetch.burn.ns.per.kib=40"
-	SlowdownThroughput = "msgs-15%:debug.append.delay.ns.per.kib=3500,debug.fetch.delay.ns.per.kib=550"
+	SlowdownCPU         = "cpu+15%:debug.append.burn.ns.per.kib=270,debug.fetch.burn.ns.per.kib=40"
+	SlowdownThroughput  = "msgs-15%:debug.append.delay.ns.per.kib=3500,debug.fetch.delay.ns.per.kib=550"
+	SlowdownReplication = "repl-slow:debug.replica.fetch.delay.ns.per.kib=80000"
+	SlowdownFailover    = "failover-slow:broker.heartbeat.interval.ms=2000,broker.session.timeout.ms=6000"
 )

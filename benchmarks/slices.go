@@ -46,7 +46,7 @@ type sliceResult struct {
 }
 
 // runSliced runs one round of a slice group and returns a Run per arm:
-// for each scenario of group, one per system in r.systems() order.
+// for each scenario of group, one per system in r.systemsFor order.
 func (r Runner) runSliced(ctx context.Context, group []Scenario, round int) ([]Run, error) {
 	var arms []*arm
 	defer func() {
@@ -55,7 +55,7 @@ func (r Runner) runSliced(ctx context.Context, group []Scenario, round int) ([]R
 		}
 	}()
 	for _, sc := range group {
-		for _, sys := range r.systems() {
+		for _, sys := range r.systemsFor(sc) {
 			a, err := r.startArm(ctx, sys, sc)
 			if err != nil {
 				return nil, err
@@ -133,7 +133,7 @@ func (r Runner) startArm(ctx context.Context, system string, sc Scenario) (*arm,
 		return nil, err
 	}
 	a := &arm{sc: sc, system: system, pr: pr, topic: "bench-" + sc.Name}
-	if err := createTopic(ctx, pr.Addr, a.topic, sc.Partitions); err != nil {
+	if err := createTopic(ctx, pr.Addr, a.topic, sc.Partitions, pr.RF); err != nil {
 		a.close()
 		return nil, a.fail("create topic", err)
 	}

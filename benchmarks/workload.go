@@ -79,8 +79,14 @@ func RunWorkload(ctx context.Context, addr string, sc Scenario, w Window, progre
 	if err := sc.Validate(); err != nil {
 		return Measurement{}, err
 	}
+	return runWorkloadRF(ctx, addr, 1, sc, w, progress, label)
+}
+
+// runWorkloadRF is RunWorkload with a topic of rf replicas (min.insync.replicas
+// rf-1 when rf > 1).
+func runWorkloadRF(ctx context.Context, addr string, rf int16, sc Scenario, w Window, progress io.Writer, label string) (Measurement, error) {
 	topic := "bench-" + sc.Name
-	if err := createTopic(ctx, addr, topic, sc.Partitions); err != nil {
+	if err := createTopic(ctx, addr, topic, sc.Partitions, rf); err != nil {
 		return Measurement{}, err
 	}
 	switch sc.Kind {
@@ -93,13 +99,16 @@ func RunWorkload(ctx context.Context, addr string, sc Scenario, w Window, progre
 	}
 }
 
-func createTopic(ctx context.Context, addr, topic string, partitions int32) error {
-	return createTopicWithin(ctx, addr, topic, partitions, 15*time.Second)
+// createTopic creates topic with partitions and rf replicas; with rf > 1
+// its min.insync.replicas is rf-1 (RF=3, min.insync=2: one follower may
+// lag or stop without failing acks=-1).
+func createTopic(ctx context.Context, addr, topic string, partitions int32, rf int16) error {
+	return createTopicWithin(ctx, addr, topic, partitions, rf, 15*time.Second)
 }
 
 // createTopicWithin is createTopic with a timeout for the whole creation
 // (thousands of partitions take minutes on a busy disk).
-func createTopicWithin(ctx context.Context, addr, topic string, partitions int32, timeout time.Duration) error {
+func createTopicWithin(ctx context.Context, addr, topic string, partitions int32, rf int16, timeout time.Duration) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestTimeoutOverhead(timeout))
 	if err != nil {
 		return fmt.Errorf("admin client: %w", err)
@@ -107,9 +116,13 @@ func createTopicWithin(ctx context.Context, addr, topic string, partitions int32
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	var configs map[string]*string
+	if rf > 1 {
+		configs = map[string]*string{"min.insync.replicas": kadm.StringPtr(fmt.Sprint(rf - 1))}
+	}
 	adm := kadm.NewClient(cl)
 	adm.SetTimeoutMillis(int32(timeout.Milliseconds()))
-	resp, err := adm.CreateTopic(ctx, partitions, 1, nil, topic)
+	resp, err := adm.CreateTopic(ctx, partitions, rf, configs, topic)
 	if err == nil {
 		err = resp.Err
 	}
@@ -145,16 +158,30 @@ func producerOpts(addr, topic string, sc Scenario) []kgo.Opt {
 	if sc.BatchBytes > 0 {
 		opts = append(opts, kgo.ProducerBatchMaxBytes(sc.BatchBytes))
 	}
+	// Without idempotency kgo allows one produce request in flight per
+	// broker unless told otherwise (idempotent: 5); the non-idempotent
+	// producers get 5 too, Java's max.in.flight.requests.per.connection
+	// default, or acks=1 would measure one request at a time against
+	// acks=-1's five.
+	inflight := nonIdempotentInflight
+	if sc.Inflight > 0 {
+		inflight = sc.Inflight
+	}
 	switch sc.Acks {
 	case -1:
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
 	case 1:
-		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(inflight))
 	default:
-		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(inflight))
 	}
 	return opts
 }
+
+// nonIdempotentInflight is the produce requests in flight per broker of
+// the acks=1 and acks=0 producers: Java's max.in.flight default, and what
+// kgo gives its idempotent (acks=-1) producers.
+const nonIdempotentInflight = 5
 
 // pacer spaces records at a fixed rate; a zero rate never waits.
 type pacer struct {

@@ -325,7 +325,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*fetchResponse, int, bool) {
 		resp.endTopic()
 	}
 	resp.finish()
-	b.debugFetchCost(total)
+	b.debugFetchCost(total, from.replica >= 0)
 	resp.served.replica = from.replica
 	return resp, total, answerNow
 }

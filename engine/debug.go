@@ -34,23 +34,29 @@ import (
 //	debug.append.delay.ns.per.kib  per KiB of its record batch
 //	debug.fetch.burn.ns.per.kib    before a Fetch answer goes out, per KiB
 //	debug.fetch.delay.ns.per.kib   of records in it
+//	debug.replica.fetch.delay.ns.per.kib  before a leader's answer to a follower's
+//	                               Fetch goes out, per KiB of records in it (the
+//	                               leader's send of replication; consumers' fetches
+//	                               are not slowed by it)
 //
 // BrokerConfigKeys does not list them, so DescribeConfigs does not either.
 var debugKeys = map[string]configKey{
-	"debug.append.burn.ns.per.kib":  intKey64(func(c *Config) *int64 { return &c.debug.appendBurnNsPerKiB }),
-	"debug.append.delay.ns.per.kib": intKey64(func(c *Config) *int64 { return &c.debug.appendDelayNsPerKiB }),
-	"debug.fetch.burn.ns.per.kib":   intKey64(func(c *Config) *int64 { return &c.debug.fetchBurnNsPerKiB }),
-	"debug.fetch.delay.ns.per.kib":  intKey64(func(c *Config) *int64 { return &c.debug.fetchDelayNsPerKiB }),
+	"debug.append.burn.ns.per.kib":         intKey64(func(c *Config) *int64 { return &c.debug.appendBurnNsPerKiB }),
+	"debug.append.delay.ns.per.kib":        intKey64(func(c *Config) *int64 { return &c.debug.appendDelayNsPerKiB }),
+	"debug.fetch.burn.ns.per.kib":          intKey64(func(c *Config) *int64 { return &c.debug.fetchBurnNsPerKiB }),
+	"debug.fetch.delay.ns.per.kib":         intKey64(func(c *Config) *int64 { return &c.debug.fetchDelayNsPerKiB }),
+	"debug.replica.fetch.delay.ns.per.kib": intKey64(func(c *Config) *int64 { return &c.debug.replicaFetchDelayNsPerKiB }),
 }
 
 // debugConfig holds the debug keys' values; 0 = off.
 type debugConfig struct {
 	appendBurnNsPerKiB, appendDelayNsPerKiB int64
 	fetchBurnNsPerKiB, fetchDelayNsPerKiB   int64
+	replicaFetchDelayNsPerKiB               int64
 }
 
 func (d debugConfig) validate() error {
-	for _, v := range []int64{d.appendBurnNsPerKiB, d.appendDelayNsPerKiB, d.fetchBurnNsPerKiB, d.fetchDelayNsPerKiB} {
+	for _, v := range []int64{d.appendBurnNsPerKiB, d.appendDelayNsPerKiB, d.fetchBurnNsPerKiB, d.fetchDelayNsPerKiB, d.replicaFetchDelayNsPerKiB} {
 		if v < 0 {
 			return fmt.Errorf("debug.*.ns.per.kib must be >= 0, got %d", v)
 		}
@@ -60,7 +66,7 @@ func (d debugConfig) validate() error {
 
 // The time owed to the delay keys, in ns; shared by every broker in the
 // process (one, outside tests).
-var appendDelayOwed, fetchDelayOwed atomic.Int64
+var appendDelayOwed, fetchDelayOwed, replicaFetchDelayOwed atomic.Int64
 
 // debugSleepMin is the least time a delay key sleeps at once.
 const debugSleepMin = time.Millisecond
@@ -71,10 +77,14 @@ func (b *Broker) debugAppendCost(n int) {
 	delay(&appendDelayOwed, b.cfg.debug.appendDelayNsPerKiB, n)
 }
 
-// debugFetchCost applies the fetch keys to n record bytes.
-func (b *Broker) debugFetchCost(n int) {
+// debugFetchCost applies the fetch keys to n record bytes; the replica
+// key too when a follower fetched them.
+func (b *Broker) debugFetchCost(n int, follower bool) {
 	burnCPU(b.cfg.debug.fetchBurnNsPerKiB, n)
 	delay(&fetchDelayOwed, b.cfg.debug.fetchDelayNsPerKiB, n)
+	if follower {
+		delay(&replicaFetchDelayOwed, b.cfg.debug.replicaFetchDelayNsPerKiB, n)
+	}
 }
 
 // delay adds nsPerKiB for each KiB of n bytes to owed and, once owed

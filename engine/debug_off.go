@@ -21,7 +21,7 @@ func (debugConfig) validate() error { return nil }
 
 func (*Broker) debugAppendCost(int) {}
 
-func (*Broker) debugFetchCost(int) {}
+func (*Broker) debugFetchCost(int, bool) {}
 
 // DebugHooks reports whether this binary has the debug hooks (no).
 const DebugHooks = false

@@ -18,7 +18,7 @@ import (
 func TestDebugKeysAreHiddenButSettable(t *testing.T) {
 	cfg := engine.DefaultConfig()
 	props := "debug.append.burn.ns.per.kib=7\ndebug.fetch.burn.ns.per.kib=3\n" +
-		"debug.append.delay.ns.per.kib=5\ndebug.fetch.delay.ns.per.kib=1\n"
+		"debug.append.delay.ns.per.kib=5\ndebug.fetch.delay.ns.per.kib=1\ndebug.replica.fetch.delay.ns.per.kib=2\n"
 	if err := cfg.ParseProperties(props); err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestDebugKeysAreHiddenButSettable(t *testing.T) {
 			t.Fatalf("BrokerConfigKeys lists test hook %q", k)
 		}
 	}
-	for _, k := range []string{"debug.fetch.burn.ns.per.kib", "debug.append.delay.ns.per.kib"} {
+	for _, k := range []string{"debug.fetch.burn.ns.per.kib", "debug.append.delay.ns.per.kib", "debug.replica.fetch.delay.ns.per.kib"} {
 		c := cfg
 		if err := c.Set(k, "-1"); err != nil {
 			t.Fatal(err)

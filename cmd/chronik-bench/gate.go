@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -18,6 +17,7 @@ type gateFlags struct {
 	tolerance float64
 	rounds    int
 	only      string
+	cluster   bool
 }
 
 func (g *gateFlags) register(fs *flag.FlagSet) {
@@ -26,6 +26,17 @@ func (g *gateFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&g.rounds, "rounds", 0, "rounds (default: the suite's)")
 	fs.StringVar(&g.only, "scenarios", "", "run only these gate scenarios (comma-separated; with the rest of their slice groups) "+
 		"and judge the ratios they measure")
+	fs.BoolVar(&g.cluster, "cluster", true, "also judge the cluster budgets: follower bytes/owned <= 1.05 for each bandwidth "+
+		"topology, failover kill9-leader p99 <= 1 s over 10 kills")
+}
+
+// clusterGate is the cluster part the flags ask for (nil: none).
+func (g *gateFlags) clusterGate() *benchmarks.ClusterGate {
+	if !g.cluster {
+		return nil
+	}
+	cg := benchmarks.DefaultClusterGate()
+	return &cg
 }
 
 // parse registers pf's flags too, parses args and returns the gate suite
@@ -68,7 +79,8 @@ func cmdGate(args []string) error {
 	var gf gateFlags
 	gf.register(fs)
 	write := fs.Bool("write-baseline", false, "run the gate suite and write --baseline instead of comparing "+
-		"(--tolerance: the least tolerance of a ratio, default 0.075)")
+		"(--tolerance: the least tolerance of a ratio, default 0.075); with --scenarios, record only the ratios those "+
+		"scenarios measure and keep the file's other ratios")
 	widen := fs.Bool("widen-noisy", true, "with --write-baseline: give a ratio whose spread needs more than --tolerance its own")
 	out := fs.String("out", "", "also write results.json, REPORT.md and plots here")
 	var pf peerFlags
@@ -82,9 +94,6 @@ func cmdGate(args []string) error {
 	}
 	defer done()
 	if *write {
-		if gf.only != "" {
-			return errors.New("--write-baseline records the whole suite; drop --scenarios")
-		}
 		return writeBaseline(ctx, r, suite, gf, *widen, *out)
 	}
 	base, err := benchmarks.LoadBaseline(gf.basePath)
@@ -92,7 +101,7 @@ func cmdGate(args []string) error {
 		return err
 	}
 	g := benchmarks.Gate{Runner: r, Suite: suite, Baseline: base, Tolerance: gf.tolerance, Out: os.Stdout,
-		Reproduce: func(scs []string) string { return reproCommand(gf, pf, scs) }}
+		Reproduce: func(scs []string) string { return reproCommand(gf, pf, scs) }, Cluster: gf.clusterGate()}
 	v, err := g.Run(ctx)
 	if err != nil {
 		return err
@@ -106,7 +115,7 @@ func cmdGate(args []string) error {
 	benchmarks.WriteGateTable(os.Stdout, v.Rows)
 	if !v.Passed {
 		benchmarks.WriteGateFailures(os.Stdout, v.Rows, g.Reproduce)
-		fmt.Println("bench-gate: FAIL (a same-run ratio regressed beyond its tolerance, over both attempts)")
+		fmt.Println("bench-gate: FAIL (a same-run ratio regressed beyond its tolerance over both attempts, or a cluster budget was exceeded twice)")
 		return exitError(1)
 	}
 	fmt.Println("bench-gate: PASS")
@@ -163,6 +172,13 @@ func writeBaseline(ctx context.Context, r benchmarks.Runner, suite benchmarks.Su
 		}
 	}
 	b := benchmarks.NewBaseline(res, tol, benchmarks.GateSuite().Rounds, widen)
+	if gf.only != "" {
+		old, err := benchmarks.LoadBaseline(gf.basePath)
+		if err != nil {
+			return fmt.Errorf("--write-baseline --scenarios keeps the other ratios of the existing file: %w", err)
+		}
+		b = benchmarks.MergeBaseline(old, b)
+	}
 	if err := benchmarks.WriteJSON(gf.basePath, b); err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ func TestReproCommandRunsTheFailingScenariosAloneWithTheSameSettings(t *testing.
 		t.Fatalf("reproCommand =\n%s\nwant\n%s", got, want)
 	}
 	s, err := gf.suite()
-	if err != nil || len(s.Scenarios) != 3 || s.Rounds != 6 {
+	if err != nil || len(s.Scenarios) != 4 || s.Rounds != 6 { // produce-acks1, produce-acks-1, consume, repl-acks-1
 		t.Fatalf("suite = %+v, %v", s, err)
 	}
 	gf.only = "produce-acks1"

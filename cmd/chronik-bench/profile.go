@@ -76,14 +76,14 @@ func cmdProfileDiff(args []string) error {
 
 func suiteNames() []string {
 	var out []string
-	for _, sc := range benchmarks.BenchSuite().Scenarios {
+	for _, sc := range benchmarks.StandaloneSuite().Scenarios {
 		out = append(out, sc.Name)
 	}
 	return out
 }
 
 func suiteScenario(name string) (benchmarks.Scenario, bool) {
-	for _, sc := range benchmarks.BenchSuite().Scenarios {
+	for _, sc := range benchmarks.StandaloneSuite().Scenarios {
 		if sc.Name == name {
 			return sc, true
 		}

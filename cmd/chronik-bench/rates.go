@@ -63,7 +63,7 @@ func cmdGateRates(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
 	g := benchmarks.GateRates{Suite: suite, Baseline: base, Variants: variants, Runs: *runs, Tolerance: gf.tolerance,
-		Dir: dir, Progress: os.Stdout}
+		Dir: dir, Progress: os.Stdout, Cluster: gf.clusterGate()}
 	fmt.Printf("gate-rates: %d runs of %d variants into %s\n", *runs, len(variants), dir)
 	for _, s := range slowdowns {
 		fmt.Printf("  %s: %v\n", s.name, s.config)
@@ -90,10 +90,10 @@ func ratesDir(out string) (string, error) {
 	return resultsDir(filepath.Join(filepath.Dir(d), "gate-rates-"+filepath.Base(d)), "")
 }
 
-// defaultSlowdowns are the two slowed variants `make bench-gate-rates`
+// defaultSlowdowns are the slowed variants `make bench-gate-rates`
 // measures (benchmarks.Slowdown*).
 func defaultSlowdowns() []string {
-	return []string{benchmarks.SlowdownCPU, benchmarks.SlowdownThroughput}
+	return []string{benchmarks.SlowdownCPU, benchmarks.SlowdownThroughput, benchmarks.SlowdownReplication, benchmarks.SlowdownFailover}
 }
 
 type slowdown struct {

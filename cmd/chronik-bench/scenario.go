@@ -29,6 +29,8 @@ func cmdScenario(kind string, args []string) error {
 	fs.Int64Var(&sc.Count, "count", 0, "produce: stop after this many records; consume: records to preload and read")
 	fs.IntVar(&sc.Rate, "rate", 0, "records/s over all producers; 0 = as fast as possible (e2e needs a rate)")
 	fs.BoolVar(&sc.Durable, "durable", false, "run kfake with a data dir and SyncWrites")
+	fs.IntVar(&sc.Inflight, "inflight", 0, "acks=1/acks=0: produce requests in flight per broker (default 5; kgo's own default is 1)")
+	slices := fs.Int("slices", 0, "with --count: run the systems side by side in this many alternating slices")
 	rounds := fs.Int("rounds", 3, "interleaved rounds")
 	systems := fs.String("systems", "chronik,kfake", "systems to start, comma-separated")
 	brokers := fs.String("brokers", "", "run against this running broker instead of starting peers")
@@ -39,7 +41,7 @@ func cmdScenario(kind string, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sc.Partitions, sc.BatchBytes = int32(*partitions), int32(*batch)
+	sc.Partitions, sc.BatchBytes, sc.Slices = int32(*partitions), int32(*batch), *slices
 	if kind == benchmarks.KindConsume && sc.Count == 0 {
 		sc.Count = 500_000
 	}
