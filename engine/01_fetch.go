@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/chronik/chronik/engine/partition"
-
 	"github.com/chronik/chronik/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"

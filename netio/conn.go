@@ -491,18 +491,14 @@ func (cs *conn) writeLocked(w *pendingWrite) {
 			_ = cs.gc.Close()
 			return
 		}
-		cs.touch()
-		s.c.responses.Add(uint64(w.count))
-		s.c.bytesOut.Add(uint64(w.bytes))
-		if len(vec) == 0 {
-			s.c.directWrites.Add(1)
-			releaseAll(w.releases)
-			return
-		}
-	} else {
-		cs.touch()
-		s.c.responses.Add(uint64(w.count))
-		s.c.bytesOut.Add(uint64(w.bytes))
+	}
+	cs.touch()
+	s.c.responses.Add(uint64(w.count))
+	s.c.bytesOut.Add(uint64(w.bytes))
+	if len(vec) == 0 { // the socket took it all
+		s.c.directWrites.Add(1)
+		releaseAll(w.releases)
+		return
 	}
 	cs.writeAsyncLocked(vec, w.releases)
 }
