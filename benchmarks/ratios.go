@@ -161,14 +161,14 @@ var ratioSpecs = []ratioSpec{
 		ScenarioE2E, Chronik, ScenarioE2E, Kfake, p50Metric, false, 0},
 	{"e2e p99 chronik/kfake", "end-to-end latency p99 at a fixed rate, Chronik over kfake (lower is better); in the gate " +
 		"(sliced) the IQM of each slice pair's p99 ratio",
-		ScenarioE2E, Chronik, ScenarioE2E, Kfake, p99Metric, true, 0},
+		ScenarioE2E, Chronik, ScenarioE2E, Kfake, p99Metric, true, e2eTailTolerance},
 	{"e2e p99 pooled chronik/kfake", "end-to-end latency p99 at a fixed rate, Chronik over kfake, each round's p99 over all " +
 		"its slices' latencies together (context, not gated: one stall of the machine in any slice sets it)",
 		ScenarioE2E, Chronik, ScenarioE2E, Kfake, p99PooledMetric, false, 0},
 	// The gate's partitions group: CPU per record at 1,000 partitions.
 	{"chronik cpu/M 1000p/4p", "Chronik's broker CPU-seconds per million records produced (acks=1) to 1,000 partitions over " +
 		"to 4, slices taking turns (lower is better)",
-		ScenarioPartitionsMany, Chronik, ScenarioPartitionsRef, Chronik, cpuMetric, true, 0},
+		ScenarioPartitionsMany, Chronik, ScenarioPartitionsRef, Chronik, cpuMetric, true, partitionsCPUTolerance},
 	{"chronik msg/s 1000p/4p", "Chronik's acks=1 produce throughput to 1,000 partitions over to 4 (context, not gated)",
 		ScenarioPartitionsMany, Chronik, ScenarioPartitionsRef, Chronik, msgsMetric, false, 0},
 	// The cluster part: the 3-broker RF=3 cluster (min.insync.replicas=2)
@@ -186,6 +186,25 @@ var ratioSpecs = []ratioSpec{
 	{"e2e-rf3 p99 rf3/standalone", "end-to-end latency p99 at 5000 records/s, RF=3 cluster over a standalone broker (lower is better; context)",
 		ScenarioE2ERF3, ChronikRF3, ScenarioE2ERF3, Chronik, p99Metric, false, 0},
 }
+
+// e2eTailTolerance is the least tolerance of e2e p99 chronik/kfake: its
+// spread in a recording at a load average of 4 asked for 15%, but at a load
+// of 7-11 the unchanged broker's ratio failed 15% in 6 of 20 one-round gate
+// runs (retry included), and 4 runs' first attempts pooled reached +17.9%
+// (2 of 5 over 15%): a stall of the machine sets the p99 of any slice it
+// falls in. At 30% those 4-round values all pass, while SlowdownTail (p99
+// doubled) moved it +57% (median) and its 4-round values +47% to +82%.
+const e2eTailTolerance = 0.30
+
+// partitionsCPUTolerance is the least tolerance of chronik cpu/M 1000p/4p:
+// its spread in a recording at a load of 4 asked for 25%, but the ratio
+// follows the machine's load (Chronik's CPU per record at 1,000 partitions
+// grows with it more than at 4): at a load of 10-12 the unchanged broker's
+// one-round gate runs had a median of +19% over that baseline, up to +77%,
+// and failed 25% in 4 of 14; 4 runs pooled reached +56%. At 60% those pass,
+// while SlowdownPartitions (100 ns per partition per append) moved it +90%
+// (median; +69% at least, 4 runs pooled +79% to +98%).
+const partitionsCPUTolerance = 0.60
 
 // replTolerance is the least tolerance of RatioReplAcksAll: the cluster
 // spends about 3 times the CPU per record of the standalone broker (0.9

@@ -301,12 +301,12 @@ func GateReplScenario() Scenario { return replScenario(ScenarioReplAcksAll, -1, 
 // the slice p99s only 17% (pooled 38%): with 2000 records a slice, a stall
 // sets the p99 only once the records it holds back pass 1% of the slice.
 //
-// SlowdownPartitions burns 50 ns of CPU per partition the broker holds
+// SlowdownPartitions burns 100 ns of CPU per partition the broker holds
 // before each append (debug.append.burn.ns.per.partition), a cost that
 // grows with the partition count as a scan over every partition would:
-// about 50 us per append at 1,000 partitions (appends of about 200
-// records there), nothing to speak of at 4; in a short run 80 ns raised
-// chronik cpu/M 1000p/4p by a third, so 50 ns is about +20%.
+// 100 us per append at 1,000 partitions, nothing to speak of at 4; in a
+// short run 80 ns raised chronik cpu/M 1000p/4p by a third; in gate-rates
+// 100 ns moved it +90% (median).
 //
 // SlowdownFailover is not a hook: broker.heartbeat.interval.ms 2000 (and a
 // session of 6 s) makes the controller wait half an interval after a
@@ -321,5 +321,5 @@ const (
 	SlowdownReplication = "repl-slow:debug.replica.fetch.delay.ns.per.kib=80000"
 	SlowdownFailover    = "failover-slow:broker.heartbeat.interval.ms=2000,broker.session.timeout.ms=6000"
 	SlowdownTail        = "p99-slow:debug.append.stall.every=100,debug.append.stall.us=4000"
-	SlowdownPartitions  = "parts-cpu:debug.append.burn.ns.per.partition=50"
+	SlowdownPartitions  = "parts-cpu:debug.append.burn.ns.per.partition=100"
 )
