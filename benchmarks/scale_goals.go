@@ -156,8 +156,8 @@ func connGoals(c *ConnSweep) []ScaleGoal {
 	}
 	if at != nil {
 		msg.Value, p99.Value = at.MsgRatio, at.P99Ratio
-		msg.Note = fmt.Sprintf("%.0f msg/s", at.MsgPerSec)
-		p99.Note = fmt.Sprintf("p99 %.3f ms", at.P99Ms)
+		msg.Note = fmt.Sprintf("%.0f msg/s; %d measurement(s)", at.MsgPerSec, at.Measurements)
+		p99.Note = fmt.Sprintf("p99 %.3f ms; %d measurement(s)", at.P99Ms, at.Measurements)
 		for _, g := range []*ScaleGoal{&msg, &p99} {
 			if g.Value > 0 {
 				g.judge()

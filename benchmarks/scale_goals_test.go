@@ -180,8 +180,10 @@ func TestCostSectionInTheBenchReport(t *testing.T) {
 		return ""
 	}
 	for _, want := range []struct{ row, has string }{
+		{"- idle connections 1 1000 5000, up and down", ": 2 round(s), per step 3 slice(s)"},
+		{"- producers 1 4 at 1KB", ", record sizes 100B 1KB at 4 producers, acks 1:"},
 		{"| partitions | CPU per record at 1000", "| 1.600 | <= 1.50 | **not met** |"},
-		{"| connections | busy producers' msg/s", "| 0.950 | >= 0.90 | **met** |"},
+		{"| connections | busy producers' msg/s", "| 0.950 | >= 0.90 | **met** | 190000 msg/s; 1 measurement(s) |"},
 		{"| connections | busy producers' p99", "| 1.020 | <= 1.10 | **met** |"},
 		{"| partitions | memory and disk per idle partition bounded and stated | disk", "| 12.0 KiB |"},
 		// The compact tables. Partitions: msg/s, CPU-s/M, ratio, RSS, files, per partition, start, restart.

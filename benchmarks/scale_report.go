@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -56,8 +57,36 @@ func writeScaleSummary(b *strings.Builder, r *ScaleResult) {
 		fmt.Fprintf(b, " %s %.0f s;", sw, r.WallSeconds[sw])
 	}
 	b.WriteString("\n\n")
+	writeSweepConfig(b, r.Config)
 	writeGoalTable(b, ScaleGoals(r))
 	writeSweeps(b, r, writePartitionSummary, writeConnSummary, writeLoadSummary)
+}
+
+// writeSweepConfig says how many points and measurements the figures
+// come from (a short pass measures each point less).
+func writeSweepConfig(b *strings.Builder, c ScaleConfig) {
+	for _, sw := range c.Sweeps {
+		switch sw {
+		case SweepPartitions:
+			fmt.Fprintf(b, "- partitions %s: %d slices of %d records each\n", joinCounts(c.PartitionCounts, strconv.Itoa), c.PartitionSlices, c.PartitionSliceRecords)
+		case SweepConnections:
+			fmt.Fprintf(b, "- idle connections %s, up and down: %d round(s), per step %d slice(s) of %d records and %v at %d records/s\n",
+				joinCounts(c.ConnCounts, strconv.Itoa), c.ConnRounds, c.ConnSlices, c.ConnSliceRecords, c.ConnLatencyWindow, c.ConnLatencyRate)
+		case SweepLoad:
+			fmt.Fprintf(b, "- producers %s at %s, record sizes %s at %d producers, acks %s: %d slices per system per point\n",
+				joinCounts(c.LoadProducers, strconv.Itoa), sizeName(c.LoadRecordBytesAt), joinCounts(c.LoadRecordBytes, sizeName),
+				c.LoadProducersAt, joinCounts(c.LoadAcks, strconv.Itoa), c.LoadSlices)
+		}
+	}
+	b.WriteString("\n")
+}
+
+func joinCounts(xs []int, f func(int) string) string {
+	var parts []string
+	for _, x := range xs {
+		parts = append(parts, f(x))
+	}
+	return strings.Join(parts, " ")
 }
 
 // tableStart writes a heading, its text and a table's header: numbers

@@ -68,10 +68,16 @@ func cmdBench(args []string) error {
 		}
 	}
 	parts := time.Since(start)
+	var scaleErr error
 	if runScale {
 		fmt.Fprintf(os.Stderr, "== scale sweeps (--scale-flags %s)\n", *scaleArgs)
-		if res.Scale, err = benchmarks.RunScale(ctx, r.Peers, scaleCfg, os.Stderr); err != nil {
-			return err
+		// A failed sweep keeps the parts before it: they are written, the
+		// failure noted, and the exit status 1.
+		if res.Scale, scaleErr = benchmarks.RunScale(ctx, r.Peers, scaleCfg, os.Stderr); scaleErr != nil {
+			if ctx.Err() != nil {
+				return scaleErr
+			}
+			res.Notes = append(res.Notes, "scale sweeps failed: "+scaleErr.Error())
 		}
 	}
 	res.Finished = time.Now().UTC()
@@ -94,6 +100,9 @@ func cmdBench(args []string) error {
 	fmt.Printf("\n%s; wrote %s/{results.json,REPORT.md,*.svg}\n", wall, dir)
 	if res.Failover != nil && !res.Failover.OK() {
 		return exitError(1)
+	}
+	if scaleErr != nil {
+		return fmt.Errorf("scale sweeps: %w", scaleErr)
 	}
 	return nil
 }
