@@ -42,6 +42,7 @@ func init() { regRawKey(0, 3, 13, handleProduce) }
 // handleProduce serves one Produce request (raw: it decodes the body).
 func handleProduce(b *Broker, r *Request, respond func(kmsg.Response)) error {
 	c := getProduceCall()
+	c.body = r.BodyOwner
 	if err := c.req.decode(r.Version, r.Body); err != nil {
 		c.ReleaseBody()
 		return fmt.Errorf("decode Produce v%d: %w", r.Version, err)

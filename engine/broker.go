@@ -26,6 +26,11 @@ type Request struct {
 	Body          []byte
 	RemoteAddr    string // the client's host:port (group member client host)
 	ConnID        uint64 // the connection it came on (netio's id; 0 in process)
+	// BodyOwner, when set, takes Body back: the engine calls its Release
+	// once, when nothing reads Body again (today only Produce does, once
+	// its batches are written and its response is out: the large frames).
+	// Nil: Body is left to the garbage collector.
+	BodyOwner interface{ Release() }
 }
 
 // Broker is one Chronik broker's engine: standalone (the default) or, after

@@ -58,6 +58,7 @@ type produceCall struct {
 	respond func(kmsg.Response)
 
 	appendedTo []*partition.Partition // partitions this request appended to, for runWaiters
+	body       interface{ Release() } // Request.BodyOwner: the request frame, released in recycle
 
 	frame []byte
 	vec   [][]byte
@@ -288,6 +289,12 @@ func (c *produceCall) ReleaseBody() { c.unref() }
 // recycle returns the call to the pool once nothing holds it.
 func (c *produceCall) recycle() {
 	c.respond = nil
+	if c.body != nil {
+		// Last holder gone: the response is written (names were copied
+		// into it), every batch is in the log, and every wait has run.
+		c.body.Release()
+		c.body = nil
+	}
 	clear(c.req.topics)
 	c.req.topics = c.req.topics[:0]
 	clear(c.req.parts) // drop references to request bodies

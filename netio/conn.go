@@ -59,9 +59,10 @@ type conn struct {
 	// Loop-owned.
 	nextSeq      uint64
 	lastClientID string
-	outPaused    bool   // reading stopped for unread output
-	partial      []byte // a frame read in part, its full size allocated (see onTraffic)
-	partialN     int    // bytes of partial filled
+	outPaused    bool    // reading stopped for unread output
+	partial      []byte  // a frame read in part, its full size allocated (see onTraffic)
+	partialPool  *[]byte // partial's pool holder (frames.go), nil if not pooled
+	partialN     int     // bytes of partial filled
 
 	stopRead        atomic.Bool // no more frames are dispatched (error close pending)
 	dead            atomic.Bool // gnet closed the connection
@@ -138,10 +139,10 @@ func (cs *conn) onTraffic() gnet.Action {
 			if cs.partialN += n; cs.partialN < len(cs.partial) {
 				return gnet.None // every byte there was taken; more to come
 			}
-			frame := cs.partial
-			cs.partial, cs.partialN = nil, 0
+			frame, holder := cs.partial, cs.partialPool
+			cs.partial, cs.partialPool, cs.partialN = nil, nil, 0
 			s.partialBytes.Add(-int64(len(frame)))
-			if !cs.dispatchFrame(frame) {
+			if !cs.dispatchFrame(frame, holder) {
 				return gnet.Close
 			}
 			continue
@@ -174,26 +175,26 @@ func (cs *conn) onTraffic() gnet.Action {
 		if !whole && !s.reservePartial(size) {
 			return gnet.None // over the budget: gnet buffers the bytes until the frame is whole
 		}
-		frame := make([]byte, size)
+		frame, holder := getFrame(int(size))
 		_, _ = gc.Discard(4)
 		n, _ := gc.Read(frame)
 		if !whole {
-			cs.partial, cs.partialN = frame, n
+			cs.partial, cs.partialPool, cs.partialN = frame, holder, n
 			return gnet.None
 		}
 		if n != int(size) {
 			return gnet.Close // cannot happen: InboundBuffered said it was there
 		}
-		if !cs.dispatchFrame(frame) {
+		if !cs.dispatchFrame(frame, holder) {
 			return gnet.Close
 		}
 	}
 }
 
 // dispatchFrame counts a whole frame in and dispatches it. Loop goroutine.
-func (cs *conn) dispatchFrame(frame []byte) bool {
+func (cs *conn) dispatchFrame(frame []byte, holder *[]byte) bool {
 	cs.s.c.bytesIn.Add(uint64(len(frame)) + 4)
-	return cs.dispatch(frame)
+	return cs.dispatch(frame, holder)
 }
 
 // dropPartial gives up a frame read in part (the connection stops reading
@@ -201,7 +202,10 @@ func (cs *conn) dispatchFrame(frame []byte) bool {
 func (cs *conn) dropPartial() {
 	if cs.partial != nil {
 		cs.s.partialBytes.Add(-int64(len(cs.partial)))
-		cs.partial, cs.partialN = nil, 0
+		if cs.partialPool != nil {
+			putFrame(cs.partialPool) // never dispatched: nothing else has it
+		}
+		cs.partial, cs.partialPool, cs.partialN = nil, nil, 0
 	}
 }
 
@@ -270,10 +274,13 @@ func (cs *conn) outputStalled() bool {
 
 // dispatch parses frame's header and queues the request for the worker.
 // It returns false when the connection must close at once. Loop goroutine.
-func (cs *conn) dispatch(frame []byte) bool {
+func (cs *conn) dispatch(frame []byte, holder *[]byte) bool {
 	s := cs.s
 	h, err := parseRequestHeader(frame)
 	if err != nil {
+		if holder != nil {
+			putFrame(holder) // never dispatched
+		}
 		s.c.badHeader.Add(1)
 		s.log.Warn("closing connection: bad request header",
 			"conn", cs.id, "remote", cs.remote, "err", err)
@@ -295,6 +302,7 @@ func (cs *conn) dispatch(frame []byte) bool {
 		Size:          len(frame),
 		RemoteAddr:    cs.remote,
 		ConnID:        cs.id,
+		frame:         holder,
 	}
 	seq := cs.nextSeq
 	cs.nextSeq++

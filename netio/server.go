@@ -27,6 +27,21 @@ type Request struct {
 	Size          int // frame size (the size field: header + body), for accounting
 	RemoteAddr    string
 	ConnID        uint64 // unique among every Server's connections in the process
+
+	frame *[]byte // Body's pooled frame (frames.go), until Release
+}
+
+// Release gives the memory of Body back to the server, for the frames of
+// later requests. A handler calls it at most once, from any goroutine,
+// when nothing reads Body or a slice of it again (after, those bytes are
+// another request's); a request never released is left to the garbage
+// collector, so a handler calls it only where it knows the body's last
+// use (the engine: a produce request once its response is written).
+func (r *Request) Release() {
+	if h := r.frame; h != nil {
+		r.frame, r.Body = nil, nil
+		putFrame(h)
+	}
 }
 
 // Responder sends the response of one request. It must be called exactly

@@ -27,6 +27,7 @@ func (h brokerHandler) Handle(r *netio.Request, respond netio.Responder) error {
 		Body:          r.Body,
 		RemoteAddr:    r.RemoteAddr,
 		ConnID:        r.ConnID,
+		BodyOwner:     r,
 	}, respond)
 }
 
