@@ -22,7 +22,7 @@ func cmdBench(args []string) error {
 	noCluster := fs.Bool("no-cluster", false, "no cluster part (the standalone part and the scale sweeps)")
 	noScale := fs.Bool("no-scale", false, "no scale sweeps (partitions, connections, producers and record sizes)")
 	scaleArgs := fs.String("scale-flags", "--short", "flags of `chronik-bench scale` for the sweeps after the cluster part "+
-		"(\"--short=false\": the full sweeps of make bench-scale, ~6-8 min instead of ~2)")
+		"(\"--short=false\": the full sweeps of make bench-scale, ~6-8 min instead of ~1.5)")
 	var cf clusterFlags
 	cf.register(fs)
 	var pf peerFlags
