@@ -228,17 +228,21 @@ func GateReplScenario() Scenario { return replScenario(ScenarioReplAcksAll, -1, 
 // NAME:KEY=VALUE,... of chronik-debug's test hooks (engine/debug.go).
 //
 // SlowdownCPU burns 15% of Chronik's own CPU per record more, by the
-// baseline's figures (CPU-s per million records: 0.213 produce, mean of
-// acks=1 and acks=-1; 0.0313 consume) at 122 batch bytes per gate record:
-// 0.15 * 213 ns / (122/1024 KiB) = 270 ns per KiB appended, 0.15 * 31.3 ns /
-// (122/1024) = 40 ns per KiB fetched.
+// gate's figures after the request-frame pools (CPU-s per million records:
+// 0.185 produce, mean of acks=1 0.158 and acks=-1 0.212; 0.0455 consume)
+// at 122 batch bytes per gate record: 0.15 * 185 ns / (122/1024 KiB) = 233
+// ns per KiB appended, 0.15 * 45.5 ns / (122/1024) = 57 ns per KiB fetched.
+// (Before the pools it was 270 and 40, from 0.213 and 0.0313.)
 //
-// SlowdownThroughput sleeps instead (no CPU): 3500 ns per KiB appended and
-// 550 ns per KiB fetched were, in short runs on the reference machine,
-// about what cut Chronik's produce (acks=1) and consume throughput by 15%;
-// the producers' pipelining hides shorter sleeps (below ~2000 ns per KiB
-// the throughput did not move), and acks=-1, with five requests in flight
-// per producer, hides most of it.
+// SlowdownThroughput sleeps instead (no CPU). The effect is not linear in
+// the sleep: the producers' pipelining hides short sleeps. Calibrated
+// after the request-frame pools (3 gate rounds each, load 2-6; change of
+// produce-acks1 msg/s and consume msg/s chronik/kfake against the
+// baseline): append 7000 / fetch 1100 ns per KiB -9% and -24%; 11000 / 800
+// -25% and -18%; 8500 / 700 -15.1% and -16.2%, -15.5% and -15.8% (two
+// attempts). Before the pools, 3500 / 550 did that; on the faster broker
+// it moved them only -5.7% and -7.3%. acks=-1, with five requests in
+// flight per producer, hides most of it.
 //
 // `make bench-gate-rates` reports the effect each had on each ratio.
 //
@@ -258,8 +262,8 @@ func GateReplScenario() Scenario { return replScenario(ScenarioReplAcksAll, -1, 
 // controller fences on that, not on the session (measured: 5 kills at
 // broker.session.timeout.ms=6000, p99 221 ms).
 const (
-	SlowdownCPU         = "cpu+15%:debug.append.burn.ns.per.kib=270,debug.fetch.burn.ns.per.kib=40"
-	SlowdownThroughput  = "msgs-15%:debug.append.delay.ns.per.kib=3500,debug.fetch.delay.ns.per.kib=550"
+	SlowdownCPU         = "cpu+15%:debug.append.burn.ns.per.kib=233,debug.fetch.burn.ns.per.kib=57"
+	SlowdownThroughput  = "msgs-15%:debug.append.delay.ns.per.kib=8500,debug.fetch.delay.ns.per.kib=700"
 	SlowdownReplication = "repl-slow:debug.replica.fetch.delay.ns.per.kib=80000"
 	SlowdownFailover    = "failover-slow:broker.heartbeat.interval.ms=2000,broker.session.timeout.ms=6000"
 )

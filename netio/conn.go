@@ -20,7 +20,9 @@ type dispatched struct {
 }
 
 // slot holds the state of one unanswered request, indexed by seq modulo
-// MaxQueuedRequests (at most that many are unanswered at once).
+// len(conn.slots). The ring starts at initialSlots and doubles, up to
+// MaxQueuedRequests, when a request finds it full: an idle connection
+// holds initialSlots slots (72 bytes each), not queued.max.requests'.
 type slot struct {
 	size    int      // bytes on the wire, for the queued-bytes bound
 	done    bool     // respond was called
@@ -94,7 +96,7 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 		id:     nextConnID.Add(1),
 		remote: gc.RemoteAddr().String(),
 		reqs:   make(chan dispatched, s.opts.MaxQueuedRequests),
-		slots:  make([]slot, s.opts.MaxQueuedRequests),
+		slots:  make([]slot, min(initialSlots, s.opts.MaxQueuedRequests)),
 	}
 	cs.touch()
 	return cs
@@ -234,7 +236,7 @@ func (cs *conn) admit() bool {
 	if cs.outBuffered && cs.asyncOut == 0 && cs.gc.OutboundBuffered() == 0 {
 		cs.outBuffered = false // gnet drained its buffer: answers go straight out again
 	}
-	if cs.inflightReqs < len(cs.slots) && cs.inflightBytes < cs.s.opts.MaxQueuedBytes {
+	if cs.inflightReqs < cs.s.opts.MaxQueuedRequests && cs.inflightBytes < cs.s.opts.MaxQueuedBytes {
 		return true
 	}
 	if !cs.paused {
@@ -307,6 +309,9 @@ func (cs *conn) dispatch(frame []byte, holder *[]byte) bool {
 	seq := cs.nextSeq
 	cs.nextSeq++
 	cs.mu.Lock()
+	if cs.inflightReqs == len(cs.slots) {
+		cs.growSlotsLocked()
+	}
 	cs.slots[seq%uint64(len(cs.slots))] = slot{size: len(frame) + 4}
 	cs.inflightReqs++
 	cs.inflightBytes += int64(len(frame) + 4)
@@ -400,6 +405,21 @@ func (cs *conn) closeAfterLocked(seq uint64) {
 	cs.flushLocked()
 }
 
+// initialSlots is the response ring of a new connection (conn.slots).
+const initialSlots = 8
+
+// growSlotsLocked doubles the response ring (admit keeps it within
+// MaxQueuedRequests), moving each unanswered request's slot to its index in
+// the larger ring. Callers hold mu.
+func (cs *conn) growSlotsLocked() {
+	old := cs.slots
+	grown := make([]slot, min(2*len(old), max(cs.s.opts.MaxQueuedRequests, len(old)+1)))
+	for seq := cs.nextWrite; seq < cs.nextWrite+uint64(cs.inflightReqs); seq++ {
+		grown[seq%uint64(len(grown))] = old[seq%uint64(len(old))]
+	}
+	cs.slots = grown
+}
+
 // flushLocked hands the contiguous run of completed responses to the event
 // loop in one write, issues a pending close, and wakes a paused loop when
 // the queue has room again. Called with mu held, which orders the async
@@ -431,7 +451,7 @@ func (cs *conn) flushLocked() {
 		cs.closeIssued = true
 		_ = cs.gc.Close() // queued behind the writes above on the loop
 	}
-	if cs.paused && cs.inflightReqs < len(cs.slots) && cs.inflightBytes < s.opts.MaxQueuedBytes {
+	if cs.paused && cs.inflightReqs < s.opts.MaxQueuedRequests && cs.inflightBytes < s.opts.MaxQueuedBytes {
 		cs.paused = false
 		_ = cs.gc.Wake(nil) // re-runs OnTraffic on the buffered bytes
 	}

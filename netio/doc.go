@@ -67,8 +67,9 @@
 //	                 ^ 1 completes -> write 1 and 2, skip 3 (nil: acks=0),
 //	                                  nextWrite = 4
 //
-// Slots form a ring of Options.MaxQueuedRequests entries indexed by
-// seq % len. A responder that completes seq fills its slot; the run of
+// Slots form a ring indexed by seq % len: 8 entries on a new connection,
+// doubled (up to Options.MaxQueuedRequests) when a request finds it full,
+// each unanswered slot moved to its index in the new ring. A responder that completes seq fills its slot; the run of
 // done slots starting at nextWrite is written (or handed to gnet in one
 // AsyncWritev) while the mutex is still held, so the socket receives
 // responses in sequence order. A nil response fills its slot with nothing to write. A second call

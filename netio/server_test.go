@@ -124,6 +124,44 @@ func TestResponsesInOrderWhenHandlerCompletesOutOfOrder(t *testing.T) {
 	}
 }
 
+// TestResponseRingGrowsUnderAnsweredRequests: a connection's response
+// ring starts at initialSlots and grows as requests pile up. Here the
+// even requests wait while the odd ones are answered at once, so the ring
+// grows while it holds answers not yet writable; every response must still
+// come out once, in order.
+func TestResponseRingGrowsUnderAnsweredRequests(t *testing.T) {
+	const n = 100
+	release := make(chan struct{})
+	var handled atomic.Int32
+	s := startServer(t, Options{MaxQueuedRequests: n}, handlerFunc(func(req *Request, respond Responder) error {
+		defer handled.Add(1)
+		if req.CorrelationID%2 == 1 {
+			respond(v0Response())
+			return nil
+		}
+		go func() { <-release; respond(v0Response()) }()
+		return nil
+	}))
+	rc := dial(t, s.Addr())
+	// Fill the first ring, its odd answers done but held behind request
+	// 0; the next request grows the ring over them.
+	for i := int32(0); i < initialSlots; i++ {
+		ping(rc, i)
+	}
+	waitFor(t, "the first ring handled", func() bool { return handled.Load() == initialSlots })
+	for i := int32(initialSlots); i < n; i++ {
+		ping(rc, i)
+	}
+	waitFor(t, "every request read", func() bool { return s.Stats().Requests == n })
+	close(release)
+	for i := int32(0); i < n; i++ {
+		if corr, _ := rc.mustRead(); corr != i {
+			t.Fatalf("response %d has correlation id %d", i, corr)
+		}
+	}
+	waitFor(t, "accounting", func() bool { return s.Stats().InFlight == 0 })
+}
+
 // TestNilResponseSkippedLaterStillInOrder: requests with an even
 // correlation id get no response (acks=0), some answered late; the odd ones
 // still arrive, in order.
