@@ -413,7 +413,7 @@ const initialSlots = 8
 // the larger ring. Callers hold mu.
 func (cs *conn) growSlotsLocked() {
 	old := cs.slots
-	grown := make([]slot, min(2*len(old), max(cs.s.opts.MaxQueuedRequests, len(old)+1)))
+	grown := make([]slot, min(2*len(old), cs.s.opts.MaxQueuedRequests))
 	for seq := cs.nextWrite; seq < cs.nextWrite+uint64(cs.inflightReqs); seq++ {
 		grown[seq%uint64(len(grown))] = old[seq%uint64(len(old))]
 	}

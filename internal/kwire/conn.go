@@ -66,6 +66,11 @@ func (c *Conn) RoundTrip(ctx context.Context, req kmsg.Request, resp kmsg.Respon
 // fetch to fetch again with a new partition does not throw away records
 // the leader already sent, only to read them again.
 func (c *Conn) RoundTripUnlessAnswering(ctx, soft context.Context, req kmsg.Request, resp kmsg.Response, deadline time.Time) (int, error) {
+	if err := c.nc.SetDeadline(deadline); err != nil {
+		return 0, err
+	}
+	// Set before the cancels are watched: a context already done unblocks
+	// at once, after it.
 	var (
 		mu                     sync.Mutex
 		begun, cut, softCalled bool
@@ -97,15 +102,6 @@ func (c *Conn) RoundTripUnlessAnswering(ctx, soft context.Context, req kmsg.Requ
 			return c.nc.SetDeadline(deadline) // soft came between the size and now
 		}
 		return nil
-	}
-	mu.Lock()
-	err := c.nc.SetDeadline(deadline)
-	if cut || softCalled {
-		unblock() // a cancel that came before the deadline was set
-	}
-	mu.Unlock()
-	if err != nil {
-		return 0, err
 	}
 	c.corr++
 	if err := c.write(req); err != nil {
