@@ -511,6 +511,10 @@ func (cs *conn) writeLocked(w *pendingWrite) {
 	if vec == nil {
 		vec = [][]byte{w.first}
 	}
+	// Counted before the bytes can reach the peer: a client that reads
+	// a response and then the server's stats sees it counted.
+	s.c.responses.Add(uint64(w.count))
+	s.c.bytesOut.Add(uint64(w.bytes))
 	if cs.asyncOut == 0 && !cs.outBuffered {
 		var err error
 		if vec, err = writeDirect(cs.gc.Fd(), vec); err != nil {
@@ -521,8 +525,6 @@ func (cs *conn) writeLocked(w *pendingWrite) {
 		}
 	}
 	cs.touch()
-	s.c.responses.Add(uint64(w.count))
-	s.c.bytesOut.Add(uint64(w.bytes))
 	if len(vec) == 0 { // the socket took it all
 		s.c.directWrites.Add(1)
 		releaseAll(w.releases)
