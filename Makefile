@@ -22,13 +22,13 @@ help:
 	@echo "make crash-soak  CRASH_ROUNDS=$(CRASH_ROUNDS) rounds of each crash test (kill -9, simulated power cut)"
 	@echo "make chaos  CHAOS_FAULTS=$(CHAOS_FAULTS) seeded faults on 3 brokers under checked load -> chaos-results/ (CHAOS_SEED, CHAOS_FLAGS)"
 	@echo "make clean  remove $(BIN)/"
-	@echo "make bench       standalone (Chronik vs kfake) + cluster lab (RF=3, bandwidth, ISR shrink, failover) (<= 8 min) -> bench-results/<timestamp>/"
+	@echo "make bench       standalone (Chronik vs kfake) + cluster lab (RF=3, bandwidth, ISR shrink, failover) + short scale sweeps with issue 15's goals judged (<= 10 min) -> bench-results/<timestamp>/ (BENCH_FLAGS=--no-scale: no sweeps)"
 	@echo "make bench-cluster  the cluster lab only (~4-5 min; BENCH_FLAGS=--rounds N --kills N ...)"
 	@echo "make bench-gate  gate suite vs benchmarks/baseline.json (throughput, CPU/record, e2e p99, CPU/record at 1,000 partitions) + cluster budgets (follower bytes, failover p99); fails on a regression, says what moved (3-10 min)"
 	@echo "make bench-gate-rates  RATES_RUNS=$(RATES_RUNS) gate runs each unchanged and slowed (chronik-debug): false alarms, detections (hours)"
 	@echo "make bench-failover  3-broker RF=3 cluster, leaders killed under acks=-1 load (~2 min; FAILOVER_FLAGS=--kills N ...)"
 	@echo "make bench-restart  kill -9 of a broker holding 1 GiB and 10 GiB in 100 partitions, and 10,000 idle partitions: time to serve again (RESTART_FLAGS=...)"
-	@echo "make bench-scale  partitions, connections, producers and record sizes swept one at a time (~8 min; SCALE_FLAGS=--short: ~2 min)"
+	@echo "make bench-scale  partitions, connections, producers and record sizes swept one at a time (~8 min; SCALE_FLAGS=--short: ~1.5 min)"
 	@echo "make profile     pprof capture during PROFILE_SCENARIO=$(PROFILE_SCENARIO) + summary"
 	@echo "make profile-diff BEFORE=dir AFTER=dir   what grew between two captures"
 
@@ -126,12 +126,13 @@ chaos: build build-debug
 PROFILE_SCENARIO ?= produce-acks1
 BENCH_FLAGS      ?=
 
-# make bench: the standalone suite and the cluster lab in one run (about
-# 7 minutes on the 2-core reference box). Shorter or longer with
-# BENCH_FLAGS: --rounds N (runner scenarios, default 3), --kills N
-# --controller-kills N --sigterms N (failover, default 20/5/5),
+# make bench: the standalone suite, the cluster lab and the short scale
+# sweeps (bench-scale's --short, ~1.5 min of it) in one run. Shorter or
+# longer with BENCH_FLAGS: --rounds N (runner scenarios, default 3),
+# --kills N --controller-kills N --sigterms N (failover, default 20/5/5),
 # --bandwidth-records N (default 100000), --isr-window D (default 3s),
-# --no-cluster (standalone only).
+# --no-cluster (no cluster part), --no-scale (no sweeps),
+# --scale-flags '--short=false' (the full sweeps of make bench-scale).
 bench: build
 	$(BIN)/chronik-bench bench --chronik-bin $(BIN)/chronik $(BENCH_FLAGS)
 

@@ -92,7 +92,8 @@ type Results struct {
 	Failover *FailoverResult `json:"failover,omitempty"`
 	// Restart is the restart scenario's section (chronik-bench restart).
 	Restart *RestartResult `json:"restart,omitempty"`
-	// Scale is the scale sweeps' section (chronik-bench scale).
+	// Scale is the scale sweeps' section (chronik-bench scale, and the
+	// short sweeps of chronik-bench bench).
 	Scale *ScaleResult `json:"scale,omitempty"`
 	// Cluster is the cluster lab's bandwidth and ISR-shrink section
 	// (chronik-bench bench, bench --cluster-only).

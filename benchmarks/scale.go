@@ -90,6 +90,8 @@ type ScaleResult struct {
 	Load        *LoadSweep         `json:"load,omitempty"`
 	WallSeconds map[string]float64 `json:"wall_seconds"` // per sweep
 	NoFile      NoFileLimit        `json:"nofile"`
+	// Goals are issue 15's goals judged from the figures (ScaleGoals).
+	Goals []ScaleGoal `json:"goals"`
 }
 
 // NoFileLimit is RLIMIT_NOFILE of the bench process, which the brokers it
@@ -148,6 +150,7 @@ func RunScale(ctx context.Context, peers Peers, cfg ScaleConfig, progress io.Wri
 		res.WallSeconds[sw] = time.Since(start).Seconds()
 		fmt.Fprintf(progress, "== %s sweep: %.0f s\n", sw, res.WallSeconds[sw])
 	}
+	res.Goals = ScaleGoals(res)
 	return res, nil
 }
 

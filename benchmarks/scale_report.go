@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -21,9 +22,32 @@ const ScaleNote = "Scale sweeps: one dimension grows at a time. CPU is the broke
 	"A ratio over slices is the interquartile mean of slice-pair ratios. RSS is VmRSS, open files the entries of " +
 	"/proc/<pid>/fd, disk the allocated blocks under the data directory."
 
-// writeScaleSection writes REPORT.md's scale tables.
+// writeScaleSection writes REPORT.md's "Cost as the work grows": issue
+// 15's goals judged from the figures, a compact table per sweep, then every
+// figure of each sweep.
 func writeScaleSection(b *strings.Builder, r *ScaleResult) {
-	fmt.Fprintf(b, "## Scale sweeps\n\n> %s\n\n", ScaleNote)
+	writeScaleSummary(b, r)
+	b.WriteString("### Every figure of the sweeps\n\n")
+	writeSweeps(b, r, writePartitionTable, writeConnTable, writeLoadTable)
+}
+
+// writeSweeps writes a table of each sweep r ran.
+func writeSweeps(b *strings.Builder, r *ScaleResult, part func(*strings.Builder, *PartitionSweep),
+	conn func(*strings.Builder, *ConnSweep), load func(*strings.Builder, *LoadSweep)) {
+	if p := r.Partitions; p != nil {
+		part(b, p)
+	}
+	if c := r.Connections; c != nil {
+		conn(b, c)
+	}
+	if l := r.Load; l != nil {
+		load(b, l)
+	}
+}
+
+// writeScaleSummary writes the goals and the compact tables.
+func writeScaleSummary(b *strings.Builder, r *ScaleResult) {
+	fmt.Fprintf(b, "## Cost as the work grows\n\n> %s\n\n", ScaleNote)
 	fmt.Fprintf(b, "RLIMIT_NOFILE of the bench and its brokers: soft %d, hard %d", r.NoFile.Soft, r.NoFile.Hard)
 	if r.NoFile.Note != "" {
 		fmt.Fprintf(b, " (%s)", r.NoFile.Note)
@@ -33,19 +57,125 @@ func writeScaleSection(b *strings.Builder, r *ScaleResult) {
 		fmt.Fprintf(b, " %s %.0f s;", sw, r.WallSeconds[sw])
 	}
 	b.WriteString("\n\n")
-	if p := r.Partitions; p != nil {
-		writePartitionTable(b, p)
+	writeSweepConfig(b, r.Config)
+	writeGoalTable(b, ScaleGoals(r))
+	writeSweeps(b, r, writePartitionSummary, writeConnSummary, writeLoadSummary)
+}
+
+// writeSweepConfig says how many points and measurements the figures
+// come from (a short pass measures each point less).
+func writeSweepConfig(b *strings.Builder, c ScaleConfig) {
+	for _, sw := range c.Sweeps {
+		switch sw {
+		case SweepPartitions:
+			fmt.Fprintf(b, "- partitions %s: %d slices of %d records each\n", joinCounts(c.PartitionCounts, strconv.Itoa), c.PartitionSlices, c.PartitionSliceRecords)
+		case SweepConnections:
+			fmt.Fprintf(b, "- idle connections %s, up and down: %d round(s), per step %d slice(s) of %d records and %v at %d records/s\n",
+				joinCounts(c.ConnCounts, strconv.Itoa), c.ConnRounds, c.ConnSlices, c.ConnSliceRecords, c.ConnLatencyWindow, c.ConnLatencyRate)
+		case SweepLoad:
+			fmt.Fprintf(b, "- producers %s at %s, record sizes %s at %d producers, acks %s: %d slices per system per point\n",
+				joinCounts(c.LoadProducers, strconv.Itoa), sizeName(c.LoadRecordBytesAt), joinCounts(c.LoadRecordBytes, sizeName),
+				c.LoadProducersAt, joinCounts(c.LoadAcks, strconv.Itoa), c.LoadSlices)
+		}
 	}
-	if c := r.Connections; c != nil {
-		writeConnTable(b, c)
+	b.WriteString("\n")
+}
+
+func joinCounts(xs []int, f func(int) string) string {
+	var parts []string
+	for _, x := range xs {
+		parts = append(parts, f(x))
 	}
-	if l := r.Load; l != nil {
-		writeLoadTable(b, l)
+	return strings.Join(parts, " ")
+}
+
+// tableStart writes a heading, its text and a table's header: numbers
+// right-aligned, a note column left-aligned.
+func tableStart(b *strings.Builder, heading, text string, cols ...string) {
+	fmt.Fprintf(b, "### %s\n\n%s\n\n| %s |\n|", heading, text, strings.Join(cols, " | "))
+	for _, c := range cols {
+		if c == "note" {
+			b.WriteString("---|")
+		} else {
+			b.WriteString("---:|")
+		}
 	}
+	b.WriteString("\n")
+}
+
+func writeGoalTable(b *strings.Builder, goals []ScaleGoal) {
+	if len(goals) == 0 {
+		return
+	}
+	b.WriteString("### Goals (issue 15)\n\n| sweep | goal | figure | at | value | bound | status | note |\n|---|---|---|---:|---:|---:|---|---|\n")
+	for _, g := range goals {
+		value, bound := fmt.Sprintf("%.3f", g.Value), ""
+		if g.Limit > 0 {
+			op := "<="
+			if g.HigherIsBetter {
+				op = ">="
+			}
+			bound = fmt.Sprintf("%s %.2f", op, g.Limit)
+		}
+		if g.Unit == unitBytes {
+			value = byteSize(g.Value)
+		}
+		if g.Status == GoalNotMeasured {
+			value = ""
+		}
+		status := g.Status
+		if g.Status == GoalMet || g.Status == GoalNotMet {
+			status = "**" + status + "**"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s |\n", g.Sweep, g.Goal, g.Figure, g.At, value, bound, status, g.Note)
+	}
+	b.WriteString("\n")
+}
+
+func writePartitionSummary(b *strings.Builder, p *PartitionSweep) {
+	tableStart(b, "Partitions", fmt.Sprintf("One broker per count; acks=1 load taking turns slice by slice; CPU/M ratio over the %d-partition broker. "+
+		"Idle: after the topic was created, before any record; per idle partition: the change over the partitions.", p.Reference),
+		"partitions", "msg/s", "CPU-s / M", "CPU/M ratio", "RSS MiB idle", "open files idle", "RSS / idle partition",
+		"disk / idle partition", "start ms", "restart ms", "note")
+	for _, pt := range p.Points {
+		fmt.Fprintf(b, "| %d | %.0f | %.3f | %.3f | %.1f | %d | %s | %s | %.0f | %.0f | %s |\n", pt.Partitions, pt.Load.MsgPerSec,
+			pt.Load.CPUSecPerMillion, pt.CPURatio, mib(pt.Idle.RSSBytes), pt.Idle.OpenFiles, byteSize(pt.RSSPerPartition),
+			byteSize(pt.DiskPerPartition), pt.StartMs, pt.RestartMs, pt.Error)
+	}
+	b.WriteString("\n")
+}
+
+func writeConnSummary(b *strings.Builder, c *ConnSweep) {
+	tableStart(b, "Connections", "Busy producers beside idle connections; ratios over the round's first count (medians over measurements, "+
+		"up and down); per idle connection: across each step up alone.",
+		"idle connections", "busy msg/s", "msg/s ratio", "p99 ms", "p99 ratio", "RSS / idle connection", "anon / idle connection")
+	for k, p := range c.Points {
+		rss, anon := byteSize(p.RSSPerConn), byteSize(p.AnonPerConn)
+		if k == 0 {
+			rss, anon = "-", "-" // the base: no step up to it
+		}
+		fmt.Fprintf(b, "| %d | %.0f | %.3f | %.3f | %.3f | %s | %s |\n", p.Idle, p.MsgPerSec, p.MsgRatio, p.P99Ms, p.P99Ratio, rss, anon)
+	}
+	b.WriteString("\n")
+}
+
+func writeLoadSummary(b *strings.Builder, l *LoadSweep) {
+	tableStart(b, "Producers and record sizes", "Chronik against kfake, taking turns; a fraction is Chronik's MB/s over the box's "+
+		"limit at Chronik's write size (disk: acks=-1 only).",
+		"acks", "producers", "record", "Chronik msg/s", "Chronik MB/s", "kfake MB/s", "msg/s ratio", "of loopback", "of disk")
+	for _, p := range l.Points {
+		disk := "-"
+		if p.Acks == -1 {
+			disk = fmt.Sprintf("%.3f", p.DiskFraction)
+		}
+		fmt.Fprintf(b, "| %d | %d | %s | %.0f | %.1f | %.1f | %.3f | %.3f | %s |\n", p.Acks, p.Producers, sizeName(p.RecordBytes),
+			p.Chronik.MsgPerSec, p.Chronik.MBPerSec, p.Kfake.MBPerSec, p.MsgRatio, p.LoopbackFraction, disk)
+	}
+	b.WriteString("\n")
 }
 
 func writePartitionTable(b *strings.Builder, p *PartitionSweep) {
-	fmt.Fprintf(b, "### Partitions\n\n%s Ratios are over the %d-partition broker.\n\n", p.Workload, p.Reference)
+	fmt.Fprintf(b, "#### Partitions\n\n%s Ratios are over the %d-partition broker.\n\n", p.Workload, p.Reference)
 	b.WriteString("| partitions | msg/s | CPU-s / M | msg/s ratio | CPU/M ratio | bytes / append | start ms | create ms | restart ms | restart -> ack ms | idle CPU % | RSS MiB idle | RSS / partition | files / partition | maps / partition | disk / partition | note |\n")
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, pt := range p.Points {
@@ -58,7 +188,7 @@ func writePartitionTable(b *strings.Builder, p *PartitionSweep) {
 }
 
 func writeConnTable(b *strings.Builder, c *ConnSweep) {
-	fmt.Fprintf(b, "### Connections\n\n%s. Ratios are each measurement over its round's first count.\n\n", c.Workload)
+	fmt.Fprintf(b, "#### Connections\n\n%s. Ratios are each measurement over its round's first count.\n\n", c.Workload)
 	b.WriteString("| idle connections | measurements | busy msg/s | msg/s ratio | CPU-s / M | p50 ms | p99 ms | p99 ratio | RSS / idle connection | anon / idle connection | files / idle connection |\n")
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range c.Points {
@@ -69,7 +199,7 @@ func writeConnTable(b *strings.Builder, c *ConnSweep) {
 }
 
 func writeLoadTable(b *strings.Builder, l *LoadSweep) {
-	fmt.Fprintf(b, "### Producers and record sizes\n\n%s. MB/s counts record values (10^6 bytes); a fraction is Chronik's MB/s "+
+	fmt.Fprintf(b, "#### Producers and record sizes\n\n%s. MB/s counts record values (10^6 bytes); a fraction is Chronik's MB/s "+
 		"over the box's limit at Chronik's write size (bytes per fdatasync at acks=-1, per append at acks=1, rounded to a power of two); "+
 		"the disk fraction only at acks=-1 (at acks=1 Chronik does not wait for fdatasync).\n\n", l.Workload)
 	b.WriteString("| point | acks | producers | record | Chronik msg/s | kfake msg/s | msg/s ratio | Chronik MB/s | kfake MB/s | CPU/M ratio | Chronik p99 ms | kfake p99 ms | bytes / append | bytes / fdatasync | disk limit MB/s | of disk | loopback limit MB/s | of loopback |\n")
@@ -104,17 +234,37 @@ func byteSize(b float64) string {
 	return fmt.Sprintf("%.0f B", b)
 }
 
-// WriteScaleSummary prints the sweeps' main figures.
+// WriteScaleSummary prints the goals and the sweeps' main figures.
 func WriteScaleSummary(w io.Writer, r *ScaleResult) {
 	var b strings.Builder
-	writeScaleSection(&b, r)
+	b.WriteString("\n")
+	writeScaleSummary(&b, r)
 	fmt.Fprint(w, b.String())
 }
 
-// series is one line of a plot.
+// series is one line of a plot; a dashed one (a goal's bound) has no
+// point marks and the colour of the line at index like.
 type series struct {
-	name string
-	xys  plotter.XYs
+	name   string
+	xys    plotter.XYs
+	dashed bool
+	like   int
+}
+
+// boundLine is a goal's bound y across the x range of ss, drawn in the
+// colour of the plot's line at index like.
+func boundLine(name string, y float64, like int, ss ...series) series {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, s := range ss {
+		for _, xy := range s.xys {
+			lo, hi = math.Min(lo, xy.X), math.Max(hi, xy.X)
+		}
+	}
+	out := series{name: name, dashed: true, like: like}
+	if lo <= hi {
+		out.xys = plotter.XYs{{X: lo, Y: y}, {X: hi, Y: y}}
+	}
+	return out
 }
 
 // scalePlots draws the sweeps' curves.
@@ -148,8 +298,10 @@ func scalePlots(dir string, r *ScaleResult) ([]Plot, error) {
 				restart.xys = append(restart.xys, plotter.XY{X: x, Y: pt.RestartMs})
 			}
 		}
-		if err := add(linePlot(dir, "scale-partitions-cost.svg", fmt.Sprintf("Partitions: load over the %d-partition broker", p.Reference),
-			"partitions (log)", "ratio", true, false, []series{cpu, msg})); err != nil {
+		goal := boundLine(fmt.Sprintf("goal: CPU/M ratio <= %.1f at %d (over %d)", GoalPartitionsCPURatio, GoalPartitionsAt, GoalPartitionsRef),
+			GoalPartitionsCPURatio, 0, cpu, msg)
+		if err := add(linePlot(dir, "scale-partitions-cost.svg", fmt.Sprintf("Partitions: msg/s and CPU-s/M over the %d-partition broker", p.Reference),
+			"partitions (log)", "ratio", true, false, []series{cpu, msg, goal})); err != nil {
 			return nil, err
 		}
 		if err := add(linePlot(dir, "scale-partitions-idle.svg", "Partitions: what each idle partition holds",
@@ -162,20 +314,29 @@ func scalePlots(dir string, r *ScaleResult) ([]Plot, error) {
 		}
 	}
 	if c := r.Connections; c != nil {
-		var msg, p99, rss series
+		var msg, p99, rss, p50ms, p99ms series
 		msg.name, p99.name, rss.name = "busy msg/s over the first count", "busy p99 over the first count", "RSS MiB / 100"
+		p50ms.name, p99ms.name = "busy producers' p50", "busy producers' p99"
 		for _, p := range c.Points {
 			x := float64(p.Idle)
 			msg.xys = append(msg.xys, plotter.XY{X: x, Y: p.MsgRatio})
 			p99.xys = append(p99.xys, plotter.XY{X: x, Y: p.P99Ratio})
+			p50ms.xys = append(p50ms.xys, plotter.XY{X: x, Y: p.P50Ms})
+			p99ms.xys = append(p99ms.xys, plotter.XY{X: x, Y: p.P99Ms})
 		}
 		for _, m := range c.Measurements {
 			if m.Round == 0 && m.Phase == phaseUp {
 				rss.xys = append(rss.xys, plotter.XY{X: float64(m.Idle), Y: mib(m.Footprint.RSSBytes) / 100})
 			}
 		}
+		msgGoal := boundLine(fmt.Sprintf("goal: msg/s ratio >= %.1f at %d", GoalConnsMsgRatio, GoalConnsAt), GoalConnsMsgRatio, 0, msg)
+		p99Goal := boundLine(fmt.Sprintf("goal: p99 ratio <= %.1f at %d", GoalConnsP99Ratio, GoalConnsAt), GoalConnsP99Ratio, 1, p99)
 		if err := add(linePlot(dir, "scale-connections.svg", "Connections: busy producers as idle connections grow",
-			"idle connections (log)", "ratio", true, false, []series{msg, p99, rss})); err != nil {
+			"idle connections (log)", "ratio", true, false, []series{msg, p99, rss, msgGoal, p99Goal})); err != nil {
+			return nil, err
+		}
+		if err := add(linePlot(dir, "scale-connections-latency.svg", "Connections: busy producers' latency as idle connections grow",
+			"idle connections (log)", "ms", true, false, []series{p50ms, p99ms})); err != nil {
 			return nil, err
 		}
 	}
@@ -235,7 +396,7 @@ func linePlot(dir, file, title, xLabel, yLabel string, logX, logY bool, ss []ser
 	if logY {
 		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 	}
-	n := 0
+	n, entries := 0, 0
 	for i, s := range ss {
 		var xys plotter.XYs
 		for _, xy := range s.xys {
@@ -244,6 +405,17 @@ func linePlot(dir, file, title, xLabel, yLabel string, logX, logY bool, ss []ser
 			}
 		}
 		if len(xys) == 0 {
+			continue
+		}
+		if s.dashed {
+			line, err := plotter.NewLine(xys)
+			if err != nil {
+				return Plot{}, fmt.Errorf("plot %s: %w", file, err)
+			}
+			line.Color, line.Dashes = plotutil.Color(s.like), plotutil.Dashes(1)
+			p.Add(line)
+			p.Legend.Add(s.name, line)
+			entries++
 			continue
 		}
 		line, points, err := plotter.NewLinePoints(xys)
@@ -255,6 +427,7 @@ func linePlot(dir, file, title, xLabel, yLabel string, logX, logY bool, ss []ser
 		p.Add(line, points)
 		p.Legend.Add(s.name, line, points)
 		n++
+		entries++
 	}
 	if n == 0 {
 		return Plot{}, nil
@@ -265,6 +438,12 @@ func linePlot(dir, file, title, xLabel, yLabel string, logX, logY bool, ss []ser
 	}
 	if logY && p.Y.Min == p.Y.Max {
 		p.Y.Min, p.Y.Max = p.Y.Min/2, p.Y.Max*2
+	}
+	// Room for the legend above the lines.
+	if lines := float64(entries); logY {
+		p.Y.Max *= math.Pow(p.Y.Max/p.Y.Min, 0.09*lines)
+	} else {
+		p.Y.Max += (p.Y.Max - p.Y.Min) * 0.09 * lines
 	}
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Add(plotter.NewGrid())

@@ -78,18 +78,13 @@ func validRecordFraming(recs []byte, count int32) bool {
 // 8192: nearly every record) decoded inline: the framing walk runs it
 // three times per record (BenchmarkRecordFraming).
 func varint(b []byte) (int64, int) {
-	if len(b) > 1 {
-		if b[0] < 0x80 {
-			u := int64(b[0])
-			return u>>1 ^ -(u & 1), 1
-		}
-		if b[1] < 0x80 {
-			u := int64(b[0]&0x7f) | int64(b[1])<<7
-			return u>>1 ^ -(u & 1), 2
-		}
-	} else if len(b) == 1 && b[0] < 0x80 {
+	if len(b) > 0 && b[0] < 0x80 {
 		u := int64(b[0])
 		return u>>1 ^ -(u & 1), 1
+	}
+	if len(b) > 1 && b[1] < 0x80 {
+		u := int64(b[0]&0x7f) | int64(b[1])<<7
+		return u>>1 ^ -(u & 1), 2
 	}
 	return binary.Varint(b)
 }

@@ -67,6 +67,14 @@ type foLoad struct {
 // defaults, 5 s and 100 ms+, would measure the client, not the broker),
 // and stop on detected data loss (an OUT_OF_ORDER_SEQUENCE_NUMBER then
 // surfaces as the record's error instead of a silent producer-id reset).
+// They retry an EOF on a connection's first response (AlwaysRetryEOF):
+// franz-go otherwise takes it for a SASL or TLS mismatch and fails the
+// records for good, and a broker killed with a request unanswered on a
+// new connection closes it just so. In one CI run a producer's first
+// InitProducerID was pending on the leader when the test killed it, and
+// its first 60 records failed with "broker closed the connection
+// immediately after a request was issued". Retrying is safe: the
+// producers are idempotent.
 func startFoLoad(t *testing.T, ctx context.Context, c *testbed.Cluster, topic string, parts int, o foLoadOpts) *foLoad {
 	t.Helper()
 	if o.producers == 0 {
@@ -89,6 +97,7 @@ func startFoLoad(t *testing.T, ctx context.Context, c *testbed.Cluster, topic st
 			kgo.RecordPartitioner(kgo.ManualPartitioner()),
 			kgo.MetadataMinAge(100 * time.Millisecond),
 			kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }),
+			kgo.AlwaysRetryEOF(),
 			kgo.StopProducerOnDataLossDetected(),
 			kgo.ProducerOnDataLossDetected(func(string, int32) { l.dataLoss.Add(1) }),
 			kgo.ClientID(fmt.Sprintf("fo-producer-%d", p)),

@@ -56,7 +56,13 @@ type conn struct {
 	gc     gnet.Conn
 	id     uint64
 	remote string
-	reqs   chan dispatched // cap MaxQueuedRequests; never full, see admit
+	inl    Inliner      // the handler, if it handles some requests inline
+	queued atomic.Int32 // requests sent on reqs and not yet handled by the worker
+
+	// The worker and its queue, made by the loop for the first request
+	// not handled inline (a connection that only produces or fetches
+	// never has them: 8 KiB of channel and a goroutine's stack saved).
+	reqs chan dispatched // cap MaxQueuedRequests; never full, see admit
 
 	// Loop-owned.
 	nextSeq      uint64
@@ -95,9 +101,9 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 		gc:     gc,
 		id:     nextConnID.Add(1),
 		remote: gc.RemoteAddr().String(),
-		reqs:   make(chan dispatched, s.opts.MaxQueuedRequests),
 		slots:  make([]slot, min(initialSlots, s.opts.MaxQueuedRequests)),
 	}
+	cs.inl, _ = s.h.(Inliner)
 	cs.touch()
 	return cs
 }
@@ -318,8 +324,25 @@ func (cs *conn) dispatch(frame []byte, holder *[]byte) bool {
 	cs.mu.Unlock()
 	s.c.inFlight.Add(1)
 	s.c.requests.Add(1)
+	d := dispatched{req: req, seq: seq}
+	if cs.inl != nil && cs.queued.Load() == 0 && cs.inl.Inline(req.Key, req.Version, len(frame)) {
+		// The worker is idle and stays so until the next send on reqs,
+		// which only this goroutine makes: the request is handled here,
+		// in its turn.
+		s.c.inlined.Add(1)
+		if err := cs.handle(d); err != nil {
+			cs.handlerFailed(d, err)
+		}
+		return true
+	}
+	if cs.reqs == nil {
+		cs.reqs = make(chan dispatched, s.opts.MaxQueuedRequests)
+		s.workers.Add(1)
+		go cs.work()
+	}
+	cs.queued.Add(1)
 	select {
-	case cs.reqs <- dispatched{req: req, seq: seq}:
+	case cs.reqs <- d:
 		return true
 	default: // admit bounds the queue below its capacity: a bug if reached
 		s.log.Error("request queue full despite admission bound", "conn", cs.id)
@@ -331,25 +354,29 @@ func (cs *conn) dispatch(frame []byte, holder *[]byte) bool {
 // handler one at a time, in arrival order, until the loop closes reqs.
 func (cs *conn) work() {
 	defer cs.s.workers.Done()
-	if cc, ok := cs.s.h.(ConnCloser); ok {
-		defer cc.ConnClosed(cs.id)
-	}
+	defer cs.tellClosed()
 	failed := false
 	for d := range cs.reqs {
-		if failed || cs.dead.Load() {
-			continue // drain; the connection is going away
+		if !failed && !cs.dead.Load() { // else drain: the connection is going away
+			if err := cs.handle(d); err != nil {
+				failed = true
+				cs.handlerFailed(d, err)
+			}
 		}
-		if err := cs.handle(d); err != nil {
-			failed = true
-			cs.s.c.handlerErr.Add(1)
-			cs.s.log.Info("closing connection: handler error", "conn", cs.id, "remote", cs.remote,
-				"key", d.req.Key, "version", d.req.Version, "err", err)
-			cs.stopRead.Store(true)
-			cs.mu.Lock()
-			cs.closeAfterLocked(d.seq)
-			cs.mu.Unlock()
-		}
+		cs.queued.Add(-1)
 	}
+}
+
+// handlerFailed closes the connection once the responses before d's are
+// written, and reads no more of it.
+func (cs *conn) handlerFailed(d dispatched, err error) {
+	cs.s.c.handlerErr.Add(1)
+	cs.s.log.Info("closing connection: handler error", "conn", cs.id, "remote", cs.remote,
+		"key", d.req.Key, "version", d.req.Version, "err", err)
+	cs.stopRead.Store(true)
+	cs.mu.Lock()
+	cs.closeAfterLocked(d.seq)
+	cs.mu.Unlock()
 }
 
 // handle calls the handler, turning a panic into an error so one bad
@@ -413,7 +440,7 @@ const initialSlots = 8
 // the larger ring. Callers hold mu.
 func (cs *conn) growSlotsLocked() {
 	old := cs.slots
-	grown := make([]slot, min(2*len(old), max(cs.s.opts.MaxQueuedRequests, len(old)+1)))
+	grown := make([]slot, min(2*len(old), cs.s.opts.MaxQueuedRequests))
 	for seq := cs.nextWrite; seq < cs.nextWrite+uint64(cs.inflightReqs); seq++ {
 		grown[seq%uint64(len(grown))] = old[seq%uint64(len(old))]
 	}
@@ -511,6 +538,10 @@ func (cs *conn) writeLocked(w *pendingWrite) {
 	if vec == nil {
 		vec = [][]byte{w.first}
 	}
+	// Counted before the bytes can reach the peer: a client that reads
+	// a response and then the server's stats sees it counted.
+	s.c.responses.Add(uint64(w.count))
+	s.c.bytesOut.Add(uint64(w.bytes))
 	if cs.asyncOut == 0 && !cs.outBuffered {
 		var err error
 		if vec, err = writeDirect(cs.gc.Fd(), vec); err != nil {
@@ -521,8 +552,6 @@ func (cs *conn) writeLocked(w *pendingWrite) {
 		}
 	}
 	cs.touch()
-	s.c.responses.Add(uint64(w.count))
-	s.c.bytesOut.Add(uint64(w.bytes))
 	if len(vec) == 0 { // the socket took it all
 		s.c.directWrites.Add(1)
 		releaseAll(w.releases)
@@ -635,7 +664,20 @@ func (cs *conn) onClose() {
 	cs.s.c.inFlight.Add(-int64(cs.inflightReqs))
 	cs.inflightReqs, cs.inflightBytes = 0, 0
 	cs.mu.Unlock()
+	if cs.reqs == nil {
+		cs.tellClosed() // no worker: every request was handled inline, here
+		return
+	}
 	close(cs.reqs)
+}
+
+// tellClosed tells the handler the connection is gone, once nothing of it is
+// being handled: from the worker when it ends, or from onClose when the
+// connection never had one.
+func (cs *conn) tellClosed() {
+	if cc, ok := cs.s.h.(ConnCloser); ok {
+		cc.ConnClosed(cs.id)
+	}
 }
 
 // resetOnClose makes the close of gc, which has not answered anything, a

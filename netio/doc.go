@@ -44,9 +44,20 @@
 //	    assigns it the connection's next sequence number, and sends it on
 //	    the connection's request channel. Never blocks: the channel has
 //	    room by construction (see Backpressure).
-//	worker goroutine (one per connection, started in OnOpen)
+//	    A request the Handler takes inline (Inliner: Produce up to 64 KiB,
+//	    Fetch and ApiVersions in the broker) is handled right there, on
+//	    the loop, when the connection's worker is idle (nothing queued or
+//	    being handled, an atomic count): no hand-off, which at low request
+//	    rates was most of the broker's CPU and the cause of its
+//	    multi-millisecond latency tail (a readied worker waits for the
+//	    scheduler). Behind a busy worker it is queued like any other, so a
+//	    connection's requests are still handled one at a time, in order.
+//	worker goroutine (one per connection, started by the loop for the
+//	first request not handled inline; a connection that only produces or
+//	fetches never has one)
 //	    receives requests in arrival order and calls Handler.Handle, one
-//	    at a time. Exits when OnClose closes the channel.
+//	    at a time. Exits when OnClose closes the channel; ConnCloser runs
+//	    as it exits (on the loop, in OnClose, if there was no worker).
 //	responder (any goroutine: the worker, or whoever finishes a parked request)
 //	    encodes its response, then under the connection mutex stores it in
 //	    the request's slot and writes out every response that is now

@@ -74,6 +74,21 @@ type ConnCloser interface {
 	ConnClosed(connID uint64)
 }
 
+// Inliner is implemented by Handlers some of whose requests may be
+// handled on the event loop itself, without the hand-off to the
+// connection's worker goroutine (a channel send that wakes another
+// thread: at a low request rate the hand-offs, not the requests, were
+// most of the broker's CPU). Inline reports whether a request of that
+// key, version and frame size may be: its Handle must not block (no lock
+// held across a slow call, no wait for another request, no network
+// round trip), since every connection of the loop waits for it. netio
+// asks only when the connection's worker is idle (nothing queued or being
+// handled), so a connection's requests are still handled one at a time,
+// in order.
+type Inliner interface {
+	Inline(key, version int16, size int) bool
+}
+
 // Drainer is implemented by Handlers that hold requests back (a long-poll
 // fetch parked until data arrives or its max wait ends): Stop calls
 // Drain once, before it waits for every request read to be answered, so
@@ -143,6 +158,7 @@ type Stats struct {
 	ClosedIdle         uint64 // connections closed after IdleTimeout without traffic
 	ClosedOverflow     uint64 // paused connections closed because the peer kept sending past every bound
 	DirectWrites       uint64 // response writes the responder put on the socket itself, all of it (not through the loop)
+	Inlined            uint64 // requests handled on the event loop (Inliner), not by the connection's worker
 }
 
 type counters struct {
@@ -151,6 +167,7 @@ type counters struct {
 	bytesIn, bytesOut, pauses             atomic.Uint64
 	oversize, badHeader, handlerErr, idle atomic.Uint64
 	overflow, outputPauses, directWrites  atomic.Uint64
+	inlined                               atomic.Uint64
 }
 
 // Server is a Kafka-framed TCP server on gnet event loops.
@@ -300,6 +317,7 @@ func (s *Server) Stats() Stats {
 		ClosedIdle:         s.c.idle.Load(),
 		ClosedOverflow:     s.c.overflow.Load(),
 		DirectWrites:       s.c.directWrites.Load(),
+		Inlined:            s.c.inlined.Load(),
 	}
 }
 
@@ -376,8 +394,6 @@ func (l *loopHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s.mu.Unlock()
 	s.c.accepted.Add(1)
 	s.c.openConns.Add(1)
-	s.workers.Add(1)
-	go cs.work()
 	return nil, gnet.None
 }
 

@@ -268,33 +268,49 @@ func TestQueuedBytesBoundPausesReading(t *testing.T) {
 // request 1 makes Handle fail. Response 0 must still arrive, then EOF, and
 // request 2 (pipelined behind) is never handled.
 func TestHandlerErrorClosesAfterEarlierResponses(t *testing.T) {
-	var sawTwo atomic.Bool
-	s := startServer(t, Options{}, handlerFunc(func(req *Request, respond Responder) error {
-		switch req.CorrelationID {
-		case 0:
-			go func() { time.Sleep(30 * time.Millisecond); respond(v0Response()) }()
-			return nil
-		case 1:
-			return errors.New("unsupported version")
-		}
-		sawTwo.Store(true)
-		respond(v0Response())
-		return nil
-	}))
-	rc := dial(t, s.Addr())
-	for i := int32(0); i < 3; i++ {
-		ping(rc, i)
-	}
-	if corr, _ := rc.mustRead(); corr != 0 {
-		t.Fatalf("got %d, want 0", corr)
-	}
-	rc.expectClosed()
-	if sawTwo.Load() {
-		t.Fatal("request after the failing one was handled")
-	}
-	waitFor(t, "close accounting", func() bool { st := s.Stats(); return st.OpenConns == 0 && st.InFlight == 0 })
-	if st := s.Stats(); st.ClosedHandlerError != 1 {
-		t.Fatalf("ClosedHandlerError %d", st.ClosedHandlerError)
+	// On the worker, and inline (the same handler as a netio.Inliner of
+	// every request): nothing after the failing request is handled either
+	// way.
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) {
+			var sawTwo atomic.Bool
+			h := &inlineHandler{all: inline, handle: func(req *Request, respond Responder) error {
+				switch req.CorrelationID {
+				case 0:
+					go func() { time.Sleep(30 * time.Millisecond); respond(v0Response()) }()
+					return nil
+				case 1:
+					return errors.New("unsupported version")
+				}
+				sawTwo.Store(true)
+				respond(v0Response())
+				return nil
+			}}
+			var hh Handler = h
+			if !inline {
+				hh = handlerFunc(h.handle)
+			}
+			s := startServer(t, Options{}, hh)
+			rc := dial(t, s.Addr())
+			for i := int32(0); i < 3; i++ {
+				ping(rc, i)
+			}
+			if corr, _ := rc.mustRead(); corr != 0 {
+				t.Fatalf("got %d, want 0", corr)
+			}
+			rc.expectClosed()
+			if sawTwo.Load() {
+				t.Fatal("request after the failing one was handled")
+			}
+			waitFor(t, "close accounting", func() bool { st := s.Stats(); return st.OpenConns == 0 && st.InFlight == 0 })
+			wantInlined := map[bool]uint64{false: 0, true: 2}[inline]
+			if st := s.Stats(); st.ClosedHandlerError != 1 || st.Inlined != wantInlined {
+				t.Fatalf("ClosedHandlerError %d, Inlined %d; want 1 and %d", st.ClosedHandlerError, st.Inlined, wantInlined)
+			}
+			if inline {
+				waitFor(t, "ConnClosed", func() bool { return h.closed.Load() == 1 })
+			}
+		})
 	}
 }
 

@@ -296,14 +296,16 @@ func (f *fetcher) request() (*kmsg.FetchRequest, map[tpKey]Target, time.Duration
 }
 
 // exchangeInterruptible is exchange for a follower fetch that add may
-// interrupt; interrupted reports that it did (and the exchange failed).
+// interrupt while the leader has not begun to answer (a response under
+// way is read whole and applied: its records are not read twice);
+// interrupted reports that it did (and the exchange failed).
 func (f *fetcher) exchangeInterruptible(c *kwire.Conn, req *kmsg.FetchRequest) (_ *kmsg.FetchResponse, interrupted bool, _ error) {
-	ctx, cancel := context.WithCancel(f.ctx)
+	soft, cancel := context.WithCancel(f.ctx)
 	defer cancel()
 	f.mu.Lock()
 	f.interrupt, f.interrupted = cancel, false
 	f.mu.Unlock()
-	resp, err := f.exchangeCtx(ctx, c, req)
+	resp, err := f.exchangeCtx(f.ctx, soft, c, req)
 	f.mu.Lock()
 	f.interrupt, interrupted = nil, f.interrupted
 	f.mu.Unlock()
@@ -312,13 +314,15 @@ func (f *fetcher) exchangeInterruptible(c *kwire.Conn, req *kmsg.FetchRequest) (
 
 // exchange sends req and reads its response.
 func (f *fetcher) exchange(c *kwire.Conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
-	return f.exchangeCtx(f.ctx, c, req)
+	return f.exchangeCtx(f.ctx, context.Background(), c, req)
 }
 
-func (f *fetcher) exchangeCtx(ctx context.Context, c *kwire.Conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
+// exchangeCtx sends req and reads its response; cancelling soft stops it
+// only until the response begins (kwire.RoundTripUnlessAnswering).
+func (f *fetcher) exchangeCtx(ctx, soft context.Context, c *kwire.Conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
 	deadline := time.Now().Add(f.m.opts.MaxWait + 10*time.Second)
 	resp := kmsg.NewPtrFetchResponse()
-	n, err := c.RoundTrip(ctx, req, resp, deadline)
+	n, err := c.RoundTripUnlessAnswering(ctx, soft, req, resp, deadline)
 	f.bytesRead.Add(int64(n))
 	f.m.stats.bytesRead.Add(int64(n))
 	if err != nil {

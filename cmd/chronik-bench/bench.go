@@ -6,19 +6,23 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/chronik/chronik/benchmarks"
 )
 
-// cmdBench runs the comparison suite and the cluster lab and writes its
-// results directory.
+// cmdBench runs the comparison suite, the cluster lab and the scale sweeps
+// (short by default) and writes its results directory.
 func cmdBench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	out := fs.String("out", "", "results directory (default bench-results/<timestamp>)")
 	rounds := fs.Int("rounds", 0, "rounds of the runner's scenarios (default: the suite's, 3)")
 	clusterOnly := fs.Bool("cluster-only", false, "only the cluster part (make bench-cluster)")
-	noCluster := fs.Bool("no-cluster", false, "only the standalone part (Chronik vs kfake)")
+	noCluster := fs.Bool("no-cluster", false, "no cluster part (the standalone part and the scale sweeps)")
+	noScale := fs.Bool("no-scale", false, "no scale sweeps (partitions, connections, producers and record sizes)")
+	scaleArgs := fs.String("scale-flags", "--short", "flags of `chronik-bench scale` for the sweeps after the cluster part "+
+		"(\"--short=false\": the full sweeps of make bench-scale, ~6-8 min instead of ~1.5)")
 	var cf clusterFlags
 	cf.register(fs)
 	var pf peerFlags
@@ -37,6 +41,11 @@ func cmdBench(args []string) error {
 	}
 	if *rounds > 0 {
 		suite.Rounds = *rounds
+	}
+	runScale := !*noScale && !*clusterOnly
+	scaleCfg, err := parseScaleFlags(strings.Fields(*scaleArgs))
+	if err != nil {
+		return err
 	}
 	dir, err := resultsDir(*out, "bench-results")
 	if err != nil {
@@ -58,8 +67,25 @@ func cmdBench(args []string) error {
 			return err
 		}
 	}
+	parts := time.Since(start)
+	var scaleErr error
+	if runScale {
+		fmt.Fprintf(os.Stderr, "== scale sweeps (--scale-flags %s)\n", *scaleArgs)
+		// A failed sweep keeps the parts before it: they are written, the
+		// failure noted, and the exit status 1.
+		if res.Scale, scaleErr = benchmarks.RunScale(ctx, r.Peers, scaleCfg, os.Stderr); scaleErr != nil {
+			if ctx.Err() != nil {
+				return scaleErr
+			}
+			res.Notes = append(res.Notes, "scale sweeps failed: "+scaleErr.Error())
+		}
+	}
 	res.Finished = time.Now().UTC()
-	res.Notes = append(res.Notes, fmt.Sprintf("wall time %.0f s", time.Since(start).Seconds()))
+	wall := fmt.Sprintf("wall time %.0f s", time.Since(start).Seconds())
+	if runScale {
+		wall += fmt.Sprintf(" (scale sweeps %.0f s of it)", (time.Since(start) - parts).Seconds())
+	}
+	res.Notes = append(res.Notes, wall)
 	if err := writeAll(dir, res); err != nil {
 		return err
 	}
@@ -68,9 +94,15 @@ func cmdBench(args []string) error {
 	if res.Failover != nil {
 		benchmarks.WriteFailoverTable(os.Stdout, res.Failover)
 	}
-	fmt.Printf("\nwall time %.0f s; wrote %s/{results.json,REPORT.md,*.svg}\n", time.Since(start).Seconds(), dir)
+	if res.Scale != nil {
+		benchmarks.WriteScaleSummary(os.Stdout, res.Scale)
+	}
+	fmt.Printf("\n%s; wrote %s/{results.json,REPORT.md,*.svg}\n", wall, dir)
 	if res.Failover != nil && !res.Failover.OK() {
 		return exitError(1)
+	}
+	if scaleErr != nil {
+		return fmt.Errorf("scale sweeps: %w", scaleErr)
 	}
 	return nil
 }

@@ -1,6 +1,6 @@
 // Command chronik-bench is Chronik's benchmark lab.
 //
-//	chronik-bench bench   [--out DIR] [--rounds N]          the comparison suite (make bench)
+//	chronik-bench bench   [--out DIR] [--rounds N] [--no-scale]   the comparison suite, cluster lab, short scale sweeps (make bench)
 //	chronik-bench gate    [--baseline FILE] [--scenarios S]  the regression gate (make bench-gate)
 //	chronik-bench gate-rates [--runs N] [--slowdown ...]    how often the gate fails, unchanged and slowed
 //	chronik-bench profile [--scenario NAME] [--out DIR]     pprof capture during a scenario (make profile)
@@ -9,6 +9,7 @@
 //	chronik-bench failover [--kills N] [--controller-kills N] [--sigterms N]   leaders stopped under acks=-1 load (make bench-failover)
 //	chronik-bench restart [--arms a=BIN,b=BIN] [--sizes 1GiB,10GiB]   kill -9 with data / many idle partitions: time to serve again
 //	chronik-bench scale [--sweeps partitions,connections,load] [--short]   cost as the work grows (make bench-scale)
+//	chronik-bench report DIR                                REPORT.md and plots drawn again from DIR/results.json
 //	chronik-bench kfake-serve [--listen ADDR] [--data-dir D --sync]   the kfake peer process
 //
 // Brokers under test are started by the lab as separate processes (Chronik
@@ -48,6 +49,8 @@ func main() {
 		err = cmdRestart(args)
 	case "scale":
 		err = cmdScale(args)
+	case "report":
+		err = cmdReport(args)
 	case benchmarks.KindProduce, benchmarks.KindConsume, benchmarks.KindE2E:
 		err = cmdScenario(cmd, args)
 	case "-h", "--help", "help":
@@ -83,6 +86,7 @@ func usage() {
   failover       3-broker RF=3 cluster: kill -9 / SIGTERM of leaders under acks=-1 load, latency and data check
   restart        kill -9 of a broker holding data (two sizes) and start with 10,000 idle partitions: time to serve again
   scale          partitions, connections, producers and record sizes swept one at a time (make bench-scale)
+  report DIR     draw REPORT.md and the plots of a results directory again from its results.json
   kfake-serve    run the kfake peer (used by the lab)
 `)
 }

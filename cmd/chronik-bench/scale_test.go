@@ -32,3 +32,45 @@ func TestShortScaleKeepsTheSmallPoints(t *testing.T) {
 	}
 	t.Fatalf("short partitions %v lack the reference %d", c.PartitionCounts, c.PartitionReference)
 }
+
+// bench's --scale-flags go through scale's own flags; its default, --short,
+// keeps the points issue 15's goals are read at.
+func TestBenchScaleFlags(t *testing.T) {
+	has := func(xs []int, x int) bool {
+		for _, v := range xs {
+			if v == x {
+				return true
+			}
+		}
+		return false
+	}
+	short, err := parseScaleFlags([]string{"--short"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !has(short.PartitionCounts, benchmarks.GoalPartitionsAt) || !has(short.PartitionCounts, benchmarks.GoalPartitionsRef) ||
+		short.PartitionReference != benchmarks.GoalPartitionsRef || !has(short.ConnCounts, benchmarks.GoalConnsAt) ||
+		has(short.PartitionCounts, 10000) || len(short.Sweeps) != 3 {
+		t.Fatalf("short %+v", short)
+	}
+	full, err := parseScaleFlags([]string{"--short=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := benchmarks.DefaultScaleConfig()
+	if joinInts(full.PartitionCounts) != joinInts(def.PartitionCounts) || full.ConnRounds != def.ConnRounds || len(full.LoadAcks) != 2 {
+		t.Fatalf("full %+v", full)
+	}
+	one, err := parseScaleFlags([]string{"--short", "--sweeps", "partitions", "--partitions", "1,4,1000,20000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(one.Sweeps) != 1 || one.Sweeps[0] != "partitions" || joinInts(one.PartitionCounts) != "1,4,1000" {
+		t.Fatalf("one sweep %+v", one)
+	}
+	for _, bad := range [][]string{{"--no-such-flag"}, {"--short", "partitions"}, {"--partitions", "1,x"}} {
+		if _, err := parseScaleFlags(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

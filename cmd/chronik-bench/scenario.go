@@ -105,6 +105,11 @@ func writeAll(dir string, res *benchmarks.Results) error {
 	if err := benchmarks.WriteJSON(dir+"/results.json", res); err != nil {
 		return err
 	}
+	return writeReport(dir, res)
+}
+
+// writeReport draws the plots and writes REPORT.md into dir.
+func writeReport(dir string, res *benchmarks.Results) error {
 	plots, err := benchmarks.WritePlots(dir, res)
 	if err != nil {
 		return err

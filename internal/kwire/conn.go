@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -55,10 +56,52 @@ func (c *Conn) Close() { c.nc.Close() }
 // other buffer until the next non-Fetch request. Cancelling ctx unblocks
 // it.
 func (c *Conn) RoundTrip(ctx context.Context, req kmsg.Request, resp kmsg.Response, deadline time.Time) (int, error) {
-	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	return c.RoundTripUnlessAnswering(ctx, context.Background(), req, resp, deadline)
+}
+
+// RoundTripUnlessAnswering is RoundTrip, except for a second context:
+// cancelling soft unblocks it only while no byte of the response has
+// arrived. Once the broker has begun to answer, the response is read whole
+// (unless ctx is cancelled): a follower that stops waiting on a parked
+// fetch to fetch again with a new partition does not throw away records
+// the leader already sent, only to read them again.
+func (c *Conn) RoundTripUnlessAnswering(ctx, soft context.Context, req kmsg.Request, resp kmsg.Response, deadline time.Time) (int, error) {
 	if err := c.nc.SetDeadline(deadline); err != nil {
 		return 0, err
+	}
+	// Set before the cancels are watched: a context already done unblocks
+	// at once, after it.
+	var (
+		mu                     sync.Mutex
+		begun, cut, softCalled bool
+	)
+	unblock := func() { c.nc.SetDeadline(time.Unix(1, 0)) }
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		cut = true
+		unblock()
+	})
+	defer stop()
+	stopSoft := context.AfterFunc(soft, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !begun {
+			softCalled = true
+			unblock()
+		}
+	})
+	defer stopSoft()
+	// answering runs once the response's size has arrived: from then on
+	// only ctx cuts the exchange short.
+	answering := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		begun = true
+		if softCalled && !cut {
+			return c.nc.SetDeadline(deadline) // soft came between the size and now
+		}
+		return nil
 	}
 	c.corr++
 	if err := c.write(req); err != nil {
@@ -68,7 +111,7 @@ func (c *Conn) RoundTrip(ctx context.Context, req kmsg.Request, resp kmsg.Respon
 	if req.Key() == kmsg.Fetch.Int16() {
 		buf = &c.fbuf
 	}
-	n, body, err := c.read(buf, req.IsFlexible())
+	n, body, err := c.read(buf, req.IsFlexible(), answering)
 	if err != nil {
 		return n, fmt.Errorf("read %s response: %w", kmsg.NameForKey(req.Key()), err)
 	}
@@ -98,11 +141,15 @@ func (c *Conn) write(req kmsg.Request) error {
 }
 
 // read reads one response frame and returns its body (after the response
-// header: correlation id, plus tags when flexible).
-func (c *Conn) read(buf *[]byte, flexible bool) (int, []byte, error) {
+// header: correlation id, plus tags when flexible); answering runs once
+// the frame's size has arrived.
+func (c *Conn) read(buf *[]byte, flexible bool, answering func() error) (int, []byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(c.nc, size[:]); err != nil {
 		return 0, nil, err
+	}
+	if err := answering(); err != nil {
+		return 4, nil, err
 	}
 	n := int(binary.BigEndian.Uint32(size[:]))
 	if n < 4 || n > maxResponseBytes {

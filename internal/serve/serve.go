@@ -31,6 +31,12 @@ func (h brokerHandler) Handle(r *netio.Request, respond netio.Responder) error {
 	}, respond)
 }
 
+// Inline implements netio.Inliner: the requests the engine handles
+// without blocking run on the event loop.
+func (h brokerHandler) Inline(key, version int16, size int) bool {
+	return h.b.Inline(key, version, size)
+}
+
 // ConnClosed implements netio.ConnCloser.
 func (h brokerHandler) ConnClosed(connID uint64) { h.b.ConnClosed(connID) }
 
