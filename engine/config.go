@@ -41,14 +41,19 @@ type Config struct {
 	// often each partition that grew records its recovery point and a
 	// producer-state snapshot, which bounds what a restart after a crash
 	// scans; 0 turns it off (then only rolls and clean stops record them).
-	RecoveryCheckpointMs    int64
-	RecoveryThreads         int32 // num.recovery.threads.per.data.dir: partitions opened (and checkpointed) at once
-	QueuedMaxRequests       int32 // queued.max.requests: per-connection bound on queued requests
-	QueuedMaxBytes          int64 // queued.max.request.bytes: per-connection bound on queued bytes
-	ConnectionsMaxIdleMs    int64 // connections.max.idle.ms
-	GroupInitialRebalanceMs int64 // group.initial.rebalance.delay.ms (consumer groups issue)
-	BrokerHeartbeatMs       int64 // broker.heartbeat.interval.ms (cluster: heartbeats to the controller)
-	BrokerSessionTimeoutMs  int64 // broker.session.timeout.ms (cluster: fenced after this without heartbeats)
+	RecoveryCheckpointMs int64
+	// RecoveryCheckpointMinBytes (log.flush.offset.checkpoint.min.bytes,
+	// Chronik's): a partition is checkpointed at a tick only once its log
+	// holds this much past its recovery point, or when its last checkpoint
+	// is recoveryCheckpointMaxTicks intervals old; 0: at every tick it grew.
+	RecoveryCheckpointMinBytes int64
+	RecoveryThreads            int32 // num.recovery.threads.per.data.dir: partitions opened (and checkpointed) at once
+	QueuedMaxRequests          int32 // queued.max.requests: per-connection bound on queued requests
+	QueuedMaxBytes             int64 // queued.max.request.bytes: per-connection bound on queued bytes
+	ConnectionsMaxIdleMs       int64 // connections.max.idle.ms
+	GroupInitialRebalanceMs    int64 // group.initial.rebalance.delay.ms (consumer groups issue)
+	BrokerHeartbeatMs          int64 // broker.heartbeat.interval.ms (cluster: heartbeats to the controller)
+	BrokerSessionTimeoutMs     int64 // broker.session.timeout.ms (cluster: fenced after this without heartbeats)
 	// controller.quorum.election.timeout.ms (cluster): the metadata
 	// shard's Raft election timeout; a follower campaigns after hearing
 	// nothing from the leader for between one and two of it. 0: raftmeta's
@@ -79,36 +84,37 @@ type Config struct {
 // DefaultConfig returns Kafka's defaults adapted to a standalone broker.
 func DefaultConfig() Config {
 	return Config{
-		NodeID:                  0,
-		Listen:                  "127.0.0.1:9092",
-		DataDir:                 "./data",
-		NumPartitions:           1,
-		DefaultReplication:      1,
-		AutoCreateTopics:        true,
-		MessageMaxBytes:         1048588,
-		SocketRequestMaxBytes:   100 * 1024 * 1024,
-		SegmentBytes:            1 << 30,
-		SegmentMs:               7 * 24 * 3600 * 1000,
-		RetentionMs:             7 * 24 * 3600 * 1000,
-		RetentionBytes:          -1,
-		RetentionCheckMs:        5 * 60 * 1000,
-		IndexIntervalBytes:      4096,
-		MinInsyncReplicas:       1,
-		MessageTimestampType:    "CreateTime",
-		CleanupPolicy:           "delete",
-		FlushPolicy:             "ack",
-		FlushMs:                 1000,
-		FlushMessages:           -1,
-		FlushMode:               "each-log",
-		FlushWorkers:            8,
-		RecoveryCheckpointMs:    5000,
-		RecoveryThreads:         16,
-		QueuedMaxRequests:       500,
-		QueuedMaxBytes:          100 * 1024 * 1024,
-		ConnectionsMaxIdleMs:    10 * 60 * 1000,
-		GroupInitialRebalanceMs: 3000,
-		BrokerHeartbeatMs:       100,
-		BrokerSessionTimeoutMs:  1000,
+		NodeID:                     0,
+		Listen:                     "127.0.0.1:9092",
+		DataDir:                    "./data",
+		NumPartitions:              1,
+		DefaultReplication:         1,
+		AutoCreateTopics:           true,
+		MessageMaxBytes:            1048588,
+		SocketRequestMaxBytes:      100 * 1024 * 1024,
+		SegmentBytes:               1 << 30,
+		SegmentMs:                  7 * 24 * 3600 * 1000,
+		RetentionMs:                7 * 24 * 3600 * 1000,
+		RetentionBytes:             -1,
+		RetentionCheckMs:           5 * 60 * 1000,
+		IndexIntervalBytes:         4096,
+		MinInsyncReplicas:          1,
+		MessageTimestampType:       "CreateTime",
+		CleanupPolicy:              "delete",
+		FlushPolicy:                "ack",
+		FlushMs:                    1000,
+		FlushMessages:              -1,
+		FlushMode:                  "each-log",
+		FlushWorkers:               8,
+		RecoveryCheckpointMs:       5000,
+		RecoveryCheckpointMinBytes: 1 << 20,
+		RecoveryThreads:            16,
+		QueuedMaxRequests:          500,
+		QueuedMaxBytes:             100 * 1024 * 1024,
+		ConnectionsMaxIdleMs:       10 * 60 * 1000,
+		GroupInitialRebalanceMs:    3000,
+		BrokerHeartbeatMs:          100,
+		BrokerSessionTimeoutMs:     1000,
 
 		GroupMinSessionTimeoutMs: 6000,
 		GroupMaxSessionTimeoutMs: 1800000,
@@ -211,6 +217,7 @@ var brokerKeys = map[string]configKey{
 	"log.flush.mode":                          strKey(func(c *Config) *string { return &c.FlushMode }),
 	"log.flush.workers":                       intKey32(func(c *Config) *int32 { return &c.FlushWorkers }),
 	"log.flush.offset.checkpoint.interval.ms": intKey64(func(c *Config) *int64 { return &c.RecoveryCheckpointMs }),
+	"log.flush.offset.checkpoint.min.bytes":   intKey64(func(c *Config) *int64 { return &c.RecoveryCheckpointMinBytes }),
 	"num.recovery.threads.per.data.dir":       intKey32(func(c *Config) *int32 { return &c.RecoveryThreads }),
 	"queued.max.requests":                     intKey32(func(c *Config) *int32 { return &c.QueuedMaxRequests }),
 	"queued.max.request.bytes":                intKey64(func(c *Config) *int64 { return &c.QueuedMaxBytes }),
@@ -323,6 +330,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log.dirs must be set")
 	case c.RecoveryCheckpointMs < 0:
 		return fmt.Errorf("log.flush.offset.checkpoint.interval.ms must be >= 0, got %d", c.RecoveryCheckpointMs)
+	case c.RecoveryCheckpointMinBytes < 0:
+		return fmt.Errorf("log.flush.offset.checkpoint.min.bytes must be >= 0, got %d", c.RecoveryCheckpointMinBytes)
 	case c.RecoveryThreads < 1 || c.RecoveryThreads > 1024:
 		return fmt.Errorf("num.recovery.threads.per.data.dir must be 1..1024, got %d", c.RecoveryThreads)
 	}

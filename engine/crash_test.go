@@ -167,7 +167,7 @@ func engineCrashRound(t *testing.T, rng *rand.Rand) {
 	fsys := memfs.New()
 	// Recovery points and snapshots are checkpointed while the producers
 	// run, so the crash lands between checkpoints.
-	b := openMemBroker(t, fsys, func(c *Config) { c.RecoveryCheckpointMs = 1 + rng.Int64N(5) })
+	b := openMemBroker(t, fsys, func(c *Config) { c.RecoveryCheckpointMs, c.RecoveryCheckpointMinBytes = 1+rng.Int64N(5), 0 })
 	if _, kerrv := b.createTopicChecked("crash", crashParts, -1, nil, false); kerrv != nil {
 		t.Fatal(kerrv)
 	}

@@ -102,10 +102,12 @@ func TestNoLossNoDuplicateAcrossCrashMidStream(t *testing.T) {
 		rounds = n
 	}
 	ctx := testContext(t, time.Duration(rounds)*time.Minute+2*time.Minute)
-	// Recovery points and producer snapshots every 50 ms: the kills land
-	// between checkpoints, so each restart recovers from a point and a
-	// snapshot and replays only the tail (issue 15).
-	b := StartBroker(t, Options{Config: map[string]string{"log.flush.offset.checkpoint.interval.ms": "50"}})
+	// Recovery points and producer snapshots every 50 ms, however little
+	// a partition grew (min.bytes 0): the kills land between checkpoints,
+	// so each restart recovers from a point and a snapshot and replays
+	// only the tail (issue 15).
+	b := StartBroker(t, Options{Config: map[string]string{"log.flush.offset.checkpoint.interval.ms": "50",
+		"log.flush.offset.checkpoint.min.bytes": "0"}})
 	const n = 100_000 // issue 2: 100,000 records of 100 B with a kill -9 mid-stream
 	acked := make([][]int64, rounds)
 	hits := 0 // rounds whose kill caught records in flight

@@ -125,6 +125,23 @@ func (l *Log) RecoveryPoint() int64 {
 	return l.rp.offset
 }
 
+// BytesPastRecoveryPoint is how much of the log lies past its recovery
+// point: what recovery after a crash now would check and replay. When the
+// point is in an older segment than the active one (a roll whose sync is
+// still under way), it counts the active segment whole, a lower bound.
+// It takes rpMu, not the log's mutex.
+func (l *Log) BytesPastRecoveryPoint() int64 {
+	l.rpMu.Lock()
+	rp := l.rp
+	l.rpMu.Unlock()
+	seg := l.active()
+	size := seg.size.Load()
+	if rp.exact && rp.base == seg.base {
+		return max(0, size-rp.pos)
+	}
+	return size
+}
+
 // pointAt describes the log as it is now (callers hold mu): its LEO in the
 // active segment, with that segment's index entry counts.
 func (l *Log) pointAtLocked() (recoveryPoint, *segment) {

@@ -28,7 +28,8 @@ import (
 //
 // Written (atomically: .tmp, fsync, rename, directory fsync) by Checkpoint
 // (the broker every log.flush.offset.checkpoint.interval.ms, for each
-// partition that grew) and at a clean shutdown; the two newest are kept.
+// partition that grew enough: engine's checkpointPartitions) and at a clean
+// shutdown; the two newest are kept.
 // Open takes the newest snapshot at or below the log end offset whose CRC
 // holds and whose last batch is the log's batch ending at its offset, loads
 // it, drops the cached batches that retention removed (below the log start
