@@ -24,7 +24,7 @@ help:
 	@echo "make clean  remove $(BIN)/"
 	@echo "make bench       standalone (Chronik vs kfake) + cluster lab (RF=3, bandwidth, ISR shrink, failover) + short scale sweeps with issue 15's goals judged (<= 10 min) -> bench-results/<timestamp>/ (BENCH_FLAGS=--no-scale: no sweeps)"
 	@echo "make bench-cluster  the cluster lab only (~4-5 min; BENCH_FLAGS=--rounds N --kills N ...)"
-	@echo "make bench-gate  gate suite vs benchmarks/baseline.json + cluster budgets (follower bytes, failover p99); fails on a regression, says what moved (3-10 min)"
+	@echo "make bench-gate  gate suite vs benchmarks/baseline.json (throughput, CPU/record, e2e p99, CPU/record at 1,000 partitions) + cluster budgets (follower bytes, failover p99); fails on a regression, says what moved (3-10 min)"
 	@echo "make bench-gate-rates  RATES_RUNS=$(RATES_RUNS) gate runs each unchanged and slowed (chronik-debug): false alarms, detections (hours)"
 	@echo "make bench-failover  3-broker RF=3 cluster, leaders killed under acks=-1 load (~2 min; FAILOVER_FLAGS=--kills N ...)"
 	@echo "make bench-restart  kill -9 of a broker holding 1 GiB and 10 GiB in 100 partitions, and 10,000 idle partitions: time to serve again (RESTART_FLAGS=...)"

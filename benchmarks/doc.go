@@ -52,7 +52,9 @@
 // after Warmup; latency = Produce call to acknowledgement), consume (Count
 // records preloaded, then read from the start; latency = each PollFetches
 // that returned records), e2e (produce at Rate while one consumer reads;
-// latency = receive time - send time stamped in the value). Adding a
+// latency = receive time - send time stamped in the value; sliced, each
+// slice sends Count/Slices records at Rate to a consumer that reads for the
+// arm's whole life, and has its own p99). Adding a
 // scenario is adding a Scenario value to a Suite; a ratio over it is a
 // ratioSpec (ratios.go).
 //
@@ -87,7 +89,8 @@
 //	    "latency": {"count", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
 //	                "curve": [{"percentile", "ms"}...]},
 //	    "intervals": [{"s", "records", "cpu_s"}...]   200 ms sub-intervals, or
-//	    "sliced": true                                 with it: the slices
+//	    "sliced": true                                 with it: the slices, each
+//	                                                   with its own "p99_ms" too
 //	  }...],
 //	  "summaries": [{              medians over the runs (every attempt)
 //	    "scenario", "system", "rounds", "durability", "msg_per_sec",
@@ -118,7 +121,8 @@
 //	                     "tolerance" (when above the default), "spread",
 //	                     "detects", "description"}
 //	  },
-//	  "figures": {"<scenario>/<system>": {"msg_per_sec", "cpu_sec_per_million"}}
+//	  "figures": {"<scenario>/<system>": {"msg_per_sec", "cpu_sec_per_million",
+//	                                      "p50_ms", "p99_ms"}}
 //	}
 //
 // # The gate

@@ -35,7 +35,7 @@ func runE2E(ctx context.Context, addr, topic string, sc Scenario, w Window, prog
 	consumed := make(chan struct{})
 	go func() {
 		defer close(consumed)
-		e2eConsume(cctx, cons, c, lat)
+		e2eConsume(cctx, cons, func(d time.Duration, bytes int) { c.got(d, bytes, lat) })
 	}()
 	pctx, stopProducing := context.WithCancel(ctx)
 	defer stopProducing()
@@ -44,7 +44,7 @@ func runE2E(ctx context.Context, addr, topic string, sc Scenario, w Window, prog
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e2eProduce(pctx, cl, sc, c, &sentInWindow)
+			e2eProduce(pctx, cl, sc, 0, c, &sentInWindow)
 		}()
 	}
 	stop := make(chan struct{})
@@ -62,9 +62,12 @@ func runE2E(ctx context.Context, addr, topic string, sc Scenario, w Window, prog
 	return m, errors.Join(werr, ferr, derr)
 }
 
-func e2eProduce(ctx context.Context, cl *kgo.Client, sc Scenario, c *counters, sentInWindow *atomic.Int64) {
+// e2eProduce sends stamped records at the producer's share of sc.Rate
+// until ctx ends, or limit records when limit > 0; those sent while c is
+// measuring are flagged, and counted in sentInWindow.
+func e2eProduce(ctx context.Context, cl *kgo.Client, sc Scenario, limit int64, c *counters, sentInWindow *atomic.Int64) {
 	p := newPacer(perProducerRate(sc))
-	for p.wait(ctx) {
+	for n := int64(0); (limit == 0 || n < limit) && p.wait(ctx); n++ {
 		in := c.measuring.Load()
 		if in {
 			sentInWindow.Add(1)
@@ -78,7 +81,9 @@ func e2eProduce(ctx context.Context, cl *kgo.Client, sc Scenario, c *counters, s
 	}
 }
 
-func e2eConsume(ctx context.Context, cl *kgo.Client, c *counters, lat *latencyRec) {
+// e2eConsume polls until ctx ends and calls got with the latency and size
+// of every flagged record received.
+func e2eConsume(ctx context.Context, cl *kgo.Client, got func(latency time.Duration, bytes int)) {
 	for ctx.Err() == nil {
 		fs := cl.PollFetches(ctx)
 		now := time.Now()
@@ -87,11 +92,16 @@ func e2eConsume(ctx context.Context, cl *kgo.Client, c *counters, lat *latencyRe
 				return
 			}
 			sent := time.Unix(0, int64(binary.BigEndian.Uint64(r.Value[:e2eStampBytes])))
-			lat.record(now.Sub(sent))
-			c.records.Add(1)
-			c.bytes.Add(int64(len(r.Value)))
+			got(now.Sub(sent), len(r.Value))
 		})
 	}
+}
+
+// got counts one record received with latency d into c and lat.
+func (c *counters) got(d time.Duration, bytes int, lat *latencyRec) {
+	lat.record(d)
+	c.records.Add(1)
+	c.bytes.Add(int64(bytes))
 }
 
 // waitDrained waits until every record sent in the window was consumed.

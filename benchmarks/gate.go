@@ -56,6 +56,12 @@ type BaselineRatio struct {
 type Figure struct {
 	MsgPerSec        float64 `json:"msg_per_sec"`
 	CPUSecPerMillion float64 `json:"cpu_sec_per_million"`
+	P50Ms            float64 `json:"p50_ms,omitempty"` // latency: e2e send -> receive, produce -> ack
+	P99Ms            float64 `json:"p99_ms,omitempty"`
+}
+
+func figureOf(s Summary) Figure {
+	return Figure{MsgPerSec: s.MsgPerSec, CPUSecPerMillion: s.CPUSecPerMillion, P50Ms: s.Latency.P50Ms, P99Ms: s.Latency.P99Ms}
 }
 
 // Noise tolerances: a ratio's tolerance is at least NoiseZ standard
@@ -221,7 +227,7 @@ type KeptRecording struct {
 func figures(res *Results) map[string]Figure {
 	out := map[string]Figure{}
 	for _, s := range res.Summaries {
-		out[s.Scenario+"/"+s.System] = Figure{MsgPerSec: s.MsgPerSec, CPUSecPerMillion: s.CPUSecPerMillion}
+		out[s.Scenario+"/"+s.System] = figureOf(s)
 	}
 	return out
 }
@@ -318,15 +324,12 @@ func sides(name string, b Baseline, res *Results) []Side {
 		var now Figure
 		for _, s := range res.Summaries {
 			if s.Scenario == sd[0] && s.System == sd[1] {
-				now = Figure{MsgPerSec: s.MsgPerSec, CPUSecPerMillion: s.CPUSecPerMillion}
+				now = figureOf(s)
 			}
 		}
 		base := b.Figures[sd[0]+"/"+sd[1]]
-		side := Side{Label: sd[1] + " " + sd[0], Current: now.MsgPerSec, Baseline: base.MsgPerSec, Unit: "msg/s", HigherIsBetter: true}
-		if !spec.higherIsBetter {
-			side.Current, side.Baseline, side.Unit, side.HigherIsBetter = now.CPUSecPerMillion, base.CPUSecPerMillion, "CPU-s/M", false
-		}
-		out = append(out, side)
+		out = append(out, Side{Label: sd[1] + " " + sd[0], Current: spec.m.figure(now), Baseline: spec.m.figure(base),
+			Unit: spec.m.unit, HigherIsBetter: spec.m.higherIsBetter})
 	}
 	return out
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -187,7 +186,7 @@ func preparePartitionPoint(ctx context.Context, peers Peers, sc Scenario, pt *Pa
 		return nil, nil
 	}
 	t1 := time.Now()
-	if err := createManyPartitions(ctx, pr.Addr, a.topic, sc.Partitions); err != nil {
+	if err := createTopic(ctx, pr.Addr, a.topic, sc.Partitions, 1); err != nil {
 		pt.Error = fmt.Sprintf("create %d partitions: %v", pt.Partitions, err)
 		fmt.Fprintf(progress, "[%-16s] %s\n", sc.Name, pt.Error)
 		return nil, nil
@@ -250,28 +249,7 @@ func restartPoint(ctx context.Context, peers Peers, a *arm, pt *PartitionPoint) 
 	return nil
 }
 
-// createTimeout bounds the creation of one topic of the sweep (thousands of
-// partitions take a while: each is a directory and files made durable).
+// createTimeout bounds the creation of a topic of more than manyPartitions
+// partitions (createTopic): thousands take a while, each a directory and
+// files made durable.
 const createTimeout = 5 * time.Minute
-
-// createManyPartitions creates topic with n partitions, waiting up to
-// createTimeout (createTopic's 15 s is the lab's bound for small topics).
-func createManyPartitions(ctx context.Context, addr, topic string, n int32) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return fmt.Errorf("admin client: %w", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, createTimeout)
-	defer cancel()
-	adm := kadm.NewClient(cl)
-	adm.SetTimeoutMillis(int32(createTimeout / time.Millisecond))
-	resp, err := adm.CreateTopic(ctx, n, 1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		return fmt.Errorf("create topic %s: %w", topic, err)
-	}
-	return nil
-}

@@ -32,7 +32,7 @@ type Scenario struct {
 	// SyncWrites. Chronik is always on disk; acks decides whether it fsyncs.
 	Durable bool `json:"durable"`
 	// Slices > 0 runs the systems side by side in alternating slices of
-	// Count/Slices records each (slices.go); produce and consume only.
+	// Count/Slices records each (slices.go).
 	Slices int `json:"slices,omitempty"`
 	// SliceGroup joins consecutive sliced scenarios of a suite with the
 	// same group into one round, their slices alternating too.
@@ -66,8 +66,8 @@ func (s Scenario) Validate() error {
 		return fmt.Errorf("scenario %s: e2e needs a fixed rate", s.Name)
 	case s.Kind != KindConsume && s.Duration <= 0 && s.Count <= 0:
 		return fmt.Errorf("scenario %s: need a duration or a count", s.Name)
-	case s.Slices < 0 || s.Slices > 0 && (s.Kind == KindE2E || s.sliceRecords() < 1):
-		return fmt.Errorf("scenario %s: slices need a produce or consume kind and count >= slices", s.Name)
+	case s.Slices < 0 || s.Slices > 0 && s.sliceRecords() < 1:
+		return fmt.Errorf("scenario %s: slices need count >= slices", s.Name)
 	}
 	if _, err := compressionOpt(s.Compression); err != nil {
 		return fmt.Errorf("scenario %s: %w", s.Name, err)
@@ -133,6 +133,10 @@ const (
 	ScenarioReplAcks1   = "repl-acks1"
 	ScenarioReplAcksAll = "repl-acks-1"
 	ScenarioE2ERF3      = "e2e-rf3"
+	// The gate's partitions slice group (GatePartitionScenarios), named
+	// as the partitions sweep's points.
+	ScenarioPartitionsRef  = "partitions-4"
+	ScenarioPartitionsMany = "partitions-1000"
 )
 
 // ClusterSystems are the systems of the cluster part's scenarios: the
@@ -227,8 +231,42 @@ func GateSuite() Suite {
 	consume := consumeScenario(3_200_000)
 	acks1.Slices, acksAll.Slices, consume.Slices = 14, 14, 8
 	acks1.SliceGroup, acksAll.SliceGroup = "produce", "produce"
-	return Suite{Name: "gate", Rounds: 4, Scenarios: []Scenario{acks1, acksAll, consume, GateReplScenario()}}
+	scs := []Scenario{acks1, acksAll, consume, GateE2EScenario()}
+	scs = append(scs, GatePartitionScenarios()...)
+	return Suite{Name: "gate", Rounds: 4, Scenarios: append(scs, GateReplScenario())}
 }
+
+// GateE2EScenario is the gate's latency ratio (e2e p99 chronik/kfake):
+// e2eScenario's workload (5000 records/s from one producer, one consumer,
+// 4 partitions, linger 1 ms), sliced: Chronik and kfake take turns, 6
+// slices of 2000 records (0.4 s) each per round, so each slice's p99
+// rests on 2000 latencies (the 20 largest above it) and a round gives 6
+// slice pairs. Short slices, because on a shared machine a stall of the
+// box (tens of ms) sets the p99 of any slice it falls in: the shorter the
+// slices, the more of them are clean, and the IQM of the pairs drops the
+// rest.
+func GateE2EScenario() Scenario {
+	sc := e2eScenario(ScenarioE2E, nil)
+	sc.Slices, sc.Count, sc.Duration, sc.Warmup = 6, 6*2000, 0, 0
+	return sc
+}
+
+// GatePartitionScenarios are the gate's CPU per record at 1,000
+// partitions (chronik cpu/M 1000p/4p): the partitions sweep's load
+// (partitionScenario: acks=1, 2 producers, kgo's sticky partitioner) to a
+// topic of 1,000 partitions and to one of the sweep's reference 4, both on
+// Chronik, one slice group: the two brokers take turns, the sweep's 6
+// slices of 200k records each.
+func GatePartitionScenarios() []Scenario {
+	cfg := DefaultScaleConfig()
+	ref, many := partitionScenario(cfg.PartitionReference, cfg), partitionScenario(GatePartitions, cfg)
+	ref.Systems, many.Systems = []string{Chronik}, []string{Chronik}
+	ref.SliceGroup, many.SliceGroup = "partitions", "partitions"
+	return []Scenario{ref, many}
+}
+
+// GatePartitions is the partition count of the gate's partitions group.
+const GatePartitions = 1000
 
 // GateReplScenario is the gate's cluster ratio (RatioReplAcksAll):
 // acks=-1 on a standalone broker and on the RF=3 cluster, 8 slices of
@@ -265,6 +303,22 @@ func GateReplScenario() Scenario { return replScenario(ScenarioReplAcksAll, -1, 
 // producers' five requests in flight hide them; 40 us per KiB moved it
 // 20-23%, about what load alone moves it on this box.
 //
+// SlowdownTail stalls every 100th partition append of Chronik for 4 ms
+// (debug.append.stall.every, debug.append.stall.us): at the gate's e2e
+// load (5000 records/s, about 1000 appends/s) 10 stalls a second, each
+// holding back the records behind it for up to 4 ms. In one round of the
+// gate's e2e slices it doubled Chronik's slice p99s (2.1 -> 5.0 ms; the
+// ratio 0.91 -> 1.97) and left the p50 alone; every 200th for 3 ms moved
+// the slice p99s only 17% (pooled 38%): with 2000 records a slice, a stall
+// sets the p99 only once the records it holds back pass 1% of the slice.
+//
+// SlowdownPartitions burns 100 ns of CPU per partition the broker holds
+// before each append (debug.append.burn.ns.per.partition), a cost that
+// grows with the partition count as a scan over every partition would:
+// 100 us per append at 1,000 partitions, nothing to speak of at 4; in a
+// short run 80 ns raised chronik cpu/M 1000p/4p by a third; in gate-rates
+// 100 ns moved it +90% (median).
+//
 // SlowdownFailover is not a hook: broker.heartbeat.interval.ms 2000 (and a
 // session of 6 s) makes the controller wait half an interval after a
 // killed broker's heartbeat connection closed before it fences it, so a
@@ -277,4 +331,6 @@ const (
 	SlowdownThroughput  = "msgs-15%:debug.append.delay.ns.per.kib=8500,debug.fetch.delay.ns.per.kib=700"
 	SlowdownReplication = "repl-slow:debug.replica.fetch.delay.ns.per.kib=80000"
 	SlowdownFailover    = "failover-slow:broker.heartbeat.interval.ms=2000,broker.session.timeout.ms=6000"
+	SlowdownTail        = "p99-slow:debug.append.stall.every=100,debug.append.stall.us=4000"
+	SlowdownPartitions  = "parts-cpu:debug.append.burn.ns.per.partition=100"
 )

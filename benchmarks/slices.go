@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -25,6 +26,10 @@ import (
 //	         as fast as they take them, until every one is acknowledged
 //	consume  a fresh consumer reading the Count/Slices records preloaded
 //	         into the topic, from the start
+//	e2e      Count/Slices records sent at the scenario's Rate through its
+//	         producers, until the arm's consumer (one for the arm's life,
+//	         long-polling while other arms work) received every one; each
+//	         record's latency is its receive time minus its send time
 //
 // and its window is all of that: the broker's CPU clock is read right
 // before and after. The round's Run per arm sums its slices and keeps them
@@ -36,7 +41,48 @@ type arm struct {
 	system string
 	pr     *Proc
 	topic  string
-	cls    []*kgo.Client // producers (produce)
+	cls    []*kgo.Client // producers (produce, e2e)
+	reader *e2eReader    // the consumer (e2e)
+}
+
+// e2eReader is an e2e arm's consumer: it reads the topic for the arm's
+// whole life and counts each flagged record it receives into the slice
+// that is on (none between slices: every slice waits for its last record).
+type e2eReader struct {
+	cl   *kgo.Client
+	on   atomic.Pointer[e2eTarget]
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// e2eTarget is where an e2e slice counts its records.
+type e2eTarget struct {
+	c   *counters
+	lat *latencyRec
+}
+
+func startE2EReader(addr, topic string) (*e2eReader, error) {
+	cl, err := consumerClient(addr, topic)
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	r := &e2eReader{cl: cl, stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		e2eConsume(ctx, cl, func(d time.Duration, bytes int) {
+			if t := r.on.Load(); t != nil {
+				t.c.got(d, bytes, t.lat)
+			}
+		})
+	}()
+	return r, nil
+}
+
+func (r *e2eReader) close() {
+	r.stop()
+	<-r.done
+	r.cl.Close()
 }
 
 // sliceResult is one slice of one arm.
@@ -140,6 +186,10 @@ func (r Runner) startArm(ctx context.Context, system string, sc Scenario) (*arm,
 	switch sc.Kind {
 	case KindProduce:
 		a.cls, err = newClients(sc.Producers, producerOpts(pr.Addr, a.topic, sc))
+	case KindE2E:
+		if a.cls, err = newClients(sc.Producers, producerOpts(pr.Addr, a.topic, sc)); err == nil {
+			a.reader, err = startE2EReader(pr.Addr, a.topic)
+		}
 	case KindConsume:
 		err = preload(ctx, pr.Addr, a.topic, sc.sliceRecords(), sc)
 	}
@@ -151,6 +201,10 @@ func (r Runner) startArm(ctx context.Context, system string, sc Scenario) (*arm,
 }
 
 func (a *arm) close() {
+	if a.reader != nil {
+		a.reader.close()
+		a.reader = nil
+	}
 	closeClients(a.cls)
 	a.cls = nil
 	a.pr.Stop()
@@ -161,20 +215,24 @@ func (a *arm) fail(what string, err error) error {
 }
 
 // slice runs one slice and measures it: records, seconds and the broker's
-// CPU between the edges.
+// CPU between the edges, and the p99 of its own latencies; the latencies
+// go into lat too.
 func (a *arm) slice(ctx context.Context, lat *latencyRec) (sliceResult, error) {
 	n := a.sc.sliceRecords()
-	c := &counters{}
+	c, own := &counters{}, newLatencyRec()
 	c.measuring.Store(true)
 	cpu0, err := a.pr.CPUSeconds()
 	if err != nil {
 		return sliceResult{}, err
 	}
 	start := time.Now()
-	if a.sc.Kind == KindProduce {
-		err = produceN(ctx, a.cls, a.sc, n, c, lat)
-	} else {
-		err = a.consumeSlice(ctx, n, c, lat)
+	switch a.sc.Kind {
+	case KindProduce:
+		err = produceN(ctx, a.cls, a.sc, n, c, own)
+	case KindE2E:
+		err = a.e2eSlice(ctx, n, c, own)
+	default:
+		err = a.consumeSlice(ctx, n, c, own)
 	}
 	elapsed := time.Since(start)
 	cpu1, cerr := a.pr.CPUSeconds()
@@ -184,8 +242,39 @@ func (a *arm) slice(ctx context.Context, lat *latencyRec) (sliceResult, error) {
 	if c.records.Load() == 0 {
 		return sliceResult{}, errors.New("no records in the slice")
 	}
-	return sliceResult{iv: Interval{Seconds: elapsed.Seconds(), Records: c.records.Load(), CPUSeconds: cpu1 - cpu0},
+	lat.merge(own)
+	return sliceResult{iv: Interval{Seconds: elapsed.Seconds(), Records: c.records.Load(), CPUSeconds: cpu1 - cpu0, P99Ms: own.p99Ms()},
 		bytes: c.bytes.Load(), failures: c.errs.Load()}, nil
+}
+
+// e2eSlice sends n stamped records at the scenario's rate, split over the
+// arm's producers, and waits until the arm's consumer received them all.
+func (a *arm) e2eSlice(ctx context.Context, n int64, c *counters, lat *latencyRec) error {
+	a.reader.on.Store(&e2eTarget{c: c, lat: lat})
+	defer a.reader.on.Store(nil)
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for i, cl := range a.cls {
+		if share := shareOf(n, i, len(a.cls)); share > 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				e2eProduce(ctx, cl, a.sc, share, c, &sent)
+			}()
+		}
+	}
+	wg.Wait()
+	return errors.Join(flushAll(ctx, a.cls), waitDrained(ctx, c, &sent))
+}
+
+// shareOf is client i's share of n records over k clients (the first
+// takes the remainder).
+func shareOf(n int64, i, k int) int64 {
+	share := n / int64(k)
+	if i == 0 {
+		share += n % int64(k)
+	}
+	return share
 }
 
 // consumeSlice reads the topic's n records from the start with a fresh
@@ -205,10 +294,7 @@ func produceN(ctx context.Context, cls []*kgo.Client, sc Scenario, n int64, c *c
 	value := make([]byte, sc.RecordBytes) // shared: the client only reads it
 	var wg sync.WaitGroup
 	for i, cl := range cls {
-		share := n / int64(len(cls))
-		if i == 0 {
-			share += n % int64(len(cls))
-		}
+		share := shareOf(n, i, len(cls))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -54,6 +54,9 @@ type Interval struct {
 	Seconds    float64 `json:"s"`
 	Records    int64   `json:"records"`
 	CPUSeconds float64 `json:"cpu_s"` // the broker's, in the interval (0 when not read)
+	// P99Ms is the p99 of the latencies recorded in a slice (sliced runs
+	// only): produce -> ack for produce, send -> receive for e2e.
+	P99Ms float64 `json:"p99_ms,omitempty"`
 }
 
 // latencyRec is a histogram safe for concurrent Record calls.
@@ -64,6 +67,21 @@ type latencyRec struct {
 
 func newLatencyRec() *latencyRec {
 	return &latencyRec{h: hdrhistogram.New(1, 120_000_000, 3)} // 1 µs .. 120 s
+}
+
+// merge adds o's latencies (o is no longer written to).
+func (l *latencyRec) merge(o *latencyRec) {
+	l.mu.Lock()
+	l.h.Merge(o.h)
+	l.mu.Unlock()
+}
+
+// p99Ms is the p99 of the latencies recorded so far, in milliseconds (0
+// when none).
+func (l *latencyRec) p99Ms() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return float64(l.h.ValueAtQuantile(99)) / 1000
 }
 
 func (l *latencyRec) record(d time.Duration) {
@@ -101,10 +119,20 @@ func runWorkloadRF(ctx context.Context, addr string, rf int16, sc Scenario, w Wi
 
 // createTopic creates topic with partitions and rf replicas; with rf > 1
 // its min.insync.replicas is rf-1 (RF=3, min.insync=2: one follower may
-// lag or stop without failing acks=-1).
+// lag or stop without failing acks=-1). It waits up to 15 s, or
+// createTimeout for more than manyPartitions partitions (each is a
+// directory and files made durable).
 func createTopic(ctx context.Context, addr, topic string, partitions int32, rf int16) error {
-	return createTopicWithin(ctx, addr, topic, partitions, rf, 15*time.Second)
+	timeout := 15 * time.Second
+	if partitions > manyPartitions {
+		timeout = createTimeout
+	}
+	return createTopicWithin(ctx, addr, topic, partitions, rf, timeout)
 }
+
+// manyPartitions is the partition count above which createTopic waits up
+// to createTimeout.
+const manyPartitions = 100
 
 // createTopicWithin is createTopic with a timeout for the whole creation
 // (thousands of partitions take minutes on a busy disk).

@@ -38,6 +38,14 @@ import (
 //	                               Fetch goes out, per KiB of records in it (the
 //	                               leader's send of replication; consumers' fetches
 //	                               are not slowed by it)
+//	debug.append.burn.ns.per.partition  before each partition append of a Produce,
+//	                               burn this much for every partition the broker
+//	                               holds: a cost that grows with the partition
+//	                               count, as a scan over every partition would
+//	debug.append.stall.every       every Nth partition append of a Produce (counted
+//	debug.append.stall.us          process-wide) first sleeps stall.us: a rare
+//	                               stall, which moves the tail of the latency
+//	                               more than its middle or the throughput
 //
 // BrokerConfigKeys does not list them, so DescribeConfigs does not either.
 var debugKeys = map[string]configKey{
@@ -46,6 +54,9 @@ var debugKeys = map[string]configKey{
 	"debug.fetch.burn.ns.per.kib":          intKey64(func(c *Config) *int64 { return &c.debug.fetchBurnNsPerKiB }),
 	"debug.fetch.delay.ns.per.kib":         intKey64(func(c *Config) *int64 { return &c.debug.fetchDelayNsPerKiB }),
 	"debug.replica.fetch.delay.ns.per.kib": intKey64(func(c *Config) *int64 { return &c.debug.replicaFetchDelayNsPerKiB }),
+	"debug.append.burn.ns.per.partition":   intKey64(func(c *Config) *int64 { return &c.debug.appendBurnNsPerPartition }),
+	"debug.append.stall.every":             intKey64(func(c *Config) *int64 { return &c.debug.appendStallEvery }),
+	"debug.append.stall.us":                intKey64(func(c *Config) *int64 { return &c.debug.appendStallMicros }),
 }
 
 // debugConfig holds the debug keys' values; 0 = off.
@@ -53,12 +64,15 @@ type debugConfig struct {
 	appendBurnNsPerKiB, appendDelayNsPerKiB int64
 	fetchBurnNsPerKiB, fetchDelayNsPerKiB   int64
 	replicaFetchDelayNsPerKiB               int64
+	appendBurnNsPerPartition                int64
+	appendStallEvery, appendStallMicros     int64
 }
 
 func (d debugConfig) validate() error {
-	for _, v := range []int64{d.appendBurnNsPerKiB, d.appendDelayNsPerKiB, d.fetchBurnNsPerKiB, d.fetchDelayNsPerKiB, d.replicaFetchDelayNsPerKiB} {
+	for _, v := range []int64{d.appendBurnNsPerKiB, d.appendDelayNsPerKiB, d.fetchBurnNsPerKiB, d.fetchDelayNsPerKiB, d.replicaFetchDelayNsPerKiB,
+		d.appendBurnNsPerPartition, d.appendStallEvery, d.appendStallMicros} {
 		if v < 0 {
-			return fmt.Errorf("debug.*.ns.per.kib must be >= 0, got %d", v)
+			return fmt.Errorf("debug.* keys must be >= 0, got %d", v)
 		}
 	}
 	return nil
@@ -68,13 +82,36 @@ func (d debugConfig) validate() error {
 // process (one, outside tests).
 var appendDelayOwed, fetchDelayOwed, replicaFetchDelayOwed atomic.Int64
 
+// appendsSeen counts partition appends for debug.append.stall.every, for
+// every broker in the process.
+var appendsSeen atomic.Int64
+
 // debugSleepMin is the least time a delay key sleeps at once.
 const debugSleepMin = time.Millisecond
 
-// debugAppendCost applies the append keys to a batch of n bytes.
+// debugAppendCost applies the append keys to a batch of n bytes (no
+// engine lock is held).
 func (b *Broker) debugAppendCost(n int) {
-	burnCPU(b.cfg.debug.appendBurnNsPerKiB, n)
-	delay(&appendDelayOwed, b.cfg.debug.appendDelayNsPerKiB, n)
+	d := b.cfg.debug
+	burnCPU(d.appendBurnNsPerKiB, n)
+	delay(&appendDelayOwed, d.appendDelayNsPerKiB, n)
+	if d.appendBurnNsPerPartition > 0 {
+		burn(time.Duration(d.appendBurnNsPerPartition * int64(b.partitionsHeld())))
+	}
+	if d.appendStallEvery > 0 && appendsSeen.Add(1)%d.appendStallEvery == 0 {
+		time.Sleep(time.Duration(d.appendStallMicros) * time.Microsecond)
+	}
+}
+
+// partitionsHeld is the partitions of every topic the broker knows.
+func (b *Broker) partitionsHeld() int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	n := 0
+	for _, t := range b.topics {
+		n += len(t.partitions)
+	}
+	return n
 }
 
 // debugFetchCost applies the fetch keys to n record bytes; the replica
@@ -116,7 +153,11 @@ func burnCPU(nsPerKiB int64, n int) {
 	if nsPerKiB <= 0 || n <= 0 {
 		return
 	}
-	d := time.Duration(nsPerKiB * int64(n) / 1024)
+	burn(time.Duration(nsPerKiB * int64(n) / 1024))
+}
+
+// burn spins until this thread has run d.
+func burn(d time.Duration) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	for start := threadCPU(); threadCPU()-start < d; {

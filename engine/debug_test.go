@@ -18,7 +18,8 @@ import (
 func TestDebugKeysAreHiddenButSettable(t *testing.T) {
 	cfg := engine.DefaultConfig()
 	props := "debug.append.burn.ns.per.kib=7\ndebug.fetch.burn.ns.per.kib=3\n" +
-		"debug.append.delay.ns.per.kib=5\ndebug.fetch.delay.ns.per.kib=1\ndebug.replica.fetch.delay.ns.per.kib=2\n"
+		"debug.append.delay.ns.per.kib=5\ndebug.fetch.delay.ns.per.kib=1\ndebug.replica.fetch.delay.ns.per.kib=2\n" +
+		"debug.append.burn.ns.per.partition=4\ndebug.append.stall.every=100\ndebug.append.stall.us=3000\n"
 	if err := cfg.ParseProperties(props); err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +31,8 @@ func TestDebugKeysAreHiddenButSettable(t *testing.T) {
 			t.Fatalf("BrokerConfigKeys lists test hook %q", k)
 		}
 	}
-	for _, k := range []string{"debug.fetch.burn.ns.per.kib", "debug.append.delay.ns.per.kib", "debug.replica.fetch.delay.ns.per.kib"} {
+	for _, k := range []string{"debug.fetch.burn.ns.per.kib", "debug.append.delay.ns.per.kib", "debug.replica.fetch.delay.ns.per.kib",
+		"debug.append.burn.ns.per.partition", "debug.append.stall.every", "debug.append.stall.us"} {
 		c := cfg
 		if err := c.Set(k, "-1"); err != nil {
 			t.Fatal(err)
@@ -129,5 +131,43 @@ func TestDebugDelaysSleepTheirShareOfTime(t *testing.T) {
 	fetchAll(ctx, t, tb.client(consumerOpts("late")...), 100)
 	if d := time.Since(start); d < 99*time.Millisecond {
 		t.Fatalf("100 KiB fetched at 1 ms per KiB took %v", d)
+	}
+}
+
+// produceOneByOne appends n single-record batches, one request at a time.
+func produceOneByOne(ctx context.Context, t *testing.T, cl *kgo.Client, n int) {
+	for i := 0; i < n; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestDebugAppendBurnPerPartitionCostsCPUPerPartitionHeld: at 20 us per
+// partition, each append to a broker holding a 100-partition topic burns
+// at least 2 ms of CPU, so 50 appends at least 100 ms (a lower bound: what
+// the hook owes).
+func TestDebugAppendBurnPerPartitionCostsCPUPerPartitionHeld(t *testing.T) {
+	tb := startBroker(t, setKey(t, "debug.append.burn.ns.per.partition", "20000"), setKey(t, "num.partitions", "100"))
+	cl := tb.client(append(producerOpts("wide"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	ctx := ctxT(t, 60*time.Second)
+	produceOneByOne(ctx, t, cl, 1) // creates the topic
+	before := processCPU(t)
+	produceOneByOne(ctx, t, cl, 50)
+	if got := processCPU(t) - before; got < 100*time.Millisecond {
+		t.Fatalf("50 appends at 20 us per partition of 100 cost the process %v of CPU", got)
+	}
+}
+
+// TestDebugAppendStallSleepsEveryNthAppend: every 4th append sleeps 100
+// ms, so 8 appends one after another take at least 200 ms.
+func TestDebugAppendStallSleepsEveryNthAppend(t *testing.T) {
+	tb := startBroker(t, setKey(t, "debug.append.stall.every", "4"), setKey(t, "debug.append.stall.us", "100000"))
+	cl := tb.client(producerOpts("stall")...)
+	ctx := ctxT(t, 30*time.Second)
+	start := time.Now()
+	produceOneByOne(ctx, t, cl, 8)
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Fatalf("8 appends with a 100 ms stall every 4th took %v", d)
 	}
 }

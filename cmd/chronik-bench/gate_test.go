@@ -16,12 +16,18 @@ func TestReproCommandRunsTheFailingScenariosAloneWithTheSameSettings(t *testing.
 		t.Fatalf("reproCommand =\n%s\nwant\n%s", got, want)
 	}
 	s, err := gf.suite()
-	if err != nil || len(s.Scenarios) != 4 || s.Rounds != 6 { // produce-acks1, produce-acks-1, consume, repl-acks-1
+	// produce-acks1, produce-acks-1, consume, e2e, partitions-4, partitions-1000, repl-acks-1
+	if err != nil || len(s.Scenarios) != 7 || s.Rounds != 6 {
 		t.Fatalf("suite = %+v, %v", s, err)
 	}
-	gf.only = "produce-acks1"
-	if s, err := gf.suite(); err != nil || len(s.Scenarios) != 2 { // with the rest of its slice group
-		t.Fatalf("--scenarios produce-acks1: %+v, %v", s, err)
+	for only, want := range map[string]string{
+		"produce-acks1":       "produce-acks1,produce-acks-1", // with the rest of its slice group
+		"e2e,partitions-1000": "e2e,partitions-4,partitions-1000",
+	} {
+		gf.only = only
+		if s, err := gf.suite(); err != nil || strings.Join(scenarioNames(s), ",") != want {
+			t.Fatalf("--scenarios %s: %v, %v; want %s", only, scenarioNames(s), err, want)
+		}
 	}
 	gf.only = "nope"
 	if _, err := gf.suite(); err == nil || !strings.Contains(err.Error(), "consume") {

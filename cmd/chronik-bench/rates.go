@@ -93,7 +93,8 @@ func ratesDir(out string) (string, error) {
 // defaultSlowdowns are the slowed variants `make bench-gate-rates`
 // measures (benchmarks.Slowdown*).
 func defaultSlowdowns() []string {
-	return []string{benchmarks.SlowdownCPU, benchmarks.SlowdownThroughput, benchmarks.SlowdownReplication, benchmarks.SlowdownFailover}
+	return []string{benchmarks.SlowdownCPU, benchmarks.SlowdownThroughput, benchmarks.SlowdownReplication, benchmarks.SlowdownFailover,
+		benchmarks.SlowdownTail, benchmarks.SlowdownPartitions}
 }
 
 type slowdown struct {
