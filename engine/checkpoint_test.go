@@ -11,9 +11,9 @@ import (
 
 // TestCheckpointWaitsForBytesOrAge: at a checkpoint tick a partition is
 // checkpointed once its log holds log.flush.offset.checkpoint.min.bytes
-// past its recovery point; one that grew by less waits until its last
-// checkpoint is recoveryCheckpointMaxTicks ticks old, and one that did not
-// grow is never checkpointed.
+// past its recovery point; one that grew by less waits for the
+// recoveryCheckpointMaxTicks-th tick, and one that did not grow is never
+// checkpointed.
 func TestCheckpointWaitsForBytesOrAge(t *testing.T) {
 	b := openMemBroker(t, memfs.New(), func(c *Config) {
 		c.RecoveryCheckpointMs = 0 // the test runs the ticks
@@ -52,8 +52,8 @@ func TestCheckpointWaitsForBytesOrAge(t *testing.T) {
 	}
 	produce(0, 100, 4)   // a trickle: 400 B of values
 	produce(1, 1000, 10) // 10 KB: past the 8 KiB
-	ticks := map[*partition.Partition]int{}
-	ticks = b.checkpointPartitions(ticks)
+	tick := 1
+	b.checkpointPartitions(tick%recoveryCheckpointMaxTicks == 0)
 	if !checkpointed(1) {
 		t.Fatalf("partition 1 (%d bytes past its point) not checkpointed at the first tick", parts[1].Log().BytesPastRecoveryPoint())
 	}
@@ -63,21 +63,23 @@ func TestCheckpointWaitsForBytesOrAge(t *testing.T) {
 	// Past an exact point (the one just written) too: a trickle waits,
 	// 10 KB more is due at the next tick.
 	produce(1, 100, 4)
-	if ticks = b.checkpointPartitions(ticks); checkpointed(1) {
+	tick++
+	if b.checkpointPartitions(tick%recoveryCheckpointMaxTicks == 0); checkpointed(1) {
 		t.Fatal("partition 1 checkpointed again for 400 B past its point")
 	}
 	produce(1, 1000, 10)
-	if ticks = b.checkpointPartitions(ticks); !checkpointed(1) {
+	tick++
+	if b.checkpointPartitions(tick%recoveryCheckpointMaxTicks == 0); !checkpointed(1) {
 		t.Fatalf("partition 1 (%d bytes past its point) not checkpointed", parts[1].Log().BytesPastRecoveryPoint())
 	}
-	for tick := 4; tick < recoveryCheckpointMaxTicks; tick++ {
-		ticks = b.checkpointPartitions(ticks)
+	for tick++; tick < recoveryCheckpointMaxTicks; tick++ {
+		b.checkpointPartitions(tick%recoveryCheckpointMaxTicks == 0)
 		if checkpointed(0) {
 			t.Fatalf("partition 0 checkpointed at tick %d, before %d", tick, recoveryCheckpointMaxTicks)
 		}
 	}
 	rp2 := parts[2].Log().RecoveryPoint()
-	b.checkpointPartitions(ticks)
+	b.checkpointPartitions(tick%recoveryCheckpointMaxTicks == 0)
 	if !checkpointed(0) {
 		t.Fatalf("partition 0 not checkpointed at tick %d", recoveryCheckpointMaxTicks)
 	}

@@ -132,8 +132,9 @@
 // (restart.go). Then the recovery point decides what is read
 // (recoverypoint.go). It is written by CheckpointRecoveryPoint (the
 // broker calls it every log.flush.offset.checkpoint.interval.ms for each
-// log that grew by log.flush.offset.checkpoint.min.bytes, or grew at all
-// in the last 12 intervals: BytesPastRecoveryPoint; a flush round, then the active segment's two index files
+// log that grew by log.flush.offset.checkpoint.min.bytes, by
+// BytesPastRecoveryPoint, and every 12th interval for each log that grew
+// at all: a flush round, then the active segment's two index files
 // fsync'd, then the checkpoint), at Close, after a roll once the rolled
 // segments are synced (the short form, at the new segment), and by Open
 // after it recovered a tail; it only moves forward, except that TruncateTo
