@@ -14,8 +14,8 @@ type kwireHeartbeat struct{ c *kwire.Conn }
 
 // dialHeartbeat is the default HeartbeatDial: a Kafka connection to the
 // controller's replication listener.
-func dialHeartbeat(addr string, self int32) (HeartbeatConn, error) {
-	c, err := kwire.Dial(context.Background(), addr, time.Second, "chronik-broker-"+strconv.Itoa(int(self)))
+func dialHeartbeat(ctx context.Context, addr string, self int32) (HeartbeatConn, error) {
+	c, err := kwire.Dial(ctx, addr, time.Second, "chronik-broker-"+strconv.Itoa(int(self)))
 	if err != nil {
 		return nil, err
 	}

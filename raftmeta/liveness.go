@@ -129,7 +129,7 @@ func (n *Node) liveness() {
 	defer n.fsm.Unsubscribe(sub)
 	tick := time.NewTicker(n.opts.HeartbeatInterval / 4)
 	defer tick.Stop()
-	hb := &heartbeater{n: n}
+	hb := n.hb
 	defer hb.close()
 	lastBeat := time.Time{}
 	for {
@@ -221,11 +221,26 @@ func (n *Node) handleHeartbeatResponse(resp *kmsg.BrokerHeartbeatResponse) {
 // heartbeater sends this broker's heartbeats: to itself when it is the
 // controller, else over one connection to the controller's replication
 // listener, re-resolved when the controller changes or a heartbeat fails.
+//
+// A heartbeat in flight to a controller that is no longer the shard leader
+// is abandoned at once (moved): the new controller fences a broker it does
+// not hear from within a short grace (newControllerGrace), and a heartbeat
+// to a frozen old controller would otherwise hold the liveness loop for its
+// whole timeout, twice (CI: a SIGSTOPped controller's successor fenced a
+// live partition leader 404 ms after winning, with a 400 ms grace).
 type heartbeater struct {
 	n    *Node
 	ctrl int32
 	tr   HeartbeatConn
+
+	mu       sync.Mutex         // guards the fields below; a leaf: nothing is called under it but a cancel
+	to       int32              // where the heartbeat in flight goes
+	cancel   context.CancelFunc // abandons it; nil: none in flight
+	hint     int32              // the newest shard leader LeaderUpdated reported (-1: none)
+	hintTerm uint64             // and its term
 }
+
+func newHeartbeater(n *Node) *heartbeater { return &heartbeater{n: n, ctrl: -1, hint: -1} }
 
 func (h *heartbeater) close() {
 	if h.tr != nil {
@@ -234,48 +249,101 @@ func (h *heartbeater) close() {
 	}
 }
 
-// beat sends one heartbeat; a heartbeat that fails on an established
-// connection is sent again at once on a new one (the controller fences a
-// broker whose heartbeat connection closes and no new one beats soon).
-func (h *heartbeater) beat() {
-	if h.tr != nil && !h.beatOnce() {
-		h.beatOnce()
-		return
+// leaderIs books a shard leader dragonboat reported (LeaderUpdated, which
+// must not block) and abandons a heartbeat in flight to any other node.
+func (h *heartbeater) leaderIs(leader int32, term uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if term >= h.hintTerm {
+		h.hint, h.hintTerm = leader, term
 	}
-	if h.tr == nil {
+	if h.cancel != nil && h.to != h.hint {
+		h.cancel()
+	}
+}
+
+// controller is the shard leader to heartbeat: the newer of what the
+// node host says and what LeaderUpdated reported (either may be first).
+func (h *heartbeater) controller() (id int32, term uint64, ok bool) {
+	id, term, ok = h.n.leader()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.hint >= 0 && h.hintTerm > term {
+		return h.hint, h.hintTerm, true
+	}
+	return id, term, ok
+}
+
+// inFlight books a heartbeat to ctrl (chosen at term) as in flight, and
+// abandons it at once if a newer leader was reported since.
+func (h *heartbeater) inFlight(ctrl int32, term uint64, cancel context.CancelFunc) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.to, h.cancel = ctrl, cancel
+	if h.hintTerm > term && h.hint != ctrl {
+		cancel()
+	}
+}
+
+// landed books the heartbeat in flight as over, and reports whether it was
+// abandoned for a new controller.
+func (h *heartbeater) landed(ctx context.Context) (moved bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cancel = nil
+	return errors.Is(ctx.Err(), context.Canceled)
+}
+
+// beat sends one heartbeat. One that fails on an established connection
+// (the controller fences a broker whose heartbeat connection closes and no
+// new one beats soon), or that was abandoned for a new controller, is sent
+// again at once, on a new connection.
+func (h *heartbeater) beat() {
+	reused := h.tr != nil
+	if ok, moved := h.beatOnce(); !ok && (reused || moved) {
 		h.beatOnce()
 	}
 }
 
 // beatOnce sends one heartbeat, connecting first if needed; it reports
-// whether the heartbeat was answered.
-func (h *heartbeater) beatOnce() bool {
+// whether the heartbeat was answered, and whether it was abandoned because
+// the controller changed.
+func (h *heartbeater) beatOnce() (answered, moved bool) {
 	n := h.n
-	ctrl, ok := n.LeaderID()
+	ctrl, term, ok := h.controller()
 	if !ok {
-		return false
+		return false, false
 	}
 	req := n.heartbeatRequest()
 	if ctrl == n.self.ID {
 		h.close()
 		n.handleHeartbeatResponse(n.HandleHeartbeat(0, req))
-		return true
+		return true, false
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*n.opts.HeartbeatInterval+100*time.Millisecond)
+	defer cancel()
+	h.inFlight(ctrl, term, cancel)
+	answered = h.exchange(ctx, ctrl, req)
+	return answered, h.landed(ctx)
+}
+
+// exchange sends req to ctrl, connecting first if needed, and acts on the
+// answer; it reports whether there was one.
+func (h *heartbeater) exchange(ctx context.Context, ctrl int32, req *kmsg.BrokerHeartbeatRequest) bool {
+	n := h.n
 	if h.tr == nil || h.ctrl != ctrl {
 		h.close()
 		br, ok := n.Image().Broker(ctrl)
 		if !ok || br.ReplicationAddr == "" {
 			return false
 		}
-		tr, err := n.opts.HeartbeatDial(br.ReplicationAddr, n.self.ID)
+		tr, err := n.opts.HeartbeatDial(ctx, br.ReplicationAddr, n.self.ID)
 		if err != nil {
 			n.log.Debug("heartbeat: connect to controller", "controller", ctrl, "err", err)
 			return false
 		}
 		h.tr, h.ctrl = tr, ctrl
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*n.opts.HeartbeatInterval+100*time.Millisecond)
-	defer cancel()
 	resp, err := h.tr.Heartbeat(ctx, req)
 	if err != nil {
 		n.log.Debug("heartbeat failed", "controller", ctrl, "err", err)

@@ -56,7 +56,7 @@ type Options struct {
 	SessionTimeout    time.Duration // broker.session.timeout.ms, default 1s
 	// HeartbeatDial opens a heartbeat connection to the controller's
 	// replication address; default: Kafka's BrokerHeartbeat over kwire.
-	HeartbeatDial func(addr string, self int32) (HeartbeatConn, error)
+	HeartbeatDial func(ctx context.Context, addr string, self int32) (HeartbeatConn, error)
 	// AutoLeaderRebalance moves leaderships back to preferred replicas
 	// every LeaderImbalanceCheckInterval (auto.leader.rebalance.enable,
 	// leader.imbalance.check.interval.seconds; defaults true, 5s).
@@ -183,6 +183,7 @@ type Node struct {
 	offlineDirs  atomic.Pointer[[][16]byte] // log dirs whose disk failed (ReportOfflineLogDir); heartbeats carry them
 	beatNow      chan struct{}              // ReportOfflineLogDir: heartbeat at once, not at the next interval
 	ctrl         *controller                // liveness decisions while this node leads the shard
+	hb           *heartbeater               // this broker's heartbeats (the liveness loop's; LeaderUpdated retargets them)
 	// leaderChanged gets a token when dragonboat reports a new shard
 	// leader (LeaderUpdated): the liveness loop heartbeats the new
 	// controller and runs the controller's tick at once.
@@ -206,6 +207,7 @@ func Start(opts Options) (*Node, error) {
 	n := &Node{opts: opts, self: opts.self(), log: opts.Logger.With("component", "raftmeta", "node", opts.NodeID),
 		fsm: NewFSM(), registered: make(chan struct{}), mayShutdown: make(chan struct{}), beatNow: make(chan struct{}, 1), ctrl: newController(),
 		leaderChanged: make(chan struct{}, 1), wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	n.hb = newHeartbeater(n)
 	nh, err := dragonboat.NewNodeHost(n.nodeHostConfig())
 	if err != nil {
 		return nil, fmt.Errorf("raftmeta: start node host on %s: %w", n.self.RaftAddr, err)
@@ -280,6 +282,7 @@ func (n *Node) LeaderUpdated(info raftio.LeaderInfo) {
 	leader := int32(info.LeaderID - 1)
 	n.log.Info("raft leader changed", "leader", leader, "term", info.Term)
 	n.ctrl.leaderChanged(leader, info.Term, n.self.ID, time.Now())
+	n.hb.leaderIs(leader, info.Term)
 	select {
 	case n.leaderChanged <- struct{}{}:
 	default:
@@ -306,11 +309,17 @@ func (n *Node) Registered() <-chan struct{} { return n.registered }
 
 // LeaderID returns the shard leader's broker id (the controller), if known.
 func (n *Node) LeaderID() (int32, bool) {
-	id, _, valid, err := n.nh.GetLeaderID(shardID)
+	id, _, ok := n.leader()
+	return id, ok
+}
+
+// leader is the shard leader this node's replica knows of, and its term.
+func (n *Node) leader() (int32, uint64, bool) {
+	id, term, valid, err := n.nh.GetLeaderID(shardID)
 	if err != nil || !valid || id == 0 {
-		return -1, false
+		return -1, 0, false
 	}
-	return int32(id - 1), true
+	return int32(id - 1), term, true
 }
 
 // IsLeader reports whether this node leads the shard.

@@ -24,6 +24,7 @@ type testCluster struct {
 
 	mu     sync.Mutex
 	byAddr map[string]*Node // heartbeat "address" -> the node running there now
+	frozen map[string]bool  // heartbeat "addresses" that take heartbeats and never answer (SIGSTOP)
 	nextID atomic.Uint64
 }
 
@@ -34,10 +35,14 @@ type inprocHeartbeat struct {
 	id   uint64
 }
 
-func (h inprocHeartbeat) Heartbeat(_ context.Context, req *kmsg.BrokerHeartbeatRequest) (*kmsg.BrokerHeartbeatResponse, error) {
+func (h inprocHeartbeat) Heartbeat(ctx context.Context, req *kmsg.BrokerHeartbeatRequest) (*kmsg.BrokerHeartbeatResponse, error) {
 	h.c.mu.Lock()
-	nd := h.c.byAddr[h.addr]
+	nd, frozen := h.c.byAddr[h.addr], h.c.frozen[h.addr]
 	h.c.mu.Unlock()
+	if frozen {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	if nd == nil {
 		return nil, errors.New("connection refused")
 	}
@@ -53,10 +58,10 @@ func (h inprocHeartbeat) Close() {
 	}
 }
 
-func (c *testCluster) dial(addr string, _ int32) (HeartbeatConn, error) {
+func (c *testCluster) dial(_ context.Context, addr string, _ int32) (HeartbeatConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.byAddr[addr] == nil {
+	if c.byAddr[addr] == nil && !c.frozen[addr] {
 		return nil, errors.New("connection refused")
 	}
 	return inprocHeartbeat{c: c, addr: addr, id: c.nextID.Add(1)}, nil
@@ -87,7 +92,7 @@ func startClusterWith(t testing.TB, n int, adjust func(i int, o *Options)) *test
 			ReplicationAddr: fmt.Sprintf("hb-%d", i+1), RaftAddr: freePort(t)})
 	}
 	dir := t.TempDir()
-	c := &testCluster{t: t, byAddr: map[string]*Node{}}
+	c := &testCluster{t: t, byAddr: map[string]*Node{}, frozen: map[string]bool{}}
 	for i := range n {
 		c.opts = append(c.opts, Options{
 			NodeID: int32(i + 1), Members: members, Dir: filepath.Join(dir, fmt.Sprint(i+1)),
@@ -122,8 +127,21 @@ func (c *testCluster) start(i int) {
 	c.nodes[i] = nd
 	c.mu.Lock()
 	c.byAddr[fmt.Sprintf("hb-%d", i+1)] = nd
+	delete(c.frozen, fmt.Sprintf("hb-%d", i+1))
 	c.mu.Unlock()
 	go nd.Register(context.Background()) // returns once committed, or when the node closes
+}
+
+// freeze stands for a SIGSTOP of node i: its Raft replica stops (the
+// node is closed) while its heartbeat address still takes connections
+// and heartbeats, and answers none.
+func (c *testCluster) freeze(i int) {
+	c.mu.Lock()
+	addr := fmt.Sprintf("hb-%d", i+1)
+	delete(c.byAddr, addr)
+	c.frozen[addr] = true
+	c.mu.Unlock()
+	c.nodes[i].Close()
 }
 
 // stop closes node i (its heartbeat address then refuses connections).
