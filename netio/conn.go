@@ -24,11 +24,20 @@ type dispatched struct {
 // MaxQueuedRequests, when a request finds it full: an idle connection
 // holds initialSlots slots (72 bytes each), not queued.max.requests'.
 type slot struct {
-	size    int      // bytes on the wire, for the queued-bytes bound
-	done    bool     // respond was called
-	out     []byte   // encoded response frame (or its header); nil for "no response"
-	body    [][]byte // VectoredResponse body after out, borrowed
-	release func()   // VectoredResponse.ReleaseBody, once body is written or dropped
+	size   int              // bytes on the wire, for the queued-bytes bound
+	done   bool             // respond was called
+	out    []byte           // encoded response frame (or its header); nil for "no response"
+	outBuf *[]byte          // out's pooled buffer (respBufs), returned once out is written or dropped
+	body   [][]byte         // VectoredResponse body after out, borrowed
+	vr     VectoredResponse // its ReleaseBody is called once body is written or dropped
+}
+
+// drop gives back what an unwritten slot holds.
+func (sl *slot) drop() {
+	if sl.vr != nil {
+		sl.vr.ReleaseBody()
+	}
+	putRespBuf(sl.outBuf)
 }
 
 // VectoredResponse is implemented by responses that arrive encoded as a
@@ -93,6 +102,9 @@ type conn struct {
 	// order; otherwise the responder writes to the socket itself.
 	asyncOut    int  // guarded by mu: writes handed to gnet whose callback has not run
 	outBuffered bool // guarded by mu: the last callback saw gnet's outbound buffer non-empty
+	// A flush's gathered write, kept between flushes so that a write the
+	// socket takes whole allocates nothing (pendingWrite).
+	wr pendingWrite // guarded by mu
 }
 
 func newConn(s *Server, gc gnet.Conn) *conn {
@@ -394,32 +406,29 @@ func (cs *conn) handle(d dispatched) (err error) {
 // complete records the response of request seq and writes every response
 // now contiguous from nextWrite. Any goroutine.
 func (cs *conn) complete(seq uint64, corr int32, resp kmsg.Response) {
-	var out []byte
-	var body [][]byte
-	var release func()
+	r := slot{done: true}
 	if vr, ok := resp.(VectoredResponse); ok {
-		body, release = vr.BodyVec(), vr.ReleaseBody
-		out = appendVectoredHeader(make([]byte, 0, 9), corr, vr, body)
+		r.body, r.vr, r.outBuf = vr.BodyVec(), vr, getRespBuf()
+		r.out = appendVectoredHeader((*r.outBuf)[:0], corr, vr, r.body)
 	} else if resp != nil {
-		out = appendResponse(make([]byte, 0, 256), corr, resp)
+		r.outBuf = getRespBuf()
+		r.out = appendResponse((*r.outBuf)[:0], corr, resp)
+		*r.outBuf = r.out[:0] // a grown buffer goes back to the pool (putRespBuf bounds it)
 	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if cs.closed {
-		if release != nil {
-			release()
-		}
+		r.drop()
 		return
 	}
 	sl := &cs.slots[seq%uint64(len(cs.slots))]
 	if seq < cs.nextWrite || seq >= cs.nextWrite+uint64(cs.inflightReqs) || sl.done {
 		cs.s.log.Error("respond called twice for one request", "conn", cs.id, "correlation_id", corr)
-		if release != nil {
-			release()
-		}
+		r.drop()
 		return
 	}
-	sl.done, sl.out, sl.body, sl.release = true, out, body, release
+	r.size = sl.size
+	*sl = r
 	cs.flushLocked()
 }
 
@@ -454,7 +463,7 @@ func (cs *conn) growSlotsLocked() {
 func (cs *conn) flushLocked() {
 	s := cs.s
 	n := uint64(len(cs.slots))
-	var w pendingWrite
+	w := &cs.wr
 	for cs.inflightReqs > 0 && (!cs.closeSet || cs.nextWrite < cs.closeAt) {
 		sl := &cs.slots[cs.nextWrite%n]
 		if !sl.done {
@@ -472,7 +481,7 @@ func (cs *conn) flushLocked() {
 		s.c.inFlight.Add(-1)
 	}
 	if w.count > 0 {
-		cs.writeLocked(&w)
+		cs.writeLocked(w)
 	}
 	if cs.closeSet && cs.nextWrite == cs.closeAt && !cs.closeIssued {
 		cs.closeIssued = true
@@ -487,40 +496,55 @@ func (cs *conn) flushLocked() {
 // maxWritevSlices bounds the slices of one AsyncWritev (IOV_MAX is 1024).
 const maxWritevSlices = 512
 
-// pendingWrite gathers the contiguous responses of one flush: first alone
-// in the common case of one plain response, else every slice in vec.
+// pendingWrite gathers the contiguous responses of one flush: every slice
+// in vec, and what to give back once they are written (pooled buffers,
+// borrowed bodies). conn.wr keeps one between flushes: a write the socket
+// takes whole reuses its slices; one that goes through gnet takes them
+// (writeAsyncLocked), and the next flush starts new ones.
 type pendingWrite struct {
-	first    []byte
-	vec      [][]byte
-	releases []func()
-	count    int
-	bytes    int
+	vec   [][]byte
+	bufs  []*[]byte
+	vrs   []VectoredResponse
+	count int
+	bytes int
 }
 
 func (w *pendingWrite) add(sl *slot) {
 	w.count++
-	if w.count == 1 && sl.body == nil {
-		w.first = sl.out
-		w.bytes += len(sl.out)
-		return
-	}
-	if w.vec == nil {
-		w.vec = make([][]byte, 0, 4+len(sl.body))
-		if w.first != nil {
-			w.vec = append(w.vec, w.first)
-			w.first = nil
-		}
-	}
 	w.vec = append(w.vec, sl.out)
 	w.bytes += len(sl.out)
 	for _, b := range sl.body {
 		w.vec = append(w.vec, b)
 		w.bytes += len(b)
 	}
-	if sl.release != nil {
-		w.releases = append(w.releases, sl.release)
+	if sl.outBuf != nil {
+		w.bufs = append(w.bufs, sl.outBuf)
+	}
+	if sl.vr != nil {
+		w.vrs = append(w.vrs, sl.vr)
 	}
 }
+
+// written gives back what the write held, and empties w for the next
+// flush, keeping its slices (their references cleared: a body or buffer
+// must not stay reachable from here).
+func (w *pendingWrite) written() {
+	releaseAll(w.vrs)
+	for _, b := range w.bufs {
+		putRespBuf(b)
+	}
+	if cap(w.vec) > maxKeptWriteSlices { // a big fetch's: not kept by an idle connection
+		*w = pendingWrite{}
+		return
+	}
+	clear(w.vec)
+	clear(w.bufs)
+	clear(w.vrs)
+	*w = pendingWrite{vec: w.vec[:0], bufs: w.bufs[:0], vrs: w.vrs[:0]}
+}
+
+// maxKeptWriteSlices bounds the slices a connection keeps between writes.
+const maxKeptWriteSlices = 64
 
 // writeLocked puts w on the socket. When gnet holds no output of this
 // connection (nothing handed to it is unwritten), the responder writes
@@ -530,14 +554,12 @@ func (w *pendingWrite) add(sl *slot) {
 // What the socket does not take, and every write while gnet still holds
 // output, goes through gnet's AsyncWritev, which keeps the order. The fd
 // is valid here: gnet closes it only after OnClose, which sets closed
-// under mu. Borrowed bodies are released once written, or by the async
-// write's callback: by then gnet has written them or copied the rest.
+// under mu. Pooled buffers and borrowed bodies are given back once
+// written, or by the async write's callback: by then gnet has written
+// them or copied the rest.
 func (cs *conn) writeLocked(w *pendingWrite) {
 	s := cs.s
 	vec := w.vec
-	if vec == nil {
-		vec = [][]byte{w.first}
-	}
 	// Counted before the bytes can reach the peer: a client that reads
 	// a response and then the server's stats sees it counted.
 	s.c.responses.Add(uint64(w.count))
@@ -546,7 +568,7 @@ func (cs *conn) writeLocked(w *pendingWrite) {
 		var err error
 		if vec, err = writeDirect(cs.gc.Fd(), vec); err != nil {
 			s.log.Debug("closing connection: write failed", "conn", cs.id, "remote", cs.remote, "err", err)
-			releaseAll(w.releases)
+			w.written()
 			_ = cs.gc.Close()
 			return
 		}
@@ -554,23 +576,27 @@ func (cs *conn) writeLocked(w *pendingWrite) {
 	cs.touch()
 	if len(vec) == 0 { // the socket took it all
 		s.c.directWrites.Add(1)
-		releaseAll(w.releases)
+		w.written()
 		return
 	}
-	cs.writeAsyncLocked(vec, w.releases)
+	cs.writeAsyncLocked(vec, w)
 }
 
-// writeAsyncLocked hands vec to the loop, in chunks below IOV_MAX that the
-// loop writes in order; the last chunk's callback releases.
-func (cs *conn) writeAsyncLocked(vec [][]byte, releases []func()) {
+// writeAsyncLocked hands vec (the unwritten rest of w's slices) to the
+// loop, in chunks below IOV_MAX that the loop writes in order; the last
+// chunk's callback gives back what w held. w's slices go with it: cs.wr
+// starts new ones.
+func (cs *conn) writeAsyncLocked(vec [][]byte, w *pendingWrite) {
 	s := cs.s
 	s.c.asyncWrites.Add(1)
 	cs.asyncOut++
+	held := *w
+	*w = pendingWrite{}
 	var once atomic.Bool
 	done := func(gc gnet.Conn, _ error) error { // on the loop
 		if once.CompareAndSwap(false, true) {
 			cs.asyncDone(gc)
-			releaseAll(releases)
+			held.written()
 		}
 		return nil
 	}
@@ -591,7 +617,7 @@ func (cs *conn) writeAsyncLocked(vec [][]byte, releases []func()) {
 	if err != nil && once.CompareAndSwap(false, true) { // the loop is gone; the connection dies with it
 		cs.asyncOut--
 		s.c.asyncWrites.Add(-1)
-		releaseAll(releases)
+		held.written()
 	}
 }
 
@@ -606,9 +632,9 @@ func (cs *conn) asyncDone(gc gnet.Conn) {
 	cs.mu.Unlock()
 }
 
-func releaseAll(releases []func()) {
-	for _, r := range releases {
-		r()
+func releaseAll(vrs []VectoredResponse) {
+	for _, vr := range vrs {
+		vr.ReleaseBody()
 	}
 }
 
@@ -656,9 +682,7 @@ func (cs *conn) onClose() {
 	cs.mu.Lock()
 	cs.closed = true
 	for i := range cs.slots { // answered but never written: unpin bodies
-		if r := cs.slots[i].release; r != nil {
-			r()
-		}
+		cs.slots[i].drop()
 		cs.slots[i] = slot{}
 	}
 	cs.s.c.inFlight.Add(-int64(cs.inflightReqs))

@@ -59,7 +59,8 @@
 //	    at a time. Exits when OnClose closes the channel; ConnCloser runs
 //	    as it exits (on the loop, in OnClose, if there was no worker).
 //	responder (any goroutine: the worker, or whoever finishes a parked request)
-//	    encodes its response, then under the connection mutex stores it in
+//	    encodes its response (into a pooled buffer, given back once
+//	    written or copied by gnet), then under the connection mutex stores it in
 //	    the request's slot and writes out every response that is now
 //	    contiguous from the next one owed: itself, with one write(v) on the
 //	    non-blocking socket, when gnet holds none of the connection's

@@ -57,3 +57,27 @@ func getFrame(size int) ([]byte, *[]byte) {
 func putFrame(h *[]byte) {
 	framePools[frameClass(cap(*h))].Put(h)
 }
+
+// respBufs pools the buffers responses are encoded into (conn.complete): a
+// produce response or a fetch response's header is a few dozen bytes,
+// encoded once per request. A buffer goes back once its bytes are on the
+// socket or copied by gnet (pendingWrite.written), or with its slot.
+var respBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, respBufSize)
+	return &b
+}}
+
+const (
+	respBufSize      = 256
+	respBufMaxPooled = 64 << 10 // a larger one (a big metadata response) is left to the GC
+)
+
+func getRespBuf() *[]byte { return respBufs.Get().(*[]byte) }
+
+func putRespBuf(b *[]byte) {
+	if b == nil || cap(*b) > respBufMaxPooled {
+		return
+	}
+	*b = (*b)[:0]
+	respBufs.Put(b)
+}
