@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronik/chronik/engine/partition"
@@ -85,12 +86,11 @@ type parkedFetch struct {
 	b       *Broker
 	req     *kmsg.FetchRequest
 	respond func(kmsg.Response)
-	replica bool                   // a follower's fetch: a moved high watermark answers it
-	parts   []*partition.Partition // the requested partitions this broker holds
-	seen    []uint64               // their change counts before the last look
-	hws     []int64                // their high watermarks after the last look
-	w       *partition.Waiter
-	timer   *time.Timer // MaxWaitMillis, armed by park
+	replica bool          // a follower's fetch: a moved high watermark answers it
+	parts   []watchedPart // the requested partitions this broker holds
+	inl     [4]watchedPart
+	w       partition.Waiter
+	timer   *maxWait // MaxWaitMillis, armed by park
 
 	mu       sync.Mutex
 	running  bool // guarded by mu: a goroutine is in run (or park)
@@ -99,20 +99,34 @@ type parkedFetch struct {
 	answered bool // guarded by mu
 }
 
+// watchedPart is one partition a parked fetch watches.
+type watchedPart struct {
+	p    *partition.Partition
+	seen uint64 // its change count before the last look
+	hw   int64  // its high watermark after the last look (-1: none yet)
+}
+
+// newParkedFetch allocates once for a fetch of up to len(inl) partitions
+// (a consumer's usual fetch): the partitions it watches and its Waiter
+// live in it (BenchmarkLongPollWake counts the allocations).
 func newParkedFetch(b *Broker, req *kmsg.FetchRequest, respond func(kmsg.Response)) *parkedFetch {
 	f := &parkedFetch{b: b, req: req, respond: respond, replica: fetcherOf(req).replica >= 0}
+	n := 0
+	for _, rt := range req.Topics {
+		n += len(rt.Partitions)
+	}
+	f.parts = f.inl[:0]
+	if n > len(f.inl) {
+		f.parts = make([]watchedPart, 0, n)
+	}
 	for _, rt := range req.Topics {
 		for _, rp := range rt.Partitions {
 			if _, p := b.lookupPartition(rt.Topic, fetchTopicID(req, rt), rp.Partition); p != nil {
-				f.parts = append(f.parts, p)
+				f.parts = append(f.parts, watchedPart{p: p, hw: -1})
 			}
 		}
 	}
-	f.seen = make([]uint64, len(f.parts))
-	f.hws = make([]int64, len(f.parts))
-	for i := range f.hws {
-		f.hws[i] = -1
-	}
+	f.w.Init(f)
 	return f
 }
 
@@ -123,13 +137,14 @@ func newParkedFetch(b *Broker, req *kmsg.FetchRequest, respond func(kmsg.Respons
 // before the look, so a change after it is seen by park.
 func (f *parkedFetch) try() bool {
 	hwMoved := false
-	for i, p := range f.parts {
-		f.seen[i] = p.ChangeCount()
-		hwMoved = hwMoved || f.hws[i] >= 0 && p.HighWatermark() != f.hws[i]
+	for i := range f.parts {
+		wp := &f.parts[i]
+		wp.seen = wp.p.ChangeCount()
+		hwMoved = hwMoved || wp.hw >= 0 && wp.p.HighWatermark() != wp.hw
 	}
 	resp, n, answerNow := f.b.fetchOnce(f.req)
-	for i, p := range f.parts {
-		f.hws[i] = p.HighWatermark()
+	for i := range f.parts {
+		f.parts[i].hw = f.parts[i].p.HighWatermark()
 	}
 	if testHookAfterLook != nil {
 		testHookAfterLook()
@@ -148,15 +163,14 @@ func (f *parkedFetch) try() bool {
 // change between the two is never lost. park holds the running role, so
 // wakes during it ask for a look that park then runs.
 func (f *parkedFetch) park() {
-	f.w = partition.NewWaiter(f.wake)
 	f.running = true // nobody else knows f yet
 	stale := false
-	for i, p := range f.parts {
-		if p.Watch(f.w) != f.seen[i] {
+	for _, wp := range f.parts {
+		if wp.p.Watch(&f.w) != wp.seen {
 			stale = true
 		}
 	}
-	f.timer = time.AfterFunc(time.Duration(f.req.MaxWaitMillis)*time.Millisecond, f.expire)
+	f.timer = armMaxWait(f, time.Duration(f.req.MaxWaitMillis)*time.Millisecond)
 	closing := !f.b.parkFetch(f)
 	f.mu.Lock()
 	f.again = f.again || stale
@@ -170,8 +184,8 @@ func (f *parkedFetch) park() {
 	f.run()
 }
 
-// wake is the fetch's Waiter callback: a watched partition changed.
-func (f *parkedFetch) wake(inline bool) {
+// Wake is the fetch's partition.Waker: a watched partition changed.
+func (f *parkedFetch) Wake(inline bool) {
 	if !f.claim(false) {
 		return
 	}
@@ -240,11 +254,53 @@ func (f *parkedFetch) run() {
 
 // unpark undoes park once the fetch is answered.
 func (f *parkedFetch) unpark() {
-	f.timer.Stop()
-	for _, p := range f.parts {
-		p.Unwatch(f.w)
+	f.timer.disarm()
+	for _, wp := range f.parts {
+		wp.p.Unwatch(&f.w)
 	}
 	f.b.unparkFetch(f)
+}
+
+// maxWait is a parked fetch's MaxWaitMillis timer. Its runtime timer is
+// reused by later fetches (maxWaits) once stopped before it fired: a
+// consumer at a low rate parks at every fetch, and a new timer per park
+// (time.AfterFunc: the timer and its function) was two of the long poll's
+// allocations.
+type maxWait struct {
+	t *time.Timer
+	f atomic.Pointer[parkedFetch] // the fetch it expires; nil once disarmed
+}
+
+var maxWaits sync.Pool // *maxWait, stopped and disarmed
+
+// armMaxWait calls f.expire after d, unless disarmed first.
+func armMaxWait(f *parkedFetch, d time.Duration) *maxWait {
+	m, _ := maxWaits.Get().(*maxWait)
+	if m == nil {
+		m = &maxWait{}
+		m.f.Store(f)
+		m.t = time.AfterFunc(d, m.fire)
+		return m
+	}
+	m.f.Store(f)
+	m.t.Reset(d)
+	return m
+}
+
+func (m *maxWait) fire() {
+	if f := m.f.Load(); f != nil {
+		f.expire()
+	}
+}
+
+// disarm stops m; a timer stopped before its function ran goes back to
+// the pool, one that fired (or is firing) is left to the GC, since its
+// function may still be about to read m.f.
+func (m *maxWait) disarm() {
+	if m.t.Stop() {
+		m.f.Store(nil)
+		maxWaits.Put(m)
+	}
 }
 
 // parkFetch enrolls f to be answered when the broker drains or closes;

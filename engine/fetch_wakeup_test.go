@@ -180,3 +180,51 @@ func TestBrokerCloseAnswersParkedFetches(t *testing.T) {
 		}
 	}
 }
+
+// A parked fetch's max-wait timer is reused by a later fetch once stopped
+// (maxWait): the later fetch must still be answered after its own
+// MaxWait, not never (a reused timer not re-armed, or still pointing at
+// the fetch it was stopped for) and not at once.
+func TestLongPollFetchKeepsItsOwnMaxWaitOnAReusedTimer(t *testing.T) {
+	b := openMemBroker(t, memfs.New())
+	defer b.Close()
+	if _, kerrv := b.createTopicChecked("w", 1, -1, nil, false); kerrv != nil {
+		t.Fatal(kerrv)
+	}
+	for round := range 5 {
+		// A fetch at the log end parks, and a produce answers it before
+		// its 60 s: its timer is stopped, for the next fetch to reuse.
+		first := make(chan kmsg.Response, 1)
+		end := int64(round)
+		req := longPollFetch("w", 1, 1, 60_000)
+		req.Topics[0].Partitions[0].FetchOffset = end
+		if err := b.Handle(&Request{Key: 1, Version: 12, Body: req.AppendTo(nil)}, func(r kmsg.Response) { first <- r }); err != nil {
+			t.Fatal(err)
+		}
+		handleSync(t, b, produceReq("w", 1, map[int32][]byte{0: makeBatch(testBatch{values: [][]byte{[]byte("x")}})}))
+		select {
+		case r := <-first:
+			r.(*fetchResponse).ReleaseBody()
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: long-poll fetch not answered by a produce", round)
+		}
+		// The next fetch at the new log end has nothing to wait for but
+		// its 300 ms.
+		next := make(chan kmsg.Response, 1)
+		req = longPollFetch("w", 1, 1, 300)
+		req.Topics[0].Partitions[0].FetchOffset = end + 1
+		start := time.Now()
+		if err := b.Handle(&Request{Key: 1, Version: 12, Body: req.AppendTo(nil)}, func(r kmsg.Response) { next <- r }); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-next:
+			if waited := time.Since(start); waited < 250*time.Millisecond {
+				t.Fatalf("round %d: fetch with a 300 ms max wait answered after %v", round, waited)
+			}
+			r.(*fetchResponse).ReleaseBody()
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: fetch with a 300 ms max wait not answered after 10 s", round)
+		}
+	}
+}

@@ -6,13 +6,20 @@ package partition
 // its goroutine to the fetch (RunWaiters); otherwise (WakeWaiters, which
 // partition code calls with its locks held) wake must neither block nor
 // take a partition lock.
+//
+// A Waiter is a value its owner embeds (no allocation of its own), made
+// ready by Init before its first Watch.
 type Waiter struct {
-	wake func(inline bool)
+	w Waker
 }
 
-// NewWaiter returns a waiter that calls wake on every change of a
-// partition it Watches.
-func NewWaiter(wake func(inline bool)) *Waiter { return &Waiter{wake: wake} }
+// Waker is what a Waiter tells of a change.
+type Waker interface {
+	Wake(inline bool)
+}
+
+// Init makes w call wk.Wake on every change of a partition it Watches.
+func (w *Waiter) Init(wk Waker) { w.w = wk }
 
 // ChangeCount counts the partition's appends and high watermark moves: a
 // fetch reads it before it looks at the log, and compares it with what
@@ -62,6 +69,6 @@ func (p *Partition) wakeWaiters(inline bool) {
 	}
 	p.wmu.Unlock()
 	for _, w := range ws {
-		w.wake(inline)
+		w.w.Wake(inline)
 	}
 }
