@@ -39,22 +39,23 @@ func createTopic(t *testing.T, ctx context.Context, addr, topic string, parts in
 	}
 }
 
-// leadersOf returns partition -> leader as broker addr sees them.
+// leadersOf returns partition -> leader as broker addr itself sees them,
+// once it knows topic: a broker applies a committed topic on its own time,
+// as in Kafka (CI: a Metadata right after a CreateTopics answered
+// UNKNOWN_TOPIC_OR_PARTITION; kadm had also sent it to whichever broker it
+// liked, not to addr).
 func leadersOf(t *testing.T, ctx context.Context, addr, topic string) map[int32]int32 {
 	t.Helper()
-	md, err := admin(t, addr).Metadata(ctx, topic)
-	if err != nil {
-		t.Fatalf("metadata from %s: %v", addr, err)
+	for {
+		if out := topicLeaders(ctx, addr, topic); out != nil {
+			return out
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s does not know %s", addr, topic)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	td, ok := md.Topics[topic]
-	if !ok || td.Err != nil {
-		t.Fatalf("%s does not know %s: %v", addr, topic, td.Err)
-	}
-	out := map[int32]int32{}
-	for p, pd := range td.Partitions {
-		out[p] = pd.Leader
-	}
-	return out
 }
 
 // TestCluster runs every cluster scenario on one 3-broker cluster (starting
@@ -85,6 +86,7 @@ func testSpreadsLeadersAndServesEveryPartition(t *testing.T, c *testbed.Cluster)
 	ctx := testContext(t, 60*time.Second)
 	const topic, parts = "spread", 9
 	createTopic(t, ctx, c.Node(1).KafkaAddr, topic, parts, 1)
+	waitAllKnow(t, ctx, c, topic, parts) // the clients below may ask any broker
 
 	perBroker := map[int32]int{}
 	for _, l := range leadersOf(t, ctx, c.Node(1).KafkaAddr, topic) {
