@@ -155,8 +155,12 @@ func (cs *conn) onTraffic() gnet.Action {
 			return gnet.None // leave it; Stop closes the connection
 		}
 		if cs.partial != nil {
-			n, _ := gc.Read(cs.partial[cs.partialN:])
-			if cs.partialN += n; cs.partialN < len(cs.partial) {
+			n, _ := gc.Read(cs.partial[cs.partialN:]) // what gnet holds comes first
+			cs.partialN += n
+			if cs.partialN < len(cs.partial) && gc.InboundBuffered() == 0 {
+				cs.partialN += readDirect(gc.Fd(), cs.partial[cs.partialN:])
+			}
+			if cs.partialN < len(cs.partial) {
 				return gnet.None // every byte there was taken; more to come
 			}
 			frame, holder := cs.partial, cs.partialPool
@@ -200,7 +204,7 @@ func (cs *conn) onTraffic() gnet.Action {
 		n, _ := gc.Read(frame)
 		if !whole {
 			cs.partial, cs.partialPool, cs.partialN = frame, holder, n
-			return gnet.None
+			continue // the rest, straight from the socket if it is there
 		}
 		if n != int(size) {
 			return gnet.Close // cannot happen: InboundBuffered said it was there
@@ -210,6 +214,37 @@ func (cs *conn) onTraffic() gnet.Action {
 		}
 	}
 }
+
+// readDirect reads the rest of a partial frame from the non-blocking
+// socket fd into dst, up to maxDirectRead bytes, and returns how many it
+// read. gnet would read them into its loop buffer first and the frame
+// would copy them out of it: at acks=1 that copy was 11% of the broker's
+// CPU (perf, 2 producers as fast as they go). Only the frame's own bytes
+// are read, so the next frame's stay in the socket for gnet. Loop
+// goroutine, after gnet's buffered bytes are taken: nothing else reads
+// the socket then. An error or end of stream stops it with nothing
+// consumed that gnet needs: the socket stays readable (level-triggered),
+// and gnet's next read sees the same end or error and closes.
+func readDirect(fd int, dst []byte) int {
+	total := 0
+	for len(dst) > 0 && total < maxDirectRead {
+		n, err := unix.Read(fd, dst[:min(len(dst), maxDirectRead-total)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return total
+		}
+		total += n
+		dst = dst[n:]
+	}
+	return total
+}
+
+// maxDirectRead bounds what one readDirect takes, so that a large frame
+// arriving fast does not hold the loop from its other connections (the
+// loop comes back to it at once: the socket is still readable).
+const maxDirectRead = 1 << 20
 
 // dispatchFrame counts a whole frame in and dispatches it. Loop goroutine.
 func (cs *conn) dispatchFrame(frame []byte, holder *[]byte) bool {

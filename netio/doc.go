@@ -40,7 +40,9 @@
 //	    owns the socket and gnet's buffers; frames requests, copies each
 //	    frame into a fresh []byte (Request.Body aliases only that copy;
 //	    a frame not all there yet is allocated whole and filled as its
-//	    bytes arrive, so gnet's inbound ring never holds them),
+//	    bytes arrive, so gnet's inbound ring never holds them: once gnet's
+//	    buffered bytes are taken, its rest is read from the socket straight
+//	    into it, readDirect, so each of its bytes is copied once),
 //	    assigns it the connection's next sequence number, and sends it on
 //	    the connection's request channel. Never blocks: the channel has
 //	    room by construction (see Backpressure).

@@ -220,6 +220,9 @@ func (s *Server) Start() error {
 			gnet.WithMulticore(s.opts.Multicore),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithReuseAddr(true), // rebind at once after a crash (TIME_WAIT)
+			// Level-triggered (gnet's default): readDirect leaves the bytes
+			// after a frame in the socket, which stays readable for gnet.
+			gnet.WithEdgeTriggeredIO(false),
 			gnet.WithLogger(gnetLogger{s.log}),
 		)
 		s.runErr = err

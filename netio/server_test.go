@@ -649,6 +649,64 @@ func TestStopResetsConnectionsThatGotNoAnswer(t *testing.T) {
 	}
 }
 
+// bodyRecorder is a handler that answers every request and keeps its
+// body, in arrival order.
+type bodyRecorder struct {
+	mu  sync.Mutex
+	got [][]byte
+}
+
+func (r *bodyRecorder) Handle(req *Request, respond Responder) error {
+	r.mu.Lock()
+	r.got = append(r.got, req.Body)
+	r.mu.Unlock()
+	respond(v0Response())
+	return nil
+}
+
+// take returns the bodies kept so far and forgets them.
+func (r *bodyRecorder) take() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got := r.got
+	r.got = nil
+	return got
+}
+
+// framesOf builds pipelined v0 requests of the given body sizes
+// (correlation ids 0, 1, ...; body bytes derived from seed): the bodies and
+// the bytes on the wire.
+func framesOf(seed int, sizes ...int) (bodies [][]byte, stream []byte) {
+	for i, size := range sizes {
+		body := make([]byte, size)
+		for j := range body {
+			body[j] = byte(seed + i*31 + j*7)
+		}
+		bodies = append(bodies, body)
+		frame := binary.BigEndian.AppendUint32(nil, uint32(10+size))
+		frame = append(frame, header(0, 3, int32(i), nil, nil)...)
+		stream = append(stream, append(frame, body...)...)
+	}
+	return bodies, stream
+}
+
+// checkServed reads one response per body, in order, and checks that the
+// handler got every body byte-exact.
+func checkServed(t *testing.T, rc *rawClient, rec *bodyRecorder, sent [][]byte) {
+	t.Helper()
+	for i := range sent {
+		if corr, _ := rc.mustRead(); corr != int32(i) {
+			t.Fatalf("response %d has correlation id %d", i, corr)
+		}
+	}
+	got := rec.take()
+	for i := range sent {
+		if !bytes.Equal(got[i], sent[i]) {
+			t.Fatalf("request %d: body of %d bytes differs from the %d sent", i, len(got[i]), len(sent[i]))
+		}
+	}
+}
+
 // TestFramesArrivingInPiecesReachTheHandlerWhole: frames written in small
 // pieces, pipelined, reach the handler byte-exact and in order, whether
 // they are filled as they arrive (partial frames) or, past the partial
@@ -656,50 +714,41 @@ func TestStopResetsConnectionsThatGotNoAnswer(t *testing.T) {
 func TestFramesArrivingInPiecesReachTheHandlerWhole(t *testing.T) {
 	for _, limit := range []int64{partialBudget, 0} {
 		t.Run(fmt.Sprintf("partialLimit=%d", limit), func(t *testing.T) {
-			var mu sync.Mutex
-			var got [][]byte
-			s := startServer(t, Options{}, handlerFunc(func(req *Request, respond Responder) error {
-				mu.Lock()
-				got = append(got, req.Body)
-				mu.Unlock()
-				respond(v0Response())
-				return nil
-			}))
+			rec := &bodyRecorder{}
+			s := startServer(t, Options{}, rec)
 			s.partialLimit.Store(limit)
 			rc := dial(t, s.Addr())
-			var sent [][]byte
-			var stream []byte
-			for i, size := range []int{100 << 10, 3, 700 << 10, 0, 70_000} {
-				body := make([]byte, size)
-				for j := range body {
-					body[j] = byte(i*31 + j*7)
-				}
-				sent = append(sent, body)
-				frame := binary.BigEndian.AppendUint32(nil, uint32(10+size))
-				frame = append(frame, header(0, 3, int32(i), nil, nil)...)
-				stream = append(stream, append(frame, body...)...)
-			}
+			sent, stream := framesOf(0, 100<<10, 3, 700<<10, 0, 70_000)
 			for len(stream) > 0 { // pieces that split sizes, headers and bodies
 				n := min(len(stream), 7001)
 				rc.write(stream[:n])
 				stream = stream[n:]
 				time.Sleep(100 * time.Microsecond)
 			}
-			for i := range sent {
-				if corr, _ := rc.mustRead(); corr != int32(i) {
-					t.Fatalf("response %d has correlation id %d", i, corr)
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for i := range sent {
-				if !bytes.Equal(got[i], sent[i]) {
-					t.Fatalf("request %d: body of %d bytes differs from the %d sent", i, len(got[i]), len(sent[i]))
-				}
-			}
+			checkServed(t, rc, rec, sent)
 			if n := s.partialBytes.Load(); n != 0 {
 				t.Fatalf("%d bytes of the partial budget not given back", n)
 			}
 		})
+	}
+}
+
+// TestFramesAfterADirectlyReadFrameAreServed: a large frame and small ones
+// behind it arrive in one write. The large frame's rest is read straight
+// from the socket (readDirect), and only its own bytes: the frames behind
+// it stay in the socket, and gnet, woken again by the still-readable
+// socket (level-triggered), reads and serves them. Every body arrives
+// byte-exact, in order.
+func TestFramesAfterADirectlyReadFrameAreServed(t *testing.T) {
+	rec := &bodyRecorder{}
+	s := startServer(t, Options{}, rec)
+	rc := dial(t, s.Addr())
+	for round := range 3 {
+		sent, stream := framesOf(round, 900<<10, 5, 17, 3<<20, 64)
+		rc.write(stream)
+		checkServed(t, rc, rec, sent)
+	}
+	if n := s.partialBytes.Load(); n != 0 {
+		t.Fatalf("%d bytes of the partial budget not given back", n)
 	}
 }
