@@ -233,14 +233,12 @@ type heartbeater struct {
 	ctrl int32
 	tr   HeartbeatConn
 
-	mu       sync.Mutex         // guards the fields below; a leaf: nothing is called under it but a cancel
-	to       int32              // where the heartbeat in flight goes
-	cancel   context.CancelFunc // abandons it; nil: none in flight
-	hint     int32              // the newest shard leader LeaderUpdated reported (-1: none)
-	hintTerm uint64             // and its term
+	mu     sync.Mutex         // guards the fields below; a leaf: nothing is called under it but a cancel
+	to     int32              // where the heartbeat in flight goes
+	cancel context.CancelFunc // abandons it; nil: none in flight
 }
 
-func newHeartbeater(n *Node) *heartbeater { return &heartbeater{n: n, ctrl: -1, hint: -1} }
+func newHeartbeater(n *Node) *heartbeater { return &heartbeater{n: n, ctrl: -1} }
 
 func (h *heartbeater) close() {
 	if h.tr != nil {
@@ -249,15 +247,13 @@ func (h *heartbeater) close() {
 	}
 }
 
-// leaderIs books a shard leader dragonboat reported (LeaderUpdated, which
-// must not block) and abandons a heartbeat in flight to any other node.
-func (h *heartbeater) leaderIs(leader int32, term uint64) {
+// leaderIs abandons a heartbeat in flight to any node but leader, the
+// shard leader dragonboat just reported (LeaderUpdated, which must not
+// block, and which has booked it in the controller first).
+func (h *heartbeater) leaderIs(leader int32) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if term >= h.hintTerm {
-		h.hint, h.hintTerm = leader, term
-	}
-	if h.cancel != nil && h.to != h.hint {
+	if h.cancel != nil && h.to != leader {
 		h.cancel()
 	}
 }
@@ -266,21 +262,21 @@ func (h *heartbeater) leaderIs(leader int32, term uint64) {
 // node host says and what LeaderUpdated reported (either may be first).
 func (h *heartbeater) controller() (id int32, term uint64, ok bool) {
 	id, term, ok = h.n.leader()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.hint >= 0 && h.hintTerm > term {
-		return h.hint, h.hintTerm, true
+	if rl, rt := h.n.ctrl.reportedLeader(); rl >= 0 && rt > term {
+		return rl, rt, true
 	}
 	return id, term, ok
 }
 
-// inFlight books a heartbeat to ctrl (chosen at term) as in flight, and
-// abandons it at once if a newer leader was reported since.
+// inFlight books a heartbeat to ctrl (chosen at term) as in flight, then
+// abandons it if a newer leader was reported meanwhile. Booked first, read
+// second: a report after the booking cancels it in leaderIs, one before
+// it is seen here.
 func (h *heartbeater) inFlight(ctrl int32, term uint64, cancel context.CancelFunc) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.to, h.cancel = ctrl, cancel
-	if h.hintTerm > term && h.hint != ctrl {
+	h.mu.Unlock()
+	if rl, rt := h.n.ctrl.reportedLeader(); rt > term && rl != ctrl {
 		cancel()
 	}
 }
@@ -394,6 +390,14 @@ type controller struct {
 	seenTerm map[int32]uint64
 	seenAt   map[int32]time.Time
 	streams  map[int32]int // open message streams from each broker's replica to this node
+}
+
+// reportedLeader is the shard leader dragonboat last reported, and its
+// term (-1: none yet).
+func (c *controller) reportedLeader() (int32, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.raftLeader, c.raftTerm
 }
 
 // leaderChanged books a shard leader dragonboat reported.

@@ -282,7 +282,7 @@ func (n *Node) LeaderUpdated(info raftio.LeaderInfo) {
 	leader := int32(info.LeaderID - 1)
 	n.log.Info("raft leader changed", "leader", leader, "term", info.Term)
 	n.ctrl.leaderChanged(leader, info.Term, n.self.ID, time.Now())
-	n.hb.leaderIs(leader, info.Term)
+	n.hb.leaderIs(leader)
 	select {
 	case n.leaderChanged <- struct{}{}:
 	default:
