@@ -278,12 +278,13 @@ func armMaxWait(f *parkedFetch, d time.Duration) *maxWait {
 	m, _ := maxWaits.Get().(*maxWait)
 	if m == nil {
 		m = &maxWait{}
-		m.f.Store(f)
-		m.t = time.AfterFunc(d, m.fire)
-		return m
 	}
-	m.f.Store(f)
-	m.t.Reset(d)
+	m.f.Store(f) // before the timer can run
+	if m.t == nil {
+		m.t = time.AfterFunc(d, m.fire)
+	} else {
+		m.t.Reset(d)
+	}
 	return m
 }
 
