@@ -37,6 +37,16 @@ type Config struct {
 	FlushMessages         int64  // flush.messages: interval policy syncs a partition after this many unflushed records (<=0: off)
 	FlushMode             string // log.flush.mode: "each-log" (fdatasync per partition on a pool) or "syncfs"
 	FlushWorkers          int32  // log.flush.workers: goroutines of the shared group-commit pool
+	// Preallocate (log.preallocate): reserve each active segment's file
+	// ahead of its end with fallocate, so appends write into allocated
+	// space and an fdatasync has no size change to record. Chronik's
+	// default is true, unlike Kafka's (false), because its reservation
+	// grows with the data instead of covering the whole segment: 64 KiB
+	// for a fresh log, then as much as the segment holds, at least 1 MiB,
+	// at most 16 MiB (wal.Options.PreallocateBytes). The partitions sweep
+	// and the gate measured it: acks=-1 CPU per record about 5% lower with
+	// it, acks=1 not worse.
+	Preallocate bool
 	// RecoveryCheckpointMs (log.flush.offset.checkpoint.interval.ms): how
 	// often each partition that grew records its recovery point and a
 	// producer-state snapshot, which bounds what a restart after a crash
@@ -106,6 +116,7 @@ func DefaultConfig() Config {
 		FlushMessages:              -1,
 		FlushMode:                  "each-log",
 		FlushWorkers:               8,
+		Preallocate:                true,
 		RecoveryCheckpointMs:       5000,
 		RecoveryCheckpointMinBytes: 1 << 20,
 		RecoveryThreads:            16,
@@ -213,6 +224,7 @@ var brokerKeys = map[string]configKey{
 	"log.cleanup.policy":                      strKey(func(c *Config) *string { return &c.CleanupPolicy }),
 	"flush.policy":                            strKey(func(c *Config) *string { return &c.FlushPolicy }),
 	"log.flush.interval.ms":                   intKey64(func(c *Config) *int64 { return &c.FlushMs }),
+	"log.preallocate":                         boolKey(func(c *Config) *bool { return &c.Preallocate }),
 	"log.flush.interval.messages":             intKey64(func(c *Config) *int64 { return &c.FlushMessages }),
 	"log.flush.mode":                          strKey(func(c *Config) *string { return &c.FlushMode }),
 	"log.flush.workers":                       intKey32(func(c *Config) *int32 { return &c.FlushWorkers }),

@@ -134,7 +134,17 @@ func (b *Broker) walOptions(t *topic) wal.Options {
 		Now:                b.now,
 		Flusher:            b.flusher,
 		OnStorageError:     b.onStorageError,
+		PreallocateBytes:   b.preallocateBytes(),
 	}
+}
+
+// preallocateBytes is wal.Options.PreallocateBytes for log.preallocate:
+// wal's default reservation when on, none when off.
+func (b *Broker) preallocateBytes() int64 {
+	if b.cfg.Preallocate {
+		return 0
+	}
+	return -1
 }
 
 // validTopicName follows Kafka's Topic.validate (one definition, shared

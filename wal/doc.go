@@ -43,9 +43,10 @@
 // # Segment (.log)
 //
 // v2 RecordBatches back to back, no framing of our own. The file is
-// preallocated (Allocator: fallocate) ahead of the append position (as far
-// ahead as the segment holds, from 64 KiB for a fresh log up to
-// PreallocateBytes, 16 MiB by default: an idle partition reserves 64 KiB),
+// preallocated (Allocator: fallocate) ahead of the append position (64 KiB
+// for a fresh log, so an idle partition reserves 64 KiB; then as far ahead
+// as the segment holds, at least 1 MiB, up to PreallocateBytes, 16 MiB by
+// default),
 // so it may end in zeros: a header of 61 zero bytes marks the
 // logical end (no batch header is all zeros). The log tracks that end
 // (segment.size); a rolled segment is trimmed to it by the flusher before

@@ -58,10 +58,11 @@ type Options struct {
 	RetentionBytes     Retention     // retention.bytes; default unlimited
 	// PreallocateBytes is the most disk space reserved (fallocate) ahead
 	// of the append position of the active segment, up to SegmentBytes.
-	// The reservation grows with the data (aheadFor): a fresh log reserves
-	// minPreallocateAhead, one holding n bytes reserves n ahead, up to
-	// this; a segment prepared ahead of a roll (a busy log) starts with all
-	// of it. Default 16 MiB; -1 turns preallocation off. Only files
+	// The reservation grows with the data: a fresh log reserves
+	// minPreallocateAhead (aheadFor); once appends eat into it, each
+	// extension reserves as much as the segment holds, at least
+	// minGrowAhead (growAhead), up to this; a segment prepared ahead of a
+	// roll (a busy log) starts with all of it. Default 16 MiB; -1 turns preallocation off. Only files
 	// implementing Allocator are preallocated.
 	PreallocateBytes int64
 	Now              func() time.Time
@@ -121,4 +122,22 @@ const minPreallocateAhead = 64 << 10
 // segment fills), at least minPreallocateAhead, at most PreallocateBytes.
 func (o Options) aheadFor(size int64) int64 {
 	return min(o.PreallocateBytes, max(minPreallocateAhead, size))
+}
+
+// minGrowAhead is the least an extension of the active segment reserves
+// ahead of its end: a young segment that outgrew its first 64 KiB gets its
+// next megabyte with one fallocate instead of a step every third of its
+// size (64 -> 86 -> 115 -> 153 -> 204 -> 272 KiB). A fallocate cost about
+// 27 us of CPU here whatever its length, so at 1,000 partitions each
+// taking its first few hundred KiB, those steps were a large part of the
+// broker's CPU per record (the gate's partitions load, four alternated
+// runs: 0.207-0.232 -> 0.164-0.206 CPU-s per M records at 1,000
+// partitions with this floor, the 4-partition figure within its noise).
+const minGrowAhead = 1 << 20
+
+// growAhead is how far ahead of size an extension (prepare) reserves: as
+// much as the segment holds, at least minGrowAhead, at most
+// PreallocateBytes.
+func (o Options) growAhead(size int64) int64 {
+	return min(o.PreallocateBytes, max(minGrowAhead, size))
 }

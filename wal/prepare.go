@@ -12,8 +12,8 @@ import "fmt"
 // them to the new base offset (the flusher fsyncs the directory before the
 // next durable offset, as for any roll). The same step keeps the active
 // segment's log file allocated ahead of the append position (as much as
-// it holds, at least minPreallocateAhead, at most PreallocateBytes), so appends write into allocated space and fdatasync has no
-// size change to record. Without a prepared segment (time- or index-based
+// it holds, at least minGrowAhead, at most PreallocateBytes), so appends
+// write into allocated space and fdatasync has no size change to record. Without a prepared segment (time- or index-based
 // roll, or the step not done yet) the roll creates one itself.
 
 // prepareDue reports whether a prepare step has work: the active
@@ -74,7 +74,7 @@ func (l *Log) prepare() {
 	l.mu.Unlock()
 	if extend {
 		size := seg.size.Load()
-		target := min(opts.SegmentBytes, size+opts.aheadFor(size))
+		target := min(opts.SegmentBytes, size+opts.growAhead(size))
 		if err := seg.preallocate(target); err != nil {
 			l.stats.prepareErrors.Add(1)
 		}

@@ -172,18 +172,18 @@ func TestNewLogDirectoryIsSyncedInParent(t *testing.T) {
 }
 
 // The active segment's reservation grows with its data: a fresh (idle)
-// log reserves minPreallocateAhead, not PreallocateBytes; one holding n
-// bytes reserves about n ahead; past PreallocateBytes it stays
-// PreallocateBytes ahead.
+// log reserves minPreallocateAhead, not PreallocateBytes; once it outgrows
+// that, one holding n bytes reserves about n ahead, at least minGrowAhead;
+// past PreallocateBytes it stays PreallocateBytes ahead.
 func TestPreallocationGrowsWithTheData(t *testing.T) {
-	const most = 1 << 20
+	const most = 2 << 20
 	l, fsys := openMem(t, Options{PreallocateBytes: most, SegmentBytes: 64 << 20})
 	defer l.Close()
 	seg := segmentPath("/data/t-0", 0, logSuffix)
 	if got := fileSize(t, fsys, seg); got != minPreallocateAhead {
 		t.Fatalf("a fresh log's segment file is %d bytes, want %d reserved", got, minPreallocateAhead)
 	}
-	for _, upTo := range []int64{200 << 10, 700 << 10, 3 << 20} {
+	for _, upTo := range []int64{200 << 10, 1500 << 10, 5 << 20} {
 		for l.Size() < upTo {
 			fillLog(t, l, 10, 1000)
 			l.bg.Wait()
@@ -192,9 +192,49 @@ func TestPreallocationGrowsWithTheData(t *testing.T) {
 		l.startPrepare() // the last append may have found a step running
 		l.bg.Wait()
 		size, got := l.Size(), fileSize(t, fsys, seg)
-		want := min(int64(most), max(minPreallocateAhead, size))
+		want := min(int64(most), max(minGrowAhead, size))
 		if ahead := got - size; ahead < want/2 || ahead > want {
 			t.Fatalf("holding %d bytes: %d reserved ahead, want between %d and %d", size, ahead, want/2, want)
+		}
+	}
+}
+
+// A broker that preallocated (log.preallocate=true) and crashed, then
+// restarts with preallocation off: the zero tail its active segment holds
+// is the logical end, appends continue densely from it, and a second
+// crash keeps every synced batch, the ones written past the old
+// reservation too.
+func TestALogPreallocatedBeforeACrashReopensWithoutPreallocation(t *testing.T) {
+	on, off := Options{PreallocateBytes: 8 << 10}, Options{PreallocateBytes: -1}
+	l, fsys := openMem(t, on)
+	want := bytes.Join(fillLog(t, l, 6, 30), nil)
+	syncNow(t, l)
+	l2, after := crashOpen(t, fsys, l, off, nil)
+	if rs := l2.Stats().Recovery; rs.TruncatedBytes != 0 || rs.ZeroTailBytes != 8<<10-int64(len(want)) {
+		t.Fatalf("recovery %+v, want only a zero tail of %d bytes", rs, 8<<10-len(want))
+	}
+	// Past the 8 KiB the first run reserved.
+	for i := 0; i < 60; i++ {
+		b := makeBatch(2, 100, 5000)
+		if off := mustAppend(t, l2, b, 0); off != 12+int64(2*i) {
+			t.Fatalf("append %d at offset %d, want %d", i, off, 12+2*i)
+		}
+		want = append(want, b...)
+	}
+	syncNow(t, l2)
+	l3, _ := crashOpen(t, after, l2, off, nil)
+	defer l3.Close()
+	if rs := l3.Stats().Recovery; rs.TruncatedBytes != 0 {
+		t.Fatalf("second recovery cut %d bytes: %+v", rs.TruncatedBytes, rs)
+	}
+	got := readAll(t, l3)
+	if l3.LogEndOffset() != 132 || len(got) != len(want) {
+		t.Fatalf("leo %d, %d bytes read, want 132 and %d", l3.LogEndOffset(), len(got), len(want))
+	}
+	offs := batchOffsets(t, got)
+	for i, o := range offs {
+		if o != int64(2*i) {
+			t.Fatalf("batch %d at offset %d: offsets not dense", i, o)
 		}
 	}
 }
