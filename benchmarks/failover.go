@@ -197,8 +197,16 @@ func runFailoverOn(ctx context.Context, c *testbed.Cluster, cfg FailoverConfig, 
 // producerOpts are the options of a producer seeded at addr: idempotent
 // (kgo's default), acks=-1, partitions chosen by the record.
 func (c FailoverConfig) producerOpts(addr string) []kgo.Opt {
+	// AlwaysRetryEOF: a broker killed with a request unread on a new
+	// connection closes it (FIN), and franz-go takes an EOF on a
+	// connection's first response for a SASL or TLS mismatch and fails
+	// the records for good. In a `go test -race` of the whole tree a
+	// producer's first InitProducerID was pending on the victim of the
+	// first kill, and its first 14 records failed so ("broker closed the
+	// connection immediately after a request was issued"); itest's
+	// failover producers had met the same.
 	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(c.MetadataMinAge)}
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(c.MetadataMinAge), kgo.AlwaysRetryEOF()}
 	if c.RetryBackoff > 0 {
 		opts = append(opts, kgo.RetryBackoffFn(func(int) time.Duration { return c.RetryBackoff }))
 	}
