@@ -448,6 +448,8 @@ func (cs *conn) complete(seq uint64, corr int32, resp kmsg.Response) {
 	} else if resp != nil {
 		r.outBuf = getRespBuf()
 		r.out = appendResponse((*r.outBuf)[:0], corr, resp)
+	}
+	if r.outBuf != nil {
 		*r.outBuf = r.out[:0] // a grown buffer goes back to the pool (putRespBuf bounds it)
 	}
 	cs.mu.Lock()

@@ -58,12 +58,12 @@ type Options struct {
 	RetentionBytes     Retention     // retention.bytes; default unlimited
 	// PreallocateBytes is the most disk space reserved (fallocate) ahead
 	// of the append position of the active segment, up to SegmentBytes.
-	// The reservation grows with the data: a fresh log reserves
-	// minPreallocateAhead (aheadFor); once appends eat into it, each
+	// The reservation grows with the data (Options.ahead): a fresh log
+	// reserves minPreallocateAhead; once appends eat into it, each
 	// extension reserves as much as the segment holds, at least
-	// minGrowAhead (growAhead), up to this; a segment prepared ahead of a
-	// roll (a busy log) starts with all of it. Default 16 MiB; -1 turns preallocation off. Only files
-	// implementing Allocator are preallocated.
+	// minGrowAhead, up to this; a segment prepared ahead of a roll (a busy
+	// log) starts with all of it. Default 16 MiB; -1 turns preallocation
+	// off. Only files implementing Allocator are preallocated.
 	PreallocateBytes int64
 	Now              func() time.Time
 	// Flusher, if set, is the group-commit pool shared with other logs;
@@ -117,11 +117,13 @@ func (o Options) withDefaults() Options {
 // PreallocateBytes (10,000 idle partitions: 640 MiB instead of 160 GiB).
 const minPreallocateAhead = 64 << 10
 
-// aheadFor is how far ahead of size the active segment's allocation
+// ahead is how far ahead of size the active segment's allocation
 // reaches: as much as it already holds (the reservation doubles as the
-// segment fills), at least minPreallocateAhead, at most PreallocateBytes.
-func (o Options) aheadFor(size int64) int64 {
-	return min(o.PreallocateBytes, max(minPreallocateAhead, size))
+// segment fills), at least least, at most PreallocateBytes. A fresh or
+// reopened segment, and the check for whether one is due, use
+// minPreallocateAhead; an extension (prepare) uses minGrowAhead.
+func (o Options) ahead(size, least int64) int64 {
+	return min(o.PreallocateBytes, max(least, size))
 }
 
 // minGrowAhead is the least an extension of the active segment reserves
@@ -134,10 +136,3 @@ func (o Options) aheadFor(size int64) int64 {
 // runs: 0.207-0.232 -> 0.164-0.206 CPU-s per M records at 1,000
 // partitions with this floor, the 4-partition figure within its noise).
 const minGrowAhead = 1 << 20
-
-// growAhead is how far ahead of size an extension (prepare) reserves: as
-// much as the segment holds, at least minGrowAhead, at most
-// PreallocateBytes.
-func (o Options) growAhead(size int64) int64 {
-	return min(o.PreallocateBytes, max(minGrowAhead, size))
-}

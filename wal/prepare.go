@@ -13,8 +13,9 @@ import "fmt"
 // next durable offset, as for any roll). The same step keeps the active
 // segment's log file allocated ahead of the append position (as much as
 // it holds, at least minGrowAhead, at most PreallocateBytes), so appends
-// write into allocated space and fdatasync has no size change to record. Without a prepared segment (time- or index-based
-// roll, or the step not done yet) the roll creates one itself.
+// write into allocated space and fdatasync has no size change to record.
+// Without a prepared segment (time- or index-based roll, or the step not
+// done yet) the roll creates one itself.
 
 // prepareDue reports whether a prepare step has work: the active
 // segment's allocation to extend, or the next segment to create. Callers
@@ -36,14 +37,14 @@ func (l *Log) spareDue(seg *segment) bool {
 }
 
 // extendDue reports whether seg's allocation should grow: less than half
-// of the reservation due at size (Options.aheadFor) is left ahead of it.
+// of the reservation due at size (Options.ahead, minPreallocateAhead) is left ahead of it.
 // Callers hold mu.
 func (l *Log) extendDue(seg *segment, size int64) bool {
 	if _, ok := seg.log.(Allocator); !ok || l.opts.PreallocateBytes <= 0 {
 		return false
 	}
 	alloc := seg.alloc.Load()
-	return alloc < l.opts.SegmentBytes && size+l.opts.aheadFor(size)/2 > alloc
+	return alloc < l.opts.SegmentBytes && size+l.opts.ahead(size, minPreallocateAhead)/2 > alloc
 }
 
 // startPrepare runs one prepare step in the background unless one runs.
@@ -74,7 +75,7 @@ func (l *Log) prepare() {
 	l.mu.Unlock()
 	if extend {
 		size := seg.size.Load()
-		target := min(opts.SegmentBytes, size+opts.growAhead(size))
+		target := min(opts.SegmentBytes, size+opts.ahead(size, minGrowAhead))
 		if err := seg.preallocate(target); err != nil {
 			l.stats.prepareErrors.Add(1)
 		}
@@ -148,7 +149,7 @@ func (l *Log) extendActive(seg *segment, opts Options) {
 		return
 	}
 	size := seg.size.Load()
-	target := min(opts.SegmentBytes, size+opts.aheadFor(size))
+	target := min(opts.SegmentBytes, size+opts.ahead(size, minPreallocateAhead))
 	if err := seg.preallocate(target); err != nil {
 		l.stats.prepareErrors.Add(1)
 	}
